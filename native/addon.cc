@@ -1,0 +1,410 @@
+// warden_addon: loaded by the worker once node is up (see native/README.md).
+//
+//   lockdown()            second seccomp filter on every thread (TSYNC): no execve, no new process
+//   attest()              what is in force, read from syscalls only (the sandbox has no /proc)
+//   probeExecve()         'EPERM' when execve is filtered, 'EFAULT' when it is not
+//   probeFork()           'EPERM' when process creation is filtered, 'EINVAL' when it is not
+//   probeSyscall(name)    errno name of one dangerous syscall tried with harmless arguments
+//
+// Built with NAPI_DISABLE_CPP_EXCEPTIONS: errors are thrown with ThrowAsJavaScriptException and
+// the function returns at once.
+
+#include <napi.h>
+
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <linux/netlink.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <type_traits>
+
+#if defined(__x86_64__) && !defined(__ILP32__)
+#define WARDEN_AUDIT_ARCH AUDIT_ARCH_X86_64
+#define WARDEN_X32_BIT 0x40000000U
+#elif defined(__aarch64__) && defined(__AARCH64EL__)
+#define WARDEN_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#else
+#error "warden_addon supports x86_64 and little-endian aarch64 only"
+#endif
+
+#ifndef __NR_landlock_create_ruleset
+#define __NR_landlock_create_ruleset 444  // same number on x86_64 and aarch64
+#endif
+#ifndef LANDLOCK_CREATE_RULESET_VERSION
+#define LANDLOCK_CREATE_RULESET_VERSION (1U << 0)
+#endif
+#ifndef __NR_clone3
+#define __NR_clone3 435  // same number on x86_64 and aarch64 (headers older than 5.3)
+#endif
+// Newer or optional syscalls: -1 when the headers lack them, and Sys() answers ENOSYS.
+#ifndef __NR_bpf
+#define __NR_bpf -1
+#endif
+#ifndef __NR_userfaultfd
+#define __NR_userfaultfd -1
+#endif
+#ifndef __NR_io_uring_setup
+#define __NR_io_uring_setup -1
+#endif
+#ifndef __NR_kexec_load
+#define __NR_kexec_load -1
+#endif
+#ifndef __NR_process_vm_readv
+#define __NR_process_vm_readv -1
+#endif
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// errno names
+
+const struct {
+  int value;
+  const char* name;
+} kErrnoNames[] = {
+    {EPERM, "EPERM"}, {ENOENT, "ENOENT"}, {ESRCH, "ESRCH"}, {EINTR, "EINTR"},
+    {E2BIG, "E2BIG"}, {ENOEXEC, "ENOEXEC"}, {EBADF, "EBADF"}, {ECHILD, "ECHILD"},
+    {EAGAIN, "EAGAIN"}, {ENOMEM, "ENOMEM"}, {EACCES, "EACCES"}, {EFAULT, "EFAULT"},
+    {EBUSY, "EBUSY"}, {EEXIST, "EEXIST"}, {ENODEV, "ENODEV"}, {ENOTDIR, "ENOTDIR"},
+    {EISDIR, "EISDIR"}, {EINVAL, "EINVAL"}, {ENFILE, "ENFILE"}, {EMFILE, "EMFILE"},
+    {EROFS, "EROFS"}, {ENOSYS, "ENOSYS"}, {ENOKEY, "ENOKEY"}, {EPROTOTYPE, "EPROTOTYPE"},
+    {EOPNOTSUPP, "EOPNOTSUPP"},  // ENOTSUP has the same value on Linux
+    {EAFNOSUPPORT, "EAFNOSUPPORT"}, {EPROTONOSUPPORT, "EPROTONOSUPPORT"},
+    {ESOCKTNOSUPPORT, "ESOCKTNOSUPPORT"},
+#if ENOTSUP != EOPNOTSUPP
+    {ENOTSUP, "ENOTSUP"},
+#endif
+};
+
+std::string ErrnoName(int err) {
+  for (const auto& e : kErrnoNames) {
+    if (e.value == err) return e.name;
+  }
+  return "E" + std::to_string(err);
+}
+
+// The result of a probe: 'OK' when the call succeeded, else the errno name.
+std::string ResultName(long ret, int err) { return ret >= 0 ? "OK" : ErrnoName(err); }
+
+long NoSys() {
+  errno = ENOSYS;
+  return -1;
+}
+
+// syscall(2) reads every argument as a long: widen ints and pointers here, so that an int
+// such as -1 or 0 never leaves undefined upper register bits.
+template <typename T>
+long AsArg(T v) {
+  if constexpr (std::is_pointer_v<T> || std::is_null_pointer_v<T>) {
+    return reinterpret_cast<long>(v);
+  } else {
+    return static_cast<long>(v);
+  }
+}
+template <typename... Args>
+long Sys(long nr, Args... args) {
+  return nr < 0 ? NoSys() : syscall(nr, AsArg(args)...);
+}
+
+// Raw clone(flags, 0, 0, 0, 0). Every caller passes CLONE_SIGHAND without CLONE_VM, which
+// copy_process() (kernel/fork.c) rejects with EINVAL before anything is allocated, so no
+// process can be created; a seccomp filter answers before that. Safety net all the same: a
+// child (ret 0) leaves at once, the parent reaps it (exit signal 0, hence __WALL) and reports
+// success as 0.
+long RawClone(unsigned long flags) {
+  long ret = Sys(__NR_clone, flags, 0, 0, 0, 0);
+  if (ret == 0) _exit(0);
+  if (ret > 0) {
+    int status = 0;
+    while (waitpid(static_cast<pid_t>(ret), &status, __WALL) < 0 && errno == EINTR) {
+    }
+    return 0;
+  }
+  return ret;
+}
+
+void ThrowLockdown(Napi::Env env, const char* step, int err) {
+  std::string msg = std::string("lockdown: ") + step + " failed: " + ErrnoName(err) + " (" +
+                    strerror(err) + ")";
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, "E_LOCKDOWN"));
+  e.Set("errno", Napi::String::New(env, ErrnoName(err)));
+  e.ThrowAsJavaScriptException();
+}
+
+// ---------------------------------------------------------------------------------------------
+// lockdown()
+
+// Low 32 bits of syscall argument n (both supported arches are little-endian).
+#define ARG_LO(n) (offsetof(struct seccomp_data, args) + 8 * (n))
+#define RET(action) BPF_STMT(BPF_RET | BPF_K, (action))
+#define RET_ERRNO(err) RET(SECCOMP_RET_ERRNO | ((err) & SECCOMP_RET_DATA))
+// "if nr == N return errno": two instructions, jumps relative to themselves.
+#define DENY(nr, err) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), RET_ERRNO(err)
+
+const struct sock_filter kFilter[] = {
+    // Syscall numbers only mean something for one ABI: any other arch (e.g. i386 via int 0x80
+    // on x86_64, aarch32 compat on aarch64) is killed.
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, WARDEN_AUDIT_ARCH, 1, 0),
+    RET(SECCOMP_RET_KILL_PROCESS),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+#ifdef WARDEN_X32_BIT
+    // x32 syscalls report AUDIT_ARCH_X86_64 too, with this bit set in nr: their own table.
+    BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, WARDEN_X32_BIT, 0, 1),
+    RET(SECCOMP_RET_KILL_PROCESS),
+#endif
+    DENY(__NR_execve, EPERM),
+    DENY(__NR_execveat, EPERM),
+#ifdef __NR_fork  // x86_64 only; aarch64 has just clone/clone3
+    DENY(__NR_fork, EPERM),
+#endif
+#ifdef __NR_vfork
+    DENY(__NR_vfork, EPERM),
+#endif
+    // clone3 passes its flags in memory, which a filter cannot read: ENOSYS makes glibc's
+    // pthread_create (and anything else) fall back to clone, whose flags are in args[0].
+    DENY(__NR_clone3, ENOSYS),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 1, 0),
+    RET(SECCOMP_RET_ALLOW),
+    // clone: CLONE_THREAD (which the kernel only accepts with CLONE_SIGHAND and CLONE_VM) makes
+    // a thread of this process. Without it a new process would be created: EPERM. The kernel
+    // only looks at the low 32 bits of the flags.
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(0)),
+    BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_THREAD, 0, 1),
+    RET(SECCOMP_RET_ALLOW),
+    RET_ERRNO(EPERM),
+};
+
+Napi::Value Lockdown(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  // Without CAP_SYS_ADMIN the kernel only takes a filter with no_new_privs set. The launcher
+  // already set it; setting it again is harmless, and TSYNC copies it to every thread.
+  if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1 &&
+      prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    ThrowLockdown(env, "prctl(PR_SET_NO_NEW_PRIVS)", errno);
+    return env.Undefined();
+  }
+  struct sock_fprog prog;
+  prog.len = static_cast<unsigned short>(sizeof(kFilter) / sizeof(kFilter[0]));
+  prog.filter = const_cast<struct sock_filter*>(kFilter);
+  // TSYNC: node already runs V8 and libuv threads; a filter on this thread alone would leave
+  // them free. New threads inherit the filter. Filters stack, so calling twice is fine.
+  long ret = Sys(__NR_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
+  if (ret < 0) {
+    ThrowLockdown(env, "seccomp(SECCOMP_SET_MODE_FILTER, TSYNC)", errno);
+    return env.Undefined();
+  }
+  if (ret > 0) {
+    // TSYNC failure: ret is the id of a thread whose seccomp state cannot be synchronised
+    // (the same case SECCOMP_FILTER_FLAG_TSYNC_ESRCH reports as ESRCH).
+    std::string step = "seccomp TSYNC (thread " + std::to_string(ret) + ")";
+    ThrowLockdown(env, step.c_str(), ESRCH);
+    return env.Undefined();
+  }
+  return env.Undefined();
+}
+
+// ---------------------------------------------------------------------------------------------
+// attest()
+
+std::string Hex64(uint64_t v) {
+  char buf[17];
+  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+Napi::Value Attest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+
+  out.Set("seccompMode", Napi::Number::New(env, prctl(PR_GET_SECCOMP, 0, 0, 0, 0)));
+  out.Set("noNewPrivs", Napi::Boolean::New(env, prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1));
+  out.Set("uid", Napi::Number::New(env, getuid()));
+  out.Set("gid", Napi::Number::New(env, getgid()));
+  out.Set("euid", Napi::Number::New(env, geteuid()));
+  out.Set("egid", Napi::Number::New(env, getegid()));
+
+  // capget v3: two 32-bit words per set. Raw syscall: no libcap needed.
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  uint64_t eff = 0, perm = 0;
+  if (Sys(__NR_capget, &hdr, data) == 0) {
+    eff = (static_cast<uint64_t>(data[1].effective) << 32) | data[0].effective;
+    perm = (static_cast<uint64_t>(data[1].permitted) << 32) | data[0].permitted;
+  }
+  out.Set("capEffective", Napi::String::New(env, Hex64(eff)));
+  out.Set("capPermitted", Napi::String::New(env, Hex64(perm)));
+
+  // Bounding set: PR_CAPBSET_READ answers 1/0 per capability and EINVAL past the last one
+  // this kernel knows.
+  uint64_t bounding = 0;
+  for (int cap = 0; cap < 64; cap++) {
+    int r = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+    if (r < 0) break;
+    if (r == 1) bounding |= 1ULL << cap;
+  }
+  out.Set("capBounding", Napi::String::New(env, Hex64(bounding)));
+
+  // With LANDLOCK_CREATE_RULESET_VERSION (attr NULL, size 0) the call returns the highest
+  // ABI; ENOSYS / EOPNOTSUPP when Landlock is not built or not enabled.
+  long abi = Sys(__NR_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
+  out.Set("landlockAbi", Napi::Number::New(env, abi < 0 ? -1 : static_cast<double>(abi)));
+
+  out.Set("pid", Napi::Number::New(env, getpid()));
+  out.Set("ppid", Napi::Number::New(env, getppid()));
+  struct utsname uts;
+  out.Set("hostname", Napi::String::New(env, uname(&uts) == 0 ? uts.nodename : ""));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// probeExecve(), probeFork()
+
+Napi::Value ProbeExecve(const Napi::CallbackInfo& info) {
+  // A NULL path makes the kernel fail copying the file name (EFAULT): nothing can run. A
+  // filter answers before the kernel looks at the arguments.
+  long ret = Sys(__NR_execve, nullptr, nullptr, nullptr);
+  return Napi::String::New(info.Env(), ResultName(ret, errno));
+}
+
+Napi::Value ProbeFork(const Napi::CallbackInfo& info) {
+  // CLONE_SIGHAND without CLONE_VM: EINVAL from copy_process() when clone is allowed, EPERM
+  // from the filter (no CLONE_THREAD) when it is not.
+  long ret = RawClone(CLONE_SIGHAND);
+  return Napi::String::New(info.Env(), ResultName(ret, errno));
+}
+
+// ---------------------------------------------------------------------------------------------
+// probeSyscall(name)
+//
+// Every argument list below is chosen so that the call cannot change anything even when no
+// filter stops it (e.g. as root outside the sandbox): the kernel then fails it with EINVAL,
+// EFAULT, EBADF, ESRCH, ... (or EPERM from its own capability checks). Socket probes are the
+// exception: the socket is closed at once and the probe answers 'OK'.
+
+// Not attached to pid 1 (which, in the worker's pid namespace, is the worker): ESRCH.
+long ProbePtrace() { return Sys(__NR_ptrace, PTRACE_PEEKDATA, 1, 0, 0); }
+long ProbeUnshare() {
+  // CLONE_PTRACE is not an unshare flag: check_unshare_flags() says EINVAL before anything.
+  // (A multi-threaded process gets EINVAL for CLONE_NEWUSER alone as well.)
+  return Sys(__NR_unshare, CLONE_NEWUSER | CLONE_PTRACE);
+}
+long ProbeMount() {
+  // NULL target: the path lookup fails with EFAULT before any permission check or mount.
+  return Sys(__NR_mount, "none", nullptr, "tmpfs", 0UL, nullptr);
+}
+long ProbeSetns() { return Sys(__NR_setns, -1, 0); }  // EBADF
+long ProbePivotRoot() {
+  // NULL paths: EFAULT (or EPERM from may_mount() without CAP_SYS_ADMIN). Never ".", ".":
+  // that form really pivots when the cwd is a mount point.
+  return Sys(__NR_pivot_root, nullptr, nullptr);
+}
+// BPF_PROG_LOAD (5) with size 0: a zeroed attr has no instructions (E2BIG), nothing loads.
+long ProbeBpf() { return Sys(__NR_bpf, 5, nullptr, 0); }
+long ProbePerfEventOpen() { return Sys(__NR_perf_event_open, nullptr, 0, -1, -1, 0UL); }
+long ProbeUserfaultfd() { return Sys(__NR_userfaultfd, 0); }  // an fd, closed at once
+// Op 0 (KEYCTL_GET_KEYRING_ID) on key id 0, which names no key or special keyring.
+long ProbeKeyctl() { return Sys(__NR_keyctl, 0, 0, 0, 0, 0); }
+long ProbeIoUringSetup() { return Sys(__NR_io_uring_setup, 0, nullptr); }  // EFAULT
+long ProbeKexecLoad() {
+  // nr_segments 0 would UNLOAD the loaded kexec image, so never 0: an undefined flag bit and a
+  // segment count above KEXEC_SEGMENT_MAX make kexec_load_check() answer EINVAL.
+  return Sys(__NR_kexec_load, 0UL, ~0UL, nullptr, 0x8000UL);
+}
+long ProbeInitModule() { return Sys(__NR_init_module, nullptr, 0UL, ""); }  // ENOEXEC / EFAULT
+long ProbeProcessVmReadv() {
+  // Flags must be 0: 1 gives EINVAL (with flags 0 and no iovecs the kernel returns 0 at once).
+  return Sys(__NR_process_vm_readv, 1, nullptr, 0UL, nullptr, 0UL, 1UL);
+}
+long ProbeCloneNewns() {
+  // CLONE_SIGHAND without CLONE_VM: EINVAL before the namespace is looked at (RawClone).
+  return RawClone(CLONE_NEWNS | CLONE_SIGHAND);
+}
+long SocketOf(int family, int type, int protocol) {
+  return Sys(__NR_socket, family, type | SOCK_CLOEXEC, protocol);
+}
+long ProbeSocketInet() { return SocketOf(AF_INET, SOCK_STREAM, 0); }
+long ProbeSocketInet6() { return SocketOf(AF_INET6, SOCK_STREAM, 0); }
+long ProbeSocketNetlink() { return SocketOf(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE); }
+// Protocol 0: a packet socket that is not hooked into any device, so it receives nothing.
+long ProbeSocketPacket() { return SocketOf(AF_PACKET, SOCK_RAW, 0); }
+long ProbeSocketUnix() { return SocketOf(AF_UNIX, SOCK_STREAM, 0); }
+
+struct Probe {
+  const char* name;
+  long (*run)();
+  bool returnsFd;  // on success the result is an fd to close
+};
+
+const Probe kProbes[] = {
+    {"ptrace", ProbePtrace, false},
+    {"unshare", ProbeUnshare, false},
+    {"mount", ProbeMount, false},
+    {"setns", ProbeSetns, false},
+    {"pivot_root", ProbePivotRoot, false},
+    {"bpf", ProbeBpf, true},
+    {"perf_event_open", ProbePerfEventOpen, true},
+    {"userfaultfd", ProbeUserfaultfd, true},
+    {"keyctl", ProbeKeyctl, false},
+    {"io_uring_setup", ProbeIoUringSetup, true},
+    {"kexec_load", ProbeKexecLoad, false},
+    {"init_module", ProbeInitModule, false},
+    {"process_vm_readv", ProbeProcessVmReadv, false},
+    {"socket_inet", ProbeSocketInet, true},
+    {"socket_inet6", ProbeSocketInet6, true},
+    {"socket_netlink", ProbeSocketNetlink, true},
+    {"socket_packet", ProbeSocketPacket, true},
+    {"socket_unix", ProbeSocketUnix, true},
+    {"clone_newns", ProbeCloneNewns, false},
+};
+
+Napi::Value ProbeSyscall(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "probeSyscall(name): name must be a string")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  for (const Probe& p : kProbes) {
+    if (name != p.name) continue;
+    errno = 0;
+    long ret = p.run();
+    int err = errno;
+    if (ret >= 0 && p.returnsFd) close(static_cast<int>(ret));
+    return Napi::String::New(env, ResultName(ret, err));
+  }
+  Napi::TypeError::New(env, "probeSyscall: unknown probe '" + name + "'")
+      .ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("lockdown", Napi::Function::New(env, Lockdown, "lockdown"));
+  exports.Set("attest", Napi::Function::New(env, Attest, "attest"));
+  exports.Set("probeExecve", Napi::Function::New(env, ProbeExecve, "probeExecve"));
+  exports.Set("probeFork", Napi::Function::New(env, ProbeFork, "probeFork"));
+  exports.Set("probeSyscall", Napi::Function::New(env, ProbeSyscall, "probeSyscall"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(warden_addon, Init)

@@ -1,0 +1,276 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import type net from 'node:net';
+import { EventEmitter } from 'eventemitter3';
+import createDebug from 'debug';
+import { FrameDecoder, encodeFrame, type Frame } from '../protocol/frame.js';
+import {
+  MessageType,
+  PROTOCOL_VERSION,
+  type Attestation,
+  type FatalHeader,
+  type ProbeResult,
+  type ReadyHeader,
+  type WorkerInfo,
+} from '../protocol/messages.js';
+import { ProtocolError, TimeoutError, WorkerDiedError, type WardenError } from '../errors.js';
+import { launcherArgs, parseLauncherFailure } from '../sandbox/launcher.js';
+import { packagePaths } from '../sandbox/paths.js';
+
+const debug = createDebug('warden:worker');
+
+/** How a worker process ended. */
+export interface WorkerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Why, as a typed error: launcher step, protocol violation, or plain death. */
+  error: WardenError;
+  /** The last bytes the worker wrote to stderr. */
+  stderrTail: string;
+}
+
+export interface SpawnWorkerOptions {
+  info: WorkerInfo;
+  /** The worker dir on the host side. */
+  hostDir: string;
+  /** Where the launcher runs (the cache dir). */
+  cwd: string;
+  handshakeTimeoutMs?: number;
+  launcher?: string;
+}
+
+interface Pending {
+  resolve: (frame: Frame) => void;
+  reject: (error: WardenError) => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+const STDERR_TAIL = 4096;
+const KILL_GRACE_MS = 2000;
+
+type WorkerProcessEvents = {
+  /** A frame that answers no pending request (job messages are routed by the owner). */
+  frame: [Frame];
+  exit: [WorkerExit];
+};
+
+/**
+ * One sandboxed worker process: the launcher, then node running dist/worker/main.js.
+ * Owns the child, the IPC channel on fd 3 and the request/response matching; reports the
+ * exit once, with its cause. The state machine around it lives in src/machines.
+ */
+export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
+  readonly info: WorkerInfo;
+  readonly hostDir: string;
+  attestation: Attestation | undefined;
+  readonly exited: Promise<WorkerExit>;
+
+  #child: ChildProcess;
+  #channel: net.Socket;
+  #decoder = new FrameDecoder();
+  #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #stderr = '';
+  #exit: WorkerExit | undefined;
+  #protocolError: WardenError | undefined;
+
+  private constructor(options: SpawnWorkerOptions) {
+    super();
+    this.info = options.info;
+    this.hostDir = options.hostDir;
+    // An explicit empty environment: nothing of the host's (NODE_OPTIONS, secrets) reaches
+    // the launcher or node. fd 3 is a unix socketpair libuv creates for the 'pipe' entry.
+    this.#child = spawn(options.launcher ?? packagePaths.launcher, launcherArgs(options.info, options.hostDir), {
+      cwd: options.cwd,
+      env: {},
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    });
+    this.#channel = this.#child.stdio[3] as net.Socket;
+    this.#channel.on('data', (chunk: Buffer) => this.#onData(chunk));
+    this.#channel.on('error', () => {});
+    // Drain stdout and keep a bounded tail of stderr: a worker flooding them cannot block
+    // itself on a full pipe nor grow the host's memory.
+    this.#child.stdout!.on('data', () => {});
+    this.#child.stderr!.on('data', (chunk: Buffer) => {
+      this.#stderr = (this.#stderr + chunk.toString('utf8')).slice(-STDERR_TAIL);
+    });
+    this.exited = new Promise((resolve) => {
+      this.#child.once('exit', (code, signal) => {
+        // Let the last stderr bytes arrive before reading the launcher's step line.
+        setImmediate(() => {
+          this.#exit = { code, signal, error: this.#exitError(code, signal), stderrTail: this.#stderr };
+          debug('worker %s exited code=%s signal=%s: %s', this.info.id, code, signal, this.#exit.error.message);
+          for (const pending of this.#pending.values()) {
+            clearTimeout(pending.timer);
+            pending.reject(this.#exit.error);
+          }
+          this.#pending.clear();
+          this.emit('exit', this.#exit);
+          resolve(this.#exit);
+        });
+      });
+    });
+    this.#child.once('error', (error) => debug('spawn error %o', error));
+  }
+
+  /** Spawns a worker and completes the handshake; rejects with the launcher step, a protocol error or a timeout. */
+  static async spawn(options: SpawnWorkerOptions): Promise<WorkerProcess> {
+    const worker = new WorkerProcess(options);
+    try {
+      const ready = await worker.request(MessageType.Hello, { protocol: PROTOCOL_VERSION, info: options.info }, undefined, {
+        timeoutMs: options.handshakeTimeoutMs ?? 10_000,
+        expect: MessageType.Ready,
+      });
+      const header = ready.header as ReadyHeader;
+      if (header?.protocol !== PROTOCOL_VERSION) {
+        throw new ProtocolError(`worker speaks protocol ${String(header?.protocol)}, host speaks ${PROTOCOL_VERSION}`);
+      }
+      worker.attestation = header.attestation;
+      debug('worker %s ready: %o', options.info.id, header.attestation);
+      return worker;
+    } catch (error) {
+      await worker.kill();
+      // The exit carries the precise cause (a launcher step) when the handshake failed because of it.
+      const exit = await worker.exited;
+      throw exit.error instanceof WorkerDiedError ? error : exit.error;
+    }
+  }
+
+  /** The monitor process's pid (the launcher). */
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  /** The node process's pid as the host sees it (the launcher's only child), if it is running. */
+  get sandboxPid(): number | undefined {
+    const pid = this.#child.pid;
+    if (!pid) return undefined;
+    try {
+      const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+      return children ? Number(children.split(/\s+/)[0]) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  get alive(): boolean {
+    return this.#exit === undefined;
+  }
+
+  /** Sends a message and waits for the reply with the same id. */
+  request(
+    type: number,
+    header: unknown,
+    body?: Uint8Array,
+    options: { timeoutMs?: number; expect?: number } = {},
+  ): Promise<Frame> {
+    if (this.#exit) return Promise.reject(this.#exit.error);
+    const id = this.#nextId++;
+    return new Promise<Frame>((resolve, reject) => {
+      const timer =
+        options.timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              this.#pending.delete(id);
+              reject(new TimeoutError(`worker ${this.info.id} did not answer message type ${type} within ${options.timeoutMs} ms`));
+            }, options.timeoutMs);
+      this.#pending.set(id, {
+        timer,
+        reject,
+        resolve: (frame) => {
+          if (options.expect !== undefined && frame.type !== options.expect) {
+            reject(new ProtocolError(`worker ${this.info.id} answered message type ${type} with type ${frame.type}`));
+          } else resolve(frame);
+        },
+      });
+      this.send(type, id, header, body);
+    });
+  }
+
+  /** Writes one frame (no reply expected). */
+  send(type: number, id: number, header: unknown, body?: Uint8Array): void {
+    if (!this.#exit && this.#channel.writable) this.#channel.write(encodeFrame(type, id, header, body));
+  }
+
+  /** Round trip to the worker; resolves with the time it took, in milliseconds. */
+  async ping(timeoutMs = 5000): Promise<number> {
+    const start = process.hrtime.bigint();
+    await this.request(MessageType.Ping, null, undefined, { timeoutMs, expect: MessageType.Pong });
+    return Number(process.hrtime.bigint() - start) / 1e6;
+  }
+
+  /** Asks the worker to attempt one fixed sandbox probe (src/worker/probes.ts). */
+  async probe(name: string, arg = '', timeoutMs = 10_000): Promise<ProbeResult> {
+    const frame = await this.request(MessageType.Probe, { name, arg }, undefined, { timeoutMs, expect: MessageType.ProbeResult });
+    return frame.header as ProbeResult;
+  }
+
+  /**
+   * Stops the worker: SIGTERM to the launcher's monitor, which kills node (SIGKILL) and
+   * reaps it before exiting, so the monitor's exit means the sandbox is gone. SIGKILL
+   * follows if the monitor does not exit in time. Idempotent.
+   */
+  async kill(): Promise<WorkerExit> {
+    if (!this.#exit && this.#child.exitCode === null && this.#child.signalCode === null) {
+      this.#child.kill('SIGTERM');
+      const timer = setTimeout(() => this.#child.kill('SIGKILL'), KILL_GRACE_MS);
+      timer.unref();
+      const exit = await this.exited;
+      clearTimeout(timer);
+      return exit;
+    }
+    return this.exited;
+  }
+
+  /** Asks the worker to exit on its own; kills it if it does not within the grace period. */
+  async shutdown(graceMs = KILL_GRACE_MS): Promise<WorkerExit> {
+    if (this.#exit) return this.#exit;
+    this.send(MessageType.Shutdown, 0, null);
+    const timer = setTimeout(() => void this.kill(), graceMs);
+    const exit = await this.exited;
+    clearTimeout(timer);
+    return exit;
+  }
+
+  #onData(chunk: Buffer): void {
+    let frames: Frame[];
+    try {
+      frames = this.#decoder.push(chunk);
+    } catch (error) {
+      this.#protocolViolation(error as WardenError);
+      return;
+    }
+    for (const frame of frames) {
+      if (frame.type === MessageType.Fatal) {
+        const fatal = frame.header as FatalHeader;
+        this.#protocolViolation(new ProtocolError(`worker ${this.info.id} failed: ${fatal?.code}: ${fatal?.message}`));
+        return;
+      }
+      const pending = this.#pending.get(frame.id);
+      if (pending) {
+        this.#pending.delete(frame.id);
+        clearTimeout(pending.timer);
+        pending.resolve(frame);
+      } else {
+        this.emit('frame', frame);
+      }
+    }
+  }
+
+  /** A worker that breaks the protocol is killed; the violation becomes its exit cause. */
+  #protocolViolation(error: WardenError): void {
+    this.#protocolError ??= error;
+    debug('worker %s protocol violation: %s', this.info.id, error.message);
+    void this.kill();
+  }
+
+  #exitError(code: number | null, signal: NodeJS.Signals | null): WardenError {
+    const launcherFailure = parseLauncherFailure(this.#stderr, code);
+    if (launcherFailure) return launcherFailure;
+    if (this.#protocolError) return this.#protocolError;
+    const how = signal ? `signal ${signal}` : `exit code ${code}`;
+    return new WorkerDiedError(`worker ${this.info.id} (${this.info.kind}) died: ${how}`, {
+      details: { workerId: this.info.id, code, signal, stderrTail: this.#stderr.slice(-512) },
+    });
+  }
+}

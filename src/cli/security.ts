@@ -1,0 +1,44 @@
+import fsp from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { checkSecurity, type SecurityStatus } from '../sandbox/security.js';
+import { defaultCacheDir } from '../options.js';
+
+export const securityHelp = `Usage: warden security [--json] [--cache-dir DIR]
+
+Checks every sandbox layer on this machine, the way a host does at startup (all checks in
+parallel, run by the real launcher from inside the cache dir), and prints a table.
+
+Options:
+  --json            print the status as JSON
+  --cache-dir DIR   the cache dir to check from (default: ${defaultCacheDir()})
+  -h, --help        show this help
+
+Exit code: 0 when every layer is available (the sandbox is complete), 1 otherwise.`;
+
+function table(status: SecurityStatus): string {
+  const rows = status.features.map((f) => [f.feature, f.available ? 'yes' : 'NO', f.available ? f.detail : f.detail || '-']);
+  const header = ['feature', 'available', 'detail'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  const out = [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+  for (const f of status.features.filter((x) => !x.available)) out.push('', `fix for ${f.feature}: ${f.fix}`);
+  out.push('', status.secure ? 'sandbox: complete' : 'sandbox: INCOMPLETE (a host refuses to start unless allowInsecure is set)');
+  return out.join('\n');
+}
+
+export async function securityCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { json: { type: 'boolean' }, 'cache-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${securityHelp}\n`);
+    return 0;
+  }
+  const cacheDir = values['cache-dir'] ?? defaultCacheDir();
+  await fsp.mkdir(cacheDir, { recursive: true, mode: 0o700 });
+  const status = await checkSecurity(cacheDir);
+  process.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : `${table(status)}\n`);
+  return status.secure ? 0 : 1;
+}

@@ -1,0 +1,110 @@
+/**
+ * Every failure warden reports is a `WardenError` subclass with a stable `code`.
+ * Match on `code`, not on the class or the message.
+ *
+ * `deterministic` follows the PVF host's distinction: `true` when the outcome depends only
+ * on the submitted code and input (retrying cannot help), `false` when the machine, the
+ * host or the sandbox caused it.
+ */
+export interface WardenErrorOptions {
+  cause?: unknown;
+  /** Extra machine-readable facts (worker id, launcher step, ...). */
+  details?: Record<string, unknown>;
+}
+
+export abstract class WardenError extends Error {
+  abstract readonly code: string;
+  abstract readonly deterministic: boolean;
+  readonly details: Record<string, unknown>;
+
+  constructor(message: string, options: WardenErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.details = options.details ?? {};
+    this.name = new.target.name;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      name: this.name,
+      code: this.code,
+      deterministic: this.deterministic,
+      message: this.message,
+      details: this.details,
+    };
+  }
+}
+
+/** A required sandbox layer is missing and `allowInsecure` was not set. */
+export class SandboxUnavailableError extends WardenError {
+  readonly code = 'E_SANDBOX_UNAVAILABLE';
+  readonly deterministic = false;
+}
+
+/** The launcher failed at one of its steps before node started. */
+export class LauncherError extends WardenError {
+  readonly code = 'E_LAUNCHER';
+  readonly deterministic = false;
+  constructor(
+    message: string,
+    readonly step: string,
+    readonly errno: string,
+    options: WardenErrorOptions = {},
+  ) {
+    super(message, options);
+  }
+}
+
+/** A worker sent something that breaks the protocol (bad frame, bad handshake, unknown reply). */
+export class ProtocolError extends WardenError {
+  readonly code = 'E_PROTOCOL';
+  readonly deterministic = false;
+}
+
+/** The worker process exited or was killed while the host still needed it. */
+export class WorkerDiedError extends WardenError {
+  readonly code = 'E_WORKER_DIED';
+  readonly deterministic = false;
+}
+
+/** The worker dir could not be created, populated or cleared. */
+export class WorkerDirError extends WardenError {
+  readonly code = 'E_CLEAR_WORKER_DIR';
+  readonly deterministic = false;
+}
+
+/** A worker did not answer in time (handshake, ping). */
+export class TimeoutError extends WardenError {
+  readonly code = 'E_TIMEOUT';
+  readonly deterministic = false;
+}
+
+/** An option passed to a public function is invalid. */
+export class InvalidOptionError extends WardenError {
+  readonly code = 'E_INVALID_OPTION';
+  readonly deterministic = true;
+}
+
+/** The host was closed before the request could complete. */
+export class HostClosedError extends WardenError {
+  readonly code = 'E_HOST_CLOSED';
+  readonly deterministic = false;
+}
+
+/** Another host holds the cache dir lock. */
+export class CacheLockedError extends WardenError {
+  readonly code = 'E_CACHE_LOCKED';
+  readonly deterministic = false;
+}
+
+/** Every error class, for table-driven tests and documentation. @internal */
+export const errorClasses = [
+  SandboxUnavailableError,
+  LauncherError,
+  ProtocolError,
+  WorkerDiedError,
+  WorkerDirError,
+  TimeoutError,
+  InvalidOptionError,
+  HostClosedError,
+  CacheLockedError,
+] as const;

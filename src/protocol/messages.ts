@@ -1,0 +1,108 @@
+/**
+ * The messages of the host ↔ worker protocol, typed in one place.
+ * Version 1. A worker refuses a HELLO whose `protocol` differs from its own.
+ */
+export const PROTOCOL_VERSION = 1;
+
+export const MessageType = {
+  /** host → worker, once: `{ protocol, info: WorkerInfo }`. */
+  Hello: 1,
+  /** worker → host, once, answers Hello: `{ protocol, attestation }`. */
+  Ready: 2,
+  Ping: 3,
+  Pong: 4,
+  /** host → worker: run one named sandbox probe, `{ name, arg }`. */
+  Probe: 5,
+  /** worker → host: `ProbeResult`. */
+  ProbeResult: 6,
+  /** host → worker: finish and exit 0. */
+  Shutdown: 7,
+  /** worker → host: a failure not tied to a request, `{ code, message }`; the worker exits after it. */
+  Fatal: 8,
+} as const;
+export type MessageType = (typeof MessageType)[keyof typeof MessageType];
+
+export type WorkerKind = 'prepare' | 'execute';
+
+/** Which sandbox layers are in force for a worker, decided once per host from the security status. */
+export interface SandboxLayers {
+  userns: boolean;
+  pivotRoot: boolean;
+  netns: boolean;
+  landlock: boolean;
+  seccomp: boolean;
+}
+
+export interface WorkerLimits {
+  /** RLIMIT_DATA of the worker process, bytes. */
+  dataBytes: number;
+  /** RLIMIT_FSIZE of the worker process, bytes (bounds what a prepare worker can write). */
+  fileBytes: number;
+  /** RLIMIT_NOFILE of the worker process. */
+  openFiles: number;
+}
+
+/**
+ * Everything a worker is, as one value: sent once in the handshake, kept by the host.
+ * `dir` is the worker dir as the worker sees it (`/worker` inside the new root).
+ */
+export interface WorkerInfo {
+  kind: WorkerKind;
+  id: string;
+  dir: string;
+  limits: WorkerLimits;
+  layers: SandboxLayers;
+}
+
+export interface HelloHeader {
+  protocol: number;
+  info: WorkerInfo;
+}
+
+/** What the worker observes about its own confinement, from inside, after lockdown. */
+export interface Attestation {
+  /** 2 = seccomp filter mode. */
+  seccompMode: number;
+  noNewPrivs: boolean;
+  uid: number;
+  gid: number;
+  capEffective: string;
+  capPermitted: string;
+  capBounding: string;
+  landlockAbi: number;
+  /** pid inside the worker's pid namespace (1 when it has its own). */
+  pid: number;
+  hostname: string;
+  /** The addon's filter answers EPERM to execve and to creating a process. */
+  execveBlocked: boolean;
+  forkBlocked: boolean;
+  /** Entries of `/` as the worker sees it, or the errno name when listing is refused. */
+  rootEntries: string[] | string;
+  /** A host path that must not be reachable, and what opening it gave (an errno name). */
+  outsideProbe: { path: string; result: string };
+  /** Number of environment variables (always 0). */
+  envCount: number;
+}
+
+export interface ReadyHeader {
+  protocol: number;
+  attestation: Attestation;
+}
+
+export interface ProbeHeader {
+  name: string;
+  arg?: string;
+}
+
+/** `ok: true` means the attempted action succeeded (for an attack probe, that is a sandbox hole). */
+export interface ProbeResult {
+  ok: boolean;
+  /** errno name or error code when `ok` is false. */
+  code?: string;
+  detail?: string;
+}
+
+export interface FatalHeader {
+  code: string;
+  message: string;
+}

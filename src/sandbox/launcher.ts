@@ -1,0 +1,53 @@
+import { LauncherError } from '../errors.js';
+import type { WorkerInfo } from '../protocol/messages.js';
+import { packagePaths } from './paths.js';
+import { runtimeBinds } from './runtime.js';
+
+/** Exit codes of the launcher's steps (native/README.md). */
+export const LAUNCHER_STEP_EXIT: Record<string, number> = {
+  args: 100,
+  fds: 101,
+  pdeathsig: 102,
+  userns: 103,
+  idmap: 104,
+  pidns: 105,
+  rootfs: 106,
+  pivot_root: 107,
+  rlimits: 108,
+  caps: 109,
+  no_new_privs: 110,
+  landlock: 111,
+  seccomp: 112,
+  execve: 113,
+};
+
+/** Node flags for the worker: small, predictable startup. */
+const NODE_FLAGS = ['--disable-proto=throw', '--no-warnings'];
+
+/** The launcher's command line for one worker (WorkerInfo says what it is; hostDir where its dir is). */
+export function launcherArgs(info: WorkerInfo, hostDir: string): string[] {
+  const args = ['--worker-dir', hostDir, '--kind', info.kind];
+  for (const bind of runtimeBinds()) args.push('--ro-bind', bind.source, bind.target);
+  args.push('--rlimit-data', String(info.limits.dataBytes));
+  args.push('--rlimit-fsize', String(info.limits.fileBytes));
+  args.push('--rlimit-nofile', String(info.limits.openFiles));
+  if (!info.layers.userns) args.push('--no-userns');
+  if (!info.layers.pivotRoot) args.push('--no-pivot-root');
+  if (!info.layers.netns) args.push('--no-netns');
+  if (!info.layers.landlock) args.push('--no-landlock');
+  if (!info.layers.seccomp) args.push('--no-seccomp');
+  args.push('--', process.execPath, ...NODE_FLAGS, packagePaths.workerEntry);
+  return args;
+}
+
+const STEP_LINE = /^step=(\S+) errno=(\S+) detail=(.*)$/m;
+
+/** Turns the launcher's `step=... errno=... detail=...` line into a typed error, if there is one. */
+export function parseLauncherFailure(stderr: string, exitCode: number | null): LauncherError | undefined {
+  const match = STEP_LINE.exec(stderr);
+  if (!match) return undefined;
+  const [, step, errno, detail] = match as unknown as [string, string, string, string];
+  return new LauncherError(`sandbox launcher failed at step ${step} (${errno}): ${detail}`, step, errno, {
+    details: { step, errno, detail, exitCode },
+  });
+}

@@ -1,0 +1,90 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import type { WorkerKind } from '../protocol/messages.js';
+import { WorkerDirError } from '../errors.js';
+
+/** Prefix of every worker dir inside the cache dir; anything with it at startup is stale. */
+export const WORKER_DIR_PREFIX = 'worker-dir-';
+
+/** The files a worker dir may hold: known names, so no path is ever passed per job. */
+export const WorkerDirFile = {
+  /** Execute jobs: a hard link to the prepared artifact in the cache. */
+  artifact: 'artifact',
+  /** Prepare jobs: created empty by the host; the worker writes the artifact into it. */
+  tmpArtifact: 'tmp-artifact',
+} as const;
+
+/** Creates `<cache>/worker-dir-<kind>-<random>/` (0700) for a worker about to be spawned. */
+export async function createWorkerDir(cacheDir: string, kind: WorkerKind): Promise<string> {
+  const dir = path.join(cacheDir, `${WORKER_DIR_PREFIX}${kind}-${crypto.randomBytes(6).toString('hex')}`);
+  await fsp.mkdir(dir, { mode: 0o700 });
+  if (kind === 'prepare') await createTmpArtifact(dir);
+  return dir;
+}
+
+/**
+ * Prepare workers get `tmp-artifact` created empty by the host, so the worker needs no right
+ * to create files: its only writable path is this one file.
+ */
+async function createTmpArtifact(dir: string): Promise<void> {
+  const handle = await fsp.open(path.join(dir, WorkerDirFile.tmpArtifact), fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600);
+  await handle.close();
+}
+
+/** Execute jobs: hard-links the cached artifact as `artifact` (never a symlink, never a copy). */
+export async function linkArtifact(dir: string, artifactPath: string): Promise<void> {
+  await fsp.link(artifactPath, path.join(dir, WorkerDirFile.artifact));
+}
+
+/**
+ * Empties a worker dir after a job without following links: everything in it is removed,
+ * except that a prepare worker's `tmp-artifact` is kept (it is the mount point the worker
+ * writes through) and truncated. An entry that is not what the host put there is removed.
+ * Throws `WorkerDirError` (code `E_CLEAR_WORKER_DIR`); the caller then kills the worker.
+ */
+export async function clearWorkerDir(dir: string, kind: WorkerKind): Promise<void> {
+  try {
+    for (const entry of await fsp.readdir(dir, { withFileTypes: true })) {
+      const entryPath = path.join(dir, entry.name);
+      if (kind === 'prepare' && entry.name === WorkerDirFile.tmpArtifact && entry.isFile()) {
+        await truncateNoFollow(entryPath);
+        continue;
+      }
+      // fs.rm never follows symlinks: it removes the link, not its target.
+      await fsp.rm(entryPath, { recursive: true, force: true });
+    }
+    if (kind === 'prepare' && !fs.existsSync(path.join(dir, WorkerDirFile.tmpArtifact))) {
+      await createTmpArtifact(dir);
+    }
+  } catch (cause) {
+    throw new WorkerDirError(`cannot clear worker dir ${dir}: ${(cause as Error).message}`, { cause, details: { dir } });
+  }
+}
+
+async function truncateNoFollow(file: string): Promise<void> {
+  const handle = await fsp.open(file, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  try {
+    if (!(await handle.stat()).isFile()) throw new Error(`${file} is not a regular file`);
+    await handle.truncate(0);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Removes a worker dir when its worker is gone. */
+export async function removeWorkerDir(dir: string): Promise<void> {
+  await fsp.rm(dir, { recursive: true, force: true });
+}
+
+/** Removes every `worker-dir-*` left in the cache dir by a host that did not shut down cleanly. */
+export async function purgeStaleWorkerDirs(cacheDir: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const entry of await fsp.readdir(cacheDir, { withFileTypes: true })) {
+    if (!entry.name.startsWith(WORKER_DIR_PREFIX)) continue;
+    await fsp.rm(path.join(cacheDir, entry.name), { recursive: true, force: true });
+    removed.push(entry.name);
+  }
+  return removed;
+}

@@ -1,0 +1,36 @@
+import { createRequire } from 'node:module';
+
+/** The native addon's surface (native/addon.cc). */
+export interface NativeAddon {
+  lockdown(): void;
+  attest(): {
+    seccompMode: number;
+    noNewPrivs: boolean;
+    uid: number;
+    gid: number;
+    euid: number;
+    egid: number;
+    capEffective: string;
+    capPermitted: string;
+    capBounding: string;
+    landlockAbi: number;
+    pid: number;
+    ppid: number;
+    hostname: string;
+  };
+  probeExecve(): string;
+  probeFork(): string;
+  probeSyscall(name: string): string;
+}
+
+/** Path of the addon relative to this file: dist/worker → build/Release. */
+export const ADDON_RELATIVE_PATH = '../../build/Release/warden_addon.node';
+
+// Loaded lazily and once: the host process only needs the path, the worker needs the code.
+let loaded: NativeAddon | undefined;
+
+/** Loads the native addon (inside the worker, or in tests). */
+export function loadAddon(): NativeAddon {
+  loaded ??= createRequire(import.meta.url)(ADDON_RELATIVE_PATH) as NativeAddon;
+  return loaded;
+}

@@ -1,0 +1,85 @@
+/**
+ * Entry of the worker process. Runs inside the sandbox the launcher built (namespaces, new
+ * root, Landlock, seccomp), started as `node dist/worker/main.js` with an empty environment.
+ * Its only channel is fd 3, a unix socket the host created before the sandbox was locked.
+ */
+import net from 'node:net';
+import { FrameDecoder, encodeFrame, type Frame } from '../protocol/frame.js';
+import {
+  MessageType,
+  PROTOCOL_VERSION,
+  type HelloHeader,
+  type ProbeHeader,
+  type WorkerInfo,
+} from '../protocol/messages.js';
+import { loadAddon, type NativeAddon } from './addon.js';
+import { attest } from './attest.js';
+import { runProbe } from './probes.js';
+
+const IPC_FD = 3;
+
+const channel = new net.Socket({ fd: IPC_FD, readable: true, writable: true });
+const decoder = new FrameDecoder();
+let info: WorkerInfo | undefined;
+let addon: NativeAddon | undefined;
+
+function send(type: number, id: number, header: unknown, body?: Uint8Array): void {
+  channel.write(encodeFrame(type, id, header, body));
+}
+
+/** Reports a failure the host must see, then exits: the host treats the worker as dead. */
+function fatal(code: string, message: string): never {
+  channel.end(encodeFrame(MessageType.Fatal, 0, { code, message }), () => process.exit(70));
+  setTimeout(() => process.exit(70), 1000).unref();
+  throw new Error(`${code}: ${message}`);
+}
+
+function onHello(frame: Frame): void {
+  const hello = frame.header as HelloHeader;
+  if (hello?.protocol !== PROTOCOL_VERSION) {
+    fatal('E_PROTOCOL', `host speaks protocol ${String(hello?.protocol)}, worker speaks ${PROTOCOL_VERSION}`);
+  }
+  info = hello.info;
+  addon = loadAddon();
+  // The second seccomp filter goes on before anything from a job is looked at.
+  if (info.layers.seccomp) addon.lockdown();
+  send(MessageType.Ready, frame.id, { protocol: PROTOCOL_VERSION, attestation: attest(addon) });
+}
+
+async function onFrame(frame: Frame): Promise<void> {
+  if (!info) {
+    if (frame.type !== MessageType.Hello) fatal('E_PROTOCOL', `expected Hello, got message type ${frame.type}`);
+    onHello(frame);
+    return;
+  }
+  switch (frame.type) {
+    case MessageType.Ping:
+      send(MessageType.Pong, frame.id, null);
+      return;
+    case MessageType.Probe: {
+      const probe = frame.header as ProbeHeader;
+      send(MessageType.ProbeResult, frame.id, await runProbe(String(probe.name), String(probe.arg ?? ''), addon!));
+      return;
+    }
+    case MessageType.Shutdown:
+      channel.end(() => process.exit(0));
+      return;
+    default:
+      fatal('E_PROTOCOL', `unexpected message type ${frame.type}`);
+  }
+}
+
+channel.on('data', (chunk: Buffer) => {
+  let frames: Frame[];
+  try {
+    frames = decoder.push(chunk);
+  } catch (error) {
+    fatal('E_PROTOCOL', (error as Error).message);
+  }
+  for (const frame of frames) {
+    onFrame(frame).catch((error: Error) => fatal('E_WORKER', error.message));
+  }
+});
+// The host closing the channel is the end of this worker's life.
+channel.on('end', () => process.exit(0));
+channel.on('error', () => process.exit(71));

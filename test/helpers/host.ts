@@ -1,0 +1,72 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { ExecutionContext } from 'ava';
+import { createHost, type Host, type HostOptions } from '../../src/index.js';
+
+/** A fresh cache dir under the OS temp dir, removed by the caller's teardown. */
+export async function tempCacheDir(prefix = 'warden-test-'): Promise<string> {
+  return fsp.mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+/** Worker dirs currently in a cache dir. */
+export function workerDirsIn(cacheDir: string): string[] {
+  return fs.existsSync(cacheDir) ? fs.readdirSync(cacheDir).filter((name) => name.startsWith('worker-dir-')) : [];
+}
+
+/** Pids of processes running this checkout's worker entry (sandboxed node processes). */
+export function workerProcesses(cacheDir?: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      const isWorker = cmdline.some((arg) => arg.endsWith('/dist/worker/main.js'));
+      if (isWorker && (cacheDir === undefined || cmdline.some((arg) => arg.startsWith(cacheDir)) || isLauncherChildOf(entry, cacheDir))) {
+        pids.push(Number(entry));
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+function isLauncherChildOf(pid: string, cacheDir: string): boolean {
+  try {
+    const ppid = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1];
+    return fs.readFileSync(`/proc/${ppid}/cmdline`, 'utf8').includes(cacheDir);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts a real host on a fresh cache dir; after the test, closes it and checks that no
+ * worker dir and no worker process is left behind.
+ */
+export async function startHost(t: ExecutionContext, options: HostOptions = {}): Promise<{ host: Host; cacheDir: string }> {
+  const cacheDir = options.cacheDir ?? (await tempCacheDir());
+  const host = await createHost({ ...options, cacheDir });
+  t.teardown(async () => {
+    await host.close();
+    const dirs = workerDirsIn(cacheDir);
+    const processes = await waitFor(() => workerProcesses(cacheDir), (p) => p.length === 0);
+    await fsp.rm(cacheDir, { recursive: true, force: true });
+    if (dirs.length > 0) throw new Error(`worker dirs left behind: ${dirs.join(', ')}`);
+    if (processes.length > 0) throw new Error(`worker processes left behind: ${processes.join(', ')}`);
+  });
+  return { host, cacheDir };
+}
+
+/** Polls `read` until `done` holds or the time runs out; returns the last value. */
+export async function waitFor<T>(read: () => T, done: (value: T) => boolean, timeoutMs = 5000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let value = read();
+  while (!done(value) && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    value = read();
+  }
+  return value;
+}
