@@ -96,6 +96,66 @@ export class CacheLockedError extends WardenError {
   readonly deterministic = false;
 }
 
+/** The code failed structural validation or a limit (size, memory pages, imports...). */
+export class PrevalidationError extends WardenError {
+  readonly code = 'E_PREVALIDATION';
+  readonly deterministic = true;
+}
+
+/** Compressed code is corrupt, or decompresses beyond the limit (a decompression bomb). */
+export class DecompressError extends WardenError {
+  readonly code = 'E_DECOMPRESS';
+  readonly deterministic = true;
+}
+
+/** The module is valid but does not compile. */
+export class PreparationError extends WardenError {
+  readonly code = 'E_PREPARATION';
+  readonly deterministic = true;
+}
+
+/** The module trapped while running (unreachable, out of bounds, bad ABI use). */
+export class TrapError extends WardenError {
+  readonly code = 'E_TRAP';
+  readonly deterministic = true;
+}
+
+/** The job exceeded its memory limit (wasm memory growth or the job thread's heap). */
+export class OutOfMemoryError extends WardenError {
+  readonly code = 'E_OUT_OF_MEMORY';
+  readonly deterministic = true;
+}
+
+/** The job's output or log exceeded its limit. */
+export class OutputTooLargeError extends WardenError {
+  readonly code = 'E_OUTPUT_TOO_LARGE';
+  readonly deterministic = true;
+}
+
+/** An artifact failed its checksum or format check; the host deletes it and prepares again. */
+export class CorruptedArtifactError extends WardenError {
+  readonly code = 'E_CORRUPTED_ARTIFACT';
+  readonly deterministic = false;
+}
+
+/** The queue is at `maxQueue`: backpressure, try again later. */
+export class QueueFullError extends WardenError {
+  readonly code = 'E_QUEUE_FULL';
+  readonly deterministic = false;
+}
+
+/** The job's deadline passed before it could finish. */
+export class DeadlineError extends WardenError {
+  readonly code = 'E_DEADLINE';
+  readonly deterministic = false;
+}
+
+/** The job's AbortSignal fired. */
+export class AbortedError extends WardenError {
+  readonly code = 'E_ABORTED';
+  readonly deterministic = false;
+}
+
 /** Every error class, for table-driven tests and documentation. @internal */
 export const errorClasses = [
   SandboxUnavailableError,
@@ -107,4 +167,14 @@ export const errorClasses = [
   InvalidOptionError,
   HostClosedError,
   CacheLockedError,
+  PrevalidationError,
+  DecompressError,
+  PreparationError,
+  TrapError,
+  OutOfMemoryError,
+  OutputTooLargeError,
+  CorruptedArtifactError,
+  QueueFullError,
+  DeadlineError,
+  AbortedError,
 ] as const;

@@ -11,6 +11,16 @@ const expected: Record<string, { code: string; deterministic: boolean }> = {
   InvalidOptionError: { code: 'E_INVALID_OPTION', deterministic: true },
   HostClosedError: { code: 'E_HOST_CLOSED', deterministic: false },
   CacheLockedError: { code: 'E_CACHE_LOCKED', deterministic: false },
+  PrevalidationError: { code: 'E_PREVALIDATION', deterministic: true },
+  DecompressError: { code: 'E_DECOMPRESS', deterministic: true },
+  PreparationError: { code: 'E_PREPARATION', deterministic: true },
+  TrapError: { code: 'E_TRAP', deterministic: true },
+  OutOfMemoryError: { code: 'E_OUT_OF_MEMORY', deterministic: true },
+  OutputTooLargeError: { code: 'E_OUTPUT_TOO_LARGE', deterministic: true },
+  CorruptedArtifactError: { code: 'E_CORRUPTED_ARTIFACT', deterministic: false },
+  QueueFullError: { code: 'E_QUEUE_FULL', deterministic: false },
+  DeadlineError: { code: 'E_DEADLINE', deterministic: false },
+  AbortedError: { code: 'E_ABORTED', deterministic: false },
 };
 
 test('every error class has its name, stable code, deterministic flag and cause', (t) => {
