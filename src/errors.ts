@@ -156,6 +156,12 @@ export class AbortedError extends WardenError {
   readonly deterministic = false;
 }
 
+/** The artifact cache could not read or write its own files (disk full, EIO, ...). */
+export class CacheIoError extends WardenError {
+  readonly code = 'E_CACHE_IO';
+  readonly deterministic = false;
+}
+
 /** Every error class, for table-driven tests and documentation. @internal */
 export const errorClasses = [
   SandboxUnavailableError,
@@ -177,4 +183,5 @@ export const errorClasses = [
   QueueFullError,
   DeadlineError,
   AbortedError,
+  CacheIoError,
 ] as const;

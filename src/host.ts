@@ -51,7 +51,8 @@ export class Host extends EventEmitter<HostEvents> {
     const info: WorkerInfo = {
       kind,
       id: `${kind}-${crypto.randomBytes(4).toString('hex')}`,
-      dir: SANDBOX_WORKER_DIR,
+      // Without a new root the worker sees its dir at the host path (Landlock still confines it).
+      dir: this.securityStatus.layers.pivotRoot ? SANDBOX_WORKER_DIR : hostDir,
       limits: this.options.limits,
       layers: this.securityStatus.layers,
     };

@@ -21,6 +21,7 @@ const expected: Record<string, { code: string; deterministic: boolean }> = {
   QueueFullError: { code: 'E_QUEUE_FULL', deterministic: false },
   DeadlineError: { code: 'E_DEADLINE', deterministic: false },
   AbortedError: { code: 'E_ABORTED', deterministic: false },
+  CacheIoError: { code: 'E_CACHE_IO', deterministic: false },
 };
 
 test('every error class has its name, stable code, deterministic flag and cause', (t) => {

@@ -22,7 +22,9 @@ export const LAUNCHER_STEP_EXIT: Record<string, number> = {
 };
 
 /** Node flags for the worker: small, predictable startup. */
-const NODE_FLAGS = ['--disable-proto=throw', '--no-warnings'];
+// --openssl-config=/dev/null: node must not read the host's openssl.cnf (absent inside the new
+// root; present but unreadable under Landlock alone, which node treats as fatal).
+const NODE_FLAGS = ['--disable-proto=throw', '--no-warnings', '--openssl-config=/dev/null'];
 
 /** The launcher's command line for one worker (WorkerInfo says what it is; hostDir where its dir is). */
 export function launcherArgs(info: WorkerInfo, hostDir: string): string[] {
