@@ -95,9 +95,10 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       this.#stderr = (this.#stderr + chunk.toString('utf8')).slice(-STDERR_TAIL);
     });
     this.exited = new Promise((resolve) => {
-      this.#child.once('exit', (code, signal) => {
-        // Let the last stderr bytes arrive before reading the launcher's step line.
-        setImmediate(() => {
+      // 'close', not 'exit': it comes after the pipes are drained, so the launcher's step
+      // line on stderr has arrived by then.
+      this.#child.once('close', (code, signal) => {
+        {
           this.#exit = { code, signal, error: this.#exitError(code, signal), stderrTail: this.#stderr };
           debug('worker %s exited code=%s signal=%s: %s', this.info.id, code, signal, this.#exit.error.message);
           for (const pending of this.#pending.values()) {
@@ -107,7 +108,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
           this.#pending.clear();
           this.emit('exit', this.#exit);
           resolve(this.#exit);
-        });
+        }
       });
     });
     this.#child.once('error', (error) => debug('spawn error %o', error));

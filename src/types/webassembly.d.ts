@@ -62,6 +62,15 @@ declare namespace WebAssembly {
     value: unknown;
     valueOf(): unknown;
   }
+  class Tag {
+    constructor(descriptor: { parameters: ValueType[] });
+  }
+  class Exception {
+    constructor(tag: Tag, payload: unknown[], options?: { traceStack?: boolean });
+    getArg(tag: Tag, index: number): unknown;
+    is(tag: Tag): boolean;
+    readonly stack?: string;
+  }
   class CompileError extends Error {}
   class LinkError extends Error {}
   class RuntimeError extends Error {}

@@ -159,7 +159,7 @@ test('no fd beyond stdio and the IPC fd is inherited', async (t) => {
   });
   t.false(open.some((f) => f.ino === ino), 'the host file is not reachable through any fd');
   t.false(open.some((f) => f.type === 'file' || f.type === 'dir'), `no file or dir fd: ${detail}`);
-  t.deepEqual(open.filter((f) => f.type === 'socket').map((f) => f.fd), [3], 'the only socket is the IPC fd');
+  t.deepEqual(open.filter((f) => f.type === 'socket').map((f) => f.fd), [1, 2, 3], 'the only sockets are stdout, stderr (pipes to the host) and the IPC fd');
 });
 
 test('the attestation shows every layer in force', async (t) => {

@@ -15,7 +15,7 @@ function runLauncher(args: string[], cwd: string): Promise<{ code: number | null
     const child = spawn(packagePaths.launcher, args, { cwd, env: {}, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk));
-    child.on('exit', (code) => resolve({ code, stderr }));
+    child.on('close', (code) => resolve({ code, stderr }));
   });
 }
 
@@ -74,7 +74,7 @@ test('fd 3 that is not a socket fails at step fds', async (t) => {
     });
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk));
-    child.on('exit', (code) => resolve({ code, stderr }));
+    child.on('close', (code) => resolve({ code, stderr }));
   });
   t.is(result.code, LAUNCHER_STEP_EXIT.fds!);
   t.regex(result.stderr, /^step=fds errno=\S+ detail=/m);
@@ -94,7 +94,7 @@ test('every check mode passes on this machine and prints its facts', async (t) =
       const child = spawn(packagePaths.launcher, ['--check', feature], { cwd: cacheDir, env: {}, stdio: ['ignore', 'pipe', 'ignore'] });
       let stdout = '';
       child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk));
-      child.on('exit', (code) => resolve({ code, stdout }));
+      child.on('close', (code) => resolve({ code, stdout }));
     });
     t.is(out.code, 0, feature);
     t.regex(out.stdout.trim(), pattern, feature);
