@@ -26,6 +26,8 @@ export const DEFAULT_LIMITS: WorkerLimits = {
   dataBytes: 4 * 1024 * 1024 * 1024,
   fileBytes: 256 * 1024 * 1024,
   openFiles: 128,
+  jobHeapMb: 256,
+  jobStackMb: 4,
 };
 
 /** The default cache dir, following the XDG base directory convention. */
@@ -71,6 +73,8 @@ export function resolveHostOptions(options: HostOptions = {}): ResolvedHostOptio
       dataBytes: positiveInteger('limits.dataBytes', limits.dataBytes, DEFAULT_LIMITS.dataBytes),
       fileBytes: positiveInteger('limits.fileBytes', limits.fileBytes, DEFAULT_LIMITS.fileBytes),
       openFiles: positiveInteger('limits.openFiles', limits.openFiles, DEFAULT_LIMITS.openFiles),
+      jobHeapMb: positiveInteger('limits.jobHeapMb', limits.jobHeapMb, DEFAULT_LIMITS.jobHeapMb),
+      jobStackMb: positiveInteger('limits.jobStackMb', limits.jobStackMb, DEFAULT_LIMITS.jobStackMb),
     },
     handshakeTimeoutMs: positiveInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 10_000),
   };

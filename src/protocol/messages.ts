@@ -19,6 +19,14 @@ export const MessageType = {
   Shutdown: 7,
   /** worker → host: a failure not tied to a request, `{ code, message }`; the worker exits after it. */
   Fatal: 8,
+  /** host → worker: `PrepareRequest`, body = the code as submitted. */
+  Prepare: 10,
+  /** worker → host: `PrepareReply`; on success the artifact is in `tmp-artifact`. */
+  PrepareResult: 11,
+  /** host → worker: `ExecuteRequest`, body = the input; the artifact is hard-linked as `artifact`. */
+  Execute: 12,
+  /** worker → host: `ExecuteReply`, body = output bytes then log bytes. */
+  ExecuteResult: 13,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -34,6 +42,10 @@ export interface SandboxLayers {
 }
 
 export interface WorkerLimits {
+  /** V8 old-generation heap of the job thread, MiB. */
+  jobHeapMb: number;
+  /** Stack of the job thread, MiB (bounds wasm recursion). */
+  jobStackMb: number;
   /** RLIMIT_DATA of the worker process, bytes. */
   dataBytes: number;
   /** RLIMIT_FSIZE of the worker process, bytes (bounds what a prepare worker can write). */
@@ -106,3 +118,30 @@ export interface FatalHeader {
   code: string;
   message: string;
 }
+
+/** A job failure as it crosses the channel (see src/worker/jobs/jobError.ts). */
+export interface JobFailureHeader {
+  code: string;
+  message: string;
+  deterministic: boolean;
+}
+
+export interface PrepareRequest {
+  limits: import('../worker/jobs/limits.js').PrepareLimits;
+  paramsHash: string;
+  cpuTimeLimitMs: number;
+}
+
+export type PrepareReply =
+  | { ok: true; artifactBytes: number; moduleBytes: number; exports: string[]; cpuTimeMs: number; wallTimeMs: number }
+  | { ok: false; failure: JobFailureHeader; cpuTimeMs: number; wallTimeMs: number };
+
+export interface ExecuteRequest {
+  abi: 'run' | 'wasi';
+  limits: import('../worker/jobs/limits.js').ExecuteLimits;
+  cpuTimeLimitMs: number;
+}
+
+export type ExecuteReply =
+  | { ok: true; outputBytes: number; logBytes: number; logTruncated: boolean; cpuTimeMs: number; wallTimeMs: number }
+  | { ok: false; failure: JobFailureHeader; cpuTimeMs: number; wallTimeMs: number };

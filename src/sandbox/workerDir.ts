@@ -4,17 +4,12 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import type { WorkerKind } from '../protocol/messages.js';
 import { WorkerDirError } from '../errors.js';
+import { WorkerDirFile } from './workerDirFiles.js';
 
 /** Prefix of every worker dir inside the cache dir; anything with it at startup is stale. */
 export const WORKER_DIR_PREFIX = 'worker-dir-';
 
-/** The files a worker dir may hold: known names, so no path is ever passed per job. */
-export const WorkerDirFile = {
-  /** Execute jobs: a hard link to the prepared artifact in the cache. */
-  artifact: 'artifact',
-  /** Prepare jobs: created empty by the host; the worker writes the artifact into it. */
-  tmpArtifact: 'tmp-artifact',
-} as const;
+export { WorkerDirFile };
 
 /** Creates `<cache>/worker-dir-<kind>-<random>/` (0700) for a worker about to be spawned. */
 export async function createWorkerDir(cacheDir: string, kind: WorkerKind): Promise<string> {

@@ -15,6 +15,8 @@ import {
 import { loadAddon, type NativeAddon } from './addon.js';
 import { attest } from './attest.js';
 import { runProbe } from './probes.js';
+import { jobRunner, runExecute, runPrepare } from './jobs.js';
+import type { ExecuteRequest, PrepareRequest } from '../protocol/messages.js';
 
 const IPC_FD = 3;
 
@@ -44,6 +46,8 @@ function onHello(frame: Frame): void {
   // The second seccomp filter goes on before anything from a job is looked at.
   if (info.layers.seccomp) addon.lockdown();
   send(MessageType.Ready, frame.id, { protocol: PROTOCOL_VERSION, attestation: attest(addon) });
+  // Start the job thread once the host has its answer: it is not part of the cold start.
+  setImmediate(() => void jobRunner(info!));
 }
 
 async function onFrame(frame: Frame): Promise<void> {
@@ -59,6 +63,16 @@ async function onFrame(frame: Frame): Promise<void> {
     case MessageType.Probe: {
       const probe = frame.header as ProbeHeader;
       send(MessageType.ProbeResult, frame.id, await runProbe(String(probe.name), String(probe.arg ?? ''), addon!));
+      return;
+    }
+    case MessageType.Prepare: {
+      const reply = await runPrepare(info, frame.header as PrepareRequest, frame.body);
+      send(MessageType.PrepareResult, frame.id, reply);
+      return;
+    }
+    case MessageType.Execute: {
+      const { reply, body } = await runExecute(info, frame.header as ExecuteRequest, frame.body);
+      send(MessageType.ExecuteResult, frame.id, reply, body);
       return;
     }
     case MessageType.Shutdown:
