@@ -1,0 +1,239 @@
+import { and, assign, not, setup, stateIn } from 'xstate';
+import type {
+  JobFailureReason,
+  WorkerActionParams,
+  WorkerActions,
+  WorkerFailure,
+  WorkerJob,
+  WorkerMachineContext,
+  WorkerMachineEvent,
+  WorkerMachineInput,
+  WorkerMachineOutput,
+} from './workerTypes.js';
+
+/** The job of a context that must have one: its absence is a bug in this machine, not a runtime failure. */
+function currentJob(context: WorkerMachineContext): WorkerJob {
+  if (context.job === undefined) throw new Error(`worker ${context.id} has no job in a state that needs one`);
+  return context.job;
+}
+
+/** The failure a `dead` transition records, so that `killProcess` and the output can say why. */
+function deathFailure(context: WorkerMachineContext, event: WorkerMachineEvent): WorkerFailure {
+  const job = context.job ? ` while running job ${context.job.jobId}` : '';
+  switch (event.type) {
+    case 'SPAWN_FAILED':
+      return { reason: 'spawn-failed', message: `worker ${context.id} failed to spawn: ${event.error.message}`, error: event.error };
+    case 'CLEAR_FAILED':
+      return {
+        reason: 'clear-failed',
+        message: `worker ${context.id} is killed: its dir could not be cleared: ${event.error.message}`,
+        error: event.error,
+      };
+    case 'EXITED': {
+      const how = event.signal ? `signal ${event.signal}` : `exit code ${String(event.code)}`;
+      return { reason: 'exited', message: `worker ${context.id} exited (${how})${job}: ${event.reason}` };
+    }
+    case 'KILL':
+      return { reason: 'killed', message: `worker ${context.id} was killed${job}: ${event.reason}` };
+    default:
+      // The only other way into `dead` is the hard timeout, a delayed event of the machine itself.
+      return {
+        reason: 'hard-timeout',
+        message: `worker ${context.id} is killed: job ${currentJob(context).jobId} passed its hard timeout of ${currentJob(context).hardTimeoutMs} ms`,
+      };
+  }
+}
+
+/** The failure a job ends with when its worker survives it (populate or collect failed). */
+function jobFailure(context: WorkerMachineContext, reason: 'populate-failed' | 'collect-failed', error: Error): WorkerFailure {
+  const step = reason === 'populate-failed' ? 'populate the worker dir' : 'collect the result';
+  return { reason, message: `worker ${context.id} could not ${step} for job ${currentJob(context).jobId}: ${error.message}`, error };
+}
+
+function jobFailedParams(context: WorkerMachineContext, reason: JobFailureReason, failure: WorkerFailure): WorkerActionParams['jobFailed'] {
+  return {
+    workerId: context.id,
+    jobId: currentJob(context).jobId,
+    reason,
+    message: failure.message,
+    ...(failure.error ? { error: failure.error } : {}),
+  };
+}
+
+const noop = () => {};
+
+const workerSetup = setup({
+  types: {
+    context: {} as WorkerMachineContext,
+    events: {} as WorkerMachineEvent,
+    input: {} as WorkerMachineInput,
+    output: {} as WorkerMachineOutput,
+  },
+  // Defaults do nothing: the host supplies every side effect through `provide`.
+  actions: {
+    populateDir: noop as (_: unknown, params: WorkerActionParams['populateDir']) => void,
+    sendJob: noop as (_: unknown, params: WorkerActionParams['sendJob']) => void,
+    collectResult: noop as (_: unknown, params: WorkerActionParams['collectResult']) => void,
+    clearDir: noop as (_: unknown, params: WorkerActionParams['clearDir']) => void,
+    killProcess: noop as (_: unknown, params: WorkerActionParams['killProcess']) => void,
+    jobFailed: noop as (_: unknown, params: WorkerActionParams['jobFailed']) => void,
+    becameIdle: noop as (_: unknown, params: WorkerActionParams['becameIdle']) => void,
+  },
+  guards: {
+    hasJob: ({ context }) => context.job !== undefined,
+    // An actor stops in `dead`, but the pure transition function (restored snapshots, graph
+    // walks) does not: this keeps `dead` final for it too.
+    isAlive: not(stateIn('#worker.dead')),
+  },
+  delays: {
+    hardTimeout: ({ context }) => currentJob(context).hardTimeoutMs,
+  },
+});
+
+/** Records why the worker is about to die; `dead`'s entry reads it. */
+const recordDeath = workerSetup.assign(({ context, event }) => ({ lastFailure: deathFailure(context, event), job: undefined }));
+
+/** Reports the running job lost: its worker died under it. Runs before `recordDeath` clears the job. */
+const reportJobLost = workerSetup.enqueueActions(({ context, event, enqueue }) => {
+  enqueue({ type: 'jobFailed', params: jobFailedParams(context, 'lost', deathFailure(context, event)) });
+});
+
+/** A populate or collect failure: the job fails, the worker lives on to clear its dir. */
+const failJob = (reason: 'populate-failed' | 'collect-failed') =>
+  workerSetup.enqueueActions(({ context, event, enqueue }) => {
+    if (event.type !== 'POPULATE_FAILED' && event.type !== 'COLLECT_FAILED') return;
+    const failure = jobFailure(context, reason, event.error);
+    enqueue({ type: 'jobFailed', params: jobFailedParams(context, reason, failure) });
+    enqueue.assign({ lastFailure: failure, job: undefined });
+  });
+
+/** Leaving for `dead` from anywhere: a running job is reported lost first. */
+const toDead = [
+  { guard: and(['isAlive', 'hasJob']), target: '#worker.dead', actions: [reportJobLost, recordDeath] },
+  { guard: 'isAlive' as const, target: '#worker.dead', actions: recordDeath },
+];
+
+/**
+ * The life of one worker process, with no I/O: every side effect is a named action the host
+ * provides (see {@link WorkerActionParams}), and the only timer, the hard timeout, is an
+ * XState delay, so it runs on the actor's clock.
+ *
+ * `spawning → idle → running (populating → awaiting → collecting) → clearingDir → idle`, and
+ * `dead` (final) from anywhere. Events a state does not expect are ignored; once `dead`,
+ * the actor is done and ignores everything (a late `RESULT` included).
+ *
+ * @example
+ * const worker = createActor(
+ *   workerMachine.provide({ actions: { sendJob: (_, { job }) => send(job), becameIdle: () => schedule() } }),
+ *   { input: { id: 'execute-1a2b', kind: 'execute' } },
+ * ).start();
+ * worker.send({ type: 'SPAWNED' });
+ * worker.send({ type: 'ASSIGN', jobId: 'job-1', hardTimeoutMs: 6_000 });
+ */
+export const workerMachine = workerSetup.createMachine({
+  id: 'worker',
+  context: ({ input }) => ({ id: input.id, kind: input.kind, job: undefined, jobsCompleted: 0, lastFailure: undefined }),
+  initial: 'spawning',
+  on: {
+    EXITED: toDead,
+    KILL: toDead,
+  },
+  states: {
+    spawning: {
+      on: {
+        SPAWNED: 'idle',
+        SPAWN_FAILED: { target: 'dead', actions: recordDeath },
+      },
+    },
+    idle: {
+      entry: { type: 'becameIdle', params: ({ context }) => ({ workerId: context.id, jobsCompleted: context.jobsCompleted }) },
+      on: {
+        ASSIGN: {
+          target: 'running',
+          actions: assign({ job: ({ event }) => ({ jobId: event.jobId, hardTimeoutMs: event.hardTimeoutMs }) }),
+        },
+      },
+    },
+    running: {
+      initial: 'populating',
+      states: {
+        populating: {
+          entry: { type: 'populateDir', params: ({ context }) => ({ workerId: context.id, job: currentJob(context) }) },
+          on: {
+            POPULATED: 'awaiting',
+            POPULATE_FAILED: { target: '#worker.clearingDir', actions: failJob('populate-failed') },
+          },
+        },
+        awaiting: {
+          entry: { type: 'sendJob', params: ({ context }) => ({ workerId: context.id, job: currentJob(context) }) },
+          // Leaving `awaiting` (a RESULT, an exit) cancels the timer: XState cancels a state's delays on exit.
+          after: {
+            hardTimeout: {
+              target: '#worker.dead',
+              actions: [
+                workerSetup.enqueueActions(({ context, event, enqueue }) => {
+                  enqueue({ type: 'jobFailed', params: jobFailedParams(context, 'hard-timeout', deathFailure(context, event)) });
+                }),
+                recordDeath,
+              ],
+            },
+          },
+          on: { RESULT: 'collecting' },
+        },
+        collecting: {
+          entry: { type: 'collectResult', params: ({ context }) => ({ workerId: context.id, job: currentJob(context) }) },
+          on: {
+            COLLECTED: {
+              target: '#worker.clearingDir',
+              actions: workerSetup.assign({ job: undefined, jobsCompleted: ({ context }) => context.jobsCompleted + 1 }),
+            },
+            COLLECT_FAILED: { target: '#worker.clearingDir', actions: failJob('collect-failed') },
+          },
+        },
+      },
+    },
+    clearingDir: {
+      entry: { type: 'clearDir', params: ({ context }) => ({ workerId: context.id }) },
+      on: {
+        CLEARED: 'idle',
+        // A dir that cannot be cleared may hold the last job's data: the worker must not take another.
+        CLEAR_FAILED: { target: 'dead', actions: recordDeath },
+      },
+    },
+    dead: {
+      type: 'final',
+      entry: {
+        type: 'killProcess',
+        params: ({ context }) => ({
+          workerId: context.id,
+          reason: context.lastFailure?.reason ?? 'killed',
+          message: context.lastFailure?.message ?? `worker ${context.id} is dead`,
+        }),
+      },
+    },
+  },
+  output: ({ context }) => ({
+    id: context.id,
+    kind: context.kind,
+    jobsCompleted: context.jobsCompleted,
+    failure: context.lastFailure ?? { reason: 'killed', message: `worker ${context.id} is dead` },
+  }),
+});
+
+/**
+ * The worker machine with the host's side effects as plain functions of their parameters,
+ * so the host does not depend on XState's action signature. Missing actions stay no-ops.
+ *
+ * @example
+ * const machine = provideWorkerActions({
+ *   clearDir: ({ workerId }) => clear(workerId).then(() => actor.send({ type: 'CLEARED' }), (error) => actor.send({ type: 'CLEAR_FAILED', error })),
+ *   killProcess: ({ workerId, reason }) => void processes.get(workerId)?.kill(),
+ * });
+ */
+export function provideWorkerActions(actions: Partial<WorkerActions>) {
+  const provided: Record<string, (_: unknown, params: never) => void> = {};
+  for (const [name, action] of Object.entries(actions)) {
+    if (action) provided[name] = (_, params) => (action as (params: unknown) => void)(params);
+  }
+  return workerMachine.provide({ actions: provided });
+}

@@ -1,0 +1,117 @@
+import type { WorkerKind } from '../protocol/messages.js';
+
+/** What the host knows about a worker when it creates its machine. */
+export interface WorkerMachineInput {
+  id: string;
+  kind: WorkerKind;
+}
+
+/** The job a worker is running. */
+export interface WorkerJob {
+  jobId: string;
+  /** Wall-clock bound the host keeps on top of the worker's own CPU-time limit. */
+  hardTimeoutMs: number;
+}
+
+/** Why a worker failed: a stable code the host maps to a typed error. */
+export type WorkerFailureReason =
+  | 'spawn-failed'
+  | 'populate-failed'
+  | 'collect-failed'
+  | 'clear-failed'
+  | 'hard-timeout'
+  | 'exited'
+  | 'killed';
+
+/** The last thing that went wrong with a worker (it may still be alive: a failed populate). */
+export interface WorkerFailure {
+  reason: WorkerFailureReason;
+  /** For people: names the worker, the job and the cause. */
+  message: string;
+  /** The error the host reported with the event, when it reported one. */
+  error?: Error;
+}
+
+/**
+ * Why a job ended without a result. `lost` means the worker died under it (exit or kill):
+ * the job itself may be fine, so the scheduler may retry it, as PVF does on an ambiguous
+ * worker death.
+ */
+export type JobFailureReason = 'populate-failed' | 'collect-failed' | 'hard-timeout' | 'lost';
+
+export interface WorkerMachineContext {
+  id: string;
+  kind: WorkerKind;
+  /** Set while the machine is in `running`, and only then. */
+  job: WorkerJob | undefined;
+  /** Jobs that ended with a collected result. */
+  jobsCompleted: number;
+  lastFailure: WorkerFailure | undefined;
+}
+
+/** What the worker machine reports when it reaches `dead`. */
+export interface WorkerMachineOutput {
+  id: string;
+  kind: WorkerKind;
+  jobsCompleted: number;
+  /** Why the worker died. */
+  failure: WorkerFailure;
+}
+
+/** Everything the host tells a worker machine. */
+export type WorkerMachineEvent =
+  /** The handshake completed. */
+  | { type: 'SPAWNED' }
+  | { type: 'SPAWN_FAILED'; error: Error }
+  /** Only taken in `idle`; the scheduler assigns after `becameIdle`. */
+  | { type: 'ASSIGN'; jobId: string; hardTimeoutMs: number }
+  | { type: 'POPULATED' }
+  | { type: 'POPULATE_FAILED'; error: Error }
+  /** The worker answered the job (success or a job error: either is a result). */
+  | { type: 'RESULT' }
+  | { type: 'COLLECTED' }
+  | { type: 'COLLECT_FAILED'; error: Error }
+  | { type: 'CLEARED' }
+  | { type: 'CLEAR_FAILED'; error: Error }
+  /** The process ended, whatever the state. */
+  | { type: 'EXITED'; code: number | null; signal: string | null; reason: string }
+  /** The host wants the worker gone (shutdown, resize, abort). */
+  | { type: 'KILL'; reason: string };
+
+/** The parameters each named action receives: the host needs nothing else from the machine. */
+export interface WorkerActionParams {
+  /** Hard-link the artifact (execute) or create the empty `tmp-artifact` (prepare); answer POPULATED or POPULATE_FAILED. */
+  populateDir: { workerId: string; job: WorkerJob };
+  /** Send the job frame; answer RESULT when the reply arrives. */
+  sendJob: { workerId: string; job: WorkerJob };
+  /** Take the result (rename the artifact, read the output), settle the job; answer COLLECTED or COLLECT_FAILED. */
+  collectResult: { workerId: string; job: WorkerJob };
+  /** Clear the worker dir without following links; answer CLEARED or CLEAR_FAILED. */
+  clearDir: { workerId: string };
+  /** Kill the process (idempotent: also called when the process already exited) and remove its dir. */
+  killProcess: { workerId: string; reason: WorkerFailureReason; message: string };
+  /** Settle the job with an error. Called at most once per job. */
+  jobFailed: { workerId: string; jobId: string; reason: JobFailureReason; message: string; error?: Error };
+  /** The worker can take a job. */
+  becameIdle: { workerId: string; jobsCompleted: number };
+}
+
+/** The names of the actions the host provides. */
+export type WorkerActionName = keyof WorkerActionParams;
+
+// A record, so that adding an action without listing it here fails to compile.
+const listed: Record<WorkerActionName, true> = {
+  populateDir: true,
+  sendJob: true,
+  collectResult: true,
+  clearDir: true,
+  killProcess: true,
+  jobFailed: true,
+  becameIdle: true,
+};
+
+/** Every action the host provides, in the order a job meets them. */
+export const workerActionNames = Object.freeze(Object.keys(listed) as WorkerActionName[]);
+
+/** The host's side effects, as plain functions of their parameters. */
+export type WorkerActions = { [K in WorkerActionName]: (params: WorkerActionParams[K]) => void };

@@ -1,0 +1,185 @@
+// Model-based tests: xstate/graph walks every reachable state and every transition of the
+// worker machine; each is checked against invariants, then replayed on a real actor (host
+// actions recording, the hard timeout driven by a SimulatedClock) to check what the host heard.
+import test from 'ava';
+import { createActor, SimulatedClock, type SnapshotFrom, type StateValue } from 'xstate';
+import { getAdjacencyMap, getShortestPaths, getStateNodes, serializeSnapshot } from 'xstate/graph';
+import { workerActionNames, workerMachine, type WorkerMachineEvent } from '../../src/machines/index.js';
+
+type Snapshot = SnapshotFrom<typeof workerMachine>;
+type ModelEvent = WorkerMachineEvent | { type: `xstate.after.${string}` };
+
+const input = { id: 'w1', kind: 'execute' } as const;
+const HARD_TIMEOUT_MS = 1_000;
+/** Enough to loop idle → running → idle twice: the counter makes the state space infinite. */
+const MAX_JOBS = 2;
+const populateError = new Error('populate');
+const collectError = new Error('collect');
+const clearError = new Error('clear');
+const spawnError = new Error('spawn');
+
+// Every event the machine defines, with the payloads the model sends. The mapped type makes a
+// new event type a compile error here until the model knows how to send it.
+const payloads: { [K in WorkerMachineEvent['type']]: (snapshot: Snapshot) => Array<Extract<WorkerMachineEvent, { type: K }>> } = {
+  SPAWNED: () => [{ type: 'SPAWNED' }],
+  SPAWN_FAILED: () => [{ type: 'SPAWN_FAILED', error: spawnError }],
+  ASSIGN: (snapshot) => [{ type: 'ASSIGN', jobId: `job-${snapshot.context.jobsCompleted + 1}`, hardTimeoutMs: HARD_TIMEOUT_MS }],
+  POPULATED: () => [{ type: 'POPULATED' }],
+  POPULATE_FAILED: () => [{ type: 'POPULATE_FAILED', error: populateError }],
+  RESULT: () => [{ type: 'RESULT' }],
+  COLLECTED: () => [{ type: 'COLLECTED' }],
+  COLLECT_FAILED: () => [{ type: 'COLLECT_FAILED', error: collectError }],
+  CLEARED: () => [{ type: 'CLEARED' }],
+  CLEAR_FAILED: () => [{ type: 'CLEAR_FAILED', error: clearError }],
+  EXITED: () => [
+    { type: 'EXITED', code: 1, signal: null, reason: 'crashed' },
+    { type: 'EXITED', code: null, signal: 'SIGKILL', reason: 'oom-killed' },
+  ],
+  KILL: () => [{ type: 'KILL', reason: 'shutdown' }],
+};
+
+const stateNodes = getStateNodes(workerMachine.root);
+/** Delayed transitions appear as `xstate.after.*` events: the model takes them like any other. */
+const afterEvents = [...new Set(stateNodes.flatMap((node) => node.ownEvents))].filter((type) => type.startsWith('xstate.after.'));
+
+/** The whole alphabet, in every state: events a state ignores are self-loops the walk discards. */
+function events(snapshot: Snapshot): ModelEvent[] {
+  const makers = Object.values(payloads) as Array<(snapshot: Snapshot) => ModelEvent[]>;
+  const all = makers.flatMap((make) => make(snapshot));
+  return [...all, ...afterEvents.map((type) => ({ type }) as ModelEvent)];
+}
+
+const traversal = {
+  input,
+  events,
+  filterEvents: (snapshot: Snapshot, event: ModelEvent) => !(event.type === 'ASSIGN' && snapshot.context.jobsCompleted >= MAX_JOBS),
+};
+const paths = getShortestPaths(workerMachine, traversal as never) as Array<{ state: Snapshot; steps: Array<{ state: Snapshot; event: ModelEvent }> }>;
+const adjacency = getAdjacencyMap(workerMachine, traversal as never) as Record<
+  string,
+  { state: Snapshot; transitions: Record<string, { event: ModelEvent; state: Snapshot }> }
+>;
+
+function valueOf(path: readonly string[]): StateValue {
+  const [head, ...rest] = path;
+  return rest.length === 0 ? head! : { [head!]: valueOf(rest) };
+}
+
+/** What must hold in every reachable snapshot. */
+function checkInvariants(snapshot: Snapshot): string[] {
+  const { context } = snapshot;
+  const problems: string[] = [];
+  const running = snapshot.matches('running');
+  if (running !== (context.job !== undefined)) problems.push('a job is set exactly while running');
+  if (context.job && context.job.hardTimeoutMs !== HARD_TIMEOUT_MS) problems.push('the job is the one assigned');
+  if (context.jobsCompleted < 0 || context.jobsCompleted > MAX_JOBS) problems.push('jobsCompleted in range');
+  if (snapshot.matches('dead') !== (snapshot.status === 'done')) problems.push('done exactly when dead');
+  if (snapshot.matches('dead') && context.lastFailure === undefined) problems.push('a dead worker knows why');
+  if (snapshot.matches('spawning') && (context.jobsCompleted > 0 || context.lastFailure)) problems.push('spawning is the start');
+  return problems;
+}
+
+test('the walk reaches every state node of the worker machine', (t) => {
+  const reached = stateNodes.filter((node) => paths.some((path) => path.state.matches(valueOf(node.path) as never)));
+  t.deepEqual(
+    reached.map((node) => node.id),
+    stateNodes.map((node) => node.id),
+  );
+  t.true(afterEvents.length === 1, 'the hard timeout is the only delay');
+  t.true(paths.some((path) => path.steps.some((step) => step.event.type.startsWith('xstate.after.'))));
+});
+
+test('every reachable snapshot and every transition target satisfies the invariants', (t) => {
+  let transitions = 0;
+  for (const { state, transitions: edges } of Object.values(adjacency)) {
+    t.deepEqual(checkInvariants(state), [], serializeSnapshot(state));
+    for (const { event, state: next } of Object.values(edges)) {
+      transitions++;
+      t.deepEqual(checkInvariants(next), [], `${serializeSnapshot(state)} --${event.type}-->`);
+      // A final state is final: nothing moves it, a late RESULT included.
+      if (state.status === 'done') t.is(serializeSnapshot(next), serializeSnapshot(state));
+    }
+  }
+  t.true(transitions > 100, `walked ${transitions} transitions`);
+  t.log(`${Object.keys(adjacency).length} snapshots, ${transitions} transitions, ${paths.length} shortest paths`);
+});
+
+/**
+ * Replays events on a real actor; `xstate.after.*` events become clock time, not sends.
+ * Counts the jobs assigned and checks that each is settled (a collected result or one
+ * `jobFailed`) at most once, and only while it is open.
+ */
+function replay(eventsToSend: readonly ModelEvent[]) {
+  const calls: Array<{ name: string; params: Record<string, unknown> }> = [];
+  const actions = Object.fromEntries(
+    workerActionNames.map((name) => [name, (_: unknown, params: Record<string, unknown>) => calls.push({ name, params })]),
+  );
+  const clock = new SimulatedClock();
+  const actor = createActor(workerMachine.provide({ actions }), { input, clock }).start();
+  let assigned = 0;
+  let settled = 0;
+  let settledWhileClosed = 0;
+  let openJob: string | undefined;
+  for (const event of eventsToSend) {
+    if ((event.type as string) === 'xstate.init') continue;
+    const before = actor.getSnapshot();
+    const seen = calls.length;
+    if (event.type.startsWith('xstate.after.')) {
+      // Time passes; it fires the hard timeout only where one is armed.
+      clock.increment(HARD_TIMEOUT_MS);
+    } else {
+      actor.send(event as WorkerMachineEvent);
+    }
+    if (event.type === 'ASSIGN' && before.matches('idle')) {
+      assigned++;
+      openJob = actor.getSnapshot().context.job?.jobId;
+    }
+    const failed = calls.slice(seen).filter((call) => call.name === 'jobFailed');
+    const collected = event.type === 'COLLECTED' && before.matches({ running: 'collecting' }) ? [before.context.job!.jobId] : [];
+    for (const jobId of [...failed.map((call) => call.params.jobId), ...collected]) {
+      settled++;
+      if (jobId !== openJob) settledWhileClosed++;
+      openJob = undefined;
+    }
+  }
+  return { snapshot: actor.getSnapshot(), calls, settled, settledWhileClosed, assigned };
+}
+
+test('each shortest path, replayed on a real actor, ends in the model state with a consistent action log', (t) => {
+  for (const path of paths) {
+    const label = path.steps.map((step) => step.event.type).join(' → ');
+    const { snapshot, calls, settled, settledWhileClosed, assigned } = replay(path.steps.map((step) => step.event));
+    t.deepEqual(snapshot.value, path.state.value, label);
+    t.deepEqual(snapshot.context, path.state.context, label);
+    const names = calls.map((call) => call.name);
+    const count = (name: string) => names.filter((n) => n === name).length;
+    // Every job assigned is settled exactly once, except the one still running.
+    t.is(settled, assigned - (snapshot.matches('running') ? 1 : 0), label);
+    t.is(settledWhileClosed, 0, label);
+    t.is(count('populateDir'), assigned, label);
+    t.true(count('sendJob') <= count('populateDir'), label);
+    t.true(count('collectResult') <= count('sendJob'), label);
+    // killProcess exactly once when dead, and it is the last thing the host hears.
+    t.is(count('killProcess'), snapshot.matches('dead') ? 1 : 0, label);
+    if (snapshot.matches('dead')) t.is(names.at(-1), 'killProcess', label);
+    // Between two jobs the dir is cleared: idle is entered once at spawn, then once per clear.
+    t.true(count('becameIdle') <= count('clearDir') + 1, label);
+    t.true(count('clearDir') <= assigned, label);
+  }
+});
+
+test('every transition, replayed on a real actor, matches the model', (t) => {
+  const byState = new Map(paths.map((path) => [serializeSnapshot(path.state), path]));
+  let checked = 0;
+  for (const [key, { transitions }] of Object.entries(adjacency)) {
+    const head = byState.get(key as never);
+    if (!head) continue;
+    for (const { event, state: expected } of Object.values(transitions)) {
+      const { snapshot } = replay([...head.steps.map((step) => step.event), event]);
+      t.deepEqual(snapshot.value, expected.value);
+      t.deepEqual(snapshot.context, expected.context);
+      checked++;
+    }
+  }
+  t.true(checked > 100, `replayed ${checked} transitions`);
+});
