@@ -162,6 +162,12 @@ export class CacheIoError extends WardenError {
   readonly deterministic = false;
 }
 
+/** The pool's workers keep dying (a crash loop): it stopped respawning for a cooldown. */
+export class PoolDegradedError extends WardenError {
+  readonly code = 'E_POOL_DEGRADED';
+  readonly deterministic = false;
+}
+
 /** Every error class, for table-driven tests and documentation. @internal */
 export const errorClasses = [
   SandboxUnavailableError,
@@ -184,4 +190,16 @@ export const errorClasses = [
   DeadlineError,
   AbortedError,
   CacheIoError,
+  PoolDegradedError,
 ] as const;
+
+const byCode = new Map<string, new (message: string, options?: WardenErrorOptions) => WardenError>(
+  errorClasses.filter((c) => c !== LauncherError).map((c) => [new (c as unknown as new (m: string) => WardenError)('').code, c as never]),
+);
+
+/** Rebuilds a typed error from a failure that crossed the IPC channel (`{ code, message }`). */
+export function errorFromFailure(failure: { code: string; message: string }, details: Record<string, unknown> = {}): WardenError {
+  const ErrorClass = byCode.get(failure.code);
+  if (ErrorClass) return new ErrorClass(failure.message, { details });
+  return new ProtocolError(`worker reported an unknown error code ${failure.code}: ${failure.message}`, { details });
+}

@@ -2,6 +2,25 @@ import os from 'node:os';
 import path from 'node:path';
 import { InvalidOptionError } from './errors.js';
 import type { WorkerLimits } from './protocol/messages.js';
+import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS, type ExecuteLimits, type PrepareLimits } from './worker/jobs/limits.js';
+
+/** Every limit a host applies; all optional in `HostOptions.limits`. */
+export interface HostLimits extends PrepareLimits, ExecuteLimits {
+  /** CPU time a prepare job may use, ms. Default 10 000. */
+  prepareTimeoutMs: number;
+  /** CPU time an execute job may use, ms. Default 2 000. */
+  executeTimeoutMs: number;
+  /** The wall-clock hard timeout is this multiple of the CPU-time limit (PVF keeps such a bound). Default 4. */
+  hardTimeoutFactor: number;
+  /** RLIMIT_DATA of each worker process, bytes. Default 4 GiB. */
+  dataBytes: number;
+  /** RLIMIT_NOFILE of each worker process. Default 128. */
+  openFiles: number;
+  /** V8 old-generation heap of the job thread, MiB. Default 256. */
+  jobHeapMb: number;
+  /** Stack of the job thread, MiB. Default 4. */
+  jobStackMb: number;
+}
 
 /** Options of `createHost`; every one is optional. */
 export interface HostOptions {
@@ -9,26 +28,41 @@ export interface HostOptions {
   cacheDir?: string;
   /** Start even when sandbox layers are missing (each is warned about once). Default: false. */
   allowInsecure?: boolean;
-  /** Per-worker process limits. */
-  limits?: Partial<WorkerLimits>;
-  /** How long a worker may take from spawn to its handshake answer. Default: 10 000 ms. */
+  /** Prepare workers kept alive. Default 1. */
+  prepareWorkers?: number;
+  /** Execute workers kept alive. Default `os.availableParallelism()`. */
+  executeWorkers?: number;
+  /** Jobs that may wait per pool; beyond it submissions fail with E_QUEUE_FULL. Default 10 000. */
+  maxQueue?: number;
+  /** Least-recently-used artifacts are pruned above this many bytes. Default 1 GiB. */
+  cacheMaxBytes?: number;
+  limits?: Partial<HostLimits>;
+  /** How long a worker may take from spawn to its handshake answer. Default 10 000 ms. */
   handshakeTimeoutMs?: number;
 }
 
 export interface ResolvedHostOptions {
   cacheDir: string;
   allowInsecure: boolean;
-  limits: WorkerLimits;
+  prepareWorkers: number;
+  executeWorkers: number;
+  maxQueue: number;
+  cacheMaxBytes: number;
+  limits: HostLimits;
   handshakeTimeoutMs: number;
 }
 
-export const DEFAULT_LIMITS: WorkerLimits = {
+export const DEFAULT_LIMITS: Readonly<HostLimits> = Object.freeze({
+  ...DEFAULT_PREPARE_LIMITS,
+  ...DEFAULT_EXECUTE_LIMITS,
+  prepareTimeoutMs: 10_000,
+  executeTimeoutMs: 2_000,
+  hardTimeoutFactor: 4,
   dataBytes: 4 * 1024 * 1024 * 1024,
-  fileBytes: 256 * 1024 * 1024,
   openFiles: 128,
   jobHeapMb: 256,
   jobStackMb: 4,
-};
+});
 
 /** The default cache dir, following the XDG base directory convention. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -36,18 +70,55 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(base, 'warden');
 }
 
-function describe(value: unknown): string {
+/** Describes a value for an error message: `` `-1` (number) ``. */
+export function describe(value: unknown): string {
   return `\`${typeof value === 'string' ? value : JSON.stringify(value)}\` (${typeof value})`;
 }
 
-function positiveInteger(name: string, value: unknown, fallback: number): number {
+/** Checks a positive integer option (Infinity allowed when `infinite`); `fallback` when undefined. */
+export function positiveInteger(name: string, value: unknown, fallback: number, infinite = false): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new InvalidOptionError(`Expected the \`${name}\` option to be a positive integer, got ${describe(value)}`, {
+  const ok = typeof value === 'number' && ((Number.isSafeInteger(value) && value > 0) || (infinite && value === Infinity));
+  if (!ok) {
+    throw new InvalidOptionError(`Expected the \`${name}\` option to be a positive integer${infinite ? ' or Infinity' : ''}, got ${describe(value)}`, {
       details: { option: name },
     });
   }
+  return value as number;
+}
+
+function positiveNumber(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new InvalidOptionError(`Expected the \`${name}\` option to be a positive number, got ${describe(value)}`, { details: { option: name } });
+  }
   return value;
+}
+
+function resolveLimits(limits: unknown): HostLimits {
+  if (limits === undefined) return { ...DEFAULT_LIMITS };
+  if (limits === null || typeof limits !== 'object') {
+    throw new InvalidOptionError(`Expected the \`limits\` option to be an object, got ${describe(limits)}`, { details: { option: 'limits' } });
+  }
+  const given = limits as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (!(key in DEFAULT_LIMITS)) {
+      throw new InvalidOptionError(`Unknown option \`limits.${key}\`; known: ${Object.keys(DEFAULT_LIMITS).join(', ')}`, {
+        details: { option: `limits.${key}` },
+      });
+    }
+  }
+  const out = { ...DEFAULT_LIMITS } as HostLimits;
+  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof HostLimits)[]) {
+    out[key] =
+      key === 'hardTimeoutFactor'
+        ? positiveNumber(`limits.${key}`, given[key], DEFAULT_LIMITS[key])
+        : positiveInteger(`limits.${key}`, given[key], DEFAULT_LIMITS[key]);
+  }
+  if (out.hardTimeoutFactor < 1) {
+    throw new InvalidOptionError('Expected the `limits.hardTimeoutFactor` option to be at least 1', { details: { option: 'limits.hardTimeoutFactor' } });
+  }
+  return out;
 }
 
 /** Validates every option at the boundary and merges the defaults once. */
@@ -55,7 +126,7 @@ export function resolveHostOptions(options: HostOptions = {}): ResolvedHostOptio
   if (options === null || typeof options !== 'object') {
     throw new InvalidOptionError(`Expected the options to be an object, got ${describe(options)}`);
   }
-  const { cacheDir, allowInsecure, limits = {} } = options;
+  const { cacheDir, allowInsecure } = options;
   if (cacheDir !== undefined && (typeof cacheDir !== 'string' || cacheDir.length === 0)) {
     throw new InvalidOptionError(`Expected the \`cacheDir\` option to be a non-empty string, got ${describe(cacheDir)}`, {
       details: { option: 'cacheDir' },
@@ -69,13 +140,34 @@ export function resolveHostOptions(options: HostOptions = {}): ResolvedHostOptio
   return {
     cacheDir: path.resolve(cacheDir ?? defaultCacheDir()),
     allowInsecure: allowInsecure ?? false,
-    limits: {
-      dataBytes: positiveInteger('limits.dataBytes', limits.dataBytes, DEFAULT_LIMITS.dataBytes),
-      fileBytes: positiveInteger('limits.fileBytes', limits.fileBytes, DEFAULT_LIMITS.fileBytes),
-      openFiles: positiveInteger('limits.openFiles', limits.openFiles, DEFAULT_LIMITS.openFiles),
-      jobHeapMb: positiveInteger('limits.jobHeapMb', limits.jobHeapMb, DEFAULT_LIMITS.jobHeapMb),
-      jobStackMb: positiveInteger('limits.jobStackMb', limits.jobStackMb, DEFAULT_LIMITS.jobStackMb),
-    },
+    prepareWorkers: positiveInteger('prepareWorkers', options.prepareWorkers, 1),
+    executeWorkers: positiveInteger('executeWorkers', options.executeWorkers, os.availableParallelism()),
+    maxQueue: positiveInteger('maxQueue', options.maxQueue, 10_000, true),
+    cacheMaxBytes: positiveInteger('cacheMaxBytes', options.cacheMaxBytes, 1024 * 1024 * 1024),
+    limits: resolveLimits(options.limits),
     handshakeTimeoutMs: positiveInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 10_000),
   };
+}
+
+/** The process limits of a worker, from the host's limits. */
+export function workerLimits(limits: HostLimits): WorkerLimits {
+  return {
+    dataBytes: limits.dataBytes,
+    // A prepare worker writes only the artifact: the file size limit is the artifact limit.
+    fileBytes: limits.maxArtifactBytes,
+    openFiles: limits.openFiles,
+    jobHeapMb: limits.jobHeapMb,
+    jobStackMb: limits.jobStackMb,
+  };
+}
+
+/** The limits that shape an artifact: they are hashed into its name. */
+export function prepareLimitsOf(limits: HostLimits): PrepareLimits {
+  const { maxCodeBytes, maxDecompressedBytes, maxMemoryPages, maxTableElements, maxFunctions, maxArtifactBytes } = limits;
+  return { maxCodeBytes, maxDecompressedBytes, maxMemoryPages, maxTableElements, maxFunctions, maxArtifactBytes };
+}
+
+export function executeLimitsOf(limits: HostLimits): ExecuteLimits {
+  const { maxMemoryPages, maxInputBytes, maxOutputBytes, maxLogBytes } = limits;
+  return { maxMemoryPages, maxInputBytes, maxOutputBytes, maxLogBytes };
 }

@@ -22,6 +22,7 @@ const expected: Record<string, { code: string; deterministic: boolean }> = {
   DeadlineError: { code: 'E_DEADLINE', deterministic: false },
   AbortedError: { code: 'E_ABORTED', deterministic: false },
   CacheIoError: { code: 'E_CACHE_IO', deterministic: false },
+  PoolDegradedError: { code: 'E_POOL_DEGRADED', deterministic: false },
 };
 
 test('every error class has its name, stable code, deterministic flag and cause', (t) => {

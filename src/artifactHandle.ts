@@ -1,0 +1,67 @@
+import fs from 'node:fs';
+import { decodeArtifact } from './worker/jobs/artifact.js';
+import { EXTERNAL_KIND_NAMES, SectionId, readSections, sectionReader } from './worker/jobs/wasmReader.js';
+
+export type Abi = 'run' | 'wasi';
+
+const codeOf = new WeakMap<Artifact, Uint8Array>();
+
+/**
+ * A prepared artifact, as `host.prepare` returns it. Pass it to `host.execute`. It keeps the
+ * code it was prepared from, so the host can prepare it again if the cached file is lost or
+ * corrupted.
+ */
+export class Artifact {
+  /** Cache key: sha256 of the code and the hash of the preparation limits. */
+  readonly key: string;
+  /** Size of the artifact file, bytes. */
+  readonly size: number;
+  /** Names of the module's exports. */
+  readonly exports: readonly string[];
+  /** The ABI the exports imply (`wasi` for `_start`, `run` for `run` + `memory`), if one. */
+  readonly abi: Abi | undefined;
+  /** True when it came from the cache rather than a prepare job. */
+  readonly cached: boolean;
+
+  /** @internal */
+  constructor(key: string, size: number, exports: readonly string[], code: Uint8Array, cached: boolean) {
+    this.key = key;
+    this.size = size;
+    this.exports = Object.freeze([...exports]);
+    this.abi = exports.includes('run') && exports.includes('memory') ? 'run' : exports.includes('_start') ? 'wasi' : undefined;
+    this.cached = cached;
+    codeOf.set(this, code);
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { key: this.key, size: this.size, exports: this.exports, abi: this.abi, cached: this.cached };
+  }
+}
+
+/** The code an artifact was prepared from. @internal */
+export function artifactCode(artifact: Artifact): Uint8Array | undefined {
+  return codeOf.get(artifact);
+}
+
+/**
+ * Export names of a cached artifact, read by a plain parser of the export section (the host
+ * never hands untrusted bytes to V8). Returns [] for an artifact it cannot read.
+ */
+export function exportsOfArtifactFile(file: string): string[] {
+  try {
+    const { module } = decodeArtifact(fs.readFileSync(file));
+    const section = readSections(module).find((s) => s.id === SectionId.export);
+    if (!section) return [];
+    const reader = sectionReader(module, section);
+    const names: string[] = [];
+    for (let n = reader.u32(); n > 0; n--) {
+      const name = reader.name();
+      const kind = reader.u8();
+      reader.u32();
+      if (EXTERNAL_KIND_NAMES[kind] !== undefined) names.push(name);
+    }
+    return names;
+  } catch {
+    return [];
+  }
+}

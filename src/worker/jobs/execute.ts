@@ -1,0 +1,102 @@
+import { ArtifactFormatError, decodeArtifact } from './artifact.js';
+import { classifyError, type MemoryState } from './classify.js';
+import { WASI_MODULE } from './hostFunctions.js';
+import { JobError } from './jobError.js';
+import type { ExecuteLimits } from './limits.js';
+import { clampMemory } from './rewrite.js';
+import { placeInput, readOutput, runExports } from './runAbi.js';
+import { LogSink, OutputSink } from './sinks.js';
+import type { Abi } from './validate.js';
+import { ProcExit, WasiShim } from './wasi.js';
+
+export interface ExecuteResult {
+  output: Uint8Array;
+  /** stderr (and, for the `run` ABI, stdout too), cut at `maxLogBytes`. */
+  log: Uint8Array;
+  /** True when the log was cut. */
+  logTruncated: boolean;
+}
+
+function corrupted(message: string, cause?: unknown): JobError {
+  return new JobError('E_CORRUPTED_ARTIFACT', message, { cause });
+}
+
+/** The module inside an artifact, clamped to the execute memory limit and compiled. */
+async function loadModule(artifact: Uint8Array, maxPages: number): Promise<{ module: WebAssembly.Module; maxPages: number | undefined }> {
+  let bytes: Uint8Array;
+  try {
+    bytes = decodeArtifact(artifact).module;
+  } catch (error) {
+    if (error instanceof ArtifactFormatError) throw corrupted(error.message, error);
+    throw error;
+  }
+  let memory;
+  try {
+    ({ bytes, memory } = clampMemory(bytes, maxPages));
+  } catch (error) {
+    // The checksum held, yet the module does not parse: only a prepare bug or an old format does that.
+    throw corrupted(`artifact module does not parse: ${(error as Error).message}`, error);
+  }
+  if (memory !== undefined && memory.initial > maxPages) {
+    throw new JobError('E_OUT_OF_MEMORY', `memory starts with ${memory.initial} pages, more than ${maxPages} pages (maxMemoryPages)`);
+  }
+  try {
+    return { module: await WebAssembly.compile(bytes), maxPages: memory?.maximum };
+  } catch (error) {
+    throw corrupted(`artifact module does not compile: ${(error as Error).message}`, error);
+  }
+}
+
+/**
+ * Runs a prepared module on an input under one of the two ABIs and returns what it wrote. Every
+ * failure caused by the artifact, the module or its input is a thrown `JobError`.
+ *
+ * An input above `maxInputBytes` is E_TRAP ("input too large"): like a trap it depends only on the
+ * code and input, so it is deterministic; the host should refuse such inputs before sending them.
+ *
+ * @example
+ * const { output } = await execute(artifact, Buffer.from('hi'), 'run', DEFAULT_EXECUTE_LIMITS);
+ */
+export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi, limits: ExecuteLimits): Promise<ExecuteResult> {
+  if (input.byteLength > limits.maxInputBytes) {
+    throw new JobError('E_TRAP', `input too large: ${input.byteLength} bytes, more than ${limits.maxInputBytes} bytes (maxInputBytes)`);
+  }
+  const { module, maxPages } = await loadModule(artifact, limits.maxMemoryPages);
+  const log = new LogSink(limits.maxLogBytes);
+  const output = new OutputSink(limits.maxOutputBytes);
+  // The run ABI returns its output from `run`: whatever it prints is diagnostics, so it goes to the log.
+  const shim = new WasiShim(abi === 'wasi' ? { stdin: input, stdout: output, stderr: log } : { stdin: new Uint8Array(0), stdout: log, stderr: log });
+  const state: MemoryState = { memory: undefined, maxPages };
+  let result: Uint8Array;
+  try {
+    const instance = await WebAssembly.instantiate(module, { [WASI_MODULE]: shim.imports() });
+    const memory = instance.exports.memory;
+    state.memory = memory instanceof WebAssembly.Memory ? memory : undefined;
+    shim.memory.attach(state.memory);
+    result = abi === 'run' ? callRun(instance, input, limits.maxOutputBytes) : callStart(instance, output);
+  } catch (error) {
+    if (error instanceof ProcExit) result = exited(error, abi, output);
+    else throw classifyError(error, state);
+  }
+  return { output: result, log: log.contents(), logTruncated: log.truncated };
+}
+
+function callRun(instance: WebAssembly.Instance, input: Uint8Array, maxOutputBytes: number): Uint8Array {
+  const abi = runExports(instance.exports);
+  const ptr = placeInput(abi, input);
+  return readOutput(abi, abi.run(ptr, input.byteLength), maxOutputBytes);
+}
+
+function callStart(instance: WebAssembly.Instance, output: OutputSink): Uint8Array {
+  const start = instance.exports._start;
+  if (typeof start !== 'function') throw new JobError('E_TRAP', 'wasi ABI: the module does not export a function `_start`');
+  start();
+  return output.contents();
+}
+
+/** `proc_exit(0)` ends a WASI command successfully; any other exit is a failure of the job. */
+function exited(exit: ProcExit, abi: Abi, output: OutputSink): Uint8Array {
+  if (abi === 'run') throw new JobError('E_TRAP', `run ABI: the module called proc_exit(${exit.exitCode}) instead of returning from run`);
+  if (exit.exitCode !== 0) throw new JobError('E_TRAP', `the module exited with code ${exit.exitCode}`);
+  return output.contents();
+}

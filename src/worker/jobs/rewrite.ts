@@ -1,0 +1,72 @@
+/**
+ * Rewrites the limits of memories and tables in place of their declared ones. Only the limits
+ * bytes and the size of the sections holding them change; every other byte is copied as is.
+ */
+import { encodeU32, readSections, SectionId, sectionReader, type Limits, type Section } from './wasmReader.js';
+
+/** The limits encoded at `bytes[start, end)`, to be bounded by `limit`. */
+export interface Clamp {
+  start: number;
+  end: number;
+  limits: Limits;
+  limit: number;
+}
+
+function needsClamp(clamp: Clamp): boolean {
+  return clamp.limits.maximum === undefined || clamp.limits.maximum > clamp.limit;
+}
+
+function encodeClamped({ limits, limit }: Clamp): number[] {
+  const maximum = Math.min(limits.maximum ?? Infinity, limit);
+  return [0x01, ...encodeU32(limits.initial), ...encodeU32(maximum)];
+}
+
+/** The section with its clamped limits substituted and its size re-encoded. */
+function rewriteSection(bytes: Uint8Array, section: Section, clamps: Clamp[]): Uint8Array[] {
+  const content: Uint8Array[] = [];
+  let offset = section.contentStart;
+  for (const clamp of clamps) {
+    content.push(bytes.subarray(offset, clamp.start), Uint8Array.from(encodeClamped(clamp)));
+    offset = clamp.end;
+  }
+  content.push(bytes.subarray(offset, section.end));
+  const size = content.reduce((sum, part) => sum + part.byteLength, 0);
+  return [Uint8Array.from([section.id, ...encodeU32(size)]), ...content];
+}
+
+/**
+ * Returns the module with each clamp applied: the maximum becomes `min(declared, limit)`, and a
+ * missing maximum becomes `limit`. Returns `bytes` itself when nothing needs to change.
+ */
+export function clampLimits(bytes: Uint8Array, sections: Section[], clamps: Clamp[]): Uint8Array {
+  const pending = clamps.filter(needsClamp).sort((a, b) => a.start - b.start);
+  if (pending.length === 0) return bytes;
+  const parts: Uint8Array[] = [];
+  let offset = 0;
+  for (const section of sections) {
+    const inside = pending.filter((clamp) => clamp.start >= section.contentStart && clamp.end <= section.end);
+    if (inside.length === 0) continue;
+    parts.push(bytes.subarray(offset, section.start), ...rewriteSection(bytes, section, inside));
+    offset = section.end;
+  }
+  parts.push(bytes.subarray(offset));
+  return Buffer.concat(parts);
+}
+
+/**
+ * The memory limits of a module whose memory section was already checked by `validateModule`,
+ * clamped to `maxPages` (the execute limit may be lower than the one the module was prepared under).
+ * Returns the possibly rewritten module and its memory limits, `undefined` for a module without memory.
+ */
+export function clampMemory(bytes: Uint8Array, maxPages: number): { bytes: Uint8Array; memory: Limits | undefined } {
+  const sections = readSections(bytes);
+  const section = sections.find((s) => s.id === SectionId.memory);
+  if (section === undefined) return { bytes, memory: undefined };
+  const reader = sectionReader(bytes, section);
+  if (reader.u32() === 0) return { bytes, memory: undefined };
+  const start = reader.offset;
+  const limits = reader.limits();
+  const clamp: Clamp = { start, end: reader.offset, limits, limit: maxPages };
+  const maximum = Math.min(limits.maximum ?? Infinity, maxPages);
+  return { bytes: clampLimits(bytes, sections, [clamp]), memory: { initial: limits.initial, maximum, flags: 0x01 } };
+}

@@ -1,0 +1,64 @@
+/**
+ * The messages between the worker's main thread (`jobRunner.ts`) and its job thread
+ * (`jobThread.ts`): one task in, one outcome out. Buffers in both are transferred, not copied.
+ */
+import type { JobFailure } from './jobError.js';
+import type { ExecuteLimits, PrepareLimits } from './limits.js';
+import type { Abi } from './validate.js';
+
+export interface PrepareTask {
+  kind: 'prepare';
+  code: Uint8Array;
+  limits: PrepareLimits;
+  /** Hex sha256 of the preparation parameters, written into the artifact. */
+  paramsHash: string;
+}
+
+export interface ExecuteTask {
+  kind: 'execute';
+  artifact: Uint8Array;
+  input: Uint8Array;
+  abi: Abi;
+  limits: ExecuteLimits;
+}
+
+/** Loads the job thread without running a job, so a fresh thread's start-up is not billed to a job. @internal */
+export interface WarmUpTask {
+  kind: 'warm-up';
+}
+
+export type JobTask = PrepareTask | ExecuteTask;
+
+export interface PrepareSuccess {
+  ok: true;
+  kind: 'prepare';
+  artifact: Uint8Array;
+  moduleBytes: number;
+  exports: string[];
+}
+
+export interface ExecuteSuccess {
+  ok: true;
+  kind: 'execute';
+  output: Uint8Array;
+  log: Uint8Array;
+  logTruncated: boolean;
+}
+
+export interface JobFailed {
+  ok: false;
+  failure: JobFailure;
+}
+
+export type JobOutcome = PrepareSuccess | ExecuteSuccess | JobFailed;
+
+/**
+ * The ArrayBuffer behind `view` if moving it loses nothing: the view must span all of it (a
+ * Buffer from Node's pool shares its ArrayBuffer with unrelated Buffers), and a SharedArrayBuffer
+ * is shared anyway.
+ */
+export function wholeBuffer(view: Uint8Array): ArrayBuffer | undefined {
+  const { buffer } = view;
+  if (!(buffer instanceof ArrayBuffer)) return undefined;
+  return view.byteOffset === 0 && view.byteLength === buffer.byteLength ? buffer : undefined;
+}
