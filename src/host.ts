@@ -2,104 +2,414 @@ import fsp from 'node:fs/promises';
 import crypto from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
 import createDebug from 'debug';
+import { ArtifactCache } from './actors/artifactCache.js';
 import { CacheLock } from './actors/cacheLock.js';
+import { Pool } from './actors/pool.js';
 import { WorkerProcess } from './actors/workerProcess.js';
-import { HostClosedError } from './errors.js';
-import { resolveHostOptions, type HostOptions, type ResolvedHostOptions } from './options.js';
+import { ExecuteJob, PrepareJob, type ExecuteOutcome, type JobCommon, type JobHooks } from './actors/hostJobs.js';
+import type { PoolJob } from './actors/poolJob.js';
+import { PRIORITIES, type Priority } from './actors/jobQueue.js';
+import { Artifact, artifactCode, exportsOfArtifactFile, type Abi } from './artifactHandle.js';
+import {
+  AbortedError,
+  CorruptedArtifactError,
+  DeadlineError,
+  HostClosedError,
+  InvalidOptionError,
+  PrevalidationError,
+  type WardenError,
+} from './errors.js';
+import {
+  describe,
+  executeLimitsOf,
+  positiveInteger,
+  prepareLimitsOf,
+  resolveHostOptions,
+  workerLimits,
+  type HostOptions,
+  type ResolvedHostOptions,
+} from './options.js';
 import type { WorkerInfo, WorkerKind } from './protocol/messages.js';
 import { SANDBOX_WORKER_DIR } from './sandbox/paths.js';
 import { checkSecurity, enforceSecurity, type FeatureStatus, type SecurityStatus } from './sandbox/security.js';
 import { createWorkerDir, purgeStaleWorkerDirs, removeWorkerDir } from './sandbox/workerDir.js';
+import { hashParams } from './worker/jobs/artifact.js';
 
 const debug = createDebug('warden:host');
+
+/** Options of one `prepare` call. */
+export interface PrepareOptions {
+  priority?: Priority;
+  /** CPU time the preparation may use, ms. Default: `limits.prepareTimeoutMs`. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Epoch ms by which the artifact must be ready. */
+  deadline?: number;
+}
+
+/** Options of one `execute` call. */
+export interface ExecuteOptions extends PrepareOptions {
+  /** `run` or `wasi`. Default: what the module's exports imply. */
+  abi?: Abi;
+}
+
+/** What `execute` resolves with. */
+export interface ExecuteResult extends ExecuteOutcome {
+  /** The worker that ran it. */
+  workerId: string;
+  jobId: string;
+  artifactKey: string;
+  /** 2 when the first worker died under the job and it ran again. */
+  attempts: number;
+}
 
 /** The host's typed events. */
 export type HostEvents = {
   /** Once per missing sandbox layer per host, when started with `allowInsecure`. */
   'security:warning': [FeatureStatus];
-  'worker:spawned': [{ id: string; kind: WorkerKind }];
-  'worker:exited': [{ id: string; kind: WorkerKind; code: number | null; signal: string | null; cause: string }];
+  'worker:spawned': [{ id: string; kind: WorkerKind; pid: number | undefined }];
+  'worker:state': [{ id: string; kind: WorkerKind; state: string }];
+  'worker:exited': [{ id: string; kind: WorkerKind; reason: string; message: string; jobsCompleted: number }];
+  'job:queued': [{ jobId: string; kind: WorkerKind; priority: Priority }];
+  'job:started': [{ jobId: string; kind: WorkerKind; workerId: string; attempt: number }];
+  'job:succeeded': [{ jobId: string; kind: WorkerKind; workerId: string; cpuTimeMs: number; wallTimeMs: number }];
+  'job:failed': [{ jobId: string; kind: WorkerKind; code: string; deterministic: boolean; message: string }];
+  'artifact:prepared': [{ key: string; size: number }];
+  'artifact:deleted': [{ key: string; reason: string }];
+  'artifact:pruned': [{ key: string; size: number }];
+  'pool:degraded': [{ kind: WorkerKind; recentFailures: number; lastFailure: string | undefined }];
+  'pool:recovered': [{ kind: WorkerKind }];
 };
 
-/** A running warden host: the sandbox checked, the cache dir locked. */
+export interface CloseOptions {
+  /** Cancel waiting and running jobs (E_HOST_CLOSED) instead of letting them finish. */
+  force?: boolean;
+}
+
+/** A running warden host: the sandbox checked, the cache dir locked, two pools of workers. */
 export class Host extends EventEmitter<HostEvents> {
   readonly securityStatus: SecurityStatus;
   readonly options: ResolvedHostOptions;
+  readonly cache: ArtifactCache;
   #lock: CacheLock;
-  #workers = new Set<WorkerProcess>();
+  #pools: Record<WorkerKind, Pool>;
+  #preparing = new Map<string, Promise<Artifact>>();
+  #recovered = new WeakSet<ExecuteJob>();
+  #jobCounter = 0;
   #closing: Promise<void> | undefined;
+  #spawned = new Set<WorkerProcess>();
 
   /** @internal use `createHost` */
-  constructor(options: ResolvedHostOptions, status: SecurityStatus, lock: CacheLock) {
+  constructor(options: ResolvedHostOptions, status: SecurityStatus, lock: CacheLock, cache: ArtifactCache) {
     super();
     this.options = options;
     this.securityStatus = status;
     this.#lock = lock;
+    this.cache = cache;
+    cache.on('artifact:deleted', (e) => this.#emit('artifact:deleted', { key: e.key, reason: e.reason }));
+    cache.on('artifact:pruned', (e) => this.#emit('artifact:pruned', { key: e.key, size: e.size }));
+    const supervisor = {
+      backoff: { initialMs: 100, maxMs: 5_000, factor: 2 },
+      crashLoop: { maxFailures: 5, windowMs: 10_000 },
+      cooldownMs: 10_000,
+    };
+    const events = (kind: WorkerKind) => ({
+      workerSpawned: (w: { id: string; process: WorkerProcess | undefined }) =>
+        this.#emit('worker:spawned', { id: w.id, kind, pid: w.process?.sandboxPid }),
+      workerState: (w: { id: string }, state: string) => this.#emit('worker:state', { id: w.id, kind, state }),
+      workerExited: (w: { id: string }, output: { failure: { reason: string; message: string }; jobsCompleted: number }) =>
+        this.#emit('worker:exited', { id: w.id, kind, reason: output.failure.reason, message: output.failure.message, jobsCompleted: output.jobsCompleted }),
+      degraded: (k: WorkerKind, recentFailures: number, lastFailure: string | undefined) =>
+        this.#emit('pool:degraded', { kind: k, recentFailures, lastFailure }),
+      recovered: (k: WorkerKind) => this.#emit('pool:recovered', { kind: k }),
+    });
+    const pool = (kind: WorkerKind, size: number): Pool =>
+      new Pool({ kind, size, maxQueue: options.maxQueue, supervisor, spawn: (k, id) => this.spawnWorker(k, id), events: events(kind) });
+    this.#pools = { prepare: pool('prepare', options.prepareWorkers), execute: pool('execute', options.executeWorkers) };
   }
 
   get closed(): boolean {
     return this.#closing !== undefined;
   }
 
+  /** Jobs waiting per pool and priority. */
+  queueSizes(): Record<WorkerKind, Record<Priority, number>> {
+    return { prepare: this.#pools.prepare.queue.sizes(), execute: this.#pools.execute.queue.sizes() };
+  }
+
+  /** The workers of both pools and the state each is in. */
+  workers(): { id: string; kind: WorkerKind; state: string; pid: number | undefined }[] {
+    return Object.values(this.#pools).flatMap((pool) =>
+      [...pool.workers.values()].map((w) => ({ id: w.id, kind: w.kind, state: w.state, pid: w.process?.sandboxPid })),
+    );
+  }
+
   /**
-   * Spawns one sandboxed worker with its own worker dir and waits for its handshake.
-   * The dir is removed when the worker dies. @internal (the scheduler owns workers)
+   * Prepares code (raw, gzip or brotli WebAssembly) into a cached artifact. Identical
+   * concurrent requests share one prepare job; a cached artifact returns at once.
+   *
+   * @example
+   * const artifact = await host.prepare(fs.readFileSync('module.wasm'));
    */
-  async spawnWorker(kind: WorkerKind): Promise<WorkerProcess> {
+  async prepare(code: Uint8Array, options: PrepareOptions = {}): Promise<Artifact> {
+    this.#assertOpen();
+    const bytes = checkBytes('code', code);
+    const opts = this.#jobOptions('prepare', options);
+    if (bytes.byteLength > this.options.limits.maxCodeBytes) {
+      throw new PrevalidationError(`code of ${bytes.byteLength} bytes exceeds maxCodeBytes (${this.options.limits.maxCodeBytes})`);
+    }
+    const limits = prepareLimitsOf(this.options.limits);
+    const paramsHash = hashParams(limits as unknown as Record<string, unknown>);
+    const key = ArtifactCache.keyFor(bytes, paramsHash);
+    const entry = this.cache.lookup(key);
+    if (entry) return new Artifact(key, entry.size, exportsOfArtifactFile(entry.path), bytes, true);
+    let shared = this.#preparing.get(key);
+    if (!shared) {
+      // The shared job is not tied to the first caller's signal: each caller can give up on
+      // its own without cancelling the others' preparation.
+      const job = new PrepareJob(this.#common('prepare', { ...opts, signal: undefined, deadline: undefined }), key, paramsHash, bytes, limits, this.cache);
+      this.#submit(job);
+      shared = job.promise.then(({ entry: installed, exports }) => {
+        this.#emit('artifact:prepared', { key, size: installed.size });
+        return new Artifact(key, installed.size, exports, bytes, false);
+      });
+      this.#preparing.set(key, shared);
+      const forget = (): void => {
+        this.#preparing.delete(key);
+      };
+      shared.then(forget, forget);
+    }
+    return withSignal(shared, opts.signal, opts.deadline);
+  }
+
+  /**
+   * Executes an artifact (or code, prepared first) with an input.
+   *
+   * @example
+   * const { output } = await host.execute(artifact, Buffer.from('world'));
+   */
+  async execute(artifactOrCode: Artifact | Uint8Array, input: Uint8Array, options: ExecuteOptions = {}): Promise<ExecuteResult> {
+    this.#assertOpen();
+    const inputBytes = checkBytes('input', input);
+    if (inputBytes.byteLength > this.options.limits.maxInputBytes) {
+      throw new InvalidOptionError(`input of ${inputBytes.byteLength} bytes exceeds maxInputBytes (${this.options.limits.maxInputBytes})`, {
+        details: { option: 'input' },
+      });
+    }
+    const opts = this.#jobOptions('execute', options);
+    if (options.abi !== undefined && options.abi !== 'run' && options.abi !== 'wasi') {
+      throw new InvalidOptionError(`Expected the \`abi\` option to be 'run' or 'wasi', got ${describe(options.abi)}`, { details: { option: 'abi' } });
+    }
+    const artifact =
+      artifactOrCode instanceof Artifact
+        ? artifactOrCode
+        : await this.prepare(checkBytes('artifactOrCode', artifactOrCode), {
+            priority: opts.priority,
+            ...(opts.signal ? { signal: opts.signal } : {}),
+            ...(opts.deadline === undefined ? {} : { deadline: opts.deadline }),
+          });
+    const abi: Abi = options.abi ?? artifact.abi ?? 'run';
+    const job = new ExecuteJob(
+      this.#common('execute', opts),
+      artifact.key,
+      abi,
+      inputBytes,
+      executeLimitsOf(this.options.limits),
+      this.cache,
+      (j, error) => this.#recover(j, artifact, error),
+    );
+    this.#submit(job);
+    const outcome = await job.promise;
+    return { ...outcome, jobId: job.id, artifactKey: artifact.key, attempts: job.attempts };
+  }
+
+  /**
+   * Spawns one sandboxed worker with its own worker dir and waits for its handshake. The
+   * dir is removed when the worker dies. @internal (the pools own their workers; tests use it)
+   */
+  async spawnWorker(kind: WorkerKind, id = `${kind}-${crypto.randomBytes(4).toString('hex')}`): Promise<WorkerProcess> {
     if (this.#closing) throw new HostClosedError('the host is closed');
     const hostDir = await createWorkerDir(this.options.cacheDir, kind);
     const info: WorkerInfo = {
       kind,
-      id: `${kind}-${crypto.randomBytes(4).toString('hex')}`,
+      id,
       // Without a new root the worker sees its dir at the host path (Landlock still confines it).
       dir: this.securityStatus.layers.pivotRoot ? SANDBOX_WORKER_DIR : hostDir,
-      limits: this.options.limits,
+      limits: workerLimits(this.options.limits),
       layers: this.securityStatus.layers,
     };
     let worker: WorkerProcess;
     try {
-      worker = await WorkerProcess.spawn({
-        info,
-        hostDir,
-        cwd: this.options.cacheDir,
-        handshakeTimeoutMs: this.options.handshakeTimeoutMs,
-      });
+      worker = await WorkerProcess.spawn({ info, hostDir, cwd: this.options.cacheDir, handshakeTimeoutMs: this.options.handshakeTimeoutMs });
     } catch (error) {
       await removeWorkerDir(hostDir);
       throw error;
     }
-    this.#workers.add(worker);
-    this.emit('worker:spawned', { id: info.id, kind });
-    void worker.exited.then(async (exit) => {
-      this.#workers.delete(worker);
+    this.#spawned.add(worker);
+    void worker.exited.then(async () => {
       await removeWorkerDir(hostDir);
-      this.emit('worker:exited', { id: info.id, kind, code: exit.code, signal: exit.signal, cause: exit.error.code });
+      this.#spawned.delete(worker);
     });
     return worker;
   }
 
-  /** Stops every worker, removes their dirs and releases the cache dir. Idempotent. */
-  close(): Promise<void> {
+  /**
+   * Stops the host: by default waits for waiting and running jobs to finish, then stops the
+   * workers, removes their dirs and releases the cache dir. `{ force: true }` cancels jobs
+   * with E_HOST_CLOSED instead. Every pending promise settles. Idempotent.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
     this.#closing ??= (async () => {
-      await Promise.all([...this.#workers].map(async (worker) => {
+      if (!options.force) await Promise.all(Object.values(this.#pools).map((pool) => pool.idle()));
+      const error = new HostClosedError('the host was closed');
+      await Promise.all(Object.values(this.#pools).map((pool) => pool.stop(error)));
+      await Promise.all([...this.#spawned].map(async (worker) => {
         await worker.kill();
         await removeWorkerDir(worker.hostDir);
       }));
+      await this.cache.flush();
       this.#lock.release();
       debug('host closed');
     })();
     return this.#closing;
   }
+
+  #assertOpen(): void {
+    if (this.#closing) throw new HostClosedError('the host is closed');
+  }
+
+  #emit<K extends keyof HostEvents>(event: K, ...args: HostEvents[K]): void {
+    // A listener that throws must never break the host.
+    try {
+      (this.emit as (event: K, ...a: HostEvents[K]) => boolean)(event, ...args);
+    } catch (error) {
+      debug('listener for %s threw: %o', event, error);
+    }
+  }
+
+  #jobOptions(kind: WorkerKind, options: PrepareOptions) {
+    if (options === null || typeof options !== 'object') {
+      throw new InvalidOptionError(`Expected the options to be an object, got ${describe(options)}`);
+    }
+    const priority = options.priority ?? 'normal';
+    if (!PRIORITIES.includes(priority)) {
+      throw new InvalidOptionError(`Expected the \`priority\` option to be one of ${PRIORITIES.join(', ')}, got ${describe(priority)}`, {
+        details: { option: 'priority' },
+      });
+    }
+    const fallback = kind === 'prepare' ? this.options.limits.prepareTimeoutMs : this.options.limits.executeTimeoutMs;
+    const timeoutMs = positiveInteger('timeoutMs', options.timeoutMs, fallback);
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+      throw new InvalidOptionError(`Expected the \`signal\` option to be an AbortSignal, got ${describe(options.signal)}`, { details: { option: 'signal' } });
+    }
+    if (options.deadline !== undefined && (typeof options.deadline !== 'number' || Number.isNaN(options.deadline))) {
+      throw new InvalidOptionError(`Expected the \`deadline\` option to be epoch milliseconds, got ${describe(options.deadline)}`, {
+        details: { option: 'deadline' },
+      });
+    }
+    if (options.signal?.aborted) throw new AbortedError('the signal was aborted before the job was submitted', { cause: options.signal.reason });
+    if (options.deadline !== undefined && options.deadline <= Date.now()) throw new DeadlineError('the deadline passed before the job was submitted');
+    return { priority, timeoutMs, signal: options.signal, deadline: options.deadline };
+  }
+
+  #common(kind: WorkerKind, opts: { priority: Priority; timeoutMs: number; signal: AbortSignal | undefined; deadline: number | undefined }): JobCommon {
+    const hooks: JobHooks = {
+      started: (job, worker) => this.#emit('job:started', { jobId: job.id, kind: job.kind, workerId: worker.id, attempt: job.attempts }),
+      succeeded: (job, worker, times) => this.#emit('job:succeeded', { jobId: job.id, kind: job.kind, workerId: worker.id, ...times }),
+      failed: (job, error) =>
+        this.#emit('job:failed', { jobId: job.id, kind: job.kind, code: error.code, deterministic: error.deterministic, message: error.message }),
+      resubmit: (job) => this.#submit(job),
+    };
+    return {
+      id: `${kind}-job-${++this.#jobCounter}`,
+      priority: opts.priority,
+      signal: opts.signal,
+      deadline: opts.deadline,
+      cpuTimeLimitMs: opts.timeoutMs,
+      // The wall-clock bound on top of the worker's CPU-time limit, plus a second for startup.
+      hardTimeoutMs: Math.ceil(opts.timeoutMs * this.options.limits.hardTimeoutFactor) + 1_000,
+      hooks,
+    };
+  }
+
+  #submit(job: PoolJob): void {
+    const pool = this.#pools[job.kind];
+    try {
+      pool.submit(job);
+      this.#emit('job:queued', { jobId: job.id, kind: job.kind, priority: job.priority });
+    } catch (error) {
+      job.failed('cancelled', error as WardenError, undefined);
+    }
+  }
+
+  /** A corrupted or missing artifact: delete it, prepare the code again, run the job once more. */
+  #recover(job: ExecuteJob, artifact: Artifact, error: CorruptedArtifactError): boolean {
+    const code = artifactCode(artifact);
+    if (this.#recovered.has(job) || !code || this.#closing) return false;
+    this.#recovered.add(job);
+    debug('recovering artifact %s for job %s: %s', artifact.key, job.id, error.message);
+    void (async () => {
+      await this.cache.delete(artifact.key, 'corrupted');
+      try {
+        await this.prepare(code);
+        this.#submit(job);
+      } catch (prepareError) {
+        job.fail(prepareError as WardenError);
+      }
+    })();
+    return true;
+  }
+}
+
+function checkBytes(name: string, value: unknown): Uint8Array {
+  if (!(value instanceof Uint8Array)) {
+    throw new InvalidOptionError(`Expected \`${name}\` to be a Uint8Array, got ${describe(value)}`, { details: { option: name } });
+  }
+  return value;
+}
+
+/** Lets one caller give up on a shared promise (its signal or deadline) without affecting others. */
+function withSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined, deadline: number | undefined): Promise<T> {
+  if (!signal && deadline === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      cleanup();
+      reject(new AbortedError('the caller aborted while the code was being prepared', { cause: signal?.reason }));
+    };
+    const timer =
+      deadline === undefined
+        ? undefined
+        : setTimeout(() => {
+            cleanup();
+            reject(new DeadlineError('the deadline passed while the code was being prepared'));
+          }, Math.max(0, deadline - Date.now()));
+    const cleanup = (): void => {
+      signal?.removeEventListener('abort', onAbort);
+      clearTimeout(timer);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        cleanup();
+        resolve(value);
+      },
+      (error: unknown) => {
+        cleanup();
+        reject(error);
+      },
+    );
+  });
 }
 
 /**
- * Starts a host: validates the options, locks the cache dir, purges stale worker dirs and
- * checks the sandbox once (all checks in parallel, from inside the cache dir).
+ * Starts a host: validates the options, locks the cache dir, purges stale worker dirs,
+ * opens the artifact cache and checks the sandbox once (all checks in parallel, from inside
+ * the cache dir), then starts the worker pools.
  * Throws `E_SANDBOX_UNAVAILABLE` when a layer is missing, unless `allowInsecure` is set.
  *
  * @example
  * const host = await createHost({ cacheDir: '/var/cache/my-app/warden' });
- * console.log(host.securityStatus.secure);
+ * const { output } = await host.execute(fs.readFileSync('hello.wasm'), Buffer.from('world'));
  * await host.close();
  */
 export async function createHost(options: HostOptions = {}): Promise<Host> {
@@ -107,10 +417,14 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
   await fsp.mkdir(resolved.cacheDir, { recursive: true, mode: 0o700 });
   const lock = CacheLock.acquire(resolved.cacheDir);
   try {
-    const [status, purged] = await Promise.all([checkSecurity(resolved.cacheDir), purgeStaleWorkerDirs(resolved.cacheDir)]);
+    const [status, purged, cache] = await Promise.all([
+      checkSecurity(resolved.cacheDir),
+      purgeStaleWorkerDirs(resolved.cacheDir),
+      ArtifactCache.open(resolved.cacheDir, { maxBytes: resolved.cacheMaxBytes }),
+    ]);
     if (purged.length > 0) debug('purged %d stale worker dirs', purged.length);
     const missing = enforceSecurity(status, resolved.allowInsecure);
-    const host = new Host(resolved, status, lock);
+    const host = new Host(resolved, status, lock, cache);
     for (const feature of missing) {
       // Once per missing feature per host: on the emitter and as a process warning.
       process.emitWarning(`warden: sandbox layer "${feature.feature}" is unavailable (${feature.detail}); fix: ${feature.fix}`, {
@@ -118,6 +432,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
       });
       setImmediate(() => host.emit('security:warning', feature));
     }
+    void cache.prune().catch((error: Error) => debug('prune failed: %s', error.message));
     return host;
   } catch (error) {
     lock.release();

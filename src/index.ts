@@ -1,6 +1,10 @@
-export { createHost, Host, type HostEvents } from './host.js';
-export type { HostOptions } from './options.js';
+export { createHost, Host, type HostEvents, type PrepareOptions, type ExecuteOptions, type ExecuteResult, type CloseOptions } from './host.js';
+export { Artifact, type Abi } from './artifactHandle.js';
+export type { HostOptions, HostLimits } from './options.js';
+export { DEFAULT_LIMITS } from './options.js';
 export * from './errors.js';
 export type { SecurityStatus, FeatureStatus, SecurityFeature } from './sandbox/security.js';
 export { checkSecurity } from './sandbox/security.js';
+export type { Priority } from './actors/jobQueue.js';
 export type { WorkerInfo, WorkerKind, WorkerLimits, SandboxLayers, Attestation, ProbeResult } from './protocol/messages.js';
+export { machineDefinitions } from './machines/index.js';

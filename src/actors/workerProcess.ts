@@ -154,6 +154,11 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     }
   }
 
+  /** How the process ended, once it has. */
+  get exitInfo(): WorkerExit | undefined {
+    return this.#exit;
+  }
+
   get alive(): boolean {
     return this.#exit === undefined;
   }

@@ -1,0 +1,261 @@
+import path from 'node:path';
+import type { Frame } from '../protocol/frame.js';
+import {
+  MessageType,
+  type ExecuteReply,
+  type ExecuteRequest,
+  type PrepareReply,
+  type PrepareRequest,
+  type WorkerKind,
+} from '../protocol/messages.js';
+import { CorruptedArtifactError, WorkerDiedError, errorFromFailure, type WardenError } from '../errors.js';
+import type { JobFailureReason } from '../machines/index.js';
+import { WorkerDirFile, linkArtifact } from '../sandbox/workerDir.js';
+import type { Abi } from '../artifactHandle.js';
+import type { Priority } from './jobQueue.js';
+import type { JobWorker, PoolJob } from './poolJob.js';
+import type { ArtifactCache, ArtifactEntry } from './artifactCache.js';
+
+/** What every job reports when it settles. */
+export interface JobReport {
+  jobId: string;
+  kind: WorkerKind;
+  workerId: string | undefined;
+  attempts: number;
+}
+
+/** How jobs talk back to the host (events, retries, recovery). */
+export interface JobHooks {
+  started(job: PoolJob & { attempts: number }, worker: JobWorker): void;
+  succeeded(job: PoolJob, worker: JobWorker, times: { cpuTimeMs: number; wallTimeMs: number }): void;
+  failed(job: PoolJob, error: WardenError): void;
+  /** Submit the job again (a retry after a lost worker). */
+  resubmit(job: PoolJob): void;
+}
+
+export interface JobCommon {
+  id: string;
+  priority: Priority;
+  signal: AbortSignal | undefined;
+  deadline: number | undefined;
+  cpuTimeLimitMs: number;
+  hardTimeoutMs: number;
+  hooks: JobHooks;
+}
+
+/** Settle-once plumbing shared by both job kinds. */
+abstract class BaseJob<T = unknown> implements PoolJob {
+  abstract readonly kind: WorkerKind;
+  abstract readonly request: PoolJob['request'];
+  readonly id: string;
+  readonly priority: Priority;
+  readonly signal: AbortSignal | undefined;
+  readonly deadline: number | undefined;
+  readonly hardTimeoutMs: number;
+  readonly promise: Promise<T>;
+  attempts = 0;
+  lastWorkerId: string | undefined;
+  protected readonly common: JobCommon;
+  #resolve!: (value: T) => void;
+  #reject!: (error: WardenError) => void;
+  #settled = false;
+
+  constructor(common: JobCommon) {
+    this.common = common;
+    this.id = common.id;
+    this.priority = common.priority;
+    this.signal = common.signal;
+    this.deadline = common.deadline;
+    this.hardTimeoutMs = common.hardTimeoutMs;
+    this.promise = new Promise<T>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // The caller may never await a job it abandoned; an unhandled rejection must not crash the host.
+    this.promise.catch(() => {});
+  }
+
+  get settled(): boolean {
+    return this.#settled;
+  }
+
+  started(worker: JobWorker): void {
+    this.attempts++;
+    this.lastWorkerId = worker.id;
+    this.common.hooks.started(this, worker);
+  }
+
+  async populate(_worker: JobWorker): Promise<void> {}
+
+  abstract collect(worker: JobWorker, reply: Frame): Promise<void>;
+
+  failed(reason: JobFailureReason | 'cancelled', error: WardenError, _worker: JobWorker | undefined): void {
+    if (this.#settled) return;
+    // PVF's rule: a worker that died under a job may have died of the machine, not the code;
+    // retry once on a fresh worker before reporting it.
+    if (reason === 'lost' && this.attempts < 2 && error instanceof WorkerDiedError) {
+      this.common.hooks.resubmit(this);
+      return;
+    }
+    this.reject(error);
+  }
+
+  protected resolve(value: T, worker: JobWorker, times: { cpuTimeMs: number; wallTimeMs: number }): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.common.hooks.succeeded(this, worker, times);
+    this.#resolve(value);
+  }
+
+  protected reject(error: WardenError): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.common.hooks.failed(this, error);
+    this.#reject(error);
+  }
+
+  report(): JobReport {
+    return { jobId: this.id, kind: this.kind, workerId: this.lastWorkerId, attempts: this.attempts };
+  }
+}
+
+export type { BaseJob };
+
+/** A prepare job: code in, a verified artifact installed in the cache out. */
+export class PrepareJob extends BaseJob<{ entry: ArtifactEntry; exports: string[] }> {
+  readonly kind = 'prepare' as const;
+  readonly request: PoolJob['request'];
+
+  constructor(
+    common: JobCommon,
+    readonly key: string,
+    readonly paramsHash: string,
+    code: Uint8Array,
+    limits: PrepareRequest['limits'],
+    private readonly cache: ArtifactCache,
+  ) {
+    super(common);
+    const header: PrepareRequest = { limits, paramsHash, cpuTimeLimitMs: common.cpuTimeLimitMs };
+    this.request = { type: MessageType.Prepare, header, body: code, replyType: MessageType.PrepareResult };
+    this.maxArtifactBytes = limits.maxArtifactBytes;
+  }
+
+  private readonly maxArtifactBytes: number;
+
+  async collect(worker: JobWorker, reply: Frame): Promise<void> {
+    const header = reply.header as PrepareReply;
+    const times = { cpuTimeMs: header.cpuTimeMs, wallTimeMs: header.wallTimeMs };
+    if (!header.ok) {
+      this.reject(errorFromFailure(header.failure, { jobId: this.id, workerId: worker.id, ...times }));
+      return;
+    }
+    // The worker's file is untrusted: the cache opens it without following links or
+    // blocking, checks it and copies it in. A bad one rejects this job (the collect step fails).
+    try {
+      const entry = await this.cache.installFrom(this.key, path.join(worker.hostDir, WorkerDirFile.tmpArtifact), {
+        maxBytes: this.maxArtifactBytes,
+        expectedParamsHash: this.paramsHash,
+      });
+      this.resolve({ entry, exports: header.exports }, worker, times);
+    } catch (error) {
+      this.reject(error as WardenError);
+      throw error;
+    }
+  }
+}
+
+/** Raised by populate when the cached artifact is gone; the host prepares it again. */
+export class MissingArtifactError extends CorruptedArtifactError {}
+
+export interface ExecuteOutcome {
+  output: Uint8Array;
+  log: Uint8Array;
+  logTruncated: boolean;
+  cpuTimeMs: number;
+  wallTimeMs: number;
+}
+
+/** An execute job: the artifact hard-linked into the worker dir, input in, output out. */
+export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
+  readonly kind = 'execute' as const;
+  readonly request: PoolJob['request'];
+  #pinned = false;
+
+  constructor(
+    common: JobCommon,
+    readonly artifactKey: string,
+    abi: Abi,
+    input: Uint8Array,
+    limits: ExecuteRequest['limits'],
+    private readonly cache: ArtifactCache,
+    /** Called for a corrupted or missing artifact: delete it, prepare again, run once more. */
+    private readonly recover: (job: ExecuteJob, error: CorruptedArtifactError) => boolean,
+  ) {
+    super(common);
+    const header: ExecuteRequest = { abi, limits, cpuTimeLimitMs: common.cpuTimeLimitMs };
+    this.request = { type: MessageType.Execute, header, body: input, replyType: MessageType.ExecuteResult };
+  }
+
+  override async populate(worker: JobWorker): Promise<void> {
+    // Pinned while hard-linked into a worker dir: pruning never removes it under a job.
+    if (!this.cache.pin(this.artifactKey)) {
+      throw new MissingArtifactError(`artifact ${this.artifactKey} is no longer in the cache`, { details: { key: this.artifactKey } });
+    }
+    this.#pinned = true;
+    try {
+      await linkArtifact(worker.hostDir, this.cache.pathOf(this.artifactKey));
+    } catch (cause) {
+      this.#unpin();
+      throw new MissingArtifactError(`cannot link artifact ${this.artifactKey}: ${(cause as Error).message}`, {
+        cause,
+        details: { key: this.artifactKey },
+      });
+    }
+  }
+
+  async collect(worker: JobWorker, reply: Frame): Promise<void> {
+    this.#unpin();
+    const header = reply.header as ExecuteReply;
+    const times = { cpuTimeMs: header.cpuTimeMs, wallTimeMs: header.wallTimeMs };
+    if (!header.ok) {
+      const error = errorFromFailure(header.failure, { jobId: this.id, workerId: worker.id, ...times });
+      if (error instanceof CorruptedArtifactError && this.recover(this, error)) return;
+      this.reject(error);
+      return;
+    }
+    const body = reply.body;
+    if (body.byteLength !== header.outputBytes + header.logBytes) {
+      const error = new WorkerDiedError(`worker ${worker.id} sent ${body.byteLength} bytes, announced ${header.outputBytes + header.logBytes}`);
+      this.reject(error);
+      throw error;
+    }
+    this.resolve(
+      {
+        output: body.subarray(0, header.outputBytes),
+        log: body.subarray(header.outputBytes),
+        logTruncated: header.logTruncated,
+        ...times,
+        workerId: worker.id,
+      },
+      worker,
+      times,
+    );
+  }
+
+  override failed(reason: JobFailureReason | 'cancelled', error: WardenError, worker: JobWorker | undefined): void {
+    this.#unpin();
+    if (reason === 'populate-failed' && error instanceof MissingArtifactError && this.recover(this, error)) return;
+    super.failed(reason, error, worker);
+  }
+
+  /** Rejects from outside (the recovery failed). */
+  fail(error: WardenError): void {
+    this.reject(error);
+  }
+
+  #unpin(): void {
+    if (!this.#pinned) return;
+    this.#pinned = false;
+    this.cache.unpin(this.artifactKey);
+  }
+}

@@ -1,0 +1,223 @@
+import crypto from 'node:crypto';
+import { createActor, type Actor } from 'xstate';
+import createDebug from 'debug';
+import { provideSupervisorActions, type SupervisorMachineInput, type WorkerMachineOutput } from '../machines/index.js';
+import type { WorkerKind } from '../protocol/messages.js';
+import { AbortedError, DeadlineError, HostClosedError, PoolDegradedError, type WardenError } from '../errors.js';
+import { JobQueue } from './jobQueue.js';
+import type { PoolJob } from './poolJob.js';
+import { PoolWorker } from './poolWorker.js';
+import type { WorkerProcess } from './workerProcess.js';
+
+const debug = createDebug('warden:pool');
+
+export interface PoolEvents {
+  workerSpawned(worker: PoolWorker): void;
+  workerState(worker: PoolWorker, state: string): void;
+  workerExited(worker: PoolWorker, output: WorkerMachineOutput): void;
+  degraded(kind: WorkerKind, recentFailures: number, lastFailure: string | undefined): void;
+  recovered(kind: WorkerKind): void;
+}
+
+export interface PoolOptions {
+  kind: WorkerKind;
+  size: number;
+  maxQueue: number;
+  starvationLimit?: number;
+  supervisor: Omit<SupervisorMachineInput, 'kind' | 'size'>;
+  /** Spawns one sandboxed worker process (handshake done). */
+  spawn(kind: WorkerKind, id: string): Promise<WorkerProcess>;
+  events: PoolEvents;
+}
+
+/**
+ * One pool (prepare or execute): the queue in front, the supervisor keeping the pool at
+ * its size, and the workers, each a machine. Jobs go to idle workers, oldest-first within
+ * the queue's priority rule.
+ */
+export class Pool {
+  readonly kind: WorkerKind;
+  readonly queue: JobQueue<PoolJob>;
+  readonly workers = new Map<string, PoolWorker>();
+  readonly supervisor: Actor<ReturnType<typeof provideSupervisorActions>>;
+  #idle = new Set<PoolWorker>();
+  #running = new Map<PoolJob, { worker: PoolWorker; cleanup: () => void }>();
+  #options: PoolOptions;
+  #degraded: string | undefined;
+  #stopped = false;
+  #drained: (() => void)[] = [];
+
+  constructor(options: PoolOptions) {
+    this.#options = options;
+    this.kind = options.kind;
+    this.queue = new JobQueue<PoolJob>({
+      name: options.kind,
+      maxQueue: options.maxQueue,
+      ...(options.starvationLimit === undefined ? {} : { starvationLimit: options.starvationLimit }),
+    });
+    const machine = provideSupervisorActions({
+      spawnWorker: () => this.#spawn(),
+      retireWorkers: ({ count }) => this.#retire(count),
+      poolDegraded: ({ recentFailures, lastFailure }) => {
+        this.#degraded = lastFailure ?? 'workers keep dying';
+        options.events.degraded(this.kind, recentFailures, lastFailure);
+        // Nothing will run them until the pool recovers: fail what waits instead of hanging.
+        this.queue.drain(this.#degradedError());
+      },
+      poolRecovered: () => {
+        this.#degraded = undefined;
+        options.events.recovered(this.kind);
+      },
+    });
+    this.supervisor = createActor(machine, { input: { ...options.supervisor, kind: options.kind, size: options.size } });
+    this.supervisor.start();
+  }
+
+  /** Jobs waiting or running. */
+  get load(): number {
+    return this.queue.size + this.#running.size;
+  }
+
+  get degraded(): boolean {
+    return this.#degraded !== undefined;
+  }
+
+  /** Queues a job (throws E_QUEUE_FULL, E_ABORTED, E_DEADLINE, E_POOL_DEGRADED synchronously). */
+  submit(job: PoolJob): void {
+    if (this.#stopped) throw new HostClosedError('the host is closed');
+    if (this.#degraded !== undefined) throw this.#degradedError();
+    this.queue.enqueue(job, {
+      priority: job.priority,
+      ...(job.signal ? { signal: job.signal } : {}),
+      ...(job.deadline === undefined ? {} : { deadline: job.deadline }),
+      onCancel: (error) => job.failed('cancelled', error, undefined),
+    });
+    this.#pump();
+  }
+
+  /** Resolves when no job waits or runs. */
+  idle(): Promise<void> {
+    if (this.load === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#drained.push(resolve));
+  }
+
+  /** Stops spawning, fails what waits, kills every worker (running jobs fail with `error`). */
+  async stop(error: WardenError = new HostClosedError('the host is closed')): Promise<void> {
+    this.#stopped = true;
+    this.supervisor.send({ type: 'STOP' });
+    this.queue.drain(error);
+    for (const [job, { worker }] of this.#running) {
+      this.#finish(job);
+      job.failed('cancelled', error, undefined);
+      worker.kill('host closed');
+    }
+    const exits = [...this.workers.values()].map((worker) => {
+      worker.kill('host closed');
+      return worker.process?.exited;
+    });
+    await Promise.all(exits);
+  }
+
+  #degradedError(): PoolDegradedError {
+    return new PoolDegradedError(`the ${this.kind} pool is degraded and not respawning workers: ${this.#degraded}`, {
+      details: { kind: this.kind, lastFailure: this.#degraded },
+    });
+  }
+
+  #spawn(): void {
+    const id = `${this.kind}-${crypto.randomBytes(4).toString('hex')}`;
+    const worker = new PoolWorker(id, this.kind, {
+      idle: (w) => {
+        this.#idle.add(w);
+        queueMicrotask(() => this.#pump());
+      },
+      state: (w, state) => this.#options.events.workerState(w, state),
+      dead: (w, output) => this.#onDead(w, output),
+      jobEnded: (_w, job) => this.#finish(job),
+    });
+    this.workers.set(id, worker);
+    this.#options.spawn(this.kind, id).then(
+      (process) => {
+        if (this.#stopped) {
+          void process.kill();
+          worker.spawnFailed(new HostClosedError('the host closed during spawn'));
+          return;
+        }
+        worker.attach(process);
+        this.supervisor.send({ type: 'WORKER_SPAWNED', id });
+        this.#options.events.workerSpawned(worker);
+      },
+      (error: Error) => {
+        debug('%s spawn failed: %s', this.kind, error.message);
+        worker.spawnFailed(error);
+        this.supervisor.send({ type: 'SPAWN_FAILED', error });
+      },
+    );
+  }
+
+  #onDead(worker: PoolWorker, output: WorkerMachineOutput): void {
+    this.workers.delete(worker.id);
+    this.#idle.delete(worker);
+    for (const [job, entry] of this.#running) {
+      if (entry.worker === worker) this.#finish(job);
+    }
+    this.#options.events.workerExited(worker, output);
+    if (output.failure.reason === 'spawn-failed') return; // reported as SPAWN_FAILED already
+    const expected = output.failure.reason === 'killed' || output.failure.reason === 'hard-timeout';
+    this.supervisor.send({ type: 'WORKER_DIED', id: worker.id, reason: output.failure.reason, expected });
+    this.#pump();
+  }
+
+  #retire(count: number): void {
+    const idle = [...this.#idle].slice(0, count);
+    for (const worker of idle) worker.kill('retired');
+  }
+
+  /** Hands waiting jobs to idle workers. */
+  #pump(): void {
+    while (this.#idle.size > 0 && this.queue.size > 0) {
+      const worker = this.#idle.values().next().value as PoolWorker;
+      this.#idle.delete(worker);
+      if (worker.state !== 'idle') continue;
+      const ticket = this.queue.dequeue()!;
+      this.#start(ticket.item, worker);
+    }
+    this.#checkDrained();
+  }
+
+  #start(job: PoolJob, worker: PoolWorker): void {
+    // From here the pool watches the job's signal and deadline: a running job is stopped by
+    // killing its worker (the only way to stop code that does not cooperate).
+    const stop = (error: WardenError): void => {
+      if (job.settled) return;
+      this.#finish(job);
+      job.failed('cancelled', error, undefined);
+      worker.kill(error.code);
+    };
+    const onAbort = (): void => stop(new AbortedError(`job ${job.id} was aborted while running`, { cause: job.signal?.reason }));
+    job.signal?.addEventListener('abort', onAbort, { once: true });
+    const timer =
+      job.deadline === undefined
+        ? undefined
+        : setTimeout(() => stop(new DeadlineError(`job ${job.id} passed its deadline while running`)), Math.max(0, job.deadline - Date.now()));
+    const cleanup = (): void => {
+      job.signal?.removeEventListener('abort', onAbort);
+      clearTimeout(timer);
+    };
+    this.#running.set(job, { worker, cleanup });
+    worker.assign(job);
+  }
+
+  #finish(job: PoolJob): void {
+    const entry = this.#running.get(job);
+    if (!entry) return;
+    entry.cleanup();
+    this.#running.delete(job);
+    this.#checkDrained();
+  }
+
+  #checkDrained(): void {
+    if (this.load > 0) return;
+    for (const resolve of this.#drained.splice(0)) resolve();
+  }
+}

@@ -1,0 +1,40 @@
+import type { Frame } from '../protocol/frame.js';
+import type { WorkerKind } from '../protocol/messages.js';
+import type { JobFailureReason } from '../machines/index.js';
+import type { WardenError } from '../errors.js';
+import type { Priority } from './jobQueue.js';
+
+/** The worker a job runs on, as the job sees it. */
+export interface JobWorker {
+  id: string;
+  /** The worker dir on the host side. */
+  hostDir: string;
+}
+
+/**
+ * One unit of work for a pool. The pool runs it through a worker machine; the job knows how
+ * to fill the worker dir, what to send and how to turn the reply into its outcome. It
+ * settles itself (exactly once) through `collect` or `failed`.
+ */
+export interface PoolJob {
+  readonly id: string;
+  readonly kind: WorkerKind;
+  readonly priority: Priority;
+  readonly signal: AbortSignal | undefined;
+  /** Epoch ms; past it the job fails with E_DEADLINE, waiting or running. */
+  readonly deadline: number | undefined;
+  /** The wall-clock bound after which the worker is killed. */
+  readonly hardTimeoutMs: number;
+  /** The frame to send once the dir is ready. */
+  readonly request: { type: number; header: unknown; body?: Uint8Array; replyType: number };
+  /** True once the job has its outcome (result or error). */
+  readonly settled: boolean;
+  /** Fill the worker dir (execute: hard-link the artifact). A throw fails the populate step. */
+  populate(worker: JobWorker): Promise<void>;
+  /** Turn the reply into the outcome and settle. A throw fails the collect step (the job settles with it). */
+  collect(worker: JobWorker, reply: Frame): Promise<void>;
+  /** The job ended without a result: decide (retry, recover or reject) and settle. */
+  failed(reason: JobFailureReason | 'cancelled', error: WardenError, worker: JobWorker | undefined): void;
+  /** Called when the job is handed to a worker. */
+  started(worker: JobWorker): void;
+}

@@ -1,0 +1,149 @@
+import { createActor, type Actor } from 'xstate';
+import createDebug from 'debug';
+import { provideWorkerActions, type WorkerMachineOutput } from '../machines/index.js';
+import type { Frame } from '../protocol/frame.js';
+import type { WorkerKind } from '../protocol/messages.js';
+import { ProtocolError, TimeoutError, WorkerDiedError, WorkerDirError, type WardenError } from '../errors.js';
+import { clearWorkerDir } from '../sandbox/workerDir.js';
+import type { WorkerProcess } from './workerProcess.js';
+import type { PoolJob } from './poolJob.js';
+
+const debug = createDebug('warden:pool');
+
+export interface PoolWorkerHooks {
+  /** The worker can take a job. */
+  idle(worker: PoolWorker): void;
+  /** The worker machine reached `dead`. */
+  dead(worker: PoolWorker, output: WorkerMachineOutput): void;
+  /** The machine moved to another state (for events and the inspector). */
+  state(worker: PoolWorker, state: string): void;
+  /** The worker is done with its job (collected, or failed without a result). */
+  jobEnded(worker: PoolWorker, job: PoolJob): void;
+}
+
+function asWardenError(error: unknown): WardenError {
+  if (error && typeof error === 'object' && 'code' in error && 'deterministic' in error) return error as WardenError;
+  return new ProtocolError((error as Error)?.message ?? String(error), { cause: error });
+}
+
+/**
+ * One worker of a pool: its process and its state machine, wired together. The machine
+ * decides; this class does the I/O each action asks for and reports back with events.
+ */
+export class PoolWorker {
+  readonly id: string;
+  readonly kind: WorkerKind;
+  readonly actor: Actor<ReturnType<typeof provideWorkerActions>>;
+  process: WorkerProcess | undefined;
+  job: PoolJob | undefined;
+  #reply: Frame | undefined;
+  #jobError: WardenError | undefined;
+
+  constructor(id: string, kind: WorkerKind, hooks: PoolWorkerHooks) {
+    this.id = id;
+    this.kind = kind;
+    const machine = provideWorkerActions({
+      populateDir: () => {
+        const job = this.job!;
+        job.started(this.#jobWorker());
+        job.populate(this.#jobWorker()).then(
+          () => this.actor.send({ type: 'POPULATED' }),
+          (error: Error) => {
+            this.#jobError = asWardenError(error);
+            this.actor.send({ type: 'POPULATE_FAILED', error });
+          },
+        );
+      },
+      sendJob: () => {
+        const { type, header, body, replyType } = this.job!.request;
+        this.process!.request(type, header, body, { expect: replyType }).then(
+          (reply) => {
+            this.#reply = reply;
+            this.actor.send({ type: 'RESULT' });
+          },
+          // The process died or broke the protocol: its exit arrives as EXITED.
+          (error: Error) => debug('worker %s: request failed: %s', this.id, error.message),
+        );
+      },
+      collectResult: () => {
+        const reply = this.#reply!;
+        this.#reply = undefined;
+        const job = this.job!;
+        job.collect(this.#jobWorker(), reply).then(
+          () => {
+            hooks.jobEnded(this, job);
+            this.actor.send({ type: 'COLLECTED' });
+          },
+          (error: Error) => {
+            this.#jobError = asWardenError(error);
+            this.actor.send({ type: 'COLLECT_FAILED', error });
+          },
+        );
+      },
+      clearDir: () => {
+        this.job = undefined;
+        clearWorkerDir(this.process!.hostDir, this.kind).then(
+          () => this.actor.send({ type: 'CLEARED' }),
+          (error: Error) => this.actor.send({ type: 'CLEAR_FAILED', error }),
+        );
+      },
+      killProcess: ({ reason }) => {
+        debug('worker %s: kill (%s)', this.id, reason);
+        void this.process?.kill();
+      },
+      jobFailed: ({ reason, message }) => {
+        const job = this.job;
+        if (!job) return;
+        const error =
+          reason === 'hard-timeout'
+            ? new TimeoutError(`job ${job.id} passed its hard timeout of ${job.hardTimeoutMs} ms; worker ${this.id} was killed`, {
+                details: { jobId: job.id, workerId: this.id },
+              })
+            : reason === 'lost'
+              ? (this.process?.exitInfo?.error ?? new WorkerDiedError(`worker ${this.id} died running job ${job.id}: ${message}`))
+              : (this.#jobError ?? new WorkerDirError(message));
+        this.#jobError = undefined;
+        hooks.jobEnded(this, job);
+        job.failed(reason, error, this.process ? this.#jobWorker() : undefined);
+      },
+      becameIdle: () => hooks.idle(this),
+    });
+    this.actor = createActor(machine, { input: { id, kind } });
+    this.actor.subscribe({
+      next: (snapshot) => {
+        hooks.state(this, typeof snapshot.value === 'string' ? snapshot.value : `running.${Object.values(snapshot.value)[0]}`);
+        if (snapshot.status === 'done') hooks.dead(this, snapshot.output as WorkerMachineOutput);
+      },
+    });
+    this.actor.start();
+  }
+
+  /** Binds the spawned process: its exit becomes the machine's EXITED. */
+  attach(process: WorkerProcess): void {
+    this.process = process;
+    process.once('exit', (exit) => this.actor.send({ type: 'EXITED', code: exit.code, signal: exit.signal, reason: exit.error.code }));
+    this.actor.send({ type: 'SPAWNED' });
+  }
+
+  spawnFailed(error: Error): void {
+    this.actor.send({ type: 'SPAWN_FAILED', error });
+  }
+
+  assign(job: PoolJob): void {
+    this.job = job;
+    this.actor.send({ type: 'ASSIGN', jobId: job.id, hardTimeoutMs: job.hardTimeoutMs });
+  }
+
+  kill(reason: string): void {
+    this.actor.send({ type: 'KILL', reason });
+  }
+
+  get state(): string {
+    const value = this.actor.getSnapshot().value;
+    return typeof value === 'string' ? value : `running.${Object.values(value)[0]}`;
+  }
+
+  #jobWorker() {
+    return { id: this.id, hostDir: this.process!.hostDir };
+  }
+}
