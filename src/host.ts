@@ -98,6 +98,7 @@ export class Host extends EventEmitter<HostEvents> {
   #jobCounter = 0;
   #closing: Promise<void> | undefined;
   #spawned = new Set<WorkerProcess>();
+  #spawning = new Set<Promise<unknown>>();
 
   /** @internal use `createHost` */
   constructor(options: ResolvedHostOptions, status: SecurityStatus, lock: CacheLock, cache: ArtifactCache) {
@@ -239,11 +240,17 @@ export class Host extends EventEmitter<HostEvents> {
       layers: this.securityStatus.layers,
     };
     let worker: WorkerProcess;
+    const spawning = WorkerProcess.spawn({ info, hostDir, cwd: this.options.cacheDir, handshakeTimeoutMs: this.options.handshakeTimeoutMs });
+    // close() waits for spawns in flight, so no worker appears after it returned.
+    const tracked = spawning.catch(() => {});
+    this.#spawning.add(tracked);
     try {
-      worker = await WorkerProcess.spawn({ info, hostDir, cwd: this.options.cacheDir, handshakeTimeoutMs: this.options.handshakeTimeoutMs });
+      worker = await spawning;
     } catch (error) {
       await removeWorkerDir(hostDir);
       throw error;
+    } finally {
+      this.#spawning.delete(tracked);
     }
     this.#spawned.add(worker);
     void worker.exited.then(async () => {
@@ -263,6 +270,7 @@ export class Host extends EventEmitter<HostEvents> {
       if (!options.force) await Promise.all(Object.values(this.#pools).map((pool) => pool.idle()));
       const error = new HostClosedError('the host was closed');
       await Promise.all(Object.values(this.#pools).map((pool) => pool.stop(error)));
+      await Promise.all([...this.#spawning]);
       await Promise.all([...this.#spawned].map(async (worker) => {
         await worker.kill();
         await removeWorkerDir(worker.hostDir);

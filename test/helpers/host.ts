@@ -48,7 +48,8 @@ function isLauncherChildOf(pid: string, cacheDir: string): boolean {
  */
 export async function startHost(t: ExecutionContext, options: HostOptions = {}): Promise<{ host: Host; cacheDir: string }> {
   const cacheDir = options.cacheDir ?? (await tempCacheDir());
-  const host = await createHost({ ...options, cacheDir });
+  // Small pools by default: most tests need one worker of each kind at most.
+  const host = await createHost({ executeWorkers: 1, ...options, cacheDir });
   t.teardown(async () => {
     await host.close();
     const dirs = workerDirsIn(cacheDir);
