@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -396,7 +397,22 @@ Napi::Value ProbeSyscall(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// The host's cache dir lock. flock(2) rather than a pid file: the kernel releases it when
+// the holder dies, however it dies, so there is no stale lock to detect and no race in
+// taking one over. Returns "OK", or the errno name (EAGAIN: another open file holds it).
+Napi::Value TryLock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "tryLock(fd) needs a file descriptor").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int ret = flock(fd, LOCK_EX | LOCK_NB);
+  return Napi::String::New(env, ret == 0 ? std::string("OK") : ErrnoName(errno));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("tryLock", Napi::Function::New(env, TryLock, "tryLock"));
   exports.Set("lockdown", Napi::Function::New(env, Lockdown, "lockdown"));
   exports.Set("attest", Napi::Function::New(env, Attest, "attest"));
   exports.Set("probeExecve", Napi::Function::New(env, ProbeExecve, "probeExecve"));

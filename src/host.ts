@@ -9,6 +9,7 @@ import { WorkerProcess } from './actors/workerProcess.js';
 import { ExecuteJob, PrepareJob, type ExecuteOutcome, type JobCommon, type JobHooks } from './actors/hostJobs.js';
 import type { PoolJob } from './actors/poolJob.js';
 import { PRIORITIES, type Priority } from './actors/jobQueue.js';
+import { atDeadline } from './actors/timers.js';
 import { Artifact, artifactCode, exportsOfArtifactFile, type Abi } from './artifactHandle.js';
 import {
   AbortedError,
@@ -48,9 +49,11 @@ export interface PrepareOptions {
 }
 
 /** Options of one `execute` call. */
-export interface ExecuteOptions extends PrepareOptions {
+export interface ExecuteOptions extends Omit<PrepareOptions, 'timeoutMs'> {
   /** `run` or `wasi`. Default: what the module's exports imply. */
   abi?: Abi;
+  /** CPU time the execution may use, ms. Default: `limits.executeTimeoutMs`. */
+  timeoutMs?: number;
 }
 
 /** What `execute` resolves with. */
@@ -97,6 +100,11 @@ export class Host extends EventEmitter<HostEvents> {
   #recovered = new WeakSet<ExecuteJob>();
   #jobCounter = 0;
   #closing: Promise<void> | undefined;
+  #forced = false;
+  /** Artifact recoveries under way (prepare again, then resubmit): a graceful close waits for them. */
+  #recovering = new Set<Promise<void>>();
+  /** Export names of cached artifacts, read once per key (a cache hit must not re-read the file). */
+  #exportsByKey = new Map<string, string[]>();
   #spawned = new Set<WorkerProcess>();
   #spawning = new Set<Promise<unknown>>();
 
@@ -159,11 +167,26 @@ export class Host extends EventEmitter<HostEvents> {
     if (bytes.byteLength > this.options.limits.maxCodeBytes) {
       throw new PrevalidationError(`code of ${bytes.byteLength} bytes exceeds maxCodeBytes (${this.options.limits.maxCodeBytes})`);
     }
+    return this.#prepareShared(bytes, opts);
+  }
+
+  /** The cache, then a shared prepare job per key. Also used by recovery while a graceful close waits. */
+  #prepareShared(
+    bytes: Uint8Array,
+    opts: { priority: Priority; timeoutMs: number; signal: AbortSignal | undefined; deadline: number | undefined },
+  ): Promise<Artifact> {
     const limits = prepareLimitsOf(this.options.limits);
     const paramsHash = hashParams(limits as unknown as Record<string, unknown>);
     const key = ArtifactCache.keyFor(bytes, paramsHash);
     const entry = this.cache.lookup(key);
-    if (entry) return new Artifact(key, entry.size, exportsOfArtifactFile(entry.path), bytes, true);
+    if (entry) {
+      let exports = this.#exportsByKey.get(key);
+      if (!exports) {
+        exports = exportsOfArtifactFile(entry.path);
+        this.#exportsByKey.set(key, exports);
+      }
+      return Promise.resolve(new Artifact(key, entry.size, exports, bytes, true));
+    }
     let shared = this.#preparing.get(key);
     if (!shared) {
       // The shared job is not tied to the first caller's signal: each caller can give up on
@@ -171,6 +194,7 @@ export class Host extends EventEmitter<HostEvents> {
       const job = new PrepareJob(this.#common('prepare', { ...opts, signal: undefined, deadline: undefined }), key, paramsHash, bytes, limits, this.cache);
       this.#submit(job);
       shared = job.promise.then(({ entry: installed, exports }) => {
+        this.#exportsByKey.set(key, exports);
         this.#emit('artifact:prepared', { key, size: installed.size });
         return new Artifact(key, installed.size, exports, bytes, false);
       });
@@ -266,10 +290,17 @@ export class Host extends EventEmitter<HostEvents> {
    * with E_HOST_CLOSED instead. Every pending promise settles. Idempotent.
    */
   close(options: CloseOptions = {}): Promise<void> {
+    // A forced close after a graceful one escalates it: waiting jobs are cancelled now.
+    if (options.force && this.#closing && !this.#forced) void this.#forceStop();
     this.#closing ??= (async () => {
-      if (!options.force) await Promise.all(Object.values(this.#pools).map((pool) => pool.idle()));
-      const error = new HostClosedError('the host was closed');
-      await Promise.all(Object.values(this.#pools).map((pool) => pool.stop(error)));
+      if (options.force) await this.#forceStop();
+      // Graceful: until nothing waits, runs or is being recovered (a recovery resubmits).
+      while (!this.#forced) {
+        await Promise.all(Object.values(this.#pools).map((pool) => pool.idle()));
+        if (this.#recovering.size === 0) break;
+        await Promise.all([...this.#recovering]);
+      }
+      await this.#forceStop();
       await Promise.all([...this.#spawning]);
       await Promise.all([...this.#spawned].map(async (worker) => {
         await worker.kill();
@@ -282,8 +313,19 @@ export class Host extends EventEmitter<HostEvents> {
     return this.#closing;
   }
 
+  #forceStop(): Promise<void> {
+    this.#forced = true;
+    const error = new HostClosedError('the host was closed');
+    return Promise.all(Object.values(this.#pools).map((pool) => pool.stop(error))).then(() => {});
+  }
+
   #assertOpen(): void {
     if (this.#closing) throw new HostClosedError('the host is closed');
+  }
+
+  /** @internal */
+  emitSafely<K extends keyof HostEvents>(event: K, ...args: HostEvents[K]): void {
+    this.#emit(event, ...args);
   }
 
   #emit<K extends keyof HostEvents>(event: K, ...args: HostEvents[K]): void {
@@ -353,18 +395,21 @@ export class Host extends EventEmitter<HostEvents> {
   /** A corrupted or missing artifact: delete it, prepare the code again, run the job once more. */
   #recover(job: ExecuteJob, artifact: Artifact, error: CorruptedArtifactError): boolean {
     const code = artifactCode(artifact);
-    if (this.#recovered.has(job) || !code || this.#closing) return false;
+    if (this.#recovered.has(job) || !code || this.#forced) return false;
     this.#recovered.add(job);
     debug('recovering artifact %s for job %s: %s', artifact.key, job.id, error.message);
-    void (async () => {
+    const recovery = (async () => {
+      this.#exportsByKey.delete(artifact.key);
       await this.cache.delete(artifact.key, 'corrupted');
       try {
-        await this.prepare(code);
+        await this.#prepareShared(code, { priority: job.priority, timeoutMs: this.options.limits.prepareTimeoutMs, signal: undefined, deadline: undefined });
         this.#submit(job);
       } catch (prepareError) {
         job.fail(prepareError as WardenError);
       }
     })();
+    this.#recovering.add(recovery);
+    void recovery.finally(() => this.#recovering.delete(recovery));
     return true;
   }
 }
@@ -384,16 +429,16 @@ function withSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined, dea
       cleanup();
       reject(new AbortedError('the caller aborted while the code was being prepared', { cause: signal?.reason }));
     };
-    const timer =
+    const cancelDeadline =
       deadline === undefined
         ? undefined
-        : setTimeout(() => {
+        : atDeadline(deadline, () => {
             cleanup();
             reject(new DeadlineError('the deadline passed while the code was being prepared'));
-          }, Math.max(0, deadline - Date.now()));
+          });
     const cleanup = (): void => {
       signal?.removeEventListener('abort', onAbort);
-      clearTimeout(timer);
+      cancelDeadline?.();
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     promise.then(
@@ -438,7 +483,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
       process.emitWarning(`warden: sandbox layer "${feature.feature}" is unavailable (${feature.detail}); fix: ${feature.fix}`, {
         code: 'WARDEN_INSECURE',
       });
-      setImmediate(() => host.emit('security:warning', feature));
+      setImmediate(() => host.emitSafely('security:warning', feature));
     }
     void cache.prune().catch((error: Error) => debug('prune failed: %s', error.message));
     return host;

@@ -115,6 +115,19 @@ function resolveLimits(limits: unknown): HostLimits {
         ? positiveNumber(`limits.${key}`, given[key], DEFAULT_LIMITS[key])
         : positiveInteger(`limits.${key}`, given[key], DEFAULT_LIMITS[key]);
   }
+  // Code, input and output cross the IPC channel in one frame each.
+  const frameBound = 64 * 1024 * 1024;
+  for (const [name, value] of [
+    ['maxCodeBytes', out.maxCodeBytes],
+    ['maxInputBytes', out.maxInputBytes],
+    ['maxOutputBytes + maxLogBytes', out.maxOutputBytes + out.maxLogBytes],
+  ] as const) {
+    if (value > frameBound) {
+      throw new InvalidOptionError(`Expected \`limits.${name}\` to be at most ${frameBound} bytes (one IPC frame), got ${value}`, {
+        details: { option: `limits.${name}` },
+      });
+    }
+  }
   if (out.hardTimeoutFactor < 1) {
     throw new InvalidOptionError('Expected the `limits.hardTimeoutFactor` option to be at least 1', { details: { option: 'limits.hardTimeoutFactor' } });
   }

@@ -1,71 +1,53 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CacheLockedError } from '../errors.js';
+import { loadAddon } from '../worker/addon.js';
 
 const LOCK_FILE = 'warden.lock';
 
-/** The start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), to tell a live owner from a reused pid. */
-function startTimeOf(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-function ownerIsAlive(content: string): boolean {
-  const [pidText, startTime] = content.trim().split(':');
-  const pid = Number(pidText);
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  return startTime !== undefined && startTimeOf(pid) === startTime;
-}
-
-/** An exclusive lock on a cache dir, so two hosts never share one. */
+/**
+ * An exclusive lock on a cache dir, so two hosts never share one: `flock(2)` on
+ * `<cache>/warden.lock`, held for the host's lifetime. The kernel drops it when the holder
+ * dies however it dies, so a crashed host leaves no stale lock and no takeover race. The
+ * file holds the owner's pid, for the error message only.
+ */
 export class CacheLock {
-  private constructor(readonly file: string, readonly token: string) {}
+  #fd: number | undefined;
 
-  /**
-   * Takes the lock or throws `E_CACHE_LOCKED` naming the live owner. A lock left by a host
-   * that died (its pid gone or reused) is taken over.
-   */
+  private constructor(readonly file: string, fd: number) {
+    this.#fd = fd;
+  }
+
+  /** Takes the lock or throws `E_CACHE_LOCKED` naming the owner. */
   static acquire(cacheDir: string): CacheLock {
     const file = path.join(cacheDir, LOCK_FILE);
-    const token = `${process.pid}:${startTimeOf(process.pid) ?? '0'}`;
-    for (let attempt = 0; attempt < 3; attempt++) {
+    const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
+    const result = loadAddon().tryLock(fd);
+    if (result !== 'OK') {
+      let owner = '';
       try {
-        fs.writeFileSync(file, token, { flag: 'wx', mode: 0o600 });
-        return new CacheLock(file, token);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-      let content = '';
-      try {
-        content = fs.readFileSync(file, 'utf8');
+        owner = fs.readFileSync(file, 'utf8').trim();
       } catch {
-        continue; // removed meanwhile: try again
+        // unreadable: the message just names no pid
       }
-      if (ownerIsAlive(content)) {
-        throw new CacheLockedError(`cache dir ${cacheDir} is in use by another warden host (pid ${content.split(':')[0]})`, {
-          details: { cacheDir, owner: content.trim() },
-        });
-      }
-      // Stale: replace it atomically by renaming our own file over it, then check we won.
-      const mine = `${file}.${process.pid}`;
-      fs.writeFileSync(mine, token, { mode: 0o600 });
-      fs.renameSync(mine, file);
-      if (fs.readFileSync(file, 'utf8') === token) return new CacheLock(file, token);
+      fs.closeSync(fd);
+      throw new CacheLockedError(
+        result === 'EAGAIN'
+          ? `cache dir ${cacheDir} is in use by another warden host${owner ? ` (pid ${owner})` : ''}`
+          : `could not lock cache dir ${cacheDir}: ${result}`,
+        { details: { cacheDir, owner, errno: result } },
+      );
     }
-    throw new CacheLockedError(`could not take the lock on cache dir ${cacheDir}`, { details: { cacheDir } });
+    fs.ftruncateSync(fd, 0);
+    fs.writeSync(fd, String(process.pid), 0);
+    return new CacheLock(file, fd);
   }
 
-  /** Releases the lock if it is still ours. Idempotent. */
+  /** Releases the lock (closing the fd drops the flock). Idempotent. */
   release(): void {
-    try {
-      if (fs.readFileSync(this.file, 'utf8') === this.token) fs.unlinkSync(this.file);
-    } catch {
-      // already gone
-    }
+    if (this.#fd === undefined) return;
+    const fd = this.#fd;
+    this.#fd = undefined;
+    fs.closeSync(fd);
   }
 }

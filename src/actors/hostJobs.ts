@@ -8,7 +8,7 @@ import {
   type PrepareRequest,
   type WorkerKind,
 } from '../protocol/messages.js';
-import { CorruptedArtifactError, WorkerDiedError, errorFromFailure, type WardenError } from '../errors.js';
+import { CorruptedArtifactError, ProtocolError, WorkerDiedError, errorFromFailure, type WardenError } from '../errors.js';
 import type { JobFailureReason } from '../machines/index.js';
 import { WorkerDirFile, linkArtifact } from '../sandbox/workerDir.js';
 import type { Abi } from '../artifactHandle.js';
@@ -225,7 +225,7 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     }
     const body = reply.body;
     if (body.byteLength !== header.outputBytes + header.logBytes) {
-      const error = new WorkerDiedError(`worker ${worker.id} sent ${body.byteLength} bytes, announced ${header.outputBytes + header.logBytes}`);
+      const error = new ProtocolError(`worker ${worker.id} sent ${body.byteLength} bytes, announced ${header.outputBytes + header.logBytes}`);
       this.reject(error);
       throw error;
     }

@@ -5,6 +5,7 @@ import { provideSupervisorActions, type SupervisorMachineInput, type WorkerMachi
 import type { WorkerKind } from '../protocol/messages.js';
 import { AbortedError, DeadlineError, HostClosedError, PoolDegradedError, type WardenError } from '../errors.js';
 import { JobQueue } from './jobQueue.js';
+import { atDeadline } from './timers.js';
 import type { PoolJob } from './poolJob.js';
 import { PoolWorker } from './poolWorker.js';
 import type { WorkerProcess } from './workerProcess.js';
@@ -163,7 +164,10 @@ export class Pool {
     }
     this.#options.events.workerExited(worker, output);
     if (output.failure.reason === 'spawn-failed') return; // reported as SPAWN_FAILED already
-    const expected = output.failure.reason === 'killed' || output.failure.reason === 'hard-timeout';
+    // A death the host caused, or one a job caused (it died running untrusted code), is not
+    // a sign that spawning is broken: counting it would let one tenant's code degrade the
+    // pool for everyone.
+    const expected = output.failure.reason === 'killed' || output.failure.reason === 'hard-timeout' || worker.diedInJob;
     this.supervisor.send({ type: 'WORKER_DIED', id: worker.id, reason: output.failure.reason, expected });
     this.#pump();
   }
@@ -196,13 +200,11 @@ export class Pool {
     };
     const onAbort = (): void => stop(new AbortedError(`job ${job.id} was aborted while running`, { cause: job.signal?.reason }));
     job.signal?.addEventListener('abort', onAbort, { once: true });
-    const timer =
-      job.deadline === undefined
-        ? undefined
-        : setTimeout(() => stop(new DeadlineError(`job ${job.id} passed its deadline while running`)), Math.max(0, job.deadline - Date.now()));
+    const cancelDeadline =
+      job.deadline === undefined ? undefined : atDeadline(job.deadline, () => stop(new DeadlineError(`job ${job.id} passed its deadline while running`)));
     const cleanup = (): void => {
       job.signal?.removeEventListener('abort', onAbort);
-      clearTimeout(timer);
+      cancelDeadline?.();
     };
     this.#running.set(job, { worker, cleanup });
     worker.assign(job);

@@ -37,6 +37,8 @@ export class PoolWorker {
   process: WorkerProcess | undefined;
   job: PoolJob | undefined;
   #reply: Frame | undefined;
+  /** The worker died while running a job (the job, not the pool, is the likely cause). */
+  diedInJob = false;
   #jobError: WardenError | undefined;
 
   constructor(id: string, kind: WorkerKind, hooks: PoolWorkerHooks) {
@@ -77,6 +79,8 @@ export class PoolWorker {
           (error: Error) => {
             this.#jobError = asWardenError(error);
             this.actor.send({ type: 'COLLECT_FAILED', error });
+            // A reply that breaks the protocol means the worker cannot be trusted again.
+            if (error instanceof ProtocolError) this.kill('protocol violation');
           },
         );
       },
@@ -103,8 +107,11 @@ export class PoolWorker {
               ? (this.process?.exitInfo?.error ?? new WorkerDiedError(`worker ${this.id} died running job ${job.id}: ${message}`))
               : (this.#jobError ?? new WorkerDirError(message));
         this.#jobError = undefined;
-        hooks.jobEnded(this, job);
+        if (reason === 'lost' || reason === 'hard-timeout') this.diedInJob = true;
+        // failed() first: a retry re-enters the pool before this run leaves it, so a graceful
+        // close never sees the pool idle in between.
         job.failed(reason, error, this.process ? this.#jobWorker() : undefined);
+        hooks.jobEnded(this, job);
       },
       becameIdle: () => hooks.idle(this),
     });

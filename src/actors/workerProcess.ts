@@ -148,7 +148,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     if (!pid) return undefined;
     try {
       const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
-      return children ? Number(children.split(/\s+/)[0]) : undefined;
+      // Without a pid namespace the launcher execs node itself: no child, the pid is node's.
+      return children ? Number(children.split(/\s+/)[0]) : pid;
     } catch {
       return undefined;
     }
@@ -185,7 +186,10 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
         reject,
         resolve: (frame) => {
           if (options.expect !== undefined && frame.type !== options.expect) {
-            reject(new ProtocolError(`worker ${this.info.id} answered message type ${type} with type ${frame.type}`));
+            const error = new ProtocolError(`worker ${this.info.id} answered message type ${type} with type ${frame.type}`);
+            reject(error);
+            // A worker that answers out of turn cannot be trusted with another job.
+            this.#protocolViolation(error);
           } else resolve(frame);
         },
       });

@@ -2,11 +2,26 @@
 import { readFileSync } from 'node:fs';
 import { WardenError } from '../errors.js';
 import { packagePaths } from '../sandbox/paths.js';
+import { UsageError } from './args.js';
+import { cacheCommand, cacheHelp } from './cache.js';
+import { prepareCommand, prepareHelp } from './prepare.js';
+import { runCommand, runHelp } from './run.js';
 import { securityCommand, securityHelp } from './security.js';
+import { InterruptedError } from './session.js';
 
 const commands: Record<string, { run: (argv: string[]) => Promise<number>; summary: string; help: string }> = {
+  run: { run: runCommand, summary: 'prepare and execute a module once, output to stdout', help: runHelp },
+  prepare: { run: prepareCommand, summary: 'prepare a module into the cache and describe the artifact', help: prepareHelp },
+  cache: { run: cacheCommand, summary: 'list, prune or clear the cached artifacts', help: cacheHelp },
   security: { run: securityCommand, summary: 'check the sandbox layers this machine offers', help: securityHelp },
 };
+
+/** Our own usage errors and parseArgs' (unknown option, missing option value). */
+function isUsageError(error: unknown): error is Error {
+  if (error instanceof UsageError) return true;
+  const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
+}
 
 const mainHelp = `Usage: warden <command> [options]
 
@@ -36,8 +51,19 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`warden: unknown command "${name}"\n\n${mainHelp}\n`);
     return 2;
   }
-  return command.run(rest);
+  try {
+    return await command.run(rest);
+  } catch (error) {
+    if (!isUsageError(error)) throw error;
+    process.stderr.write(`warden ${name}: ${error.message}\nRun "warden ${name} --help" for usage.\n`);
+    return 2;
+  }
 }
+
+// A reader that goes away (`warden run ... | head -c1`) is not an error of the command.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+});
 
 main(process.argv.slice(2)).then(
   (code) => {
@@ -47,9 +73,9 @@ main(process.argv.slice(2)).then(
     if (error instanceof WardenError) {
       process.stderr.write(`warden: ${error.code}: ${error.message}\n`);
       process.exitCode = 1;
-    } else if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`warden: ${(error as Error).message}\n`);
-      process.exitCode = 2;
+    } else if (error instanceof InterruptedError) {
+      process.stderr.write(`warden: ${error.message}\n`);
+      process.exitCode = error.exitCode;
     } else {
       process.stderr.write(`warden: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
       process.exitCode = 70;

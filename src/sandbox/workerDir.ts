@@ -50,8 +50,10 @@ export async function clearWorkerDir(dir: string, kind: WorkerKind): Promise<voi
       // fs.rm never follows symlinks: it removes the link, not its target.
       await fsp.rm(entryPath, { recursive: true, force: true });
     }
+    // tmp-artifact is bind-mounted into the worker by inode: a new file would not be the one
+    // the worker writes, so a missing one means the dir is broken and the worker must go.
     if (kind === 'prepare' && !fs.existsSync(path.join(dir, WorkerDirFile.tmpArtifact))) {
-      await createTmpArtifact(dir);
+      throw new Error(`${WorkerDirFile.tmpArtifact} is missing or not a regular file`);
     }
   } catch (cause) {
     throw new WorkerDirError(`cannot clear worker dir ${dir}: ${(cause as Error).message}`, { cause, details: { dir } });

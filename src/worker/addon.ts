@@ -21,6 +21,8 @@ export interface NativeAddon {
   probeExecve(): string;
   probeFork(): string;
   probeSyscall(name: string): string;
+  /** flock(fd, LOCK_EX | LOCK_NB): 'OK' or the errno name. Used by the host for the cache dir lock. */
+  tryLock(fd: number): string;
 }
 
 /** Path of the addon relative to this file: dist/worker → build/Release. */

@@ -1,0 +1,45 @@
+import fsp from 'node:fs/promises';
+import { WardenError } from '../errors.js';
+
+/**
+ * A file named on the command line cannot be read (missing, a directory, no permission).
+ * A CLI-only code: the library never reads files the caller names.
+ */
+export class FileReadError extends WardenError {
+  readonly code = 'E_READ_FILE';
+  readonly deterministic = false;
+}
+
+const REASONS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EISDIR: 'it is a directory',
+  EACCES: 'permission denied',
+  ENOTDIR: 'a part of the path is not a directory',
+};
+
+/** Reads a file named on the command line; `what` says which (`module`, `input`) in the message. */
+export async function readNamedFile(what: string, file: string): Promise<Uint8Array> {
+  try {
+    return await fsp.readFile(file);
+  } catch (error) {
+    const errno = (error as NodeJS.ErrnoException).code ?? 'EIO';
+    throw new FileReadError(`cannot read ${what} ${file}: ${REASONS[errno] ?? (error as Error).message} (${errno})`, {
+      cause: error,
+      details: { file, errno },
+    });
+  }
+}
+
+/** All of stdin, for `--input -`. */
+export async function readStdin(): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** What `--input` names: nothing (an empty input), `-` (stdin) or a file. */
+export function readInput(input: string | undefined): Promise<Uint8Array> {
+  if (input === undefined) return Promise.resolve(new Uint8Array(0));
+  if (input === '-') return readStdin();
+  return readNamedFile('input', input);
+}
