@@ -473,7 +473,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     const [status, purged, cache] = await Promise.all([
       checkSecurity(resolved.cacheDir),
       purgeStaleWorkerDirs(resolved.cacheDir),
-      ArtifactCache.open(resolved.cacheDir, { maxBytes: resolved.cacheMaxBytes }),
+      ArtifactCache.open(resolved.cacheDir, { maxBytes: resolved.cacheMaxBytes, maxArtifactBytes: resolved.limits.maxArtifactBytes }),
     ]);
     if (purged.length > 0) debug('purged %d stale worker dirs', purged.length);
     const missing = enforceSecurity(status, resolved.allowInsecure);

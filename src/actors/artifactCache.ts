@@ -74,7 +74,9 @@ export class ArtifactCache extends EventEmitter<ArtifactCacheEvents> {
     assertByteCount('maxBytes', options.maxBytes);
     const dir = path.resolve(cacheDir, ARTIFACTS_DIR);
     await ensurePrivateDir(dir);
-    const { artifacts, removed } = await scanArtifactsDir(dir, options.maxBytes);
+    // The per-file bound, not the cache's: an artifact larger than the whole cache bound is
+    // pruned by age like any other, never deleted as invalid.
+    const { artifacts, removed } = await scanArtifactsDir(dir, options.maxArtifactBytes ?? Number.MAX_SAFE_INTEGER);
     const cache = new ArtifactCache(dir, options.maxBytes, options.now ?? Date.now, removed);
     for (const { key, size, lastUsed } of artifacts) cache.#setEntry(key, { size, lastUsed, persisted: lastUsed });
     debug('opened %s: %d artifacts, %d bytes, %d removed', dir, artifacts.length, cache.#totalBytes, removed.length);

@@ -2,6 +2,11 @@
 export interface ArtifactCacheOptions {
   /** Size bound of the cache in bytes: above it, the least recently used unpinned artifacts are pruned. */
   maxBytes: number;
+  /**
+   * Largest single artifact file accepted when scanning on open (a larger one is not an
+   * artifact this host could have written). Default: no bound beyond the file format's.
+   */
+  maxArtifactBytes?: number;
   /** The clock, in ms since the epoch; injected so tests can set last-use times. Default `Date.now`. */
   now?: () => number;
 }

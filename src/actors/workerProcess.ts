@@ -84,6 +84,9 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       cwd: options.cwd,
       env: {},
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      // Its own session: a Ctrl-C in the host's terminal reaches the host, which then closes
+      // its workers in order, instead of killing every worker at the same instant.
+      detached: true,
     });
     this.#channel = this.#child.stdio[3] as net.Socket;
     this.#channel.on('data', (chunk: Buffer) => this.#onData(chunk));
