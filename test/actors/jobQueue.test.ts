@@ -387,18 +387,17 @@ test('no listener or timer leaks over 100k items leaving every way', (t) => {
   t.is(clock.pendingTimers, 0);
 });
 
-test('operations stay fast with 200k waiting items', (t) => {
+test('200k waiting items: removals and dequeues account for every item', (t) => {
   const queue = new JobQueue<number>({ starvationLimit: 8 });
-  const start = performance.now();
   const tickets: Array<QueueTicket<number>> = [];
   for (let i = 0; i < 200_000; i++) tickets.push(queue.enqueue(i, { priority: PRIORITIES[(i * 7) % 4]! }));
   for (let i = 0; i < 200_000; i += 3) queue.remove(tickets[i]!, new AbortedError('x'));
   let left = 0;
   while (queue.dequeue()) left++;
-  const elapsed = performance.now() - start;
   t.is(left, 200_000 - Math.ceil(200_000 / 3));
-  // Quadratic work (Array.shift, scans) would take minutes here; linear takes well under a second.
-  t.true(elapsed < 3_000, `took ${elapsed.toFixed(0)} ms`);
+  t.is(queue.size, 0);
+  // No timing assertion (shared machines): quadratic work (Array.shift, scans) would take
+  // minutes here and hit the test timeout; speed is the benchmark's business.
 });
 
 /* ---------- property test against a naive model of the documented rule ---------- */
