@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import crypto from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
@@ -21,6 +22,7 @@ import {
   type WardenError,
 } from './errors.js';
 import {
+  MAX_JOB_TIMEOUT_MS,
   describe,
   executeLimitsOf,
   positiveInteger,
@@ -103,6 +105,10 @@ export class Host extends EventEmitter<HostEvents> {
   #forced = false;
   /** Artifact recoveries under way (prepare again, then resubmit): a graceful close waits for them. */
   #recovering = new Set<Promise<void>>();
+  /** One artifact repair (delete, prepare again) per key at a time. */
+  #repairs = new Map<string, Promise<void>>();
+  /** prepare/execute calls not settled yet: a graceful close lets them finish. */
+  #calls = new Set<Promise<unknown>>();
   /** Export names of cached artifacts, read once per key (a cache hit must not re-read the file). */
   #exportsByKey = new Map<string, string[]>();
   #spawned = new Set<WorkerProcess>();
@@ -160,7 +166,11 @@ export class Host extends EventEmitter<HostEvents> {
    * @example
    * const artifact = await host.prepare(fs.readFileSync('module.wasm'));
    */
-  async prepare(code: Uint8Array, options: PrepareOptions = {}): Promise<Artifact> {
+  prepare(code: Uint8Array, options: PrepareOptions = {}): Promise<Artifact> {
+    return this.#track(this.#prepare(code, options));
+  }
+
+  async #prepare(code: Uint8Array, options: PrepareOptions): Promise<Artifact> {
     this.#assertOpen();
     const bytes = checkBytes('code', code);
     const opts = this.#jobOptions('prepare', options);
@@ -213,7 +223,11 @@ export class Host extends EventEmitter<HostEvents> {
    * @example
    * const { output } = await host.execute(artifact, Buffer.from('world'));
    */
-  async execute(artifactOrCode: Artifact | Uint8Array, input: Uint8Array, options: ExecuteOptions = {}): Promise<ExecuteResult> {
+  execute(artifactOrCode: Artifact | Uint8Array, input: Uint8Array, options: ExecuteOptions = {}): Promise<ExecuteResult> {
+    return this.#track(this.#execute(artifactOrCode, input, options));
+  }
+
+  async #execute(artifactOrCode: Artifact | Uint8Array, input: Uint8Array, options: ExecuteOptions): Promise<ExecuteResult> {
     this.#assertOpen();
     const inputBytes = checkBytes('input', input);
     if (inputBytes.byteLength > this.options.limits.maxInputBytes) {
@@ -228,7 +242,7 @@ export class Host extends EventEmitter<HostEvents> {
     const artifact =
       artifactOrCode instanceof Artifact
         ? artifactOrCode
-        : await this.prepare(checkBytes('artifactOrCode', artifactOrCode), {
+        : await this.#prepare(checkBytes('artifactOrCode', artifactOrCode), {
             priority: opts.priority,
             ...(opts.signal ? { signal: opts.signal } : {}),
             ...(opts.deadline === undefined ? {} : { deadline: opts.deadline }),
@@ -252,8 +266,22 @@ export class Host extends EventEmitter<HostEvents> {
    * Spawns one sandboxed worker with its own worker dir and waits for its handshake. The
    * dir is removed when the worker dies. @internal (the pools own their workers; tests use it)
    */
-  async spawnWorker(kind: WorkerKind, id = `${kind}-${crypto.randomBytes(4).toString('hex')}`): Promise<WorkerProcess> {
-    if (this.#closing) throw new HostClosedError('the host is closed');
+  spawnWorker(kind: WorkerKind, id = `${kind}-${crypto.randomBytes(4).toString('hex')}`): Promise<WorkerProcess> {
+    // A graceful close still replaces a worker that died under a job it lets finish.
+    if (this.#forced) return Promise.reject(new HostClosedError('the host is closed'));
+    // close() waits for spawns in flight (dir creation and cleanup included), so no worker
+    // and no worker dir appears after it returned.
+    const spawning = this.#spawnWorker(kind, id);
+    const tracked = spawning.then(
+      () => {},
+      () => {},
+    );
+    this.#spawning.add(tracked);
+    void tracked.then(() => this.#spawning.delete(tracked));
+    return spawning;
+  }
+
+  async #spawnWorker(kind: WorkerKind, id: string): Promise<WorkerProcess> {
     const hostDir = await createWorkerDir(this.options.cacheDir, kind);
     const info: WorkerInfo = {
       kind,
@@ -264,21 +292,22 @@ export class Host extends EventEmitter<HostEvents> {
       layers: this.securityStatus.layers,
     };
     let worker: WorkerProcess;
-    const spawning = WorkerProcess.spawn({ info, hostDir, cwd: this.options.cacheDir, handshakeTimeoutMs: this.options.handshakeTimeoutMs });
-    // close() waits for spawns in flight, so no worker appears after it returned.
-    const tracked = spawning.catch(() => {});
-    this.#spawning.add(tracked);
     try {
-      worker = await spawning;
+      worker = await WorkerProcess.spawn({ info, hostDir, cwd: this.options.cacheDir, handshakeTimeoutMs: this.options.handshakeTimeoutMs });
     } catch (error) {
       await removeWorkerDir(hostDir);
       throw error;
-    } finally {
-      this.#spawning.delete(tracked);
+    }
+    if (this.#forced) {
+      // The host closed during the handshake: this worker is not wanted.
+      await worker.kill();
+      await removeWorkerDir(hostDir);
+      throw new HostClosedError('the host closed while the worker was starting');
     }
     this.#spawned.add(worker);
     void worker.exited.then(async () => {
-      await removeWorkerDir(hostDir);
+      const error = await removeWorkerDir(hostDir);
+      if (error) debug('cannot remove worker dir %s (purged at the next startup): %s', hostDir, error.message);
       this.#spawned.delete(worker);
     });
     return worker;
@@ -297,8 +326,8 @@ export class Host extends EventEmitter<HostEvents> {
       // Graceful: until nothing waits, runs or is being recovered (a recovery resubmits).
       while (!this.#forced) {
         await Promise.all(Object.values(this.#pools).map((pool) => pool.idle()));
-        if (this.#recovering.size === 0) break;
-        await Promise.all([...this.#recovering]);
+        if (this.#recovering.size === 0 && this.#calls.size === 0) break;
+        await Promise.all([...this.#recovering, ...[...this.#calls].map((call) => call.catch(() => {}))]);
       }
       await this.#forceStop();
       await Promise.all([...this.#spawning]);
@@ -306,11 +335,22 @@ export class Host extends EventEmitter<HostEvents> {
         await worker.kill();
         await removeWorkerDir(worker.hostDir);
       }));
+      // Dirs whose removal failed when their worker died (left for the next startup otherwise).
+      await purgeStaleWorkerDirs(this.options.cacheDir).catch((error: Error) => debug('purge on close failed: %s', error.message));
       await this.cache.flush();
       this.#lock.release();
       debug('host closed');
     })();
     return this.#closing;
+  }
+
+  #track<T>(call: Promise<T>): Promise<T> {
+    this.#calls.add(call);
+    const forget = (): void => {
+      this.#calls.delete(call);
+    };
+    call.then(forget, forget);
+    return call;
   }
 
   #forceStop(): Promise<void> {
@@ -349,6 +389,11 @@ export class Host extends EventEmitter<HostEvents> {
     }
     const fallback = kind === 'prepare' ? this.options.limits.prepareTimeoutMs : this.options.limits.executeTimeoutMs;
     const timeoutMs = positiveInteger('timeoutMs', options.timeoutMs, fallback);
+    if (timeoutMs > MAX_JOB_TIMEOUT_MS) {
+      throw new InvalidOptionError(`Expected the \`timeoutMs\` option to be at most ${MAX_JOB_TIMEOUT_MS} ms (a day), got ${timeoutMs}`, {
+        details: { option: 'timeoutMs' },
+      });
+    }
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
       throw new InvalidOptionError(`Expected the \`signal\` option to be an AbortSignal, got ${describe(options.signal)}`, { details: { option: 'signal' } });
     }
@@ -385,11 +430,38 @@ export class Host extends EventEmitter<HostEvents> {
   #submit(job: PoolJob): void {
     const pool = this.#pools[job.kind];
     try {
-      pool.submit(job);
-      this.#emit('job:queued', { jobId: job.id, kind: job.kind, priority: job.priority });
+      pool.submit(job, () => this.#emit('job:queued', { jobId: job.id, kind: job.kind, priority: job.priority }));
     } catch (error) {
       job.failed('cancelled', error as WardenError, undefined);
     }
+  }
+
+  /**
+   * Deletes a bad artifact and prepares it again, once per key however many jobs report it.
+   * A job that ran against an older file than the one now cached (another job's repair
+   * already replaced it) needs no repair: it just runs again.
+   */
+  #repairArtifact(key: string, code: Uint8Array, seenIno: number | undefined, priority: Priority): Promise<void> {
+    const inFlight = this.#repairs.get(key);
+    if (inFlight) return inFlight;
+    let currentIno: number | undefined;
+    try {
+      currentIno = fs.statSync(this.cache.pathOf(key)).ino;
+    } catch {
+      // missing: repair
+    }
+    if (currentIno !== undefined && seenIno !== undefined && currentIno !== seenIno && this.cache.has(key)) return Promise.resolve();
+    const repair = (async () => {
+      this.#exportsByKey.delete(key);
+      await this.cache.delete(key, 'corrupted');
+      await this.#prepareShared(code, { priority, timeoutMs: this.options.limits.prepareTimeoutMs, signal: undefined, deadline: undefined });
+    })();
+    this.#repairs.set(key, repair);
+    const forget = (): void => {
+      this.#repairs.delete(key);
+    };
+    repair.then(forget, forget);
+    return repair;
   }
 
   /** A corrupted or missing artifact: delete it, prepare the code again, run the job once more. */
@@ -399,10 +471,8 @@ export class Host extends EventEmitter<HostEvents> {
     this.#recovered.add(job);
     debug('recovering artifact %s for job %s: %s', artifact.key, job.id, error.message);
     const recovery = (async () => {
-      this.#exportsByKey.delete(artifact.key);
-      await this.cache.delete(artifact.key, 'corrupted');
       try {
-        await this.#prepareShared(code, { priority: job.priority, timeoutMs: this.options.limits.prepareTimeoutMs, signal: undefined, deadline: undefined });
+        await this.#repairArtifact(artifact.key, code, job.linkedIno, job.priority);
         this.#submit(job);
       } catch (prepareError) {
         job.fail(prepareError as WardenError);

@@ -128,16 +128,46 @@ function resolveLimits(limits: unknown): HostLimits {
       });
     }
   }
-  if (out.hardTimeoutFactor < 1) {
-    throw new InvalidOptionError('Expected the `limits.hardTimeoutFactor` option to be at least 1', { details: { option: 'limits.hardTimeoutFactor' } });
+  if (out.hardTimeoutFactor < 1 || out.hardTimeoutFactor > MAX_HARD_TIMEOUT_FACTOR) {
+    throw new InvalidOptionError(`Expected the \`limits.hardTimeoutFactor\` option to be between 1 and ${MAX_HARD_TIMEOUT_FACTOR}`, {
+      details: { option: 'limits.hardTimeoutFactor' },
+    });
+  }
+  for (const name of ['prepareTimeoutMs', 'executeTimeoutMs'] as const) {
+    if (out[name] > MAX_JOB_TIMEOUT_MS) {
+      throw new InvalidOptionError(`Expected the \`limits.${name}\` option to be at most ${MAX_JOB_TIMEOUT_MS} ms (a day)`, {
+        details: { option: `limits.${name}` },
+      });
+    }
   }
   return out;
 }
+
+const HOST_OPTION_NAMES: readonly (keyof HostOptions)[] = [
+  'cacheDir',
+  'allowInsecure',
+  'prepareWorkers',
+  'executeWorkers',
+  'maxQueue',
+  'cacheMaxBytes',
+  'limits',
+  'handshakeTimeoutMs',
+];
+
+/** The longest CPU-time limit of a job, ms (a day): with the hard-timeout factor it must stay within setTimeout's range. */
+export const MAX_JOB_TIMEOUT_MS = 86_400_000;
+/** The largest hard-timeout factor. */
+export const MAX_HARD_TIMEOUT_FACTOR = 16;
 
 /** Validates every option at the boundary and merges the defaults once. */
 export function resolveHostOptions(options: HostOptions = {}): ResolvedHostOptions {
   if (options === null || typeof options !== 'object') {
     throw new InvalidOptionError(`Expected the options to be an object, got ${describe(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!HOST_OPTION_NAMES.includes(key as keyof HostOptions)) {
+      throw new InvalidOptionError(`Unknown option \`${key}\`; known: ${HOST_OPTION_NAMES.join(', ')}`, { details: { option: key } });
+    }
   }
   const { cacheDir, allowInsecure } = options;
   if (cacheDir !== undefined && (typeof cacheDir !== 'string' || cacheDir.length === 0)) {

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Frame } from '../protocol/frame.js';
 import {
@@ -180,6 +181,8 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
   readonly kind = 'execute' as const;
   readonly request: PoolJob['request'];
   #pinned = false;
+  /** Inode of the artifact file this job ran against: a recovery must not delete a newer one. */
+  linkedIno: number | undefined;
 
   constructor(
     common: JobCommon,
@@ -204,6 +207,7 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     this.#pinned = true;
     try {
       await linkArtifact(worker.hostDir, this.cache.pathOf(this.artifactKey));
+      this.linkedIno = fs.statSync(path.join(worker.hostDir, WorkerDirFile.artifact)).ino;
     } catch (cause) {
       this.#unpin();
       throw new MissingArtifactError(`cannot link artifact ${this.artifactKey}: ${(cause as Error).message}`, {

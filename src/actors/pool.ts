@@ -84,7 +84,7 @@ export class Pool {
   }
 
   /** Queues a job (throws E_QUEUE_FULL, E_ABORTED, E_DEADLINE, E_POOL_DEGRADED synchronously). */
-  submit(job: PoolJob): void {
+  submit(job: PoolJob, onQueued?: () => void): void {
     if (this.#stopped) throw new HostClosedError('the host is closed');
     if (this.#degraded !== undefined) throw this.#degradedError();
     this.queue.enqueue(job, {
@@ -93,6 +93,7 @@ export class Pool {
       ...(job.deadline === undefined ? {} : { deadline: job.deadline }),
       onCancel: (error) => job.failed('cancelled', error, undefined),
     });
+    onQueued?.();
     this.#pump();
   }
 

@@ -70,9 +70,18 @@ async function truncateNoFollow(file: string): Promise<void> {
   }
 }
 
-/** Removes a worker dir when its worker is gone. */
-export async function removeWorkerDir(dir: string): Promise<void> {
-  await fsp.rm(dir, { recursive: true, force: true });
+/**
+ * Removes a worker dir when its worker is gone. Never throws: a dir that cannot be removed
+ * (a mount inside it, EIO) is left for the next startup's purge, and the host carries on.
+ * Returns the error, if any, for the caller to report.
+ */
+export async function removeWorkerDir(dir: string): Promise<Error | undefined> {
+  try {
+    await fsp.rm(dir, { recursive: true, force: true });
+    return undefined;
+  } catch (error) {
+    return error as Error;
+  }
 }
 
 /** Removes every `worker-dir-*` left in the cache dir by a host that did not shut down cleanly. */
@@ -80,8 +89,8 @@ export async function purgeStaleWorkerDirs(cacheDir: string): Promise<string[]> 
   const removed: string[] = [];
   for (const entry of await fsp.readdir(cacheDir, { withFileTypes: true })) {
     if (!entry.name.startsWith(WORKER_DIR_PREFIX)) continue;
-    await fsp.rm(path.join(cacheDir, entry.name), { recursive: true, force: true });
-    removed.push(entry.name);
+    // One dir that cannot be removed (a mount inside it) must not stop the host starting.
+    if ((await removeWorkerDir(path.join(cacheDir, entry.name))) === undefined) removed.push(entry.name);
   }
   return removed;
 }
