@@ -1,0 +1,31 @@
+/**
+ * The piscina peer's task: the same trivial job a warden execute job runs on its job thread
+ * (src/worker/jobs/execute.ts, `run` ABI) — compile the module, instantiate it, place the input
+ * at `alloc(len)`, call `run(ptr, len)`, copy the output out — minus the sandbox, the artifact
+ * file and the IPC. With `cached`, the module is compiled once per thread (an upper bound).
+ */
+export interface PiscinaTask {
+  wasm: Uint8Array;
+  input: Uint8Array;
+  cached: boolean;
+}
+
+interface RunAbi {
+  memory: WebAssembly.Memory;
+  run: (ptr: number, len: number) => bigint;
+  alloc: (len: number) => number;
+}
+
+let cachedModule: WebAssembly.Module | undefined;
+
+export default async function runTask({ wasm, input, cached }: PiscinaTask): Promise<Uint8Array> {
+  const module = cached ? (cachedModule ??= new WebAssembly.Module(wasm)) : await WebAssembly.compile(wasm);
+  const instance = await WebAssembly.instantiate(module, {});
+  const { memory, run, alloc } = instance.exports as unknown as RunAbi;
+  const ptr = alloc(input.byteLength) >>> 0;
+  new Uint8Array(memory.buffer, ptr, input.byteLength).set(input);
+  const packed = BigInt.asUintN(64, run(ptr, input.byteLength));
+  const out = Number(packed & 0xffff_ffffn);
+  const length = Number(packed >> 32n);
+  return new Uint8Array(memory.buffer.slice(out, out + length));
+}
