@@ -14,7 +14,6 @@ import {
 } from '../protocol/messages.js';
 import { loadAddon, type NativeAddon } from './addon.js';
 import { attest } from './attest.js';
-import { runProbe } from './probes.js';
 import { jobRunner, runExecute, runPrepare } from './jobs.js';
 import type { ExecuteRequest, PrepareRequest } from '../protocol/messages.js';
 
@@ -62,6 +61,9 @@ async function onFrame(frame: Frame): Promise<void> {
       return;
     case MessageType.Probe: {
       const probe = frame.header as ProbeHeader;
+      // Loaded on first use: probes pull in child_process and net, which a worker serving
+      // jobs never needs at startup.
+      const { runProbe } = await import('./probes.js');
       send(MessageType.ProbeResult, frame.id, await runProbe(String(probe.name), String(probe.arg ?? ''), addon!));
       return;
     }
