@@ -103,6 +103,10 @@ export class Host extends EventEmitter<HostEvents> {
   #jobCounter = 0;
   #closing: Promise<void> | undefined;
   #forced = false;
+  #onForced!: () => void;
+  #forcedSignal = new Promise<void>((resolve) => {
+    this.#onForced = resolve;
+  });
   /** Artifact recoveries under way (prepare again, then resubmit): a graceful close waits for them. */
   #recovering = new Set<Promise<void>>();
   /** One artifact repair (delete, prepare again) per key at a time. */
@@ -239,10 +243,15 @@ export class Host extends EventEmitter<HostEvents> {
     if (options.abi !== undefined && options.abi !== 'run' && options.abi !== 'wasi') {
       throw new InvalidOptionError(`Expected the \`abi\` option to be 'run' or 'wasi', got ${describe(options.abi)}`, { details: { option: 'abi' } });
     }
+    if (!(artifactOrCode instanceof Artifact) && !(artifactOrCode instanceof Uint8Array)) {
+      throw new InvalidOptionError(`Expected \`artifactOrCode\` to be an Artifact or a Uint8Array, got ${describe(artifactOrCode)}`, {
+        details: { option: 'artifactOrCode' },
+      });
+    }
     const artifact =
       artifactOrCode instanceof Artifact
         ? artifactOrCode
-        : await this.#prepare(checkBytes('artifactOrCode', artifactOrCode), {
+        : await this.#prepare(artifactOrCode, {
             priority: opts.priority,
             ...(opts.signal ? { signal: opts.signal } : {}),
             ...(opts.deadline === undefined ? {} : { deadline: opts.deadline }),
@@ -325,7 +334,9 @@ export class Host extends EventEmitter<HostEvents> {
       if (options.force) await this.#forceStop();
       // Graceful: until nothing waits, runs or is being recovered (a recovery resubmits).
       while (!this.#forced) {
-        await Promise.all(Object.values(this.#pools).map((pool) => pool.idle()));
+        // A later close({ force: true }) ends the wait.
+        await Promise.race([Promise.all(Object.values(this.#pools).map((pool) => pool.idle())), this.#forcedSignal]);
+        if (this.#forced) break;
         if (this.#recovering.size === 0 && this.#calls.size === 0) break;
         await Promise.all([...this.#recovering, ...[...this.#calls].map((call) => call.catch(() => {}))]);
       }
@@ -355,6 +366,7 @@ export class Host extends EventEmitter<HostEvents> {
 
   #forceStop(): Promise<void> {
     this.#forced = true;
+    this.#onForced();
     const error = new HostClosedError('the host was closed');
     return Promise.all(Object.values(this.#pools).map((pool) => pool.stop(error))).then(() => {});
   }
@@ -484,11 +496,15 @@ export class Host extends EventEmitter<HostEvents> {
   }
 }
 
+/**
+ * Checks a byte argument and takes a copy: the caller may reuse its buffer as soon as the
+ * call returns, while the job reads the bytes later (and the cache key is their hash now).
+ */
 function checkBytes(name: string, value: unknown): Uint8Array {
   if (!(value instanceof Uint8Array)) {
     throw new InvalidOptionError(`Expected \`${name}\` to be a Uint8Array, got ${describe(value)}`, { details: { option: name } });
   }
-  return value;
+  return new Uint8Array(value);
 }
 
 /** Lets one caller give up on a shared promise (its signal or deadline) without affecting others. */

@@ -64,6 +64,7 @@ export class Pool {
         options.events.degraded(this.kind, recentFailures, lastFailure);
         // Nothing will run them until the pool recovers: fail what waits instead of hanging.
         this.queue.drain(this.#degradedError());
+        this.#checkDrained();
       },
       poolRecovered: () => {
         this.#degraded = undefined;
@@ -91,7 +92,11 @@ export class Pool {
       priority: job.priority,
       ...(job.signal ? { signal: job.signal } : {}),
       ...(job.deadline === undefined ? {} : { deadline: job.deadline }),
-      onCancel: (error) => job.failed('cancelled', error, undefined),
+      onCancel: (error) => {
+        job.failed('cancelled', error, undefined);
+        // A job that leaves the queue this way may be the last one a close() waits for.
+        queueMicrotask(() => this.#checkDrained());
+      },
     });
     onQueued?.();
     this.#pump();
@@ -108,6 +113,7 @@ export class Pool {
     this.#stopped = true;
     this.supervisor.send({ type: 'STOP' });
     this.queue.drain(error);
+    this.#checkDrained();
     for (const [job, { worker }] of this.#running) {
       this.#finish(job);
       job.failed('cancelled', error, undefined);
@@ -164,7 +170,10 @@ export class Pool {
       if (entry.worker === worker) this.#finish(job);
     }
     this.#options.events.workerExited(worker, output);
-    if (output.failure.reason === 'spawn-failed') return; // reported as SPAWN_FAILED already
+    if (output.failure.reason === 'spawn-failed') {
+      this.#checkDrained(); // reported as SPAWN_FAILED already
+      return;
+    }
     // A death the host caused, or one a job caused (it died running untrusted code), is not
     // a sign that spawning is broken: counting it would let one tenant's code degrade the
     // pool for everyone.
