@@ -98,7 +98,7 @@ export class Host extends EventEmitter<HostEvents> {
   readonly cache: ArtifactCache;
   #lock: CacheLock;
   #pools: Record<WorkerKind, Pool>;
-  #preparing = new Map<string, Promise<Artifact>>();
+  #preparing = new Map<string, { promise: Promise<Artifact>; job: PrepareJob }>();
   #recovered = new WeakSet<ExecuteJob>();
   #jobCounter = 0;
   #closing: Promise<void> | undefined;
@@ -201,8 +201,11 @@ export class Host extends EventEmitter<HostEvents> {
       }
       return Promise.resolve(new Artifact(key, entry.size, exports, bytes, true));
     }
-    let shared = this.#preparing.get(key);
-    if (!shared) {
+    let shared = this.#preparing.get(key)?.promise;
+    if (shared) {
+      // A caller with a higher priority must not wait at the first caller's.
+      this.#pools.prepare.raisePriority(this.#preparing.get(key)!.job, opts.priority);
+    } else {
       // The shared job is not tied to the first caller's signal: each caller can give up on
       // its own without cancelling the others' preparation.
       const job = new PrepareJob(this.#common('prepare', { ...opts, signal: undefined, deadline: undefined }), key, paramsHash, bytes, limits, this.cache);
@@ -212,7 +215,7 @@ export class Host extends EventEmitter<HostEvents> {
         this.#emit('artifact:prepared', { key, size: installed.size });
         return new Artifact(key, installed.size, exports, bytes, false);
       });
-      this.#preparing.set(key, shared);
+      this.#preparing.set(key, { promise: shared, job });
       const forget = (): void => {
         this.#preparing.delete(key);
       };

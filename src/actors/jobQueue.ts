@@ -62,7 +62,7 @@ class Entry<T> implements QueueTicket<T> {
     readonly owner: JobQueue<T>,
     readonly id: number,
     readonly item: T,
-    readonly level: number,
+    public level: number,
     readonly enqueuedAt: number,
     readonly deadline: number | undefined,
     readonly signal: AbortSignal | undefined,
@@ -134,6 +134,22 @@ class Level<T> {
     if (this.tail) this.tail.next = entry;
     else this.head = entry;
     this.tail = entry;
+    this.length++;
+  }
+
+  /** Inserts an entry at its place by id (enqueue order), for an item moved from another level. */
+  insertInOrder(entry: Entry<T>): void {
+    let after = this.tail;
+    while (after && after.id > entry.id) after = after.prev;
+    if (after === this.tail) {
+      this.append(entry);
+      return;
+    }
+    entry.prev = after;
+    entry.next = after ? after.next : this.head;
+    if (entry.next) entry.next.prev = entry;
+    if (after) after.next = entry;
+    else this.head = entry;
     this.length++;
   }
 
@@ -404,6 +420,25 @@ export class JobQueue<T> {
   /** Whether the ticket is still waiting in this queue. */
   has(ticket: QueueTicket<T>): boolean {
     return ticket instanceof Entry && ticket.owner === this && ticket.waiting;
+  }
+
+  /**
+   * Moves a waiting item up to `priority` (never down), keeping its place in enqueue order
+   * there: a request that joins a waiting job with a higher priority must not wait at the
+   * lower one. Returns false when the ticket is not waiting or the priority is not higher.
+   * The promoted item's overtake count restarts from the new level's head (it is served
+   * sooner anyway).
+   */
+  raisePriority(ticket: QueueTicket<T>, priority: Priority): boolean {
+    const level = PRIORITIES.indexOf(priority);
+    if (level < 0) throw invalid('priority', `one of ${PRIORITIES.join(', ')}`, priority);
+    if (!this.has(ticket)) return false;
+    const entry = ticket as Entry<T>;
+    if (level >= entry.level) return false;
+    this.#levels[entry.level]!.unlink(entry);
+    entry.level = level;
+    this.#levels[level]!.insertInOrder(entry);
+    return true;
   }
 
   /**

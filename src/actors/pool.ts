@@ -4,7 +4,7 @@ import createDebug from 'debug';
 import { provideSupervisorActions, type SupervisorMachineInput, type WorkerMachineOutput } from '../machines/index.js';
 import type { WorkerKind } from '../protocol/messages.js';
 import { AbortedError, DeadlineError, HostClosedError, PoolDegradedError, type WardenError } from '../errors.js';
-import { JobQueue } from './jobQueue.js';
+import { JobQueue, type Priority, type QueueTicket } from './jobQueue.js';
 import { atDeadline } from './timers.js';
 import type { PoolJob } from './poolJob.js';
 import { PoolWorker } from './poolWorker.js';
@@ -42,6 +42,8 @@ export class Pool {
   readonly workers = new Map<string, PoolWorker>();
   readonly supervisor: Actor<ReturnType<typeof provideSupervisorActions>>;
   #idle = new Set<PoolWorker>();
+  /** Tickets of waiting jobs (weak: a job that left the queue needs no entry). */
+  #tickets = new WeakMap<PoolJob, QueueTicket<PoolJob>>();
   #running = new Map<PoolJob, { worker: PoolWorker; cleanup: () => void }>();
   #options: PoolOptions;
   #degraded: string | undefined;
@@ -85,10 +87,16 @@ export class Pool {
   }
 
   /** Queues a job (throws E_QUEUE_FULL, E_ABORTED, E_DEADLINE, E_POOL_DEGRADED synchronously). */
+  /** Raises a waiting job's priority (a higher-priority caller joined it). */
+  raisePriority(job: PoolJob, priority: Priority): boolean {
+    const ticket = this.#tickets.get(job);
+    return ticket !== undefined && this.queue.raisePriority(ticket, priority);
+  }
+
   submit(job: PoolJob, onQueued?: () => void): void {
     if (this.#stopped) throw new HostClosedError('the host is closed');
     if (this.#degraded !== undefined) throw this.#degradedError();
-    this.queue.enqueue(job, {
+    const ticket = this.queue.enqueue(job, {
       priority: job.priority,
       ...(job.signal ? { signal: job.signal } : {}),
       ...(job.deadline === undefined ? {} : { deadline: job.deadline }),
@@ -98,6 +106,7 @@ export class Pool {
         queueMicrotask(() => this.#checkDrained());
       },
     });
+    this.#tickets.set(job, ticket);
     onQueued?.();
     this.#pump();
   }

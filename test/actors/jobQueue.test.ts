@@ -561,3 +561,21 @@ test('property: every item leaves exactly once, the documented way, in the docum
   );
   t.pass();
 });
+
+test('raisePriority moves a waiting item up, in enqueue order among its new peers, never down', (t) => {
+  const queue = new JobQueue<string>({ starvationLimit: Infinity });
+  const old = queue.enqueue('old-background', { priority: 'background' });
+  queue.enqueue('high-1', { priority: 'high' });
+  queue.enqueue('normal', { priority: 'normal' });
+  queue.enqueue('high-2', { priority: 'high' });
+  t.false(queue.raisePriority(old, 'background'));
+  t.true(queue.raisePriority(old, 'high'));
+  t.is(old.priority, 'high');
+  t.deepEqual(queue.sizes(), { critical: 0, high: 3, normal: 1, background: 0 });
+  const order: string[] = [];
+  for (let ticket = queue.dequeue(); ticket; ticket = queue.dequeue()) order.push(ticket.item);
+  // Enqueued first, so first among the high ones.
+  t.deepEqual(order, ['old-background', 'high-1', 'high-2', 'normal']);
+  t.false(queue.raisePriority(old, 'critical'), 'no longer waiting');
+  t.throws(() => queue.raisePriority(old, 'urgent' as Priority), { code: 'E_INVALID_OPTION' });
+});

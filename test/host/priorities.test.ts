@@ -77,10 +77,7 @@ test.serial('a job submitted while the worker is idle starts at once, whatever i
   t.deepEqual(host.queueSizes().execute, { critical: 0, high: 0, normal: 0, background: 0 });
 });
 
-// Known limitation, kept as a failing test until it is fixed: a caller that joins a shared
-// prepare job does not raise its priority (the job keeps the first caller's). AVA reports
-// this test as passing while it fails, and as failing once the inversion is fixed.
-test.serial.failing('a critical prepare that joins a waiting background prepare of the same code is not served last', async (t) => {
+test.serial('a critical prepare that joins a waiting background prepare of the same code is not served last', async (t) => {
   const { host } = await startScheduler(t);
   // Hold the only prepare worker (frozen, then thawed) while prepares queue up behind it.
   let frozen: number | undefined;
