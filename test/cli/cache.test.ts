@@ -1,33 +1,13 @@
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { CacheLock } from '../../src/actors/cacheLock.js';
-import { tempCacheDir, workerDirsIn } from '../helpers/host.js';
+import { workerDirsIn } from '../helpers/host.js';
+import { cacheDirFor, warden } from '../helpers/cli.js';
 
-const exec = promisify(execFile);
-const cli = path.resolve('dist/cli/main.js');
 const hello = path.resolve('examples/build/hello.wasm');
 const sha256 = path.resolve('examples/build/sha256.wasm');
 const KEY = /^[0-9a-f]{64}-[0-9a-f]{16}$/;
-
-async function warden(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-/** A fresh cache dir for one test, removed after it. */
-async function cacheDirFor(t: ExecutionContext): Promise<string> {
-  const cacheDir = await tempCacheDir('warden-cli-cache-');
-  t.teardown(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
-  return cacheDir;
-}
 
 interface Prepared {
   ok: true;

@@ -1,22 +1,14 @@
 import test from 'ava';
 import fs from 'node:fs';
-import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { tempCacheDir } from '../helpers/host.js';
+import { cliPath, warden } from '../helpers/cli.js';
 
 const exec = promisify(execFile);
-const cli = path.resolve('dist/cli/main.js');
+const cli = cliPath;
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const run = warden;
 
 test('warden security prints a table of every feature and exits 0 when the sandbox is complete', async (t) => {
   const cacheDir = await tempCacheDir();
