@@ -8,7 +8,7 @@ import { CacheLock } from './actors/cacheLock.js';
 import { Pool } from './actors/pool.js';
 import { WorkerProcess } from './actors/workerProcess.js';
 import { ExecuteJob, PrepareJob, type ExecuteOutcome, type JobCommon, type JobHooks } from './actors/hostJobs.js';
-import type { PoolJob } from './actors/poolJob.js';
+import type { Isolation, PoolJob } from './actors/poolJob.js';
 import { PRIORITIES, type Priority } from './actors/jobQueue.js';
 import { atDeadline } from './actors/timers.js';
 import { Artifact, artifactCode, exportsOfArtifactFile, type Abi } from './artifactHandle.js';
@@ -24,6 +24,7 @@ import {
 import {
   MAX_JOB_TIMEOUT_MS,
   describe,
+  isolationOption,
   executeLimitsOf,
   positiveInteger,
   prepareLimitsOf,
@@ -43,6 +44,8 @@ const debug = createDebug('warden:host');
 /** Options of one `prepare` call. */
 export interface PrepareOptions {
   priority?: Priority;
+  /** `job`: run in a process of its own, killed afterwards. Default: the host's `isolation`. */
+  isolation?: Isolation;
   /** CPU time the preparation may use, ms. Default: `limits.prepareTimeoutMs`. */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -187,7 +190,7 @@ export class Host extends EventEmitter<HostEvents> {
   /** The cache, then a shared prepare job per key. Also used by recovery while a graceful close waits. */
   #prepareShared(
     bytes: Uint8Array,
-    opts: { priority: Priority; timeoutMs: number; signal: AbortSignal | undefined; deadline: number | undefined },
+    opts: { priority: Priority; isolation: Isolation; timeoutMs: number; signal: AbortSignal | undefined; deadline: number | undefined },
   ): Promise<Artifact> {
     const limits = prepareLimitsOf(this.options.limits);
     const paramsHash = hashParams(limits as unknown as Record<string, unknown>);
@@ -256,6 +259,7 @@ export class Host extends EventEmitter<HostEvents> {
         ? artifactOrCode
         : await this.#prepare(artifactOrCode, {
             priority: opts.priority,
+            isolation: opts.isolation,
             ...(opts.signal ? { signal: opts.signal } : {}),
             ...(opts.deadline === undefined ? {} : { deadline: opts.deadline }),
           });
@@ -419,10 +423,14 @@ export class Host extends EventEmitter<HostEvents> {
     }
     if (options.signal?.aborted) throw new AbortedError('the signal was aborted before the job was submitted', { cause: options.signal.reason });
     if (options.deadline !== undefined && options.deadline <= Date.now()) throw new DeadlineError('the deadline passed before the job was submitted');
-    return { priority, timeoutMs, signal: options.signal, deadline: options.deadline };
+    const isolation = isolationOption('isolation', options.isolation, this.options.isolation);
+    return { priority, isolation, timeoutMs, signal: options.signal, deadline: options.deadline };
   }
 
-  #common(kind: WorkerKind, opts: { priority: Priority; timeoutMs: number; signal: AbortSignal | undefined; deadline: number | undefined }): JobCommon {
+  #common(
+    kind: WorkerKind,
+    opts: { priority: Priority; isolation: Isolation; timeoutMs: number; signal: AbortSignal | undefined; deadline: number | undefined },
+  ): JobCommon {
     const hooks: JobHooks = {
       started: (job, worker) => this.#emit('job:started', { jobId: job.id, kind: job.kind, workerId: worker.id, attempt: job.attempts }),
       succeeded: (job, worker, times) => this.#emit('job:succeeded', { jobId: job.id, kind: job.kind, workerId: worker.id, ...times }),
@@ -433,6 +441,7 @@ export class Host extends EventEmitter<HostEvents> {
     return {
       id: `${kind}-job-${++this.#jobCounter}`,
       priority: opts.priority,
+      isolation: opts.isolation,
       signal: opts.signal,
       deadline: opts.deadline,
       cpuTimeLimitMs: opts.timeoutMs,
@@ -469,7 +478,13 @@ export class Host extends EventEmitter<HostEvents> {
     const repair = (async () => {
       this.#exportsByKey.delete(key);
       await this.cache.delete(key, 'corrupted');
-      await this.#prepareShared(code, { priority, timeoutMs: this.options.limits.prepareTimeoutMs, signal: undefined, deadline: undefined });
+      await this.#prepareShared(code, {
+        priority,
+        isolation: this.options.isolation,
+        timeoutMs: this.options.limits.prepareTimeoutMs,
+        signal: undefined,
+        deadline: undefined,
+      });
     })();
     this.#repairs.set(key, repair);
     const forget = (): void => {

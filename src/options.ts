@@ -39,6 +39,12 @@ export interface HostOptions {
   limits?: Partial<HostLimits>;
   /** How long a worker may take from spawn to its handshake answer. Default 10 000 ms. */
   handshakeTimeoutMs?: number;
+  /**
+   * `worker` (default): a worker process runs job after job. `job`: every job runs in a
+   * process that never ran another and is killed after it; the pools' workers are then warm
+   * spares. A call can ask for `job` isolation on its own.
+   */
+  isolation?: 'worker' | 'job';
 }
 
 export interface ResolvedHostOptions {
@@ -50,6 +56,7 @@ export interface ResolvedHostOptions {
   cacheMaxBytes: number;
   limits: HostLimits;
   handshakeTimeoutMs: number;
+  isolation: 'worker' | 'job';
 }
 
 export const DEFAULT_LIMITS: Readonly<HostLimits> = Object.freeze({
@@ -152,6 +159,7 @@ const HOST_OPTION_NAMES: readonly (keyof HostOptions)[] = [
   'cacheMaxBytes',
   'limits',
   'handshakeTimeoutMs',
+  'isolation',
 ];
 
 /** The longest CPU-time limit of a job, ms (a day): with the hard-timeout factor it must stay within setTimeout's range. */
@@ -189,7 +197,17 @@ export function resolveHostOptions(options: HostOptions = {}): ResolvedHostOptio
     cacheMaxBytes: positiveInteger('cacheMaxBytes', options.cacheMaxBytes, 1024 * 1024 * 1024),
     limits: resolveLimits(options.limits),
     handshakeTimeoutMs: positiveInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 10_000),
+    isolation: isolationOption('isolation', options.isolation, 'worker'),
   };
+}
+
+/** Checks an isolation option: 'worker' or 'job'. */
+export function isolationOption(name: string, value: unknown, fallback: 'worker' | 'job'): 'worker' | 'job' {
+  if (value === undefined) return fallback;
+  if (value !== 'worker' && value !== 'job') {
+    throw new InvalidOptionError(`Expected the \`${name}\` option to be 'worker' or 'job', got ${describe(value)}`, { details: { option: name } });
+  }
+  return value;
 }
 
 /** The process limits of a worker, from the host's limits. */

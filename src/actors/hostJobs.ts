@@ -14,7 +14,7 @@ import type { JobFailureReason } from '../machines/index.js';
 import { WorkerDirFile, linkArtifact } from '../sandbox/workerDir.js';
 import type { Abi } from '../artifactHandle.js';
 import type { Priority } from './jobQueue.js';
-import type { JobWorker, PoolJob } from './poolJob.js';
+import type { Isolation, JobWorker, PoolJob } from './poolJob.js';
 import type { ArtifactCache, ArtifactEntry } from './artifactCache.js';
 
 /** What every job reports when it settles. */
@@ -37,6 +37,7 @@ export interface JobHooks {
 export interface JobCommon {
   id: string;
   priority: Priority;
+  isolation: Isolation;
   signal: AbortSignal | undefined;
   deadline: number | undefined;
   cpuTimeLimitMs: number;
@@ -50,6 +51,7 @@ abstract class BaseJob<T = unknown> implements PoolJob {
   abstract readonly request: PoolJob['request'];
   readonly id: string;
   readonly priority: Priority;
+  readonly isolation: Isolation;
   readonly signal: AbortSignal | undefined;
   readonly deadline: number | undefined;
   readonly hardTimeoutMs: number;
@@ -65,6 +67,7 @@ abstract class BaseJob<T = unknown> implements PoolJob {
     this.common = common;
     this.id = common.id;
     this.priority = common.priority;
+    this.isolation = common.isolation;
     this.signal = common.signal;
     this.deadline = common.deadline;
     this.hardTimeoutMs = common.hardTimeoutMs;

@@ -198,14 +198,36 @@ export class Pool {
 
   /** Hands waiting jobs to idle workers. */
   #pump(): void {
+    for (const worker of this.#idle) {
+      if (worker.state !== 'idle') this.#idle.delete(worker);
+    }
     while (this.#idle.size > 0 && this.queue.size > 0) {
-      const worker = this.#idle.values().next().value as PoolWorker;
+      const next = this.queue.peek()!.item;
+      const worker = this.#pick(next);
+      if (!worker) {
+        // The next job needs a process of its own and every idle worker has run a job:
+        // recycle one into a fresh spare and wait for it (the queue order is kept).
+        const used = [...this.#idle].find((w) => w.used);
+        if (used) {
+          this.#idle.delete(used);
+          used.kill('recycled for a job that needs a fresh process');
+        }
+        break;
+      }
       this.#idle.delete(worker);
-      if (worker.state !== 'idle') continue;
-      const ticket = this.queue.dequeue()!;
-      this.#start(ticket.item, worker);
+      this.#start(this.queue.dequeue()!.item, worker);
     }
     this.#checkDrained();
+  }
+
+  /** An idle worker for `job`: a fresh one if it needs its own process; else a used one first, keeping fresh spares. */
+  #pick(job: PoolJob): PoolWorker | undefined {
+    let fresh: PoolWorker | undefined;
+    for (const worker of this.#idle) {
+      if (!worker.used) fresh ??= worker;
+      else if (job.isolation === 'worker') return worker;
+    }
+    return fresh;
   }
 
   #start(job: PoolJob, worker: PoolWorker): void {

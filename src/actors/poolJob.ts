@@ -4,6 +4,9 @@ import type { JobFailureReason } from '../machines/index.js';
 import type { WardenError } from '../errors.js';
 import type { Priority } from './jobQueue.js';
 
+/** How far jobs are kept apart: a reused worker process, or a process of its own. */
+export type Isolation = 'worker' | 'job';
+
 /** The worker a job runs on, as the job sees it. */
 export interface JobWorker {
   id: string;
@@ -20,6 +23,11 @@ export interface PoolJob {
   readonly id: string;
   readonly kind: WorkerKind;
   readonly priority: Priority;
+  /**
+   * `worker`: any idle worker (reuse). `job`: a process that never ran another job, killed
+   * once this one is done, so nothing a job leaves behind can see the next one.
+   */
+  readonly isolation: Isolation;
   readonly signal: AbortSignal | undefined;
   /** Epoch ms; past it the job fails with E_DEADLINE, waiting or running. */
   readonly deadline: number | undefined;

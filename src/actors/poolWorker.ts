@@ -39,6 +39,8 @@ export class PoolWorker {
   #reply: Frame | undefined;
   /** The worker died while running a job (the job, not the pool, is the likely cause). */
   diedInJob = false;
+  /** It has been given a job: it is no longer fresh for a job that needs its own process. */
+  used = false;
   #jobError: WardenError | undefined;
 
   constructor(id: string, kind: WorkerKind, hooks: PoolWorkerHooks) {
@@ -85,7 +87,14 @@ export class PoolWorker {
         );
       },
       clearDir: () => {
+        const finished = this.job;
         this.job = undefined;
+        if (finished?.isolation === 'job') {
+          // One job per process: retire it instead of clearing its dir for another. The dir
+          // goes with the process; the supervisor starts a fresh spare.
+          this.kill('retired after its one job');
+          return;
+        }
         clearWorkerDir(this.process!.hostDir, this.kind).then(
           () => this.actor.send({ type: 'CLEARED' }),
           (error: Error) => this.actor.send({ type: 'CLEAR_FAILED', error }),
@@ -138,6 +147,7 @@ export class PoolWorker {
 
   assign(job: PoolJob): void {
     this.job = job;
+    this.used = true;
     this.actor.send({ type: 'ASSIGN', jobId: job.id, hardTimeoutMs: job.hardTimeoutMs });
   }
 

@@ -4,6 +4,7 @@ import { WardenError } from '../errors.js';
 import { packagePaths } from '../sandbox/paths.js';
 import { UsageError } from './args.js';
 import { cacheCommand, cacheHelp } from './cache.js';
+import { diagramCommand, diagramHelp } from './diagram.js';
 import { prepareCommand, prepareHelp } from './prepare.js';
 import { runCommand, runHelp } from './run.js';
 import { securityCommand, securityHelp } from './security.js';
@@ -14,6 +15,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; summa
   prepare: { run: prepareCommand, summary: 'prepare a module into the cache and describe the artifact', help: prepareHelp },
   cache: { run: cacheCommand, summary: 'list, prune or clear the cached artifacts', help: cacheHelp },
   security: { run: securityCommand, summary: 'check the sandbox layers this machine offers', help: securityHelp },
+  diagram: { run: diagramCommand, summary: 'print state diagrams of the worker and supervisor machines', help: diagramHelp },
 };
 
 /** Our own usage errors and parseArgs' (unknown option, missing option value). */
