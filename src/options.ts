@@ -79,7 +79,16 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 
 /** Describes a value for an error message: `` `-1` (number) ``. */
 export function describe(value: unknown): string {
-  return `\`${typeof value === 'string' ? value : JSON.stringify(value)}\` (${typeof value})`;
+  let shown: string;
+  if (typeof value === 'string' || typeof value === 'bigint') shown = String(value);
+  else {
+    try {
+      shown = JSON.stringify(value) ?? String(value);
+    } catch {
+      shown = Object.prototype.toString.call(value);
+    }
+  }
+  return `\`${shown}\` (${typeof value})`;
 }
 
 /** Checks a positive integer option (Infinity allowed when `infinite`); `fallback` when undefined. */
@@ -109,7 +118,7 @@ function resolveLimits(limits: unknown): HostLimits {
   }
   const given = limits as Record<string, unknown>;
   for (const key of Object.keys(given)) {
-    if (!(key in DEFAULT_LIMITS)) {
+    if (!Object.hasOwn(DEFAULT_LIMITS, key)) {
       throw new InvalidOptionError(`Unknown option \`limits.${key}\`; known: ${Object.keys(DEFAULT_LIMITS).join(', ')}`, {
         details: { option: `limits.${key}` },
       });
@@ -127,10 +136,11 @@ function resolveLimits(limits: unknown): HostLimits {
   for (const [name, value] of [
     ['maxCodeBytes', out.maxCodeBytes],
     ['maxInputBytes', out.maxInputBytes],
-    ['maxOutputBytes + maxLogBytes', out.maxOutputBytes + out.maxLogBytes],
+    ['maxOutputBytes', out.maxOutputBytes + out.maxLogBytes],
   ] as const) {
     if (value > frameBound) {
-      throw new InvalidOptionError(`Expected \`limits.${name}\` to be at most ${frameBound} bytes (one IPC frame), got ${value}`, {
+      const what = name === 'maxOutputBytes' ? 'maxOutputBytes + maxLogBytes' : name;
+      throw new InvalidOptionError(`Expected \`limits.${what}\` to be at most ${frameBound} bytes (one IPC frame), got ${value}`, {
         details: { option: `limits.${name}` },
       });
     }

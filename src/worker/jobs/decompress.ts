@@ -1,3 +1,4 @@
+import buffer from 'node:buffer';
 import zlib from 'node:zlib';
 import { JobError } from './jobError.js';
 import type { PrepareLimits } from './limits.js';
@@ -53,7 +54,9 @@ export function maybeDecompress(code: Uint8Array, limits: Pick<PrepareLimits, 'm
     throw new JobError('E_PREVALIDATION', `code of ${code.byteLength} bytes exceeds ${limits.maxCodeBytes} bytes (maxCodeBytes)`);
   }
   if (isWasm(code)) return code;
-  const limit = limits.maxDecompressedBytes;
+  // zlib refuses a maxOutputLength above the largest Buffer (4 GiB on Node 20) before it
+  // decodes anything: no output can be longer than that anyway.
+  const limit = Math.min(limits.maxDecompressedBytes, buffer.constants.MAX_LENGTH);
   if (startsWith(code, GZIP_MAGIC)) {
     const gunzipped = inflate(zlib.gunzipSync, code, limit);
     if (gunzipped === 'too-large') throw bombError('gzip', limit);
