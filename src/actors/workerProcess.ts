@@ -37,6 +37,8 @@ export interface SpawnWorkerOptions {
   cwd: string;
   handshakeTimeoutMs?: number;
   launcher?: string;
+  /** @internal the test suite's attacker worker; never set by the host. */
+  entry?: string;
 }
 
 interface Pending {
@@ -80,7 +82,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     this.hostDir = options.hostDir;
     // An explicit empty environment: nothing of the host's (NODE_OPTIONS, secrets) reaches
     // the launcher or node. fd 3 is a unix socketpair libuv creates for the 'pipe' entry.
-    this.#child = spawn(options.launcher ?? packagePaths.launcher, launcherArgs(options.info, options.hostDir), {
+    this.#child = spawn(options.launcher ?? packagePaths.launcher, launcherArgs(options.info, options.hostDir, options.entry), {
       cwd: options.cwd,
       env: {},
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],

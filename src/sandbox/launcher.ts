@@ -28,10 +28,15 @@ export const LAUNCHER_STEP_EXIT: Record<string, number> = {
 // source instead of its code cache, about +10 ms of cold start (measured by npm run bench).
 const NODE_FLAGS = ['--disable-proto=throw', '--no-warnings', '--openssl-config=/dev/null'];
 
-/** The launcher's command line for one worker (WorkerInfo says what it is; hostDir where its dir is). */
-export function launcherArgs(info: WorkerInfo, hostDir: string): string[] {
+/**
+ * The launcher's command line for one worker (WorkerInfo says what it is; hostDir where its
+ * dir is). `entry` replaces the worker entry for the test suite's attacker worker only; it is
+ * bound read-only into the sandbox next to the runtime. No public API reaches it.
+ */
+export function launcherArgs(info: WorkerInfo, hostDir: string, entry: string = packagePaths.workerEntry): string[] {
   const args = ['--worker-dir', hostDir, '--kind', info.kind];
   for (const bind of runtimeBinds()) args.push('--ro-bind', bind.source, bind.target);
+  if (entry !== packagePaths.workerEntry) args.push('--ro-bind', entry, entry);
   args.push('--rlimit-data', String(info.limits.dataBytes));
   args.push('--rlimit-fsize', String(info.limits.fileBytes));
   args.push('--rlimit-nofile', String(info.limits.openFiles));
@@ -40,7 +45,7 @@ export function launcherArgs(info: WorkerInfo, hostDir: string): string[] {
   if (!info.layers.netns) args.push('--no-netns');
   if (!info.layers.landlock) args.push('--no-landlock');
   if (!info.layers.seccomp) args.push('--no-seccomp');
-  args.push('--', process.execPath, ...NODE_FLAGS, packagePaths.workerEntry);
+  args.push('--', process.execPath, ...NODE_FLAGS, entry);
   return args;
 }
 
