@@ -24,6 +24,7 @@ import { PEERS as MEMORY_PEERS, STATES, measureMemory } from './memory.js';
 import type { ProcMemory } from './procfs.js';
 import { PEERS, measureThroughput } from './throughput.js';
 import { BASELINE, investigate } from './investigate.js';
+import { measureIsolation } from './isolation.js';
 import { deltaMs, mb, ms, ratio, spread, summarize, table } from './stats.js';
 
 const COLD_START_TARGET = 1.2;
@@ -287,6 +288,26 @@ async function investigation(ctx: BenchContext, coldRatio: number, hostBookkeepi
   results.investigation = inv;
 }
 
+async function isolation(): Promise<void> {
+  heading("6. Isolation between jobs: a fresh process per job ('job') vs reuse ('worker'), 2 workers each");
+  const r = await measureIsolation(quick ? 10 : 20, 5, quick ? 30 : 60);
+  out(
+    table(
+      ['mode', `paced at ${r.pacedRate} jobs/s: p50`, 'p99', 'spread', `saturated (${r.saturatedJobs} at once): jobs/s`],
+      (['worker', 'job'] as const).map((mode) => {
+        const s = summarize(r.paced[mode]);
+        return [mode, ms(s.median), ms(s.p99), spread(s), r.saturated[mode].toFixed(1)];
+      }),
+    ),
+  );
+  const job = summarize(r.paced.job);
+  results.isolation = r;
+  summary.push(
+    `'job' isolation: p50 ${ms(job.median)} paced at ${r.pacedRate} jobs/s (target ≤ 2 ms): ${job.median <= 2 ? 'MET' : 'MISSED'}; ` +
+      `saturated ${r.saturated.job.toFixed(1)} jobs/s vs ${r.saturated.worker.toFixed(0)} jobs/s in reuse`,
+  );
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   fs.mkdirSync(OUTPUT_DIR, { recursive: true });
@@ -304,6 +325,7 @@ async function main(): Promise<void> {
   } finally {
     await destroyContext(ctx);
   }
+  await isolation();
   heading('Summary');
   for (const line of summary) out(line);
   out(`(${((Date.now() - started) / 1000).toFixed(0)} s; JSON copy in ${path.relative(process.cwd(), path.join(OUTPUT_DIR, 'results.json'))})`);
