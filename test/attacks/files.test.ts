@@ -97,13 +97,15 @@ test.serial('files: plant a hard link in /worker fails with EROFS', async (t) =>
   t.is(r.code, 'EROFS');
 });
 
-test.serial('files: write outside /worker (/, /tmp, /dev) fails with EROFS', async (t) => {
+test.serial('files: write outside /worker (/, a new dir, /dev) fails with EROFS', async (t) => {
   // tmpfs root remounted read-only after pivot_root.
   const { host } = await startHost(t);
   const attacker = await startAttacker(t, host);
   for (const body of [
     "ctx.fs.writeFileSync('/evil', 'x'); return 1;",
-    "ctx.fs.mkdirSync('/tmp'); return 1;",
+    // A new name: /tmp may exist inside (as a parent of the runtime binds when the package
+    // lives under /tmp), and mkdir of an existing dir answers EEXIST before EROFS.
+    "ctx.fs.mkdirSync('/warden-escape-dir'); return 1;",
     "ctx.fs.writeFileSync('/dev/shm', 'x'); return 1;",
   ]) {
     const r = await attacker.run(body);
