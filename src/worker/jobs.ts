@@ -40,11 +40,18 @@ export async function runPrepare(info: WorkerInfo, request: PrepareRequest, code
   if (result.kind !== 'prepare') throw new Error('job thread answered a prepare with an execute result');
   // tmp-artifact exists (the host created it): open it without O_CREAT, the worker has no
   // right to create files.
-  const fd = fs.openSync(path.join(info.dir, WorkerDirFile.tmpArtifact), fs.constants.O_WRONLY | fs.constants.O_TRUNC);
   try {
-    fs.writeSync(fd, result.artifact);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(path.join(info.dir, WorkerDirFile.tmpArtifact), fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+    try {
+      fs.writeSync(fd, result.artifact);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (error) {
+    // A full disk (ENOSPC) or the file size limit (EFBIG) is about the machine, not the code,
+    // and not a reason for this worker to die.
+    const failure = { code: 'E_CACHE_IO', message: `cannot write tmp-artifact: ${(error as Error).message}`, deterministic: false };
+    return { ok: false, failure, ...times };
   }
   return { ok: true, artifactBytes: result.artifact.byteLength, moduleBytes: result.moduleBytes, exports: result.exports, ...times };
 }
