@@ -22,7 +22,7 @@ test.serial('ipc: a reply after the host timed out is ignored and the worker sta
   t.is((await attacker.run('return 7;')).value, 7);
 });
 
-test.serial('resources: a thread bomb ends at the worker's rlimits, the host is unharmed', async (t) => {
+test.serial('resources: a thread bomb ends at the worker rlimits, the host is unharmed', async (t) => {
   // rlimits: threads are allowed (the job thread needs them), but each needs its own event
   // loop fds and heap, so RLIMIT_NOFILE (128; reached first here, at about 27 threads) and
   // RLIMIT_DATA (lowered to 512 MiB) bound the bomb.

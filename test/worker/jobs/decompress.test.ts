@@ -92,6 +92,8 @@ test('arbitrary bytes give module bytes or a JobError, nothing else', (t) => {
         return error instanceof JobError && (error.code === 'E_PREVALIDATION' || error.code === 'E_DECOMPRESS');
       }
     }),
+    { seed: 0x51ed },
   );
+  // fc.assert throws on a counterexample; reaching here means every case held.
   t.pass();
 });

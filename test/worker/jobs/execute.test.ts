@@ -113,7 +113,7 @@ test('flipping any bit of an artifact is detected', async (t) => {
         return error instanceof JobError && error.code === 'E_CORRUPTED_ARTIFACT';
       }
     }),
-    { numRuns: 200 },
+    { numRuns: 200, seed: 0x51ed },
   );
   t.pass();
 });

@@ -127,6 +127,8 @@ test('clamping keeps modules valid and bounds growth to min(declared, limit)', a
   await fc.assert(
     fc.asyncProperty(fc.integer({ min: 0, max: 40 }), fc.option(fc.integer({ min: 0, max: 300 })), fc.integer({ min: 1, max: 64 }), async (initial, declared, limit) => {
       fc.pre(initial <= limit && (declared === null || declared >= initial));
+      // The module stores its count at address 0: it needs at least one page at the end.
+      fc.pre(Math.min(declared ?? Infinity, limit) >= 1);
       const memory = declared === null ? `${initial}` : `${initial} ${declared}`;
       const code = wat(sources.growCount.replace('1 65536', memory));
       const { bytes, facts } = validateModule(code, { ...limits, maxMemoryPages: limit });
@@ -135,6 +137,6 @@ test('clamping keeps modules valid and bounds growth to min(declared, limit)', a
       t.deepEqual(facts.memory, { initial, maximum });
       t.is(await grows(code, { maxMemoryPages: limit }, 1024), maximum - initial);
     }),
-    { numRuns: 60 },
+    { numRuns: 60, seed: 0x51ed },
   );
 });
