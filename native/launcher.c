@@ -221,8 +221,8 @@ struct options {
 	enum kind kind;
 	struct bind binds[MAX_BINDS];
 	size_t n_binds;
-	uint64_t rlimit_data, rlimit_fsize, rlimit_nofile;
-	bool has_rlimit_data, has_rlimit_fsize;
+	uint64_t rlimit_data, rlimit_fsize, rlimit_nofile, nice;
+	bool has_rlimit_data, has_rlimit_fsize, has_nice;
 	bool no_userns, no_pivot_root, no_netns, no_landlock, no_seccomp;
 	char **node_argv; /* NODE, NODE_ARGS..., NULL: a tail of argv */
 };
@@ -334,6 +334,11 @@ static void parse_run_args(int argc, char **argv, struct options *o)
 		} else if (strcmp(a, "--rlimit-nofile") == 0) {
 			/* below 4 node could not even keep stdio and the IPC fd */
 			parse_rlimit(argc, argv, &i, &o->rlimit_nofile, &seen_nofile, 4);
+		} else if (strcmp(a, "--nice") == 0) {
+			parse_rlimit(argc, argv, &i, &o->nice, &o->has_nice, 0);
+			if (o->nice > 19)
+				die_step(STEP_ARGS, 0, "option --nice must be between 0 and 19, got %llu",
+					 (unsigned long long)o->nice);
 		} else if (strcmp(a, "--check") == 0) {
 			die_step(STEP_ARGS, 0, "--check takes no other option");
 		} else {
@@ -744,6 +749,14 @@ static void step_rlimits(const struct options *o)
 		set_rlimit(RLIMIT_FSIZE, "RLIMIT_FSIZE", o->rlimit_fsize);
 	if (o->has_rlimit_data)
 		set_rlimit(RLIMIT_DATA, "RLIMIT_DATA", o->rlimit_data);
+	/* Relative, so it only ever lowers the priority (allowed without privilege): the host
+	 * that schedules the jobs must not be starved by the untrusted code it runs. nice(2)
+	 * may legitimately return -1, hence errno. */
+	if (o->has_nice && o->nice > 0) {
+		errno = 0;
+		if (nice((int)o->nice) == -1 && errno != 0)
+			die_step(STEP_RLIMITS, errno, "nice(%llu)", (unsigned long long)o->nice);
+	}
 }
 
 static bool have_permitted_caps(void)

@@ -16,6 +16,11 @@ export interface HostLimits extends PrepareLimits, ExecuteLimits {
   dataBytes: number;
   /** RLIMIT_NOFILE of each worker process. Default 128. */
   openFiles: number;
+  /**
+   * Nice increment of each worker process (0–19): untrusted code never starves the host that
+   * schedules it. Workers still use all idle CPU. Default 10.
+   */
+  workerNice: number;
   /** V8 old-generation heap of the job thread, MiB. Default 256. */
   jobHeapMb: number;
   /** Stack of the job thread, MiB. Default 4. */
@@ -67,6 +72,7 @@ export const DEFAULT_LIMITS: Readonly<HostLimits> = Object.freeze({
   hardTimeoutFactor: 4,
   dataBytes: 4 * 1024 * 1024 * 1024,
   openFiles: 128,
+  workerNice: 10,
   jobHeapMb: 256,
   jobStackMb: 4,
 });
@@ -126,6 +132,16 @@ function resolveLimits(limits: unknown): HostLimits {
   }
   const out = { ...DEFAULT_LIMITS } as HostLimits;
   for (const key of Object.keys(DEFAULT_LIMITS) as (keyof HostLimits)[]) {
+    if (key === 'workerNice') {
+      const nice = given[key];
+      if (nice !== undefined && (typeof nice !== 'number' || !Number.isInteger(nice) || nice < 0 || nice > 19)) {
+        throw new InvalidOptionError(`Expected the \`limits.workerNice\` option to be an integer from 0 to 19, got ${describe(nice)}`, {
+          details: { option: 'limits.workerNice' },
+        });
+      }
+      out[key] = (nice as number | undefined) ?? DEFAULT_LIMITS[key];
+      continue;
+    }
     out[key] =
       key === 'hardTimeoutFactor'
         ? positiveNumber(`limits.${key}`, given[key], DEFAULT_LIMITS[key])
@@ -227,6 +243,7 @@ export function workerLimits(limits: HostLimits): WorkerLimits {
     // A prepare worker writes only the artifact: the file size limit is the artifact limit.
     fileBytes: limits.maxArtifactBytes,
     openFiles: limits.openFiles,
+    nice: limits.workerNice,
     jobHeapMb: limits.jobHeapMb,
     jobStackMb: limits.jobStackMb,
   };

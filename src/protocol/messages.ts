@@ -52,6 +52,8 @@ export interface WorkerLimits {
   fileBytes: number;
   /** RLIMIT_NOFILE of the worker process. */
   openFiles: number;
+  /** How much lower than the host's the worker's CPU priority is (nice increment, 0–19). */
+  nice: number;
 }
 
 /**

@@ -40,6 +40,7 @@ export function launcherArgs(info: WorkerInfo, hostDir: string, entry: string = 
   args.push('--rlimit-data', String(info.limits.dataBytes));
   args.push('--rlimit-fsize', String(info.limits.fileBytes));
   args.push('--rlimit-nofile', String(info.limits.openFiles));
+  if (info.limits.nice > 0) args.push('--nice', String(info.limits.nice));
   if (!info.layers.userns) args.push('--no-userns');
   if (!info.layers.pivotRoot) args.push('--no-pivot-root');
   if (!info.layers.netns) args.push('--no-netns');

@@ -7,6 +7,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
+import os from 'node:os';
 import { spawn } from 'node:child_process';
 import { startHost } from '../helpers/host.js';
 
@@ -177,6 +178,13 @@ test('the attestation shows every layer in force', async (t) => {
   t.is(a.rootEntries, 'EACCES', 'Landlock refuses to list the root');
   t.is(a.outsideProbe.result, 'ENOENT');
   t.is(a.landlockAbi, host.securityStatus.landlockAbi);
+});
+
+test('a worker runs at a lower CPU priority than its host', async (t) => {
+  const { host } = await startHost(t);
+  const worker = await host.spawnWorker('execute');
+  t.is(os.getPriority(worker.sandboxPid!), os.getPriority() + host.options.limits.workerNice);
+  t.is(host.options.limits.workerNice, 10);
 });
 
 test('a worker answers ping', async (t) => {

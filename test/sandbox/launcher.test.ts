@@ -29,7 +29,7 @@ test('a missing worker dir fails at step rootfs with ENOENT', async (t) => {
         kind: 'execute',
         id: 'missing-dir',
         dir: '/worker',
-        limits: { dataBytes: 1 << 30, fileBytes: 1 << 20, openFiles: 64, jobHeapMb: 64, jobStackMb: 1 },
+        limits: { dataBytes: 1 << 30, fileBytes: 1 << 20, openFiles: 64, nice: 0, jobHeapMb: 64, jobStackMb: 1 },
         layers: status.layers,
       },
       hostDir: path.join(cacheDir, 'worker-dir-execute-does-not-exist'),
