@@ -11,8 +11,8 @@ import { createHost, type Host } from '../src/host.js';
 import type { Artifact } from '../src/artifactHandle.js';
 import type { WorkerProcess } from '../src/actors/workerProcess.js';
 import { MessageType, type ExecuteReply, type ExecuteRequest, type WorkerInfo } from '../src/protocol/messages.js';
-import { executeLimitsOf, workerLimits } from '../src/options.js';
-import { PACKAGE_ROOT, SANDBOX_WORKER_DIR } from '../src/sandbox/paths.js';
+import { executeLimitsOf } from '../src/options.js';
+import { PACKAGE_ROOT } from '../src/sandbox/paths.js';
 import { clearWorkerDir, createWorkerDir, linkArtifact } from '../src/sandbox/workerDir.js';
 import { launchPlan, type LaunchPlan } from './sandbox.js';
 import { sleep } from './stats.js';
@@ -59,14 +59,7 @@ export async function createContext(executeWorkers: number): Promise<BenchContex
   // Workers started by hand only ever run the hello job: its artifact stays linked in their dir.
   await linkArtifact(hostDir, host.cache.pathOf(artifact.key));
   const limits = host.options.limits;
-  const layers = host.securityStatus.layers;
-  const info: WorkerInfo = {
-    kind: 'execute',
-    id: 'bench-manual',
-    dir: layers.pivotRoot ? SANDBOX_WORKER_DIR : hostDir,
-    limits: workerLimits(limits),
-    layers,
-  };
+  const info = host.workerInfo('execute', 'bench-manual', hostDir);
   return {
     host,
     cacheDir,

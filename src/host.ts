@@ -299,14 +299,7 @@ export class Host extends EventEmitter<HostEvents> {
 
   async #spawnWorker(kind: WorkerKind, id: string): Promise<WorkerProcess> {
     const hostDir = await createWorkerDir(this.options.cacheDir, kind);
-    const info: WorkerInfo = {
-      kind,
-      id,
-      // Without a new root the worker sees its dir at the host path (Landlock still confines it).
-      dir: this.securityStatus.layers.pivotRoot ? SANDBOX_WORKER_DIR : hostDir,
-      limits: workerLimits(this.options.limits),
-      layers: this.securityStatus.layers,
-    };
+    const info = this.workerInfo(kind, id, hostDir);
     let worker: WorkerProcess;
     try {
       worker = await WorkerProcess.spawn({ info, hostDir, cwd: this.options.cacheDir, handshakeTimeoutMs: this.options.handshakeTimeoutMs });
@@ -327,6 +320,18 @@ export class Host extends EventEmitter<HostEvents> {
       this.#spawned.delete(worker);
     });
     return worker;
+  }
+
+  /** What a worker of this host is: its limits and the layers checked at startup. @internal */
+  workerInfo(kind: WorkerKind, id: string, hostDir: string): WorkerInfo {
+    return {
+      kind,
+      id,
+      // Without a new root the worker sees its dir at the host path (Landlock still confines it).
+      dir: this.securityStatus.layers.pivotRoot ? SANDBOX_WORKER_DIR : hostDir,
+      limits: workerLimits(this.options.limits),
+      layers: this.securityStatus.layers,
+    };
   }
 
   /**

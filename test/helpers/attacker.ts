@@ -2,9 +2,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import type { ExecutionContext } from 'ava';
 import { WorkerProcess } from '../../src/actors/workerProcess.js';
-import { SANDBOX_WORKER_DIR } from '../../src/sandbox/paths.js';
 import { createWorkerDir, removeWorkerDir } from '../../src/sandbox/workerDir.js';
-import { workerLimits } from '../../src/options.js';
 import type { Host } from '../../src/index.js';
 import type { WorkerKind } from '../../src/protocol/messages.js';
 
@@ -31,13 +29,7 @@ export interface Attacker {
  */
 export async function startAttacker(t: ExecutionContext, host: Host, kind: WorkerKind = 'execute'): Promise<Attacker> {
   const hostDir = await createWorkerDir(host.options.cacheDir, kind);
-  const info = {
-    kind,
-    id: `attacker-${crypto.randomBytes(4).toString('hex')}`,
-    dir: host.securityStatus.layers.pivotRoot ? SANDBOX_WORKER_DIR : hostDir,
-    limits: workerLimits(host.options.limits),
-    layers: host.securityStatus.layers,
-  };
+  const info = host.workerInfo(kind, `attacker-${crypto.randomBytes(4).toString('hex')}`, hostDir);
   const worker = await WorkerProcess.spawn({ info, hostDir, cwd: host.options.cacheDir, entry: ATTACKER_ENTRY });
   t.teardown(async () => {
     await worker.kill();
