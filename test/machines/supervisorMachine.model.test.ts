@@ -3,8 +3,9 @@
 // worker stability, failure expiry), which the walk takes like any other event; each is
 // checked against the pool invariants, and each shortest path is replayed on a real actor.
 import test from 'ava';
-import { createActor, SimulatedClock, type SnapshotFrom, type StateValue } from 'xstate';
-import { getAdjacencyMap, getShortestPaths, getStateNodes, serializeSnapshot } from 'xstate/graph';
+import { createActor, SimulatedClock, type SnapshotFrom } from 'xstate';
+import { serializeSnapshot } from 'xstate/graph';
+import { explore, stateNodesOf, valueOf, type ModelPath } from '../helpers/model.js';
 import {
   supervisorActionNames,
   supervisorMachine,
@@ -53,8 +54,7 @@ const payloads: { [K in Event['type']]: (snapshot: Snapshot) => Array<Extract<Ev
   ],
 };
 
-const stateNodes = getStateNodes(supervisorMachine.root);
-const afterEvents = [...new Set(stateNodes.flatMap((node) => node.ownEvents))].filter((type) => type.startsWith('xstate.after.'));
+const { stateNodes, afterEvents } = stateNodesOf(supervisorMachine);
 
 function events(snapshot: Snapshot): ModelEvent[] {
   const makers = Object.values(payloads) as Array<(snapshot: Snapshot) => ModelEvent[]>;
@@ -81,17 +81,8 @@ const traversal = {
   stopWhen: (snapshot: Snapshot) =>
     snapshot.context.failureEpoch > 1 || snapshot.context.recentFailures > input.crashLoop.maxFailures + 2,
 };
-type Path = { state: Snapshot; steps: Array<{ state: Snapshot; event: ModelEvent }> };
-const paths = getShortestPaths(supervisorMachine, traversal as never) as Path[];
-const adjacency = getAdjacencyMap(supervisorMachine, traversal as never) as Record<
-  string,
-  { state: Snapshot; transitions: Record<string, { event: ModelEvent; state: Snapshot }> }
->;
-
-function valueOf(path: readonly string[]): StateValue {
-  const [head, ...rest] = path;
-  return rest.length === 0 ? head! : { [head!]: valueOf(rest) };
-}
+type Path = ModelPath<Snapshot, ModelEvent>;
+const { paths, adjacency } = explore<Snapshot, ModelEvent>(supervisorMachine, traversal);
 
 /** What must hold after every step. */
 function checkInvariants(snapshot: Snapshot): string[] {

@@ -2,8 +2,9 @@
 // worker machine; each is checked against invariants, then replayed on a real actor (host
 // actions recording, the hard timeout driven by a SimulatedClock) to check what the host heard.
 import test from 'ava';
-import { createActor, SimulatedClock, type SnapshotFrom, type StateValue } from 'xstate';
-import { getAdjacencyMap, getShortestPaths, getStateNodes, serializeSnapshot } from 'xstate/graph';
+import { createActor, SimulatedClock, type SnapshotFrom } from 'xstate';
+import { serializeSnapshot } from 'xstate/graph';
+import { explore, stateNodesOf, valueOf } from '../helpers/model.js';
 import { workerActionNames, workerMachine, type WorkerMachineEvent } from '../../src/machines/index.js';
 
 type Snapshot = SnapshotFrom<typeof workerMachine>;
@@ -38,9 +39,8 @@ const payloads: { [K in WorkerMachineEvent['type']]: (snapshot: Snapshot) => Arr
   KILL: () => [{ type: 'KILL', reason: 'shutdown' }],
 };
 
-const stateNodes = getStateNodes(workerMachine.root);
 /** Delayed transitions appear as `xstate.after.*` events: the model takes them like any other. */
-const afterEvents = [...new Set(stateNodes.flatMap((node) => node.ownEvents))].filter((type) => type.startsWith('xstate.after.'));
+const { stateNodes, afterEvents } = stateNodesOf(workerMachine);
 
 /** The whole alphabet, in every state: events a state ignores are self-loops the walk discards. */
 function events(snapshot: Snapshot): ModelEvent[] {
@@ -54,16 +54,7 @@ const traversal = {
   events,
   filterEvents: (snapshot: Snapshot, event: ModelEvent) => !(event.type === 'ASSIGN' && snapshot.context.jobsCompleted >= MAX_JOBS),
 };
-const paths = getShortestPaths(workerMachine, traversal as never) as Array<{ state: Snapshot; steps: Array<{ state: Snapshot; event: ModelEvent }> }>;
-const adjacency = getAdjacencyMap(workerMachine, traversal as never) as Record<
-  string,
-  { state: Snapshot; transitions: Record<string, { event: ModelEvent; state: Snapshot }> }
->;
-
-function valueOf(path: readonly string[]): StateValue {
-  const [head, ...rest] = path;
-  return rest.length === 0 ? head! : { [head!]: valueOf(rest) };
-}
+const { paths, adjacency } = explore<Snapshot, ModelEvent>(workerMachine, traversal);
 
 /** What must hold in every reachable snapshot. */
 function checkInvariants(snapshot: Snapshot): string[] {
