@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { startHost } from '../helpers/host.js';
+import { setHostEnv, startHost } from '../helpers/host.js';
 import { startAttacker } from '../helpers/attacker.js';
 
 test.serial('processes: child_process.spawnSync (fork bomb seed) fails with EPERM', async (t) => {
@@ -80,14 +80,7 @@ test.serial('processes: kill(-1) reaches nobody (ESRCH)', async (t) => {
 
 test.serial("processes: reading the host's environment gives {}", async (t) => {
   // Empty environment (host spawns with env {}, launcher execve with envp {}).
-  const saved = { ...process.env };
-  process.env.WARDEN_ESCAPE_SECRET = 'hunter2';
-  process.env.AWS_SECRET_ACCESS_KEY = 'not-a-real-key';
-  t.teardown(() => {
-    delete process.env.WARDEN_ESCAPE_SECRET;
-    delete process.env.AWS_SECRET_ACCESS_KEY;
-    Object.assign(process.env, saved);
-  });
+  setHostEnv(t, { WARDEN_ESCAPE_SECRET: 'hunter2', AWS_SECRET_ACCESS_KEY: 'not-a-real-key' });
   const { host } = await startHost(t);
   const attacker = await startAttacker(t, host);
   const r = await attacker.run('return { env: process.env, argv: process.argv.join(" ") };');

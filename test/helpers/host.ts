@@ -71,3 +71,15 @@ export async function waitFor<T>(read: () => T, done: (value: T) => boolean, tim
   }
   return value;
 }
+
+/** Sets variables in this (the host's) environment for one test, restored after it. */
+export function setHostEnv(t: ExecutionContext, vars: Record<string, string>): void {
+  const saved = new Map(Object.keys(vars).map((name) => [name, process.env[name]]));
+  Object.assign(process.env, vars);
+  t.teardown(() => {
+    for (const [name, value] of saved) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  });
+}

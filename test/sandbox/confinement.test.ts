@@ -9,7 +9,7 @@ import path from 'node:path';
 import net from 'node:net';
 import os from 'node:os';
 import { spawn } from 'node:child_process';
-import { startHost } from '../helpers/host.js';
+import { setHostEnv, startHost } from '../helpers/host.js';
 
 test('a worker cannot read /etc/passwd or any host path', async (t) => {
   const { host, cacheDir } = await startHost(t);
@@ -117,14 +117,7 @@ test('a worker cannot create a process after the lockdown', async (t) => {
 });
 
 test('the environment is empty even when the host has NODE_OPTIONS and secrets set', async (t) => {
-  const saved = { ...process.env };
-  process.env.NODE_OPTIONS = '--require=/nonexistent/evil.js';
-  process.env.WARDEN_TEST_SECRET = 'hunter2';
-  t.teardown(() => {
-    delete process.env.NODE_OPTIONS;
-    delete process.env.WARDEN_TEST_SECRET;
-    Object.assign(process.env, saved);
-  });
+  setHostEnv(t, { NODE_OPTIONS: '--require=/nonexistent/evil.js', WARDEN_TEST_SECRET: 'hunter2' });
   const { host } = await startHost(t);
   const worker = await host.spawnWorker('execute');
   t.deepEqual(await worker.probe('env'), { ok: true, detail: '{}' });
