@@ -38,6 +38,8 @@ import { SANDBOX_WORKER_DIR } from './sandbox/paths.js';
 import { checkSecurity, enforceSecurity, type FeatureStatus, type SecurityStatus } from './sandbox/security.js';
 import { createWorkerDir, purgeStaleWorkerDirs, removeWorkerDir } from './sandbox/workerDir.js';
 import { hashParams } from './worker/jobs/artifact.js';
+import { eventStream, type EventsOptions, type HostEventRecord } from './events.js';
+import { HostMetrics } from './metrics.js';
 
 const debug = createDebug('warden:host');
 
@@ -73,6 +75,8 @@ export interface ExecuteResult extends ExecuteOutcome {
 
 /** The host's typed events. */
 export type HostEvents = {
+  /** Once per host, just after `createHost` resolved: the sandbox check's result (as `host.securityStatus`). */
+  'security:status': [SecurityStatus];
   /** Once per missing sandbox layer per host, when started with `allowInsecure`. */
   'security:warning': [FeatureStatus];
   'worker:spawned': [{ id: string; kind: WorkerKind; pid: number | undefined }];
@@ -120,6 +124,9 @@ export class Host extends EventEmitter<HostEvents> {
   #exportsByKey = new Map<string, string[]>();
   #spawned = new Set<WorkerProcess>();
   #spawning = new Set<Promise<unknown>>();
+  /** Aborted once `close` has finished: event iterators end. */
+  #closed = new AbortController();
+  #metrics: HostMetrics;
 
   /** @internal use `createHost` */
   constructor(options: ResolvedHostOptions, status: SecurityStatus, lock: CacheLock, cache: ArtifactCache) {
@@ -128,6 +135,7 @@ export class Host extends EventEmitter<HostEvents> {
     this.securityStatus = status;
     this.#lock = lock;
     this.cache = cache;
+    this.#metrics = new HostMetrics(this);
     cache.on('artifact:deleted', (e) => this.#emit('artifact:deleted', { key: e.key, reason: e.reason }));
     cache.on('artifact:pruned', (e) => this.#emit('artifact:pruned', { key: e.key, size: e.size }));
     const supervisor = {
@@ -157,6 +165,29 @@ export class Host extends EventEmitter<HostEvents> {
   /** Jobs waiting per pool and priority. */
   queueSizes(): Record<WorkerKind, Record<Priority, number>> {
     return { prepare: this.#pools.prepare.queue.sizes(), execute: this.#pools.execute.queue.sizes() };
+  }
+
+  /**
+   * The host's events as an async iterator of `{ type, data, time }`, buffered up to
+   * `bufferSize` (default 1024) for a consumer that falls behind; events past that are counted
+   * and reported by one `events:overflow` record in their place. Ends when the host has
+   * closed; `break` unsubscribes.
+   *
+   * @example
+   * for await (const event of host.events({ types: ['job:failed'] })) console.log(event.data.code);
+   */
+  events(options: EventsOptions = {}): AsyncIterableIterator<HostEventRecord> {
+    return eventStream(this, options, this.#closed.signal);
+  }
+
+  /** The host's metrics in Prometheus' text format (`metricsContentType`), from a registry of its own. */
+  metrics(): Promise<string> {
+    return this.#metrics.text();
+  }
+
+  /** The HTTP `Content-Type` of `metrics()`. */
+  get metricsContentType(): string {
+    return this.#metrics.registry.contentType;
   }
 
   /** The workers of both pools and the state each is in. */
@@ -363,6 +394,7 @@ export class Host extends EventEmitter<HostEvents> {
       await this.cache.flush();
       this.#lock.release();
       debug('host closed');
+      this.#closed.abort();
     })();
     return this.#closing;
   }
@@ -393,11 +425,16 @@ export class Host extends EventEmitter<HostEvents> {
   }
 
   #emit<K extends keyof HostEvents>(event: K, ...args: HostEvents[K]): void {
-    // A listener that throws must never break the host.
-    try {
-      (this.emit as (event: K, ...a: HostEvents[K]) => boolean)(event, ...args);
-    } catch (error) {
-      debug('listener for %s threw: %o', event, error);
+    // Each listener on its own: one that throws must neither break the host nor keep the
+    // listeners after it (metrics, event iterators, other code) from the event.
+    for (const listener of this.listeners(event)) {
+      // A `once` listener goes before it runs, as in eventemitter3's emit (no-op for the others).
+      this.removeListener(event, listener as never, undefined, true);
+      try {
+        (listener as (...a: HostEvents[K]) => void)(...args);
+      } catch (error) {
+        debug('listener for %s threw: %o', event, error);
+      }
     }
   }
 
@@ -587,6 +624,8 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     if (purged.length > 0) debug('purged %d stale worker dirs', purged.length);
     const missing = enforceSecurity(status, resolved.allowInsecure);
     const host = new Host(resolved, status, lock, cache);
+    // After the caller has had the chance to subscribe.
+    setImmediate(() => host.emitSafely('security:status', status));
     for (const feature of missing) {
       // Once per missing feature per host: on the emitter and as a process warning.
       process.emitWarning(`warden: sandbox layer "${feature.feature}" is unavailable (${feature.detail}); fix: ${feature.fix}`, {

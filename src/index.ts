@@ -1,5 +1,6 @@
 export { createHost, Host, type HostEvents, type PrepareOptions, type ExecuteOptions, type ExecuteResult, type CloseOptions } from './host.js';
 export { Artifact, type Abi } from './artifactHandle.js';
+export { HOST_EVENT_TYPES, type HostEvent, type HostEventRecord, type HostEventType, type OverflowRecord, type EventsOptions } from './events.js';
 export type { HostOptions, HostLimits } from './options.js';
 export { DEFAULT_LIMITS } from './options.js';
 export * from './errors.js';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
-import type { Host, HostEvents, HostOptions, WardenError } from '../../src/index.js';
+import { HOST_EVENT_TYPES, type Host, type HostEvents, type HostOptions, type WardenError } from '../../src/index.js';
 import { startHost, waitFor, workerProcesses } from './host.js';
 import { wasiSleepSource, wat } from './wat.js';
 
@@ -103,26 +103,10 @@ export interface Recorder {
   of<K extends keyof HostEvents>(name: K): HostEvents[K][0][];
 }
 
-const EVENT_NAMES: (keyof HostEvents)[] = [
-  'security:warning',
-  'worker:spawned',
-  'worker:state',
-  'worker:exited',
-  'job:queued',
-  'job:started',
-  'job:succeeded',
-  'job:failed',
-  'artifact:prepared',
-  'artifact:deleted',
-  'artifact:pruned',
-  'pool:degraded',
-  'pool:recovered',
-];
-
 /** Records every event of `host` from now on. */
 export function record(host: Host): Recorder {
   const all: Recorder['all'] = [];
-  for (const name of EVENT_NAMES) {
+  for (const name of HOST_EVENT_TYPES) {
     host.on(name, ((payload: unknown) => all.push({ name, payload })) as never);
   }
   return {

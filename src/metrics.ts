@@ -1,0 +1,126 @@
+/**
+ * Prometheus metrics of one host (prom-client), fed by the host's own events. Each host has a
+ * registry of its own, never prom-client's global one: two hosts in a process must not clash,
+ * and an application's registry is left alone (merge ours with `Registry.merge` if wanted).
+ */
+import fs from 'node:fs';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Host } from './host.js';
+import type { WorkerKind } from './protocol/messages.js';
+
+/** What the metrics read from the host. */
+type MetricsSource = Pick<Host, 'on' | 'queueSizes' | 'workers'>;
+
+/** Job times from 1 ms to a minute, in seconds (Prometheus' unit). */
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+const MIB = 1024 * 1024;
+/** Resident memory from 16 MiB to 4 GiB. */
+const MEMORY_BUCKETS = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096].map((mib) => mib * MIB);
+
+export class HostMetrics {
+  readonly registry = new Registry();
+
+  /** Creates the metrics and subscribes to `host`'s events; call before the host emits any. */
+  constructor(host: MetricsSource) {
+    const registers = [this.registry];
+    const workersSpawned = new Counter({
+      name: 'warden_workers_spawned_total',
+      help: 'Workers that completed their handshake, by pool',
+      labelNames: ['kind'] as const,
+      registers,
+    });
+    const workersDied = new Counter({
+      name: 'warden_workers_died_total',
+      help: 'Workers whose machine reached dead (failed spawns included), by pool and reason',
+      labelNames: ['kind', 'reason'] as const,
+      registers,
+    });
+    const jobsEnqueued = new Counter({
+      name: 'warden_jobs_enqueued_total',
+      help: 'Jobs that entered a queue (a retried or recovered job enters again), by pool and priority',
+      labelNames: ['kind', 'priority'] as const,
+      registers,
+    });
+    const jobsFinished = new Counter({
+      name: 'warden_jobs_finished_total',
+      help: 'Jobs that finished for good, by pool and outcome (success or the error code)',
+      labelNames: ['kind', 'outcome'] as const,
+      registers,
+    });
+    const wallTime = new Histogram({
+      name: 'warden_job_duration_seconds',
+      help: 'Wall-clock time of successful jobs in their worker, by pool (prepare: preparation, execute: execution)',
+      labelNames: ['kind'] as const,
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    const cpuTime = new Histogram({
+      name: 'warden_job_cpu_seconds',
+      help: 'CPU time of successful jobs in their worker, by pool',
+      labelNames: ['kind'] as const,
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    const peakMemory = new Histogram({
+      name: 'warden_job_peak_rss_bytes',
+      help: 'Peak resident memory (VmHWM) of the worker process that ran a job, read as the job ends: the job\'s own peak with isolation "job", the worker\'s peak so far otherwise',
+      labelNames: ['kind'] as const,
+      buckets: MEMORY_BUCKETS,
+      registers,
+    });
+    new Gauge({
+      name: 'warden_queue_depth',
+      help: 'Jobs waiting, by pool and priority',
+      labelNames: ['kind', 'priority'] as const,
+      registers,
+      collect() {
+        for (const [kind, sizes] of Object.entries(host.queueSizes())) {
+          for (const [priority, size] of Object.entries(sizes)) this.set({ kind, priority }, size);
+        }
+      },
+    });
+    new Gauge({
+      name: 'warden_workers',
+      help: 'Workers of the pools, by pool and machine state',
+      labelNames: ['kind', 'state'] as const,
+      registers,
+      collect() {
+        // States no worker is in any more read 0, not their last count.
+        this.reset();
+        for (const worker of host.workers()) this.inc({ kind: worker.kind, state: worker.state });
+      },
+    });
+
+    const observeMemory = (kind: WorkerKind, workerId: string): void => {
+      const pid = host.workers().find((w) => w.id === workerId)?.pid;
+      const bytes = pid === undefined ? undefined : peakRssBytes(pid);
+      if (bytes !== undefined) peakMemory.observe({ kind }, bytes);
+    };
+    host.on('worker:spawned', ({ kind }) => workersSpawned.inc({ kind }));
+    host.on('worker:exited', ({ kind, reason }) => workersDied.inc({ kind, reason }));
+    host.on('job:queued', ({ kind, priority }) => jobsEnqueued.inc({ kind, priority }));
+    host.on('job:succeeded', ({ kind, workerId, wallTimeMs, cpuTimeMs }) => {
+      jobsFinished.inc({ kind, outcome: 'success' });
+      wallTime.observe({ kind }, wallTimeMs / 1000);
+      cpuTime.observe({ kind }, cpuTimeMs / 1000);
+      observeMemory(kind, workerId);
+    });
+    host.on('job:failed', ({ kind, code }) => jobsFinished.inc({ kind, outcome: code }));
+  }
+
+  /** The metrics in Prometheus' text format. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
+
+/** The high-water mark of a process' resident memory, from /proc; undefined once it is gone. */
+function peakRssBytes(pid: number): number | undefined {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
