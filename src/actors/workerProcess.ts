@@ -75,6 +75,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   #stderr = '';
   #exit: WorkerExit | undefined;
   #protocolError: WardenError | undefined;
+  #sandboxPid: number | undefined;
 
   private constructor(options: SpawnWorkerOptions) {
     super();
@@ -150,11 +151,16 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   /** The node process's pid as the host sees it (the launcher's only child), if it is running. */
   get sandboxPid(): number | undefined {
     const pid = this.#child.pid;
-    if (!pid) return undefined;
+    if (!pid || this.#exit) return undefined;
+    // The launcher forks node once and never again: once seen, the pid holds for the worker's
+    // life, and the per-job callers (metrics, events) cost no /proc read on the event loop.
+    if (this.#sandboxPid !== undefined) return this.#sandboxPid;
     try {
       const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
       // Without a pid namespace the launcher execs node itself: no child, the pid is node's.
-      return children ? Number(children.split(/\s+/)[0]) : pid;
+      // No child yet (the launcher is still building the sandbox) is not remembered.
+      if (children) this.#sandboxPid = Number(children.split(/\s+/)[0]);
+      return children ? this.#sandboxPid : pid;
     } catch {
       return undefined;
     }

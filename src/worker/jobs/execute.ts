@@ -21,8 +21,34 @@ function corrupted(message: string, cause?: unknown): JobError {
   return new JobError('E_CORRUPTED_ARTIFACT', message, { cause });
 }
 
+interface LoadedModule {
+  module: WebAssembly.Module;
+  maxPages: number | undefined;
+}
+
+/**
+ * The last module this thread compiled, with the exact artifact bytes and limit it came from.
+ * A worker that runs the same artifact again skips decode, checksum, clamp and compile: the same
+ * bytes under the same limit give the same module (a `WebAssembly.Module` is immutable code; every
+ * job still gets a fresh instance and memory). One entry bounds what an idle thread keeps.
+ */
+let lastLoaded: { artifact: Uint8Array; maxPages: number; loaded: LoadedModule } | undefined;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
+/** `loadModule`, reusing the last result for the same artifact bytes and limit. */
+async function loadModuleCached(artifact: Uint8Array, maxPages: number): Promise<LoadedModule> {
+  if (lastLoaded && lastLoaded.maxPages === maxPages && sameBytes(lastLoaded.artifact, artifact)) return lastLoaded.loaded;
+  const loaded = await loadModule(artifact, maxPages);
+  // A copy: the caller's buffer is theirs to change after the job.
+  lastLoaded = { artifact: new Uint8Array(artifact), maxPages, loaded };
+  return loaded;
+}
+
 /** The module inside an artifact, clamped to the execute memory limit and compiled. */
-async function loadModule(artifact: Uint8Array, maxPages: number): Promise<{ module: WebAssembly.Module; maxPages: number | undefined }> {
+async function loadModule(artifact: Uint8Array, maxPages: number): Promise<LoadedModule> {
   let bytes: Uint8Array;
   try {
     bytes = decodeArtifact(artifact).module;
@@ -61,7 +87,7 @@ export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi,
   if (input.byteLength > limits.maxInputBytes) {
     throw new JobError('E_TRAP', `input too large: ${input.byteLength} bytes, more than ${limits.maxInputBytes} bytes (maxInputBytes)`);
   }
-  const { module, maxPages } = await loadModule(artifact, limits.maxMemoryPages);
+  const { module, maxPages } = await loadModuleCached(artifact, limits.maxMemoryPages);
   const log = new LogSink(limits.maxLogBytes);
   const output = new OutputSink(limits.maxOutputBytes);
   // The run ABI returns its output from `run`: whatever it prints is diagnostics, so it goes to the log.
