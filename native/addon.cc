@@ -1,6 +1,8 @@
 // warden_addon: loaded by the worker once node is up (see native/README.md).
 //
 //   lockdown()            second seccomp filter on every thread (TSYNC): no execve, no new process
+//   lockdownJob()         third filter, one-job processes only: no file opened, created or
+//                         changed, no socket, once the job's own files are read
 //   attest()              what is in force, read from syscalls only (the sandbox has no /proc)
 //   probeExecve()         'EPERM' when execve is filtered, 'EFAULT' when it is not
 //   probeFork()           'EPERM' when process creation is filtered, 'EINVAL' when it is not
@@ -67,6 +69,12 @@
 #endif
 #ifndef __NR_process_vm_readv
 #define __NR_process_vm_readv -1
+#endif
+#ifndef __NR_openat2
+#define __NR_openat2 437  // same number on x86_64 and aarch64 (headers older than 5.6)
+#endif
+#ifndef __NR_fchmodat2
+#define __NR_fchmodat2 452  // same number on x86_64 and aarch64 (headers older than 6.6)
 #endif
 
 namespace {
@@ -158,18 +166,22 @@ void ThrowLockdown(Napi::Env env, const char* step, int err) {
 // "if nr == N return errno": two instructions, jumps relative to themselves.
 #define DENY(nr, err) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), RET_ERRNO(err)
 
-const struct sock_filter kFilter[] = {
-    // Syscall numbers only mean something for one ABI: any other arch (e.g. i386 via int 0x80
-    // on x86_64, aarch32 compat on aarch64) is killed.
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, WARDEN_AUDIT_ARCH, 1, 0),
-    RET(SECCOMP_RET_KILL_PROCESS),
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+// Syscall numbers only mean something for one ABI: any other arch (e.g. i386 via int 0x80 on
+// x86_64, aarch32 compat on aarch64) is killed. Leaves the syscall number loaded.
 #ifdef WARDEN_X32_BIT
-    // x32 syscalls report AUDIT_ARCH_X86_64 too, with this bit set in nr: their own table.
-    BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, WARDEN_X32_BIT, 0, 1),
-    RET(SECCOMP_RET_KILL_PROCESS),
+// x32 syscalls report AUDIT_ARCH_X86_64 too, with this bit set in nr: their own table.
+#define CHECK_X32 BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, WARDEN_X32_BIT, 0, 1), RET(SECCOMP_RET_KILL_PROCESS),
+#else
+#define CHECK_X32
 #endif
+#define CHECK_ARCH_LOAD_NR                                                   \
+  BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),  \
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, WARDEN_AUDIT_ARCH, 1, 0),         \
+      RET(SECCOMP_RET_KILL_PROCESS),                                        \
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)), CHECK_X32
+
+const struct sock_filter kFilter[] = {
+    CHECK_ARCH_LOAD_NR
     DENY(__NR_execve, EPERM),
     DENY(__NR_execveat, EPERM),
 #ifdef __NR_fork  // x86_64 only; aarch64 has just clone/clone3
@@ -192,33 +204,107 @@ const struct sock_filter kFilter[] = {
     RET_ERRNO(EPERM),
 };
 
-Napi::Value Lockdown(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// The one-job filter: once a one-job process has read the job's artifact and input, the job
+// needs no file and no new socket. Everything that opens, creates, changes or removes a path,
+// or makes a socket, answers EACCES; the IPC socket (fd 3) and the fds already open still
+// work. Metadata lookups (stat, access, readlink) stay: glibc's fstat is newfstatat, and
+// they open nothing.
+#define DENY_IF(nr) DENY(nr, EACCES)
+const struct sock_filter kJobFilter[] = {
+    CHECK_ARCH_LOAD_NR
+#ifdef __NR_open  // x86_64 only, like every legacy path call below; aarch64 has the *at forms
+    DENY_IF(__NR_open),
+    DENY_IF(__NR_creat),
+    DENY_IF(__NR_mkdir),
+    DENY_IF(__NR_rmdir),
+    DENY_IF(__NR_unlink),
+    DENY_IF(__NR_rename),
+    DENY_IF(__NR_link),
+    DENY_IF(__NR_symlink),
+    DENY_IF(__NR_chmod),
+    DENY_IF(__NR_chown),
+    DENY_IF(__NR_lchown),
+    DENY_IF(__NR_mknod),
+    DENY_IF(__NR_utime),
+    DENY_IF(__NR_utimes),
+    DENY_IF(__NR_futimesat),
+    DENY_IF(__NR_inotify_init),
+#endif
+    DENY_IF(__NR_openat),
+    DENY_IF(__NR_openat2),
+    DENY_IF(__NR_open_by_handle_at),
+    DENY_IF(__NR_name_to_handle_at),
+    DENY_IF(__NR_mkdirat),
+    DENY_IF(__NR_unlinkat),
+    DENY_IF(__NR_renameat),
+    DENY_IF(__NR_renameat2),
+    DENY_IF(__NR_linkat),
+    DENY_IF(__NR_symlinkat),
+    DENY_IF(__NR_fchmod),
+    DENY_IF(__NR_fchmodat),
+    DENY_IF(__NR_fchmodat2),
+    DENY_IF(__NR_fchown),
+    DENY_IF(__NR_fchownat),
+    DENY_IF(__NR_truncate),
+    DENY_IF(__NR_mknodat),
+    DENY_IF(__NR_utimensat),
+    DENY_IF(__NR_setxattr),
+    DENY_IF(__NR_lsetxattr),
+    DENY_IF(__NR_fsetxattr),
+    DENY_IF(__NR_removexattr),
+    DENY_IF(__NR_lremovexattr),
+    DENY_IF(__NR_fremovexattr),
+    DENY_IF(__NR_chdir),
+    DENY_IF(__NR_fchdir),
+    DENY_IF(__NR_chroot),
+    DENY_IF(__NR_inotify_init1),
+    DENY_IF(__NR_inotify_add_watch),
+    DENY_IF(__NR_fanotify_init),
+    DENY_IF(__NR_socket),
+    DENY_IF(__NR_socketpair),
+    DENY_IF(__NR_connect),
+    DENY_IF(__NR_bind),
+    DENY_IF(__NR_listen),
+    DENY_IF(__NR_accept),
+    DENY_IF(__NR_accept4),
+    RET(SECCOMP_RET_ALLOW),
+};
+
+// Installs a filter on every thread (TSYNC), or throws E_LOCKDOWN.
+void InstallFilter(Napi::Env env, const struct sock_filter* filter, size_t length) {
   // Without CAP_SYS_ADMIN the kernel only takes a filter with no_new_privs set. The launcher
   // already set it; setting it again is harmless, and TSYNC copies it to every thread.
   if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1 &&
       prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     ThrowLockdown(env, "prctl(PR_SET_NO_NEW_PRIVS)", errno);
-    return env.Undefined();
+    return;
   }
   struct sock_fprog prog;
-  prog.len = static_cast<unsigned short>(sizeof(kFilter) / sizeof(kFilter[0]));
-  prog.filter = const_cast<struct sock_filter*>(kFilter);
+  prog.len = static_cast<unsigned short>(length);
+  prog.filter = const_cast<struct sock_filter*>(filter);
   // TSYNC: node already runs V8 and libuv threads; a filter on this thread alone would leave
   // them free. New threads inherit the filter. Filters stack, so calling twice is fine.
   long ret = Sys(__NR_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
   if (ret < 0) {
     ThrowLockdown(env, "seccomp(SECCOMP_SET_MODE_FILTER, TSYNC)", errno);
-    return env.Undefined();
+    return;
   }
   if (ret > 0) {
     // TSYNC failure: ret is the id of a thread whose seccomp state cannot be synchronised
     // (the same case SECCOMP_FILTER_FLAG_TSYNC_ESRCH reports as ESRCH).
     std::string step = "seccomp TSYNC (thread " + std::to_string(ret) + ")";
     ThrowLockdown(env, step.c_str(), ESRCH);
-    return env.Undefined();
   }
-  return env.Undefined();
+}
+
+Napi::Value Lockdown(const Napi::CallbackInfo& info) {
+  InstallFilter(info.Env(), kFilter, sizeof(kFilter) / sizeof(kFilter[0]));
+  return info.Env().Undefined();
+}
+
+Napi::Value LockdownJob(const Napi::CallbackInfo& info) {
+  InstallFilter(info.Env(), kJobFilter, sizeof(kJobFilter) / sizeof(kJobFilter[0]));
+  return info.Env().Undefined();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -414,6 +500,7 @@ Napi::Value TryLock(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tryLock", Napi::Function::New(env, TryLock, "tryLock"));
   exports.Set("lockdown", Napi::Function::New(env, Lockdown, "lockdown"));
+  exports.Set("lockdownJob", Napi::Function::New(env, LockdownJob, "lockdownJob"));
   exports.Set("attest", Napi::Function::New(env, Attest, "attest"));
   exports.Set("probeExecve", Napi::Function::New(env, ProbeExecve, "probeExecve"));
   exports.Set("probeFork", Napi::Function::New(env, ProbeFork, "probeFork"));

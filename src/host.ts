@@ -124,6 +124,12 @@ export class Host extends EventEmitter<HostEvents> {
   #exportsByKey = new Map<string, string[]>();
   #spawned = new Set<WorkerProcess>();
   #spawning = new Set<Promise<unknown>>();
+  /**
+   * @internal TEST ONLY: the entry file of the workers spawned from now on (the adversarial
+   * suite's attacker worker); the real worker when undefined. Not an option: no caller of the
+   * public API can choose what runs in the sandbox.
+   */
+  workerEntry: string | undefined;
   /** Aborted once `close` has finished: event iterators end. */
   #closed = new AbortController();
   #metrics: HostMetrics;
@@ -333,7 +339,13 @@ export class Host extends EventEmitter<HostEvents> {
     const info = this.workerInfo(kind, id, hostDir);
     let worker: WorkerProcess;
     try {
-      worker = await WorkerProcess.spawn({ info, hostDir, cwd: this.options.cacheDir, handshakeTimeoutMs: this.options.handshakeTimeoutMs });
+      worker = await WorkerProcess.spawn({
+        info,
+        hostDir,
+        cwd: this.options.cacheDir,
+        handshakeTimeoutMs: this.options.handshakeTimeoutMs,
+        ...(this.workerEntry ? { entry: this.workerEntry } : {}),
+      });
     } catch (error) {
       await removeWorkerDir(hostDir);
       throw error;

@@ -128,7 +128,15 @@ export interface JobFailureHeader {
   deterministic: boolean;
 }
 
-export interface PrepareRequest {
+/**
+ * Set by the pool on every job request: `job` tells a one-job process that it will never serve
+ * another job, so it locks itself down further once the job's files are read (`lockdownJob`).
+ */
+export interface JobRequestIsolation {
+  isolation?: 'worker' | 'job';
+}
+
+export interface PrepareRequest extends JobRequestIsolation {
   limits: import('../worker/jobs/limits.js').PrepareLimits;
   paramsHash: string;
   cpuTimeLimitMs: number;
@@ -138,7 +146,7 @@ export type PrepareReply =
   | { ok: true; artifactBytes: number; moduleBytes: number; exports: string[]; cpuTimeMs: number; wallTimeMs: number }
   | { ok: false; failure: JobFailureHeader; cpuTimeMs: number; wallTimeMs: number };
 
-export interface ExecuteRequest {
+export interface ExecuteRequest extends JobRequestIsolation {
   abi: 'run' | 'wasi';
   limits: import('../worker/jobs/limits.js').ExecuteLimits;
   cpuTimeLimitMs: number;

@@ -3,6 +3,11 @@ import { fileURLToPath } from 'node:url';
 /** The native addon's surface (native/addon.cc). */
 export interface NativeAddon {
   lockdown(): void;
+  /**
+   * One-job processes only, once the job's files are read: a third TSYNC filter answers EACCES
+   * to every call that opens, creates, changes or removes a path or makes a socket.
+   */
+  lockdownJob(): void;
   attest(): {
     seccompMode: number;
     noNewPrivs: boolean;

@@ -146,6 +146,11 @@ export class JobRunner {
     return run;
   }
 
+  /** Settles once the job thread has loaded the job code (a one-job process locks itself down only then). */
+  ready(): Promise<void> {
+    return this.#warm;
+  }
+
   /** Destroys the pool, terminating a running job. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= this.#pool.destroy();

@@ -3,11 +3,13 @@ import path from 'node:path';
 import type {
   ExecuteReply,
   ExecuteRequest,
+  JobRequestIsolation,
   PrepareReply,
   PrepareRequest,
   WorkerInfo,
 } from '../protocol/messages.js';
 import { WorkerDirFile } from '../sandbox/workerDirFiles.js';
+import { loadAddon } from './addon.js';
 import type { JobRunner } from './jobRunner.js';
 
 /**
@@ -30,30 +32,53 @@ export function jobRunner(info: WorkerInfo): Promise<JobRunner> {
   return runner;
 }
 
+/**
+ * The job thread, ready to run the job, and, in a one-job process, nothing else reachable:
+ * once the job's files are read or opened, `lockdownJob` makes every later open, create,
+ * change or socket fail (EACCES). The thread must have loaded its code first (it opens files
+ * to do so). A reused worker skips it: it must still open the next job's artifact.
+ */
+async function runnerFor(info: WorkerInfo, request: JobRequestIsolation): Promise<JobRunner> {
+  const runner = await jobRunner(info);
+  if (request.isolation === 'job' && info.layers.seccomp) {
+    await runner.ready();
+    loadAddon().lockdownJob();
+  }
+  return runner;
+}
+
+/** A full disk (ENOSPC) or the file size limit (EFBIG) is about the machine, not the code, and not a reason for this worker to die. */
+function cacheIoFailure(error: unknown, times: { cpuTimeMs: number; wallTimeMs: number }): PrepareReply {
+  const failure = { code: 'E_CACHE_IO', message: `cannot write tmp-artifact: ${(error as Error).message}`, deterministic: false };
+  return { ok: false, failure, ...times };
+}
+
 export async function runPrepare(info: WorkerInfo, request: PrepareRequest, code: Uint8Array): Promise<PrepareReply> {
-  const result = await (await jobRunner(info)).run(
-    { kind: 'prepare', code, limits: request.limits, paramsHash: request.paramsHash },
-    { cpuTimeLimitMs: request.cpuTimeLimitMs },
-  );
-  const times = { cpuTimeMs: result.cpuTimeMs, wallTimeMs: result.wallTimeMs };
-  if (!result.ok) return { ok: false, failure: result.failure, ...times };
-  if (result.kind !== 'prepare') throw new Error('job thread answered a prepare with an execute result');
   // tmp-artifact exists (the host created it): open it without O_CREAT, the worker has no
-  // right to create files.
+  // right to create files. Opened before the job runs: a one-job process opens nothing after.
+  let fd: number;
   try {
-    const fd = fs.openSync(path.join(info.dir, WorkerDirFile.tmpArtifact), fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+    fd = fs.openSync(path.join(info.dir, WorkerDirFile.tmpArtifact), fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+  } catch (error) {
+    return cacheIoFailure(error, { cpuTimeMs: 0, wallTimeMs: 0 });
+  }
+  try {
+    const result = await (await runnerFor(info, request)).run(
+      { kind: 'prepare', code, limits: request.limits, paramsHash: request.paramsHash },
+      { cpuTimeLimitMs: request.cpuTimeLimitMs },
+    );
+    const times = { cpuTimeMs: result.cpuTimeMs, wallTimeMs: result.wallTimeMs };
+    if (!result.ok) return { ok: false, failure: result.failure, ...times };
+    if (result.kind !== 'prepare') throw new Error('job thread answered a prepare with an execute result');
     try {
       fs.writeSync(fd, result.artifact);
-    } finally {
-      fs.closeSync(fd);
+    } catch (error) {
+      return cacheIoFailure(error, times);
     }
-  } catch (error) {
-    // A full disk (ENOSPC) or the file size limit (EFBIG) is about the machine, not the code,
-    // and not a reason for this worker to die.
-    const failure = { code: 'E_CACHE_IO', message: `cannot write tmp-artifact: ${(error as Error).message}`, deterministic: false };
-    return { ok: false, failure, ...times };
+    return { ok: true, artifactBytes: result.artifact.byteLength, moduleBytes: result.moduleBytes, exports: result.exports, ...times };
+  } finally {
+    fs.closeSync(fd);
   }
-  return { ok: true, artifactBytes: result.artifact.byteLength, moduleBytes: result.moduleBytes, exports: result.exports, ...times };
 }
 
 export async function runExecute(
@@ -72,7 +97,7 @@ export async function runExecute(
     };
     return { reply: { ok: false, failure, cpuTimeMs: 0, wallTimeMs: 0 } };
   }
-  const result = await (await jobRunner(info)).run(
+  const result = await (await runnerFor(info, request)).run(
     { kind: 'execute', artifact, input, abi: request.abi, limits: request.limits },
     { cpuTimeLimitMs: request.cpuTimeLimitMs },
   );

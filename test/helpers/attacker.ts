@@ -3,10 +3,17 @@ import crypto from 'node:crypto';
 import type { ExecutionContext } from 'ava';
 import { WorkerProcess } from '../../src/actors/workerProcess.js';
 import { createWorkerDir, removeWorkerDir } from '../../src/sandbox/workerDir.js';
-import type { Host } from '../../src/index.js';
+import fs from 'node:fs';
+import type { Host, HostOptions } from '../../src/index.js';
 import type { WorkerKind } from '../../src/protocol/messages.js';
+import { startHost, waitFor } from './host.js';
+import { idleWorkers } from './scheduler.js';
 
 const ATTACKER_ENTRY = path.resolve('test/fixtures/attacker-worker.mjs');
+const POOL_ATTACKER_ENTRY = path.resolve('test/fixtures/attacker-pool-worker.mjs');
+
+/** The input line that makes a pool attacker worker run the rest of the input as JavaScript first. */
+export const ATTACK_MARKER = 'ATTACK\n';
 
 /** What an attack returned: `ok` with its JSON result, or the error it hit (`code`, `detail`). */
 export interface AttackOutcome {
@@ -43,4 +50,58 @@ export async function startAttacker(t: ExecutionContext, host: Host, kind: Worke
       return { ...result, value };
     },
   };
+}
+
+/** Whether `pid` runs `entry` (its command line names it). */
+function runsEntry(pid: number, entry: string): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(entry);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A real host whose pool workers are the real worker plus one door: an execute job whose input
+ * starts with {@link ATTACK_MARKER} runs the rest of its input as JavaScript on the worker's
+ * main thread before it is served (test/fixtures/attacker-pool-worker.mjs). Every worker the
+ * pools ever start is one; the host's teardown checks no process or dir is left.
+ */
+export async function startAttackerPool(t: ExecutionContext, options: HostOptions = {}): Promise<{ host: Host; cacheDir: string }> {
+  const { host, cacheDir } = await startHost(t, options);
+  // Set before the first worker is spawned: the pools ask for their workers when the host is
+  // created, but each spawn reads the entry only after creating its dir (I/O, which cannot
+  // complete before this continuation runs). Checked below all the same.
+  host.workerEntry = POOL_ATTACKER_ENTRY;
+  // Teardowns run last-registered first: close here, then check what startHost's check cannot
+  // see (it looks for the real worker's entry).
+  t.teardown(async () => {
+    await host.close();
+    const left = await waitFor(() => attackerProcesses(cacheDir), (pids) => pids.length === 0);
+    if (left.length > 0) throw new Error(`attacker worker processes left behind: ${left.join(', ')}`);
+  });
+  await idleWorkers(host, 'prepare', host.options.prepareWorkers);
+  await idleWorkers(host, 'execute', host.options.executeWorkers);
+  const real = host.workers().filter((w) => w.pid === undefined || !runsEntry(w.pid, POOL_ATTACKER_ENTRY));
+  if (real.length > 0) throw new Error(`workers not running the attacker entry: ${JSON.stringify(real)}`);
+  return { host, cacheDir };
+}
+
+/** Pids of attacker pool workers started for `cacheDir` (their dirs are under it). */
+function attackerProcesses(cacheDir: string): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number)
+    .filter((pid) => runsEntry(pid, POOL_ATTACKER_ENTRY) && launchedFor(pid, cacheDir));
+}
+
+/** Whether the launcher that started `pid` was given a path under `cacheDir`. */
+function launchedFor(pid: number, cacheDir: string): boolean {
+  try {
+    const ppid = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1];
+    return fs.readFileSync(`/proc/${ppid}/cmdline`, 'utf8').includes(cacheDir);
+  } catch {
+    return false;
+  }
 }
