@@ -3,6 +3,7 @@ import fsp from 'node:fs/promises';
 import crypto from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
 import createDebug from 'debug';
+import type { StateValue } from 'xstate';
 import { ArtifactCache } from './actors/artifactCache.js';
 import { CacheLock } from './actors/cacheLock.js';
 import { Pool } from './actors/pool.js';
@@ -40,6 +41,7 @@ import { createWorkerDir, purgeStaleWorkerDirs, removeWorkerDir } from './sandbo
 import { hashParams } from './worker/jobs/artifact.js';
 import { eventStream, type EventsOptions, type HostEventRecord } from './events.js';
 import { HostMetrics } from './metrics.js';
+import { startInspector, type InspectOptions, type Inspector } from './inspector/server.js';
 
 const debug = createDebug('warden:host');
 
@@ -133,6 +135,8 @@ export class Host extends EventEmitter<HostEvents> {
   /** Aborted once `close` has finished: event iterators end. */
   #closed = new AbortController();
   #metrics: HostMetrics;
+  /** Inspector servers of this host: closed with it. */
+  #inspectors = new Set<Inspector>();
 
   /** @internal use `createHost` */
   constructor(options: ResolvedHostOptions, status: SecurityStatus, lock: CacheLock, cache: ArtifactCache) {
@@ -197,10 +201,47 @@ export class Host extends EventEmitter<HostEvents> {
   }
 
   /** The workers of both pools and the state each is in. */
-  workers(): { id: string; kind: WorkerKind; state: string; pid: number | undefined }[] {
+  workers(): { id: string; kind: WorkerKind; state: string; pid: number | undefined; jobId: string | undefined; jobsCompleted: number }[] {
     return Object.values(this.#pools).flatMap((pool) =>
-      [...pool.workers.values()].map((w) => ({ id: w.id, kind: w.kind, state: w.state, pid: w.process?.sandboxPid })),
+      [...pool.workers.values()].map((w) => ({
+        id: w.id,
+        kind: w.kind,
+        state: w.state,
+        pid: w.process?.sandboxPid,
+        jobId: w.job?.id,
+        jobsCompleted: w.actor.getSnapshot().context.jobsCompleted,
+      })),
     );
+  }
+
+  /** Each pool's supervisor state (an XState state value) and whether the pool is degraded. */
+  pools(): { kind: WorkerKind; state: StateValue; degraded: boolean }[] {
+    return Object.values(this.#pools).map((pool) => ({ kind: pool.kind, state: pool.supervisor.getSnapshot().value, degraded: pool.degraded }));
+  }
+
+  /**
+   * Serves the inspector, a local web page of the host's state charts, workers, queues and
+   * events (see docs/api.md), on a loopback address. It closes with the host.
+   *
+   * @example
+   * const { url } = await host.inspect({ port: 7070 });
+   */
+  async inspect(options: InspectOptions = {}): Promise<Inspector> {
+    this.#assertOpen();
+    const inspector = await startInspector(this, options);
+    if (this.#closing) {
+      // close() began while the server started: it would not see this one.
+      await inspector.close();
+      throw new HostClosedError('the host closed while the inspector was starting');
+    }
+    this.#inspectors.add(inspector);
+    return {
+      url: inspector.url,
+      close: () => {
+        this.#inspectors.delete(inspector);
+        return inspector.close();
+      },
+    };
   }
 
   /**
@@ -407,6 +448,7 @@ export class Host extends EventEmitter<HostEvents> {
       this.#lock.release();
       debug('host closed');
       this.#closed.abort();
+      await Promise.all([...this.#inspectors].map((inspector) => inspector.close()));
     })();
     return this.#closing;
   }
