@@ -22,14 +22,16 @@ export class InterruptedError extends Error {
 export interface SessionOptions {
   cacheDir: string | undefined;
   allowInsecure: boolean | undefined;
+  /** Execute workers of the host; default 1. */
+  executeWorkers?: number;
 }
 
 /**
  * Runs `use` with a host of one prepare and one execute worker (a CLI runs one job: a bigger
- * pool would only slow startup), and always closes it, also on failure. The first SIGINT or
- * SIGTERM force-closes the host, which cancels the job and stops the workers, and the command
- * ends with `InterruptedError`; a second one exits at once (the launcher's parent-death
- * signal still takes the workers down).
+ * pool would only slow startup; `warden batch` asks for more execute workers), and always
+ * closes it, also on failure. The first SIGINT or SIGTERM force-closes the host, which
+ * cancels the job and stops the workers, and the command ends with `InterruptedError`; a
+ * second one exits at once (the launcher's parent-death signal still takes the workers down).
  */
 export async function withHost<T>(options: SessionOptions, use: (host: Host) => Promise<T>): Promise<T> {
   let host: Host | undefined;
@@ -46,7 +48,7 @@ export async function withHost<T>(options: SessionOptions, use: (host: Host) => 
       ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir }),
       allowInsecure: options.allowInsecure ?? false,
       prepareWorkers: 1,
-      executeWorkers: 1,
+      executeWorkers: options.executeWorkers ?? 1,
     });
     if (interrupted) throw new InterruptedError(interrupted);
     return await use(host);

@@ -1,0 +1,122 @@
+/**
+ * `warden batch` through the compiled CLI: results per job, a bad line failing alone with a
+ * typed code, the summary per outcome, exit codes, and a progress bar only on a terminal.
+ */
+import test, { type ExecutionContext } from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { cacheDirFor, cliPath, warden } from '../helpers/cli.js';
+import { fixtures } from '../helpers/wat.js';
+
+const hello = path.resolve('examples/build/hello.wasm');
+const upper = path.resolve('examples/build/upper.wasm');
+
+/** A temp dir (removed after the test) with these files; returns its path. */
+function dirWith(t: ExecutionContext, files: Record<string, string | Uint8Array>): string {
+  const dir = fs.mkdtempSync(path.join(fs.realpathSync('/tmp'), 'warden-batch-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), content);
+  return dir;
+}
+
+const ndjson = (lines: (object | string)[]): string => `${lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n')}\n`;
+
+test('every job gets a JSON result; failures, bad lines and a missing module fail alone with their code', async (t) => {
+  const cacheDir = await cacheDirFor(t);
+  const dir = dirWith(t, {
+    'trap.wasm': fixtures.trap,
+    'in.txt': 'from a file',
+    'jobs.ndjson': ndjson([
+      { id: 'a', module: hello, input: 'world' },
+      { id: 'b', module: hello, inputFile: 'in.txt' },
+      { id: 'c', module: upper, inputBase64: Buffer.from('shout').toString('base64') },
+      { id: 'trap', module: 'trap.wasm', input: 'x' },
+      '{"id": "broken", "module": ',
+      '',
+      { id: 'nomodule', input: 'x' },
+      { id: 'missing', module: 'missing.wasm' },
+      { id: 'typo', module: hello, inptu: 'x' },
+      { id: 'a', module: hello },
+      { id: 'urgent', module: hello, priority: 'urgent' },
+      { module: hello, input: 'anonymous' },
+    ]),
+  });
+  const { code, stdout, stderr } = await warden(['batch', path.join(dir, 'jobs.ndjson'), '--json', '--workers', '2', '--cache-dir', cacheDir]);
+  t.is(code, 1, stderr);
+  const results = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  t.is(results.length, 11);
+  const byLine = new Map(results.map((r) => [r.line, r]));
+  t.like(byLine.get(1), { id: 'a', ok: true, output: 'Hello, world!', outputEncoding: 'utf8' });
+  t.is(typeof byLine.get(1)!.wallTimeMs, 'number');
+  t.like(byLine.get(2), { id: 'b', ok: true, output: 'Hello, from a file!' });
+  t.like(byLine.get(3), { id: 'c', ok: true, output: 'SHOUT' });
+  t.like(byLine.get(4), { id: 'trap', ok: false, code: 'E_TRAP', deterministic: true });
+  t.like(byLine.get(5), { id: '5', ok: false, code: 'E_BATCH_LINE' });
+  t.regex(byLine.get(5)!.message as string, /not JSON/);
+  t.false(byLine.has(6));
+  t.like(byLine.get(7), { id: 'nomodule', ok: false, code: 'E_BATCH_LINE' });
+  t.regex(byLine.get(7)!.message as string, /"module"/);
+  t.like(byLine.get(8), { id: 'missing', ok: false, code: 'E_READ_FILE' });
+  t.regex(byLine.get(8)!.message as string, new RegExp(`${dir}/missing\\.wasm`));
+  t.like(byLine.get(9), { id: 'typo', ok: false, code: 'E_BATCH_LINE' });
+  t.regex(byLine.get(9)!.message as string, /unknown field "inptu"/);
+  t.like(byLine.get(10), { id: 'a', ok: false, code: 'E_BATCH_LINE' });
+  t.regex(byLine.get(10)!.message as string, /id "a"/);
+  t.like(byLine.get(11), { id: 'urgent', ok: false, code: 'E_INVALID_OPTION' });
+  t.like(byLine.get(12), { id: '12', ok: true, output: 'Hello, anonymous!' });
+  // With --json the summary goes to stderr; no progress bar off a terminal.
+  t.regex(stderr, /^11 jobs in [\d.]+s: 4 succeeded, 7 failed$/m);
+  t.regex(stderr, /^success +4$/m);
+  t.regex(stderr, /^E_BATCH_LINE +4$/m);
+  t.regex(stderr, /^E_TRAP +1$/m);
+  t.regex(stderr, /^E_READ_FILE +1$/m);
+  t.regex(stderr, /^E_INVALID_OPTION +1$/m);
+  t.false(/[\r\x1b]/.test(stderr));
+});
+
+test('without --json: the summary on stdout, failures on stderr, exit 0 when every job succeeded', async (t) => {
+  const cacheDir = await cacheDirFor(t);
+  const dir = dirWith(t, { 'jobs.ndjson': ndjson([{ module: hello, input: '1' }, { module: hello, input: '2' }, { module: upper, input: '3' }]) });
+  const ok = await warden(['batch', path.join(dir, 'jobs.ndjson'), '--cache-dir', cacheDir]);
+  t.is(ok.code, 0, ok.stderr);
+  t.regex(ok.stdout, /^3 jobs in [\d.]+s: 3 succeeded, 0 failed\n\noutcome +jobs\n-+ +-+\nsuccess +3\n$/);
+  t.is(ok.stderr, '');
+
+  fs.writeFileSync(path.join(dir, 'failing.ndjson'), ndjson([{ id: 'good', module: hello }, { id: 'bad', module: hello, timeoutMs: -1 }]));
+  const failing = await warden(['batch', path.join(dir, 'failing.ndjson'), '--cache-dir', cacheDir]);
+  t.is(failing.code, 1);
+  t.regex(failing.stderr, /^warden batch: job bad \(line 2\): E_INVALID_OPTION: .*timeoutMs/m);
+  t.regex(failing.stdout, /1 succeeded, 1 failed/);
+});
+
+test('usage errors exit 2; an unreadable jobs file is E_READ_FILE; --help', async (t) => {
+  const noFile = await warden(['batch']);
+  t.is(noFile.code, 2);
+  t.regex(noFile.stderr, /missing <jobs\.ndjson>/);
+  const badWorkers = await warden(['batch', 'x.ndjson', '--workers', '0']);
+  t.is(badWorkers.code, 2);
+  t.regex(badWorkers.stderr, /--workers expects a positive whole number/);
+  const cacheDir = await cacheDirFor(t);
+  const missing = await warden(['batch', '/nonexistent/jobs.ndjson', '--cache-dir', cacheDir]);
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /E_READ_FILE: cannot read jobs file \/nonexistent\/jobs\.ndjson/);
+  const help = await warden(['batch', '--help']);
+  t.is(help.code, 0);
+  t.regex(help.stdout, /^Usage: warden batch/);
+});
+
+const execFileAsync = promisify(execFile);
+const shellQuote = (arg: string): string => `'${arg.replaceAll("'", "'\\''")}'`;
+
+test('on a terminal, stderr shows a progress bar up to the total', async (t) => {
+  if (!fs.existsSync('/usr/bin/script')) return t.pass('no script(1) to provide a terminal');
+  const cacheDir = await cacheDirFor(t);
+  const dir = dirWith(t, { 'jobs.ndjson': ndjson([1, 2, 3, 4].map((n) => ({ module: hello, input: String(n) }))) });
+  const command = [process.execPath, cliPath, 'batch', path.join(dir, 'jobs.ndjson'), '--cache-dir', cacheDir].map(shellQuote).join(' ');
+  // script(1) runs the command on a pseudo-terminal: stdout and stderr both reach the capture.
+  const { stdout } = await execFileAsync('/usr/bin/script', ['-qec', command, '/dev/null'], { env: { PATH: process.env.PATH } });
+  t.regex(stdout, /\[#{30}\] 4\/4 {2}failed 0/);
+  t.regex(stdout, /4 jobs in [\d.]+s: 4 succeeded, 0 failed/);
+});
