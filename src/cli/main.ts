@@ -3,8 +3,10 @@ import { readFileSync } from 'node:fs';
 import { WardenError } from '../errors.js';
 import { packagePaths } from '../sandbox/paths.js';
 import { UsageError } from './args.js';
+import { batchCommand, batchHelp } from './batch.js';
 import { cacheCommand, cacheHelp } from './cache.js';
 import { diagramCommand, diagramHelp } from './diagram.js';
+import { inspectCommand, inspectHelp } from './inspect.js';
 import { prepareCommand, prepareHelp } from './prepare.js';
 import { runCommand, runHelp } from './run.js';
 import { securityCommand, securityHelp } from './security.js';
@@ -12,10 +14,12 @@ import { InterruptedError } from './session.js';
 
 const commands: Record<string, { run: (argv: string[]) => Promise<number>; summary: string; help: string }> = {
   run: { run: runCommand, summary: 'prepare and execute a module once, output to stdout', help: runHelp },
+  batch: { run: batchCommand, summary: 'run many jobs from a file of JSON lines, with a summary per outcome', help: batchHelp },
   prepare: { run: prepareCommand, summary: 'prepare a module into the cache and describe the artifact', help: prepareHelp },
   cache: { run: cacheCommand, summary: 'list, prune or clear the cached artifacts', help: cacheHelp },
   security: { run: securityCommand, summary: 'check the sandbox layers this machine offers', help: securityHelp },
   diagram: { run: diagramCommand, summary: 'print state diagrams of the worker and supervisor machines', help: diagramHelp },
+  inspect: { run: inspectCommand, summary: 'serve a live web page of the host: state charts, workers, queues, events', help: inspectHelp },
 };
 
 /** Our own usage errors and parseArgs' (unknown option, missing option value). */
