@@ -186,8 +186,9 @@ export class Pool {
     // A death the host caused, or one a job caused (it died running untrusted code), is not
     // a sign that spawning is broken: counting it would let one tenant's code degrade the
     // pool for everyone.
-    const expected = output.failure.reason === 'killed' || output.failure.reason === 'hard-timeout' || worker.diedInJob;
-    this.supervisor.send({ type: 'WORKER_DIED', id: worker.id, reason: output.failure.reason, expected });
+    const { reason } = output.failure;
+    const expected = reason === 'killed' || reason === 'retired' || reason === 'hard-timeout' || worker.diedInJob;
+    this.supervisor.send({ type: 'WORKER_DIED', id: worker.id, reason, expected });
     this.#pump();
   }
 

@@ -39,8 +39,6 @@ export class PoolWorker {
   #reply: Frame | undefined;
   /** The worker died while running a job (the job, not the pool, is the likely cause). */
   diedInJob = false;
-  /** It has been given a job: it is no longer fresh for a job that needs its own process. */
-  used = false;
   #jobError: WardenError | undefined;
 
   constructor(id: string, kind: WorkerKind, hooks: PoolWorkerHooks) {
@@ -91,18 +89,17 @@ export class PoolWorker {
         );
       },
       clearDir: () => {
-        const finished = this.job;
         this.job = undefined;
-        if (finished?.isolation === 'job') {
-          // One job per process: retire it instead of clearing its dir for another. The dir
-          // goes with the process; the supervisor starts a fresh spare.
-          this.kill('retired after its one job');
-          return;
-        }
         clearWorkerDir(this.process!.hostDir, this.kind).then(
           () => this.actor.send({ type: 'CLEARED' }),
           (error: Error) => this.actor.send({ type: 'CLEAR_FAILED', error }),
         );
+      },
+      // One job per process: its dir goes with it (removed on exit), the supervisor starts a fresh spare.
+      retireProcess: () => {
+        this.job = undefined;
+        debug('worker %s: retired after its one job', this.id);
+        void this.process?.kill();
       },
       killProcess: ({ reason }) => {
         debug('worker %s: kill (%s)', this.id, reason);
@@ -151,12 +148,16 @@ export class PoolWorker {
 
   assign(job: PoolJob): void {
     this.job = job;
-    this.used = true;
-    this.actor.send({ type: 'ASSIGN', jobId: job.id, hardTimeoutMs: job.hardTimeoutMs });
+    this.actor.send({ type: 'ASSIGN', jobId: job.id, hardTimeoutMs: job.hardTimeoutMs, isolation: job.isolation });
   }
 
   kill(reason: string): void {
     this.actor.send({ type: 'KILL', reason });
+  }
+
+  /** It has been given a job: it is no longer a spare, fresh for a job that needs its own process. */
+  get used(): boolean {
+    return this.actor.getSnapshot().context.jobsAssigned > 0;
   }
 
   get state(): string {

@@ -75,12 +75,15 @@ const workerSetup = setup({
     sendJob: noop as (_: unknown, params: WorkerActionParams['sendJob']) => void,
     collectResult: noop as (_: unknown, params: WorkerActionParams['collectResult']) => void,
     clearDir: noop as (_: unknown, params: WorkerActionParams['clearDir']) => void,
+    retireProcess: noop as (_: unknown, params: WorkerActionParams['retireProcess']) => void,
     killProcess: noop as (_: unknown, params: WorkerActionParams['killProcess']) => void,
     jobFailed: noop as (_: unknown, params: WorkerActionParams['jobFailed']) => void,
     becameIdle: noop as (_: unknown, params: WorkerActionParams['becameIdle']) => void,
   },
   guards: {
     hasJob: ({ context }) => context.job !== undefined,
+    // Read before the transition's actions clear the job.
+    isOneJob: ({ context }) => context.job?.isolation === 'job',
     // An actor stops in `dead`, but the pure transition function (restored snapshots, graph
     // walks) does not: this keeps `dead` final for it too.
     isAlive: not(stateIn('#worker.dead')),
@@ -107,6 +110,17 @@ const failJob = (reason: 'populate-failed' | 'collect-failed') =>
     enqueue.assign({ lastFailure: failure, job: undefined });
   });
 
+/** A one-job process that exits after `retireProcess` ended as planned: no failure. */
+const recordRetired = workerSetup.assign(({ context }) => ({
+  lastFailure: { reason: 'retired' as const, message: `worker ${context.id} was retired after its one job` },
+}));
+
+/** Where a worker goes when its job is over: a one-job process is retired, any other clears its dir for the next job. */
+const afterJob = <Actions>(actions: Actions) => [
+  { guard: 'isOneJob' as const, target: '#worker.retiring', actions },
+  { target: '#worker.clearingDir', actions },
+];
+
 /** Leaving for `dead` from anywhere: a running job is reported lost first. */
 const toDead = [
   { guard: and(['isAlive', 'hasJob']), target: '#worker.dead', actions: [reportJobLost, recordDeath] },
@@ -119,7 +133,9 @@ const toDead = [
  * XState delay, so it runs on the actor's clock.
  *
  * `spawning → idle → running (populating → awaiting → collecting) → clearingDir → idle`, and
- * `dead` (final) from anywhere. Events a state does not expect are ignored; once `dead`,
+ * `dead` (final) from anywhere. A job with `isolation: 'job'` ends in `retiring` instead of
+ * `clearingDir`: the process is killed and never serves another job. An idle worker that was
+ * never assigned a job (`jobsAssigned` 0) is a spare. Events a state does not expect are ignored; once `dead`,
  * the actor is done and ignores everything (a late `RESULT` included).
  *
  * @example
@@ -128,11 +144,11 @@ const toDead = [
  *   { input: { id: 'execute-1a2b', kind: 'execute' } },
  * ).start();
  * worker.send({ type: 'SPAWNED' });
- * worker.send({ type: 'ASSIGN', jobId: 'job-1', hardTimeoutMs: 6_000 });
+ * worker.send({ type: 'ASSIGN', jobId: 'job-1', hardTimeoutMs: 6_000, isolation: 'worker' });
  */
 export const workerMachine = workerSetup.createMachine({
   id: 'worker',
-  context: ({ input }) => ({ id: input.id, kind: input.kind, job: undefined, jobsCompleted: 0, lastFailure: undefined }),
+  context: ({ input }) => ({ id: input.id, kind: input.kind, job: undefined, jobsCompleted: 0, jobsAssigned: 0, lastFailure: undefined }),
   initial: 'spawning',
   on: {
     EXITED: toDead,
@@ -146,11 +162,17 @@ export const workerMachine = workerSetup.createMachine({
       },
     },
     idle: {
-      entry: { type: 'becameIdle', params: ({ context }) => ({ workerId: context.id, jobsCompleted: context.jobsCompleted }) },
+      entry: {
+        type: 'becameIdle',
+        params: ({ context }) => ({ workerId: context.id, jobsCompleted: context.jobsCompleted, spare: context.jobsAssigned === 0 }),
+      },
       on: {
         ASSIGN: {
           target: 'running',
-          actions: assign({ job: ({ event }) => ({ jobId: event.jobId, hardTimeoutMs: event.hardTimeoutMs }) }),
+          actions: assign({
+            job: ({ event }) => ({ jobId: event.jobId, hardTimeoutMs: event.hardTimeoutMs, isolation: event.isolation }),
+            jobsAssigned: ({ context }) => context.jobsAssigned + 1,
+          }),
         },
       },
     },
@@ -161,7 +183,7 @@ export const workerMachine = workerSetup.createMachine({
           entry: { type: 'populateDir', params: ({ context }) => ({ workerId: context.id, job: currentJob(context) }) },
           on: {
             POPULATED: 'awaiting',
-            POPULATE_FAILED: { target: '#worker.clearingDir', actions: failJob('populate-failed') },
+            POPULATE_FAILED: afterJob(failJob('populate-failed')),
           },
         },
         awaiting: {
@@ -183,11 +205,8 @@ export const workerMachine = workerSetup.createMachine({
         collecting: {
           entry: { type: 'collectResult', params: ({ context }) => ({ workerId: context.id, job: currentJob(context) }) },
           on: {
-            COLLECTED: {
-              target: '#worker.clearingDir',
-              actions: workerSetup.assign({ job: undefined, jobsCompleted: ({ context }) => context.jobsCompleted + 1 }),
-            },
-            COLLECT_FAILED: { target: '#worker.clearingDir', actions: failJob('collect-failed') },
+            COLLECTED: afterJob(workerSetup.assign({ job: undefined, jobsCompleted: ({ context }) => context.jobsCompleted + 1 })),
+            COLLECT_FAILED: afterJob(failJob('collect-failed')),
           },
         },
       },
@@ -198,6 +217,13 @@ export const workerMachine = workerSetup.createMachine({
         CLEARED: 'idle',
         // A dir that cannot be cleared may hold the last job's data: the worker must not take another.
         CLEAR_FAILED: { target: 'dead', actions: recordDeath },
+      },
+    },
+    retiring: {
+      entry: { type: 'retireProcess', params: ({ context }) => ({ workerId: context.id }) },
+      on: {
+        // The exit it asked for: a planned end, not a failure (a KILL still counts as one).
+        EXITED: { target: 'dead', actions: recordRetired },
       },
     },
     dead: {

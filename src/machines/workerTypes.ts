@@ -6,11 +6,18 @@ export interface WorkerMachineInput {
   kind: WorkerKind;
 }
 
+/**
+ * How far a job is kept from others: `worker` (the process serves job after job) or `job` (the
+ * process serves this job only and is retired after it).
+ */
+export type WorkerJobIsolation = 'worker' | 'job';
+
 /** The job a worker is running. */
 export interface WorkerJob {
   jobId: string;
   /** Wall-clock bound the host keeps on top of the worker's own CPU-time limit. */
   hardTimeoutMs: number;
+  isolation: WorkerJobIsolation;
 }
 
 /** Why a worker failed: a stable code the host maps to a typed error. */
@@ -21,7 +28,9 @@ export type WorkerFailureReason =
   | 'clear-failed'
   | 'hard-timeout'
   | 'exited'
-  | 'killed';
+  | 'killed'
+  /** Not a failure: a one-job process ended after its job, as planned. */
+  | 'retired';
 
 /** The last thing that went wrong with a worker (it may still be alive: a failed populate). */
 export interface WorkerFailure {
@@ -46,6 +55,8 @@ export interface WorkerMachineContext {
   job: WorkerJob | undefined;
   /** Jobs that ended with a collected result. */
   jobsCompleted: number;
+  /** Jobs ever assigned: an idle worker with none is a spare, a process no job has touched. */
+  jobsAssigned: number;
   lastFailure: WorkerFailure | undefined;
 }
 
@@ -64,7 +75,7 @@ export type WorkerMachineEvent =
   | { type: 'SPAWNED' }
   | { type: 'SPAWN_FAILED'; error: Error }
   /** Only taken in `idle`; the scheduler assigns after `becameIdle`. */
-  | { type: 'ASSIGN'; jobId: string; hardTimeoutMs: number }
+  | { type: 'ASSIGN'; jobId: string; hardTimeoutMs: number; isolation: WorkerJobIsolation }
   | { type: 'POPULATED' }
   | { type: 'POPULATE_FAILED'; error: Error }
   /** The worker answered the job (success or a job error: either is a result). */
@@ -88,12 +99,14 @@ export interface WorkerActionParams {
   collectResult: { workerId: string; job: WorkerJob };
   /** Clear the worker dir without following links; answer CLEARED or CLEAR_FAILED. */
   clearDir: { workerId: string };
+  /** A one-job process is done: kill it (its dir goes with it); its exit arrives as EXITED. */
+  retireProcess: { workerId: string };
   /** Kill the process (idempotent: also called when the process already exited) and remove its dir. */
   killProcess: { workerId: string; reason: WorkerFailureReason; message: string };
   /** Settle the job with an error. Called at most once per job. */
   jobFailed: { workerId: string; jobId: string; reason: JobFailureReason; message: string; error?: Error };
-  /** The worker can take a job. */
-  becameIdle: { workerId: string; jobsCompleted: number };
+  /** The worker can take a job. `spare`: no job was ever assigned to it. */
+  becameIdle: { workerId: string; jobsCompleted: number; spare: boolean };
 }
 
 /** The names of the actions the host provides. */
@@ -105,6 +118,7 @@ const listed: Record<WorkerActionName, true> = {
   sendJob: true,
   collectResult: true,
   clearDir: true,
+  retireProcess: true,
   killProcess: true,
   jobFailed: true,
   becameIdle: true,

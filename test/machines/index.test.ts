@@ -30,6 +30,7 @@ test('the definitions can be drawn: every state appears in the directed graph', 
     'worker.running.awaiting',
     'worker.running.collecting',
     'worker.clearingDir',
+    'worker.retiring',
     'worker.dead',
   ]);
   t.deepEqual(ids(toDirectedGraph(supervisorMachine)), [

@@ -24,7 +24,13 @@ const spawnError = new Error('spawn');
 const payloads: { [K in WorkerMachineEvent['type']]: (snapshot: Snapshot) => Array<Extract<WorkerMachineEvent, { type: K }>> } = {
   SPAWNED: () => [{ type: 'SPAWNED' }],
   SPAWN_FAILED: () => [{ type: 'SPAWN_FAILED', error: spawnError }],
-  ASSIGN: (snapshot) => [{ type: 'ASSIGN', jobId: `job-${snapshot.context.jobsCompleted + 1}`, hardTimeoutMs: HARD_TIMEOUT_MS }],
+  ASSIGN: (snapshot) =>
+    (['worker', 'job'] as const).map((isolation) => ({
+      type: 'ASSIGN',
+      jobId: `job-${snapshot.context.jobsAssigned + 1}`,
+      hardTimeoutMs: HARD_TIMEOUT_MS,
+      isolation,
+    })),
   POPULATED: () => [{ type: 'POPULATED' }],
   POPULATE_FAILED: () => [{ type: 'POPULATE_FAILED', error: populateError }],
   RESULT: () => [{ type: 'RESULT' }],
@@ -52,7 +58,7 @@ function events(snapshot: Snapshot): ModelEvent[] {
 const traversal = {
   input,
   events,
-  filterEvents: (snapshot: Snapshot, event: ModelEvent) => !(event.type === 'ASSIGN' && snapshot.context.jobsCompleted >= MAX_JOBS),
+  filterEvents: (snapshot: Snapshot, event: ModelEvent) => !(event.type === 'ASSIGN' && snapshot.context.jobsAssigned >= MAX_JOBS),
 };
 const { paths, adjacency } = explore<Snapshot, ModelEvent>(workerMachine, traversal);
 
@@ -63,10 +69,13 @@ function checkInvariants(snapshot: Snapshot): string[] {
   const running = snapshot.matches('running');
   if (running !== (context.job !== undefined)) problems.push('a job is set exactly while running');
   if (context.job && context.job.hardTimeoutMs !== HARD_TIMEOUT_MS) problems.push('the job is the one assigned');
-  if (context.jobsCompleted < 0 || context.jobsCompleted > MAX_JOBS) problems.push('jobsCompleted in range');
+  if (context.jobsCompleted < 0 || context.jobsCompleted > context.jobsAssigned) problems.push('jobsCompleted in range');
+  if (context.jobsAssigned > MAX_JOBS) problems.push('jobsAssigned in range');
+  if (snapshot.matches('retiring') && (context.jobsAssigned === 0 || context.job)) problems.push('only a process that ran a job retires, with no job left');
+  if (snapshot.matches('dead') && context.lastFailure?.reason === 'retired' && context.jobsAssigned === 0) problems.push('a spare is never retired');
   if (snapshot.matches('dead') !== (snapshot.status === 'done')) problems.push('done exactly when dead');
   if (snapshot.matches('dead') && context.lastFailure === undefined) problems.push('a dead worker knows why');
-  if (snapshot.matches('spawning') && (context.jobsCompleted > 0 || context.lastFailure)) problems.push('spawning is the start');
+  if (snapshot.matches('spawning') && (context.jobsAssigned > 0 || context.lastFailure)) problems.push('spawning is the start');
   return problems;
 }
 
@@ -155,7 +164,17 @@ test('each shortest path, replayed on a real actor, ends in the model state with
     if (snapshot.matches('dead')) t.is(names.at(-1), 'killProcess', label);
     // Between two jobs the dir is cleared: idle is entered once at spawn, then once per clear.
     t.true(count('becameIdle') <= count('clearDir') + 1, label);
-    t.true(count('clearDir') <= assigned, label);
+    t.true(count('clearDir') + count('retireProcess') <= assigned, label);
+    // A retired process is done with jobs: nothing is populated or cleared after, no idle again.
+    const retiredAt = names.indexOf('retireProcess');
+    if (retiredAt >= 0) {
+      const after = names.slice(retiredAt + 1);
+      t.true(after.every((name) => name === 'killProcess'), label);
+      const lastJob = path.steps.filter((step) => step.event.type === 'ASSIGN').at(-1)!.event;
+      t.is((lastJob as Extract<WorkerMachineEvent, { type: 'ASSIGN' }>).isolation, 'job', label);
+    }
+    // Spare-ness: idle with no job ever assigned, reported with becameIdle.
+    for (const call of calls.filter((c) => c.name === 'becameIdle')) t.is(typeof call.params.spare, 'boolean', label);
   }
 });
 

@@ -48,7 +48,7 @@ const boom = new Error('boom');
 function toAwaiting(hardTimeoutMs = 6_000) {
   const worker = startWorker();
   worker.actor.send({ type: 'SPAWNED' });
-  worker.actor.send({ type: 'ASSIGN', jobId: 'job-1', hardTimeoutMs });
+  worker.actor.send({ type: 'ASSIGN', jobId: 'job-1', hardTimeoutMs, isolation: 'worker' });
   worker.actor.send({ type: 'POPULATED' });
   return worker;
 }
@@ -57,7 +57,7 @@ test('a job goes populate → send → collect → clear → idle, and the host 
   const { actor, calls } = startWorker();
   t.is(actor.getSnapshot().value, 'spawning');
   t.deepEqual(calls, []);
-  const job = { jobId: 'job-1', hardTimeoutMs: 6_000 };
+  const job = { jobId: 'job-1', hardTimeoutMs: 6_000, isolation: 'worker' as const };
   actor.send({ type: 'SPAWNED' });
   actor.send({ type: 'ASSIGN', ...job });
   t.deepEqual(actor.getSnapshot().value, { running: 'populating' });
@@ -69,19 +69,19 @@ test('a job goes populate → send → collect → clear → idle, and the host 
   actor.send({ type: 'CLEARED' });
   t.is(actor.getSnapshot().value, 'idle');
   t.deepEqual(calls, [
-    { name: 'becameIdle', params: { workerId: 'w1', jobsCompleted: 0 } },
+    { name: 'becameIdle', params: { workerId: 'w1', jobsCompleted: 0, spare: true } },
     { name: 'populateDir', params: { workerId: 'w1', job } },
     { name: 'sendJob', params: { workerId: 'w1', job } },
     { name: 'collectResult', params: { workerId: 'w1', job } },
     { name: 'clearDir', params: { workerId: 'w1' } },
-    { name: 'becameIdle', params: { workerId: 'w1', jobsCompleted: 1 } },
+    { name: 'becameIdle', params: { workerId: 'w1', jobsCompleted: 1, spare: false } },
   ]);
 });
 
 test('the hard timeout fires exactly at hardTimeoutMs after the job is sent, not before', (t) => {
   const worker = startWorker();
   worker.actor.send({ type: 'SPAWNED' });
-  worker.actor.send({ type: 'ASSIGN', jobId: 'job-1', hardTimeoutMs: 6_000 });
+  worker.actor.send({ type: 'ASSIGN', jobId: 'job-1', hardTimeoutMs: 6_000, isolation: 'worker' });
   // Populating takes long: the hard timeout guards the job's run, and starts at sendJob.
   worker.clock.increment(10_000);
   worker.actor.send({ type: 'POPULATED' });
@@ -113,7 +113,7 @@ test('a result before the hard timeout cancels it, and the next job gets its own
   t.false(worker.names().includes('jobFailed'));
   t.false(worker.names().includes('killProcess'));
 
-  worker.actor.send({ type: 'ASSIGN', jobId: 'job-2', hardTimeoutMs: 300 });
+  worker.actor.send({ type: 'ASSIGN', jobId: 'job-2', hardTimeoutMs: 300, isolation: 'worker' });
   worker.actor.send({ type: 'POPULATED' });
   worker.clock.increment(299);
   t.deepEqual(worker.actor.getSnapshot().value, { running: 'awaiting' });
@@ -134,7 +134,7 @@ test('a dir that cannot be cleared kills the worker, and no job is failed for it
   t.is(snapshot.context.lastFailure?.error, boom);
   t.like(snapshot.output, { jobsCompleted: 1, failure: { reason: 'clear-failed' } });
   // A dead worker takes no job.
-  worker.actor.send({ type: 'ASSIGN', jobId: 'job-2', hardTimeoutMs: 1 });
+  worker.actor.send({ type: 'ASSIGN', jobId: 'job-2', hardTimeoutMs: 1, isolation: 'worker' });
   t.deepEqual(worker.callsOf('populateDir').length, 1);
 });
 
@@ -146,7 +146,7 @@ for (const [state, steps] of [
   test(`an exit while ${state} reports the job lost once, then the worker ignores everything`, (t) => {
     const worker = startWorker();
     worker.actor.send({ type: 'SPAWNED' });
-    worker.actor.send({ type: 'ASSIGN', jobId: 'job-1', hardTimeoutMs: 1_000 });
+    worker.actor.send({ type: 'ASSIGN', jobId: 'job-1', hardTimeoutMs: 1_000, isolation: 'worker' });
     for (const type of steps) worker.actor.send({ type });
     worker.actor.send({ type: 'EXITED', code: null, signal: 'SIGSEGV', reason: 'worker crashed' });
     const lost = worker.callsOf('jobFailed');
@@ -183,7 +183,7 @@ test('a late RESULT after a hard timeout does nothing', (t) => {
 test('a failed populate fails the job, clears the dir and keeps the worker', (t) => {
   const worker = startWorker();
   worker.actor.send({ type: 'SPAWNED' });
-  worker.actor.send({ type: 'ASSIGN', jobId: 'job-1', hardTimeoutMs: 1_000 });
+  worker.actor.send({ type: 'ASSIGN', jobId: 'job-1', hardTimeoutMs: 1_000, isolation: 'worker' });
   worker.actor.send({ type: 'POPULATE_FAILED', error: boom });
   t.is(worker.actor.getSnapshot().value, 'clearingDir');
   t.like(worker.callsOf('jobFailed'), [{ jobId: 'job-1', reason: 'populate-failed', error: boom }]);
@@ -205,6 +205,54 @@ test('a failed collect fails the job and does not count it as completed', (t) =>
   t.is(worker.actor.getSnapshot().value, 'clearingDir');
   worker.actor.send({ type: 'CLEARED' });
   t.like(worker.callsOf('becameIdle').at(-1), { jobsCompleted: 0 });
+});
+
+test("a one-job process ('job' isolation) is retired after its job, not cleared; its exit is no failure", (t) => {
+  const worker = startWorker();
+  worker.actor.send({ type: 'SPAWNED' });
+  t.like(worker.callsOf('becameIdle'), [{ jobsCompleted: 0, spare: true }]);
+  const job = { jobId: 'job-1', hardTimeoutMs: 1_000, isolation: 'job' as const };
+  worker.actor.send({ type: 'ASSIGN', ...job });
+  worker.actor.send({ type: 'POPULATED' });
+  worker.actor.send({ type: 'RESULT' });
+  worker.actor.send({ type: 'COLLECTED' });
+  t.is(worker.actor.getSnapshot().value, 'retiring');
+  t.deepEqual(worker.callsOf('retireProcess'), [{ workerId: 'w1' }]);
+  t.false(worker.names().includes('clearDir'), 'its dir is never cleared for another job');
+  // Nothing more is assigned to it.
+  worker.actor.send({ type: 'ASSIGN', jobId: 'job-2', hardTimeoutMs: 1_000, isolation: 'worker' });
+  t.is(worker.callsOf('populateDir').length, 1);
+  worker.actor.send({ type: 'EXITED', code: null, signal: 'SIGKILL', reason: 'killed by the host' });
+  const snapshot = worker.actor.getSnapshot();
+  t.is(snapshot.value, 'dead');
+  t.like(snapshot.output, { jobsCompleted: 1, failure: { reason: 'retired' } });
+  t.deepEqual(worker.callsOf('jobFailed'), [], 'its job had its result');
+  t.is(worker.names().at(-1), 'killProcess');
+});
+
+test("a one-job process whose job failed to populate or collect is retired too", (t) => {
+  for (const failure of ['POPULATE_FAILED', 'COLLECT_FAILED'] as const) {
+    const worker = startWorker();
+    worker.actor.send({ type: 'SPAWNED' });
+    worker.actor.send({ type: 'ASSIGN', jobId: 'job-1', hardTimeoutMs: 1_000, isolation: 'job' });
+    if (failure === 'COLLECT_FAILED') {
+      worker.actor.send({ type: 'POPULATED' });
+      worker.actor.send({ type: 'RESULT' });
+    }
+    worker.actor.send({ type: failure, error: boom });
+    t.is(worker.actor.getSnapshot().value, 'retiring', failure);
+    t.is(worker.callsOf('jobFailed').length, 1, failure);
+  }
+});
+
+test('a used worker is no spare: spare-ness is idle with no job ever assigned', (t) => {
+  const worker = startWorker();
+  worker.actor.send({ type: 'SPAWNED' });
+  worker.actor.send({ type: 'ASSIGN', jobId: 'job-1', hardTimeoutMs: 1_000, isolation: 'worker' });
+  worker.actor.send({ type: 'POPULATE_FAILED', error: boom });
+  worker.actor.send({ type: 'CLEARED' });
+  t.like(worker.callsOf('becameIdle'), [{ jobsCompleted: 0, spare: true }, { jobsCompleted: 0, spare: false }]);
+  t.is(worker.actor.getSnapshot().context.jobsAssigned, 1);
 });
 
 test('a spawn failure ends the worker with the error as its cause', (t) => {
@@ -232,11 +280,11 @@ test('KILL ends the worker from any state with its reason; a running job is repo
 
 test('ASSIGN is taken in idle only', (t) => {
   const worker = startWorker();
-  worker.actor.send({ type: 'ASSIGN', jobId: 'early', hardTimeoutMs: 1 });
+  worker.actor.send({ type: 'ASSIGN', jobId: 'early', hardTimeoutMs: 1, isolation: 'worker' });
   t.is(worker.actor.getSnapshot().value, 'spawning');
   worker.actor.send({ type: 'SPAWNED' });
-  worker.actor.send({ type: 'ASSIGN', jobId: 'job-1', hardTimeoutMs: 1_000 });
-  worker.actor.send({ type: 'ASSIGN', jobId: 'job-2', hardTimeoutMs: 1_000 });
+  worker.actor.send({ type: 'ASSIGN', jobId: 'job-1', hardTimeoutMs: 1_000, isolation: 'worker' });
+  worker.actor.send({ type: 'ASSIGN', jobId: 'job-2', hardTimeoutMs: 1_000, isolation: 'worker' });
   t.is(worker.actor.getSnapshot().context.job?.jobId, 'job-1');
   t.is(worker.callsOf('populateDir').length, 1);
 });
@@ -245,7 +293,7 @@ test('the default actions are no-ops: the bare machine runs without a host', (t)
   const clock = new SimulatedClock();
   const actor = createActor(workerMachine, { input: { id: 'bare', kind: 'prepare' }, clock }).start();
   actor.send({ type: 'SPAWNED' });
-  actor.send({ type: 'ASSIGN', jobId: 'j', hardTimeoutMs: 10 });
+  actor.send({ type: 'ASSIGN', jobId: 'j', hardTimeoutMs: 10, isolation: 'worker' });
   actor.send({ type: 'POPULATED' });
   clock.increment(10);
   t.is(actor.getSnapshot().status, 'done');
