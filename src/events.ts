@@ -3,10 +3,13 @@
  * fall behind) rather than take callbacks. The buffer is bounded; what a slow consumer misses
  * is counted and reported in order by an `events:overflow` record, never lost silently.
  */
+import createDebug from 'debug';
 import type { EventEmitter } from 'eventemitter3';
 import { InvalidOptionError } from './errors.js';
 import type { HostEvents } from './host.js';
 import { describe, positiveInteger } from './options.js';
+
+const debug = createDebug('warden:events');
 
 export type HostEventType = keyof HostEvents;
 
@@ -79,6 +82,7 @@ export function eventStream(
     if (waiter) return waiter({ value: record, done: false });
     // The overflow record needs a slot of its own, just before the event.
     if (buffer.length + (dropped > 0 ? 2 : 1) > bufferSize) {
+      if (dropped === 0) debug('a consumer fell behind (%d events buffered): dropping until it reads', buffer.length);
       dropped++;
       return;
     }

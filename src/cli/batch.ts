@@ -88,8 +88,12 @@ export async function batchCommand(argv: string[]): Promise<number> {
     else if (!result.ok) process.stderr.write(`${failureLine(result)}\n`);
   };
   const session = { cacheDir: values['cache-dir'], allowInsecure: values['allow-insecure'], executeWorkers: workers };
-  const results = await withHost(session, (host) => runJobs(host, jobs, { lanes: workers * 2, timeoutMs, report }));
-  progress?.clear();
+  let results: BatchResult[];
+  try {
+    results = await withHost(session, (host) => runJobs(host, jobs, { lanes: workers * 2, timeoutMs, report }));
+  } finally {
+    progress?.clear();
+  }
   const summary = summarize(results, performance.now() - started);
   (values.json ? process.stderr : process.stdout).write(`${summary}\n`);
   return results.every((r) => r.ok) ? 0 : 1;
@@ -188,7 +192,8 @@ async function runJobs(
   const results: BatchResult[] = [];
   let next = 0;
   const lane = async (): Promise<void> => {
-    while (next < jobs.length) {
+    // A closed host (SIGINT, SIGTERM) runs nothing more: the command ends as interrupted.
+    while (next < jobs.length && !host.closed) {
       const job = jobs[next++]!;
       const result = 'ok' in job ? job : await runJob(host, job, artifactOf, timeoutMs);
       results.push(result);

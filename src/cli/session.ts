@@ -51,7 +51,10 @@ export async function withHost<T>(options: SessionOptions, use: (host: Host) => 
       executeWorkers: options.executeWorkers ?? 1,
     });
     if (interrupted) throw new InterruptedError(interrupted);
-    return await use(host);
+    const result = await use(host);
+    // A command that reports job failures itself (batch) still ends as interrupted.
+    if (interrupted) throw new InterruptedError(interrupted);
+    return result;
   } catch (error) {
     // After a signal the job fails with E_HOST_CLOSED (or its worker's death): report the signal.
     if (interrupted) throw new InterruptedError(interrupted);

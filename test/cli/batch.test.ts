@@ -5,7 +5,7 @@
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { cacheDirFor, cliPath, warden } from '../helpers/cli.js';
 import { fixtures } from '../helpers/wat.js';
@@ -119,4 +119,28 @@ test('on a terminal, stderr shows a progress bar up to the total', async (t) => 
   const { stdout } = await execFileAsync('/usr/bin/script', ['-qec', command, '/dev/null'], { env: { PATH: process.env.PATH } });
   t.regex(stdout, /\[#{30}\] 4\/4 {2}failed 0/);
   t.regex(stdout, /4 jobs in [\d.]+s: 4 succeeded, 0 failed/);
+});
+
+test('SIGINT stops the batch: the host is closed, the rest is not run, exit 130', async (t) => {
+  const cacheDir = await cacheDirFor(t);
+  const total = 5_000;
+  const dir = dirWith(t, { 'jobs.ndjson': ndjson(Array.from({ length: total }, (_, n) => ({ module: hello, input: String(n) }))) });
+  const child = spawn(process.execPath, [cliPath, 'batch', path.join(dir, 'jobs.ndjson'), '--json', '--workers', '1', '--cache-dir', cacheDir], {
+    env: { PATH: process.env.PATH },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  // Interrupted once jobs are running (the first result is out).
+  child.stdout.on('data', (chunk: Buffer) => {
+    if (stdout === '') child.kill('SIGINT');
+    stdout += chunk.toString();
+  });
+  t.is(await exited, 130, stderr);
+  t.regex(stderr, /warden: interrupted by SIGINT\n$/);
+  const reported = stdout.trim().split('\n').length;
+  t.true(reported < total, `${reported} results`);
+  t.false(/jobs in/.test(stderr));
 });
