@@ -164,7 +164,15 @@ export class Host extends EventEmitter<HostEvents> {
       recovered: (k: WorkerKind) => this.#emit('pool:recovered', { kind: k }),
     });
     const pool = (kind: WorkerKind, size: number): Pool =>
-      new Pool({ kind, size, maxQueue: options.maxQueue, supervisor, spawn: (k, id) => this.spawnWorker(k, id), events: events(kind) });
+      new Pool({
+        kind,
+        size,
+        maxQueue: options.maxQueue,
+        spareMemoryBytes: options.spareMemoryMb * 1024 * 1024,
+        supervisor,
+        spawn: (k, id) => this.spawnWorker(k, id),
+        events: events(kind),
+      });
     this.#pools = { prepare: pool('prepare', options.prepareWorkers), execute: pool('execute', options.executeWorkers) };
   }
 

@@ -50,6 +50,13 @@ export interface HostOptions {
    * spares. A call can ask for `job` isolation on its own.
    */
   isolation?: 'worker' | 'job';
+  /**
+   * Memory, in MiB, that the idle workers of each pool (with `isolation: 'job'`, its warm
+   * spares) may hold together: a pool keeps at most floor(spareMemoryMb / a worker's RSS)
+   * workers, the RSS measured on its workers (about 62 MiB each), and never fewer than one.
+   * Default: no budget (`prepareWorkers` and `executeWorkers` alone).
+   */
+  spareMemoryMb?: number;
 }
 
 export interface ResolvedHostOptions {
@@ -62,6 +69,8 @@ export interface ResolvedHostOptions {
   limits: HostLimits;
   handshakeTimeoutMs: number;
   isolation: 'worker' | 'job';
+  /** Infinity: no budget. */
+  spareMemoryMb: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<HostLimits> = Object.freeze({
@@ -186,6 +195,7 @@ const HOST_OPTION_NAMES: readonly (keyof HostOptions)[] = [
   'limits',
   'handshakeTimeoutMs',
   'isolation',
+  'spareMemoryMb',
 ];
 
 /** The longest CPU-time limit of a job, ms (a day): with the hard-timeout factor it must stay within setTimeout's range. */
@@ -224,6 +234,7 @@ export function resolveHostOptions(options: HostOptions = {}): ResolvedHostOptio
     limits: resolveLimits(options.limits),
     handshakeTimeoutMs: positiveInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 10_000),
     isolation: isolationOption('isolation', options.isolation, 'worker'),
+    spareMemoryMb: positiveInteger('spareMemoryMb', options.spareMemoryMb, Infinity, true),
   };
 }
 

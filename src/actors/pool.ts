@@ -8,6 +8,7 @@ import { JobQueue, type Priority, type QueueTicket } from './jobQueue.js';
 import { atDeadline } from './timers.js';
 import type { PoolJob } from './poolJob.js';
 import { PoolWorker } from './poolWorker.js';
+import { SpareBudget } from './spareBudget.js';
 import type { WorkerProcess } from './workerProcess.js';
 
 const debug = createDebug('warden:pool');
@@ -26,6 +27,11 @@ export interface PoolOptions {
   maxQueue: number;
   starvationLimit?: number;
   supervisor: Omit<SupervisorMachineInput, 'kind' | 'size'>;
+  /**
+   * Memory the pool's workers may hold while idle, bytes (Infinity: no budget): the pool keeps
+   * at most floor(budget / measured RSS of a worker) of them, and never fewer than one.
+   */
+  spareMemoryBytes?: number;
   /** Spawns one sandboxed worker process (handshake done). */
   spawn(kind: WorkerKind, id: string): Promise<WorkerProcess>;
   events: PoolEvents;
@@ -49,6 +55,9 @@ export class Pool {
   #degraded: string | undefined;
   #stopped = false;
   #drained: (() => void)[] = [];
+  #budget: SpareBudget;
+  /** The size the supervisor keeps the pool at: `size`, or less under the spares' memory budget. */
+  #size: number;
 
   constructor(options: PoolOptions) {
     this.#options = options;
@@ -73,7 +82,9 @@ export class Pool {
         options.events.recovered(this.kind);
       },
     });
-    this.supervisor = createActor(machine, { input: { ...options.supervisor, kind: options.kind, size: options.size } });
+    this.#budget = new SpareBudget(options.spareMemoryBytes ?? Infinity, options.size);
+    this.#size = this.#budget.workers;
+    this.supervisor = createActor(machine, { input: { ...options.supervisor, kind: options.kind, size: this.#size } });
     this.supervisor.start();
   }
 
@@ -249,7 +260,24 @@ export class Pool {
       cancelDeadline?.();
     };
     this.#running.set(job, { worker, cleanup });
+    if (!worker.used) this.#measure(worker);
     worker.assign(job);
+  }
+
+  /**
+   * Keeps the pool within its spares' memory budget. A spare is measured as it takes its first
+   * job, when it has long finished warming up; the read runs beside the job, off its path.
+   */
+  #measure(worker: PoolWorker): void {
+    const pid = worker.process?.sandboxPid;
+    if (!this.#budget.limited || pid === undefined) return;
+    void this.#budget.sample(pid).then((measured) => {
+      const size = this.#budget.workers;
+      if (!measured || this.#stopped || size === this.#size) return;
+      debug('%s pool: %d workers fit the spares budget (%d MiB each)', this.kind, size, Math.round(this.#budget.estimateBytes / 2 ** 20));
+      this.#size = size;
+      this.supervisor.send({ type: 'RESIZE', size });
+    });
   }
 
   #finish(job: PoolJob): void {

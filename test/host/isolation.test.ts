@@ -2,10 +2,13 @@
  * Isolation between jobs: with `isolation: 'job'` every job runs in a process that never ran
  * another and is killed after it; the pool's workers are warm spares, refilled as they are used.
  */
+import fsp from 'node:fs/promises';
 import test from 'ava';
+import { createHost, type Host } from '../../src/index.js';
+import { residentBytes } from '../../src/actors/spareBudget.js';
 import { fixtures } from '../helpers/wat.js';
 import { delay, example, hello, idleWorkers, nextEvent, rejection, startScheduler, text } from '../helpers/scheduler.js';
-import { workerDirsIn } from '../helpers/host.js';
+import { startHost, tempCacheDir, waitFor, workerDirsIn } from '../helpers/host.js';
 
 test.serial("'job' isolation: every job gets a process of its own, retired after it, with the same results", async (t) => {
   const { host, cacheDir } = await startScheduler(t, { executeWorkers: 2, isolation: 'job' });
@@ -93,4 +96,55 @@ test.serial("an invalid isolation option is refused, naming it", async (t) => {
   const error = await rejection(host.execute(hello.wasm, Buffer.from('x'), { isolation: 'thread' as 'job' }));
   t.is(error.code, 'E_INVALID_OPTION');
   t.is(error.details.option, 'isolation');
+});
+
+/** The most execute workers alive at once from now on, counted from the host's events. */
+function peakExecuteWorkers(host: Host): () => number {
+  const alive = new Set(host.workers().filter((w) => w.kind === 'execute').map((w) => w.id));
+  let peak = alive.size;
+  host.on('worker:spawned', (e) => {
+    if (e.kind !== 'execute') return;
+    alive.add(e.id);
+    peak = Math.max(peak, alive.size);
+  });
+  host.on('worker:exited', (e) => alive.delete(e.id));
+  return () => peak;
+}
+
+test.serial('a spares budget below one worker keeps one worker, and jobs still run', async (t) => {
+  const { host } = await startHost(t, { executeWorkers: 3, isolation: 'job', spareMemoryMb: 10 });
+  await idleWorkers(host, 'execute', 1);
+  const peak = peakExecuteWorkers(host);
+  const artifact = await host.prepare(hello.wasm);
+  for (let i = 0; i < 4; i++) t.is(text((await host.execute(artifact, Buffer.from(`b${i}`))).output), `Hello, b${i}!`);
+  t.is(peak(), 1, 'never more than one execute worker');
+});
+
+test.serial('spares never exceed their memory budget: at most floor(budget / measured RSS) workers', async (t) => {
+  const budgetMb = 150;
+  const { host } = await startHost(t, { executeWorkers: 6, isolation: 'job', spareMemoryMb: budgetMb });
+  const artifact = await host.prepare(hello.wasm);
+  // The spares are measured as they take their first job: run a few, then let the pool settle.
+  for (let i = 0; i < 6; i++) t.is(text((await host.execute(artifact, Buffer.from(`m${i}`))).output), `Hello, m${i}!`);
+  const idle = await waitFor(
+    () => host.workers().filter((w) => w.kind === 'execute' && w.state === 'idle' && w.pid !== undefined),
+    (w) => w.length > 0 && host.workers().filter((x) => x.kind === 'execute').length === w.length,
+  );
+  const rss = (await Promise.all(idle.map((w) => residentBytes(w.pid!)))).filter((bytes) => bytes !== undefined);
+  const total = rss.reduce((sum, bytes) => sum + bytes, 0);
+  const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
+  t.log(`${idle.length} spares of ${rss.map(mb).join(', ')} MiB: ${mb(total)} MiB for a budget of ${budgetMb} MiB`);
+  t.true(idle.length < 6, 'fewer spares than executeWorkers');
+  // The pool divides by its running estimate; a spare measured now may have grown a little since.
+  t.true(total <= budgetMb * 2 ** 20 * 1.2, `${mb(total)} MiB of spares within the ${budgetMb} MiB budget`);
+});
+
+test.serial('an invalid spareMemoryMb is refused, naming it', async (t) => {
+  const cacheDir = await tempCacheDir();
+  t.teardown(() => fsp.rm(cacheDir, { recursive: true, force: true }));
+  for (const spareMemoryMb of [0, -1, 1.5, 'a lot']) {
+    const error = await rejection(createHost({ cacheDir, spareMemoryMb: spareMemoryMb as number }));
+    t.is(error.code, 'E_INVALID_OPTION');
+    t.is(error.details.option, 'spareMemoryMb');
+  }
 });
