@@ -24,51 +24,30 @@ export class HostMetrics {
   /** Creates the metrics and subscribes to `host`'s events; call before the host emits any. */
   constructor(host: MetricsSource) {
     const registers = [this.registry];
-    const workersSpawned = new Counter({
-      name: 'warden_workers_spawned_total',
-      help: 'Workers that completed their handshake, by pool',
-      labelNames: ['kind'] as const,
-      registers,
-    });
-    const workersDied = new Counter({
-      name: 'warden_workers_died_total',
-      help: 'Workers whose machine reached dead (failed spawns included), by pool and reason',
-      labelNames: ['kind', 'reason'] as const,
-      registers,
-    });
-    const jobsEnqueued = new Counter({
-      name: 'warden_jobs_enqueued_total',
-      help: 'Jobs that entered a queue (a retried or recovered job enters again), by pool and priority',
-      labelNames: ['kind', 'priority'] as const,
-      registers,
-    });
-    const jobsFinished = new Counter({
-      name: 'warden_jobs_finished_total',
-      help: 'Jobs that finished for good, by pool and outcome (success or the error code)',
-      labelNames: ['kind', 'outcome'] as const,
-      registers,
-    });
-    const wallTime = new Histogram({
-      name: 'warden_job_duration_seconds',
-      help: 'Wall-clock time of successful jobs in their worker, by pool (prepare: preparation, execute: execution)',
-      labelNames: ['kind'] as const,
-      buckets: DURATION_BUCKETS,
-      registers,
-    });
-    const cpuTime = new Histogram({
-      name: 'warden_job_cpu_seconds',
-      help: 'CPU time of successful jobs in their worker, by pool',
-      labelNames: ['kind'] as const,
-      buckets: DURATION_BUCKETS,
-      registers,
-    });
-    const peakMemory = new Histogram({
-      name: 'warden_job_peak_rss_bytes',
-      help: 'Peak resident memory (VmHWM) of the worker process that ran a job, read as the job ends: the job\'s own peak with isolation "job", the worker\'s peak so far otherwise',
-      labelNames: ['kind'] as const,
-      buckets: MEMORY_BUCKETS,
-      registers,
-    });
+    const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) => new Counter({ name, help, labelNames, registers });
+    const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]) =>
+      new Histogram({ name, help, labelNames, buckets, registers });
+    const workersSpawned = counter('warden_workers_spawned_total', 'Workers that completed their handshake, by pool', ['kind']);
+    const workersDied = counter('warden_workers_died_total', 'Workers whose machine reached dead (failed spawns included), by pool and reason', ['kind', 'reason']);
+    const jobsEnqueued = counter(
+      'warden_jobs_enqueued_total',
+      'Jobs that entered a queue (a retried or recovered job enters again), by pool and priority',
+      ['kind', 'priority'],
+    );
+    const jobsFinished = counter('warden_jobs_finished_total', 'Jobs that finished for good, by pool and outcome (success or the error code)', ['kind', 'outcome']);
+    const wallTime = histogram(
+      'warden_job_duration_seconds',
+      'Wall-clock time of successful jobs in their worker, by pool (prepare: preparation, execute: execution)',
+      ['kind'],
+      DURATION_BUCKETS,
+    );
+    const cpuTime = histogram('warden_job_cpu_seconds', 'CPU time of successful jobs in their worker, by pool', ['kind'], DURATION_BUCKETS);
+    const peakMemory = histogram(
+      'warden_job_peak_rss_bytes',
+      'Peak resident memory (VmHWM) of the worker process that ran a job, read as the job ends: the job\'s own peak with isolation "job", the worker\'s peak so far otherwise',
+      ['kind'],
+      MEMORY_BUCKETS,
+    );
     new Gauge({
       name: 'warden_queue_depth',
       help: 'Jobs waiting, by pool and priority',
