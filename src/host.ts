@@ -172,6 +172,7 @@ export class Host extends EventEmitter<HostEvents> {
         supervisor,
         spawn: (k, id) => this.spawnWorker(k, id),
         events: events(kind),
+        inspect: options.inspect,
       });
     this.#pools = { prepare: pool('prepare', options.prepareWorkers), execute: pool('execute', options.executeWorkers) };
   }

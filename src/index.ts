@@ -1,7 +1,8 @@
 export { createHost, Host, type HostEvents, type PrepareOptions, type ExecuteOptions, type ExecuteResult, type CloseOptions } from './host.js';
 export { Artifact, type Abi } from './artifactHandle.js';
 export { HOST_EVENT_TYPES, type HostEvent, type HostEventRecord, type HostEventType, type OverflowRecord, type EventsOptions } from './events.js';
-export type { HostOptions, HostLimits } from './options.js';
+export type { HostOptions, HostLimits, XStateInspector } from './options.js';
+export type { InspectOptions, Inspector } from './inspector/server.js';
 export { DEFAULT_LIMITS } from './options.js';
 export * from './errors.js';
 export type { SecurityStatus, FeatureStatus, SecurityFeature } from './sandbox/security.js';

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import type { InspectionEvent, Observer } from 'xstate';
 import { InvalidOptionError } from './errors.js';
 import type { WorkerLimits } from './protocol/messages.js';
 import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS, type ExecuteLimits, type PrepareLimits } from './worker/jobs/limits.js';
@@ -57,7 +58,16 @@ export interface HostOptions {
    * Default: no budget (`prepareWorkers` and `executeWorkers` alone).
    */
   spareMemoryMb?: number;
+  /**
+   * An XState inspector, given to every machine actor of the host (each pool's supervisor and
+   * every worker) as `createActor(machine, { inspect })`: a function, or an observer with
+   * `next` such as `@statelyai/inspect`'s `inspector.inspect`.
+   */
+  inspect?: XStateInspector;
 }
+
+/** What XState's `createActor` takes as `inspect`. */
+export type XStateInspector = ((event: InspectionEvent) => void) | Observer<InspectionEvent>;
 
 export interface ResolvedHostOptions {
   cacheDir: string;
@@ -71,6 +81,7 @@ export interface ResolvedHostOptions {
   isolation: 'worker' | 'job';
   /** Infinity: no budget. */
   spareMemoryMb: number;
+  inspect: XStateInspector | undefined;
 }
 
 export const DEFAULT_LIMITS: Readonly<HostLimits> = Object.freeze({
@@ -196,6 +207,7 @@ const HOST_OPTION_NAMES: readonly (keyof HostOptions)[] = [
   'handshakeTimeoutMs',
   'isolation',
   'spareMemoryMb',
+  'inspect',
 ];
 
 /** The longest CPU-time limit of a job, ms (a day): with the hard-timeout factor it must stay within setTimeout's range. */
@@ -235,7 +247,16 @@ export function resolveHostOptions(options: HostOptions = {}): ResolvedHostOptio
     handshakeTimeoutMs: positiveInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 10_000),
     isolation: isolationOption('isolation', options.isolation, 'worker'),
     spareMemoryMb: positiveInteger('spareMemoryMb', options.spareMemoryMb, Infinity, true),
+    inspect: inspectOption(options.inspect),
   };
+}
+
+function inspectOption(value: unknown): XStateInspector | undefined {
+  if (value === undefined || typeof value === 'function') return value as XStateInspector | undefined;
+  if (value !== null && typeof value === 'object' && typeof (value as { next?: unknown }).next === 'function') return value as XStateInspector;
+  throw new InvalidOptionError(`Expected the \`inspect\` option to be an XState inspector (a function or an observer with \`next\`), got ${describe(value)}`, {
+    details: { option: 'inspect' },
+  });
 }
 
 /** Checks an isolation option: 'worker' or 'job'. */

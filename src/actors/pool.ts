@@ -3,6 +3,7 @@ import { createActor, type Actor } from 'xstate';
 import createDebug from 'debug';
 import { provideSupervisorActions, type SupervisorMachineInput, type WorkerMachineOutput } from '../machines/index.js';
 import type { WorkerKind } from '../protocol/messages.js';
+import type { XStateInspector } from '../options.js';
 import { AbortedError, DeadlineError, HostClosedError, PoolDegradedError, type WardenError } from '../errors.js';
 import { JobQueue, type Priority, type QueueTicket } from './jobQueue.js';
 import { atDeadline } from './timers.js';
@@ -35,6 +36,8 @@ export interface PoolOptions {
   /** Spawns one sandboxed worker process (handshake done). */
   spawn(kind: WorkerKind, id: string): Promise<WorkerProcess>;
   events: PoolEvents;
+  /** The host's XState inspector, for the supervisor and every worker actor. */
+  inspect?: XStateInspector | undefined;
 }
 
 /**
@@ -84,7 +87,7 @@ export class Pool {
     });
     this.#budget = new SpareBudget(options.spareMemoryBytes ?? Infinity, options.size);
     this.#size = this.#budget.workers;
-    this.supervisor = createActor(machine, { input: { ...options.supervisor, kind: options.kind, size: this.#size } });
+    this.supervisor = createActor(machine, { input: { ...options.supervisor, kind: options.kind, size: this.#size }, inspect: options.inspect });
     this.supervisor.start();
   }
 
@@ -162,7 +165,7 @@ export class Pool {
       state: (w, state) => this.#options.events.workerState(w, state),
       dead: (w, output) => this.#onDead(w, output),
       jobEnded: (_w, job) => this.#finish(job),
-    });
+    }, this.#options.inspect);
     this.workers.set(id, worker);
     this.#options.spawn(this.kind, id).then(
       (process) => {

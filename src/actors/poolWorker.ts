@@ -7,6 +7,7 @@ import { ProtocolError, TimeoutError, WorkerDiedError, WorkerDirError, type Ward
 import { clearWorkerDir } from '../sandbox/workerDir.js';
 import type { WorkerProcess } from './workerProcess.js';
 import type { PoolJob } from './poolJob.js';
+import type { XStateInspector } from '../options.js';
 
 const debug = createDebug('warden:pool');
 
@@ -41,7 +42,7 @@ export class PoolWorker {
   diedInJob = false;
   #jobError: WardenError | undefined;
 
-  constructor(id: string, kind: WorkerKind, hooks: PoolWorkerHooks) {
+  constructor(id: string, kind: WorkerKind, hooks: PoolWorkerHooks, inspect?: XStateInspector) {
     this.id = id;
     this.kind = kind;
     const machine = provideWorkerActions({
@@ -125,7 +126,7 @@ export class PoolWorker {
       },
       becameIdle: () => hooks.idle(this),
     });
-    this.actor = createActor(machine, { input: { id, kind } });
+    this.actor = createActor(machine, { input: { id, kind }, inspect });
     this.actor.subscribe({
       next: (snapshot) => {
         hooks.state(this, typeof snapshot.value === 'string' ? snapshot.value : `running.${Object.values(snapshot.value)[0]}`);

@@ -13,6 +13,19 @@ import { demoModule, startDemo } from '../../src/inspector/demo.js';
 import { machineCharts } from '../../src/inspector/snapshot.js';
 import { startHost } from '../helpers/host.js';
 
+/** The page's DOM as the callbacks below use it: they run in the browser, and the tests compile without the DOM library. */
+interface PageElement {
+  getAttribute(name: string): string | null;
+  classList: { contains(name: string): boolean };
+  dataset: Record<string, string | undefined>;
+}
+declare const document: {
+  body: PageElement;
+  querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): { length: number };
+  getElementById(id: string): PageElement | null;
+};
+
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = path.resolve('test-output/inspector.png');
 const DOCS_SCREENSHOT = path.resolve('docs/inspector.png');

@@ -1,0 +1,150 @@
+/**
+ * The inspector's server over plain HTTP (the browser tests cover the page), its options,
+ * the `inspect` option of `createHost` with XState's own inspection API, and the demo module.
+ */
+import http from 'node:http';
+import test from 'ava';
+import type { InspectionEvent } from 'xstate';
+import { createHost, HostClosedError, InvalidOptionError, type Host } from '../../src/index.js';
+import { DEMO_WAT, demoModule } from '../../src/inspector/demo.js';
+import { machineCharts, type ChartGraph } from '../../src/inspector/snapshot.js';
+import { startHost, tempCacheDir } from '../helpers/host.js';
+import { wat } from '../helpers/wat.js';
+
+/** Reads Server-Sent Events records until `done` holds for the list read so far. */
+async function readEvents(url: string, done: (records: { type: string; data: Record<string, unknown> }[]) => boolean) {
+  const controller = new AbortController();
+  const response = await fetch(new URL('/events', url), { signal: controller.signal });
+  const records: { type: string; data: Record<string, unknown> }[] = [];
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = '';
+  while (!done(records)) {
+    const { value, done: ended } = await reader.read();
+    if (ended) break;
+    text += value;
+    const messages = text.split('\n\n');
+    text = messages.pop()!;
+    for (const message of messages) if (message.startsWith('data: ')) records.push(JSON.parse(message.slice(6)));
+  }
+  controller.abort();
+  return { response, records };
+}
+
+/** What `/state` answers (the part these tests read). */
+interface StateJson {
+  machines: ChartGraph[];
+  workers: { id: string; state: string }[];
+  pools: { kind: string; state: string }[];
+  queues: { prepare: Record<string, number>; execute: Record<string, number> };
+  security: { secure: boolean };
+}
+
+async function readState(url: string): Promise<StateJson> {
+  return (await (await fetch(new URL('/state', url))).json()) as StateJson;
+}
+
+/** The machine an inspection event is about (`worker` or `supervisor`). */
+function machineOf(event: InspectionEvent): string {
+  return (event.actorRef as unknown as { logic: { id: string } }).logic.id;
+}
+
+/** A GET with a chosen Host header (fetch does not let one set it). */
+function getWithHost(url: string, hostHeader: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { headers: { host: hostHeader } }, (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    }).on('error', reject);
+  });
+}
+
+test.serial('/state describes machines, workers, pools, queues and security; /events streams host events', async (t) => {
+  const { host } = await startHost(t);
+  const { url } = await host.inspect({ host: '127.0.0.1', port: 0 });
+  t.regex(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  const page = await fetch(url);
+  t.is(page.status, 200);
+  t.regex(page.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+
+  const state = await readState(url);
+  // As JSON: without the undefined fields.
+  t.deepEqual(state.machines, JSON.parse(JSON.stringify(machineCharts())));
+  t.deepEqual(state.pools.map((p) => p.kind).sort(), ['execute', 'prepare']);
+  t.deepEqual(Object.keys(state.queues.execute), ['critical', 'high', 'normal', 'background']);
+  t.is(state.security.secure, host.securityStatus.secure);
+
+  // Every state a worker reports is a node of the worker chart (`worker.` + its state).
+  const workerNodes = new Set(state.machines.find((m) => m.machine === 'worker')!.states.map((s) => s.id));
+  const seen = new Set<string>();
+  const streamed = readEvents(url, (records) => records.some((r) => r.type === 'job:succeeded'));
+  host.on('worker:state', ({ state: value }) => seen.add(value));
+  const code = demoModule();
+  await host.execute(code, Buffer.from('ok'));
+  const { response, records } = await streamed;
+  t.is(response.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+  t.true(records.some((r) => r.type === 'job:started'));
+  t.true(seen.size >= 3);
+  for (const value of seen) t.true(workerNodes.has(`worker.${value}`), `worker.${value} is drawn`);
+  for (const s of (await readState(url)).workers) t.true(workerNodes.has(`worker.${s.state}`));
+});
+
+test.serial('requests addressed to another host name are refused (DNS rebinding)', async (t) => {
+  const { host } = await startHost(t);
+  const { url } = await host.inspect();
+  const port = new URL(url).port;
+  t.is(await getWithHost(new URL('/state', url).href, `evil.example:${port}`), 403);
+  t.is(await getWithHost(new URL('/state', url).href, `localhost:${port}`), 200);
+  t.is((await fetch(new URL('/nothing', url))).status, 404);
+  t.is((await fetch(new URL('/state', url), { method: 'POST' })).status, 405);
+});
+
+test.serial('inspect options are checked; only loopback addresses', async (t) => {
+  const { host } = await startHost(t);
+  for (const options of [{ host: '0.0.0.0' }, { host: '192.168.1.10' }, { host: 'example.com' }, { port: -1 }, { port: 70_000 }, { port: 1.5 }, { listen: 1 }]) {
+    await t.throwsAsync(host.inspect(options as never), { instanceOf: InvalidOptionError }, JSON.stringify(options));
+  }
+});
+
+test.serial('host.close() closes its inspectors; inspect() after close is refused', async (t) => {
+  const cacheDir = await tempCacheDir();
+  const host: Host = await createHost({ cacheDir, executeWorkers: 1 });
+  const first = await host.inspect();
+  const second = await host.inspect();
+  await second.close();
+  await t.throwsAsync(fetch(second.url));
+  // An open event stream does not hold the close up.
+  const open = await fetch(new URL('/events', first.url));
+  await host.close();
+  await t.throwsAsync(fetch(first.url));
+  t.is((await open.text()).startsWith(': warden inspector'), true);
+  await t.throwsAsync(host.inspect(), { instanceOf: HostClosedError });
+  await first.close();
+});
+
+test.serial('the inspect option passes an XState inspector to every machine actor', async (t) => {
+  const events: InspectionEvent[] = [];
+  const observed: InspectionEvent[] = [];
+  const { host } = await startHost(t, { inspect: (event) => events.push(event) });
+  await host.execute(demoModule(), Buffer.from('ok'));
+  const machineIds = (type: string) => new Set(events.filter((e) => e.type === type).map(machineOf));
+  t.deepEqual([...machineIds('@xstate.actor')].sort(), ['supervisor', 'worker']);
+  const workerSnapshots = events.flatMap((e) => (e.type === '@xstate.snapshot' && machineOf(e) === 'worker' ? [e] : []));
+  const values = new Set(workerSnapshots.map((e) => JSON.stringify((e.snapshot as unknown as { value: unknown }).value)));
+  t.true(values.has('"idle"') && values.has(JSON.stringify({ running: 'awaiting' })), [...values].join(' '));
+  t.true(events.some((e) => e.type === '@xstate.event' && (e.event as { type: string }).type === 'ASSIGN'));
+
+  // An observer object with `next`, as @statelyai/inspect's `inspector.inspect` is.
+  const { host: other } = await startHost(t, { inspect: { next: (event: InspectionEvent) => observed.push(event) } });
+  await other.execute(demoModule(), Buffer.from('ok'));
+  t.true(observed.some((e) => e.type === '@xstate.snapshot'));
+});
+
+test('the inspect option must be a function or an observer', async (t) => {
+  for (const inspect of [42, 'yes', null, {}, { next: 1 }]) {
+    await t.throwsAsync(createHost({ inspect: inspect as never }), { instanceOf: InvalidOptionError, message: /inspect/ });
+  }
+});
+
+test('the demo module embedded for the CLI is what wabt makes of its source', (t) => {
+  t.deepEqual(demoModule(), wat(DEMO_WAT));
+});
