@@ -2,12 +2,14 @@
  * Isolation between jobs: with `isolation: 'job'` every job runs in a process that never ran
  * another and is killed after it; the pool's workers are warm spares, refilled as they are used.
  */
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import zlib from 'node:zlib';
 import test from 'ava';
 import { createHost, type Host } from '../../src/index.js';
 import { residentBytes } from '../../src/actors/spareBudget.js';
 import { fixtures } from '../helpers/wat.js';
-import { delay, example, hello, idleWorkers, nextEvent, rejection, startScheduler, text } from '../helpers/scheduler.js';
+import { delay, example, gzipBomb, hello, idleWorkers, nextEvent, rejection, startScheduler, text } from '../helpers/scheduler.js';
 import { startHost, tempCacheDir, waitFor, workerDirsIn } from '../helpers/host.js';
 
 test.serial("'job' isolation: every job gets a process of its own, retired after it, with the same results", async (t) => {
@@ -31,19 +33,61 @@ test.serial("'job' isolation: every job gets a process of its own, retired after
   t.is(workerDirsIn(cacheDir).filter((name) => name.startsWith('worker-dir-execute-')).length, 2);
 });
 
-test.serial("'job' isolation gives the same results and error codes as reuse", async (t) => {
-  const { host } = await startScheduler(t, { executeWorkers: 2, isolation: 'job' });
-  for (const name of ['hello', 'sha256', 'wordcount'] as const) {
+/** The error suite: code that fails, each in its own way (prepare or execute), with the options it needs. */
+const ERROR_SUITE: Record<string, { code: () => Uint8Array | Promise<Uint8Array>; options?: { timeoutMs: number } }> = {
+  trap: { code: () => fixtures.trap },
+  stackOverflow: { code: () => fixtures.stackOverflow },
+  infiniteLoop: { code: () => fixtures.infiniteLoop, options: { timeoutMs: 300 } },
+  memoryBomb: { code: () => fixtures.memoryBomb },
+  hugeOutput: { code: () => fixtures.hugeOutput },
+  outOfBoundsOutput: { code: () => fixtures.outOfBoundsOutput },
+  invalidWasm: { code: () => Buffer.from('not wasm at all') },
+  forbiddenImport: { code: () => fixtures.forbiddenImport },
+  tooMuchMemory: { code: () => fixtures.tooMuchMemory },
+  twoTables: { code: () => fixtures.twoTables },
+  corruptGzip: { code: () => Buffer.concat([zlib.gzipSync(hello.wasm).subarray(0, 20), Buffer.alloc(40, 0xaa)]) },
+  gzipBomb: { code: gzipBomb },
+};
+
+/** Every example of examples/examples.json and every case of the error suite, run on one host: what each gave. */
+async function suiteOutcomes(host: Host): Promise<Record<string, string>> {
+  const outcomes: Record<string, string> = {};
+  const { examples } = JSON.parse(fs.readFileSync('examples/examples.json', 'utf8')) as { examples: { name: Parameters<typeof example>[0] }[] };
+  for (const { name } of examples) {
     const ex = example(name);
     const result = await host.execute(ex.wasm, ex.input);
-    t.is(text(result.output), text(ex.expected), name);
+    outcomes[name] = text(result.output) + (ex.expectedStderr ? `\nstderr: ${text(result.log)}` : '');
   }
-  t.is((await rejection(host.execute(fixtures.trap, Buffer.alloc(0)))).code, 'E_TRAP');
-  t.is((await rejection(host.execute(fixtures.infiniteLoop, Buffer.alloc(0), { timeoutMs: 300 }))).code, 'E_TIMEOUT');
-  t.is((await rejection(host.execute(fixtures.memoryBomb, Buffer.alloc(0)))).code, 'E_OUT_OF_MEMORY');
-  t.is((await rejection(host.execute(fixtures.forbiddenImport, Buffer.alloc(0)))).code, 'E_PREVALIDATION');
-  // And the pool keeps serving after failures.
-  t.is(text((await host.execute(hello.wasm, Buffer.from('again'))).output), 'Hello, again!');
+  for (const [name, { code, options }] of Object.entries(ERROR_SUITE)) {
+    const error = await rejection(host.execute(await code(), Buffer.alloc(0), options));
+    outcomes[name] = `${error.code} (deterministic: ${String(error.deterministic)})`;
+  }
+  return outcomes;
+}
+
+test.serial("'job' isolation gives the same results and error codes as reuse, on the whole example and error suite", async (t) => {
+  const outcomes: Record<string, Record<string, string>> = {};
+  for (const isolation of ['worker', 'job'] as const) {
+    const { host } = await startScheduler(t, { executeWorkers: 2, isolation, limits: { maxOutputBytes: 1000 } });
+    outcomes[isolation] = await suiteOutcomes(host);
+    // And the pool keeps serving after all those failures.
+    t.is(text((await host.execute(hello.wasm, Buffer.from('again'))).output), 'Hello, again!');
+    await host.close();
+  }
+  t.deepEqual(outcomes.job, outcomes.worker);
+  for (const name of ['hello', 'upper', 'sha256', 'wordcount', 'calc'] as const) {
+    const ex = example(name);
+    t.true(outcomes.worker![name]!.startsWith(text(ex.expected)), `${name} gives its expected output`);
+    if (ex.expectedStderr) t.true(outcomes.worker![name]!.endsWith(`stderr: ${text(ex.expectedStderr)}`), `${name} gives its expected stderr`);
+  }
+  t.like(outcomes.worker, {
+    trap: 'E_TRAP (deterministic: true)',
+    infiniteLoop: 'E_TIMEOUT (deterministic: false)',
+    memoryBomb: 'E_OUT_OF_MEMORY (deterministic: true)',
+    hugeOutput: 'E_OUTPUT_TOO_LARGE (deterministic: true)',
+    forbiddenImport: 'E_PREVALIDATION (deterministic: true)',
+    gzipBomb: 'E_DECOMPRESS (deterministic: true)',
+  });
 });
 
 test.serial("a 'job'-isolated call on a reuse pool never runs on a worker that ran another job", async (t) => {
