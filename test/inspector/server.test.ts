@@ -9,26 +9,8 @@ import { createHost, HostClosedError, InvalidOptionError, type Host } from '../.
 import { DEMO_WAT, demoModule } from '../../src/inspector/demo.js';
 import { machineCharts, type ChartGraph } from '../../src/inspector/snapshot.js';
 import { startHost, tempCacheDir } from '../helpers/host.js';
+import { readEvents } from '../helpers/sse.js';
 import { wat } from '../helpers/wat.js';
-
-/** Reads Server-Sent Events records until `done` holds for the list read so far. */
-async function readEvents(url: string, done: (records: { type: string; data: Record<string, unknown> }[]) => boolean) {
-  const controller = new AbortController();
-  const response = await fetch(new URL('/events', url), { signal: controller.signal });
-  const records: { type: string; data: Record<string, unknown> }[] = [];
-  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let text = '';
-  while (!done(records)) {
-    const { value, done: ended } = await reader.read();
-    if (ended) break;
-    text += value;
-    const messages = text.split('\n\n');
-    text = messages.pop()!;
-    for (const message of messages) if (message.startsWith('data: ')) records.push(JSON.parse(message.slice(6)));
-  }
-  controller.abort();
-  return { response, records };
-}
 
 /** What `/state` answers (the part these tests read). */
 interface StateJson {
@@ -76,7 +58,10 @@ test.serial('/state describes machines, workers, pools, queues and security; /ev
   // Every state a worker reports is a node of the worker chart (`worker.` + its state).
   const workerNodes = new Set(state.machines.find((m) => m.machine === 'worker')!.states.map((s) => s.id));
   const seen = new Set<string>();
-  const streamed = readEvents(url, (records) => records.some((r) => r.type === 'job:succeeded'));
+  let opened!: () => void;
+  const open = new Promise<void>((resolve) => (opened = resolve));
+  const streamed = readEvents(url, (records) => records.some((r) => r.type === 'job:succeeded'), opened);
+  await open;
   host.on('worker:state', ({ state: value }) => seen.add(value));
   const code = demoModule();
   await host.execute(code, Buffer.from('ok'));
