@@ -92,8 +92,9 @@ export async function startInspector(host: Host, options: InspectOptions = {}): 
       res.end('internal error\n');
     });
   });
-  server.listen(port, address);
-  await once(server, 'listening');
+  await listen(server, port, address);
+  // After startup an error of the server is only worth a log line: the host runs on.
+  server.on('error', (error) => debug('server error: %s', error.message));
   const bound = server.address() as AddressInfo;
   const url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}/`;
   debug('inspector at %s', url);
@@ -111,6 +112,20 @@ export async function startInspector(host: Host, options: InspectOptions = {}): 
       return closing;
     },
   };
+}
+
+/** Listens, or says why it cannot (the port is taken, or reserved) as an option error. */
+async function listen(server: http.Server, port: number, address: string): Promise<void> {
+  server.listen(port, address);
+  try {
+    await once(server, 'listening');
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    throw new InvalidOptionError(`Cannot listen on ${address} port ${port}: ${code === 'EADDRINUSE' ? 'the port is in use' : message}`, {
+      details: { option: 'port' },
+      cause: error,
+    });
+  }
 }
 
 type Streams = Set<AsyncIterator<unknown>>;

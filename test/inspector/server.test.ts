@@ -83,11 +83,13 @@ test.serial('requests addressed to another host name are refused (DNS rebinding)
   t.is((await fetch(new URL('/state', url), { method: 'POST' })).status, 405);
 });
 
-test.serial('inspect options are checked; only loopback addresses', async (t) => {
+test.serial('inspect options are checked: only loopback addresses, a free port', async (t) => {
   const { host } = await startHost(t);
   for (const options of [{ host: '0.0.0.0' }, { host: '192.168.1.10' }, { host: 'example.com' }, { port: -1 }, { port: 70_000 }, { port: 1.5 }, { listen: 1 }]) {
     await t.throwsAsync(host.inspect(options as never), { instanceOf: InvalidOptionError }, JSON.stringify(options));
   }
+  const { url } = await host.inspect();
+  await t.throwsAsync(host.inspect({ port: Number(new URL(url).port) }), { instanceOf: InvalidOptionError, message: /port \d+: the port is in use/ });
 });
 
 test.serial('host.close() closes its inspectors; inspect() after close is refused', async (t) => {
