@@ -7,6 +7,7 @@ import test from 'ava';
 import type { InspectionEvent } from 'xstate';
 import { createHost, HostClosedError, InvalidOptionError, type Host } from '../../src/index.js';
 import { DEMO_WAT, demoModule } from '../../src/inspector/demo.js';
+import { EVENTS_BUFFER_PER_CLIENT } from '../../src/inspector/server.js';
 import { machineCharts, type ChartGraph } from '../../src/inspector/snapshot.js';
 import { startHost, tempCacheDir } from '../helpers/host.js';
 import { readEvents } from '../helpers/sse.js';
@@ -71,6 +72,28 @@ test.serial('/state describes machines, workers, pools, queues and security; /ev
   t.true(seen.size >= 3);
   for (const value of seen) t.true(workerNodes.has(`worker.${value}`), `worker.${value} is drawn`);
   for (const s of (await readState(url)).workers) t.true(workerNodes.has(`worker.${s.state}`));
+});
+
+test.serial("a burst beyond a page's buffer reaches it as an events:overflow record, then events flow on", async (t) => {
+  const { host } = await startHost(t);
+  const { url } = await host.inspect();
+  let opened!: () => void;
+  const open = new Promise<void>((resolve) => (opened = resolve));
+  const last = `burst-${EVENTS_BUFFER_PER_CLIENT * 5 - 1}`;
+  const streamed = readEvents(url, (records) => records.some((r) => r.data.jobId === 'after'), opened);
+  await open;
+  // Synchronous: the stream cannot send any of it before the burst ends, so all but the
+  // buffer's worth are dropped and counted.
+  for (let i = 0; i < EVENTS_BUFFER_PER_CLIENT * 5; i++) host.emitSafely('job:queued', { jobId: `burst-${i}`, kind: 'execute', priority: 'normal' });
+  setImmediate(() => host.emitSafely('job:queued', { jobId: 'after', kind: 'execute', priority: 'normal' }));
+  const { records } = await streamed;
+  const burst = records.filter((r) => String(r.data.jobId).startsWith('burst-'));
+  const overflow = records.filter((r) => r.type === 'events:overflow');
+  t.is(overflow.length, 1);
+  // The buffer's worth, plus the one the waiting stream took at once.
+  t.true(burst.length <= EVENTS_BUFFER_PER_CLIENT + 1, String(burst.length));
+  t.is(burst.length + Number(overflow[0]!.data.dropped), EVENTS_BUFFER_PER_CLIENT * 5, 'every event is delivered or counted');
+  t.false(burst.some((r) => r.data.jobId === last));
 });
 
 test.serial('requests addressed to another host name are refused (DNS rebinding)', async (t) => {
