@@ -358,6 +358,10 @@ export const PAGE_JS = String.raw`'use strict';
   function applyState(state) {
     workers = {};
     state.workers.forEach(function (w) { workers[w.id] = w; });
+    // Start times of jobs no longer running (their end may have been among dropped events).
+    var running = {};
+    state.workers.forEach(function (w) { if (w.jobId) running[w.jobId] = true; });
+    Object.keys(startedAt).forEach(function (id) { if (!running[id]) delete startedAt[id]; });
     pools = state.pools;
     renderWorkers();
     renderQueues(state.queues);
@@ -372,7 +376,9 @@ export const PAGE_JS = String.raw`'use strict';
   // ---- events ----
   function apply(record) {
     var d = record.data;
-    if (record.type === 'worker:spawned') workers[d.id] = { id: d.id, kind: d.kind, state: 'spawning', pid: d.pid, jobsCompleted: 0 };
+    // Events were dropped: the picture may be stale until the next snapshot, so take it now.
+    if (record.type === 'events:overflow') refresh();
+    else if (record.type === 'worker:spawned') workers[d.id] = { id: d.id, kind: d.kind, state: 'spawning', pid: d.pid, jobsCompleted: 0 };
     else if (record.type === 'worker:state' && workers[d.id]) workers[d.id].state = d.state;
     else if (record.type === 'worker:state') workers[d.id] = { id: d.id, kind: d.kind, state: d.state, jobsCompleted: 0 };
     else if (record.type === 'worker:exited') delete workers[d.id];

@@ -40,6 +40,8 @@ const SECURITY_HEADERS = {
   'Cache-Control': 'no-store',
 };
 
+const EVENT_STREAM = 'text/event-stream; charset=utf-8';
+
 const INSPECT_OPTION_NAMES = ['port', 'host'];
 
 function inspectOptions(options: InspectOptions): { port: number; host: string } {
@@ -152,6 +154,7 @@ async function route(host: Host, charts: ChartGraph[], streams: Streams, req: ht
     case '/metrics':
       return send(res, host.metricsContentType, await host.metrics());
     case '/events':
+      if (req.method === 'HEAD') return void res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': EVENT_STREAM }).end();
       return streamEvents(host, streams, res);
     default:
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found\n');
@@ -176,7 +179,7 @@ async function streamEvents(host: Host, streams: Streams, res: http.ServerRespon
     gone.abort();
     void events.return?.();
   });
-  res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'keep-alive' });
+  res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': EVENT_STREAM, Connection: 'keep-alive' });
   // The comment line makes the browser's EventSource report "open" at once.
   res.write(': warden inspector\n\n');
   try {
