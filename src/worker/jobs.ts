@@ -10,6 +10,8 @@ import type {
 } from '../protocol/messages.js';
 import { WorkerDirFile } from '../sandbox/workerDirFiles.js';
 import { loadAddon } from './addon.js';
+import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from './jobs/limits.js';
+import { WARM_UP_INPUT, WARM_UP_MODULE } from './jobs/warmUpModule.js';
 import type { JobRunner } from './jobRunner.js';
 
 /**
@@ -18,18 +20,39 @@ import type { JobRunner } from './jobRunner.js';
  */
 let runner: Promise<JobRunner> | undefined;
 
+/** CPU time the warm-up may take: generous, a loaded machine must not fail it. */
+const DEFAULT_WARM_UP_CPU_MS = 10_000;
+
 /** The job thread, started once (lazily: piscina and the thread are not part of the cold start). */
 export function jobRunner(info: WorkerInfo): Promise<JobRunner> {
-  runner ??= import('./jobRunner.js').then(
-    ({ JobRunner }) =>
-      new JobRunner({
-        maxOldGenerationSizeMb: info.limits.jobHeapMb,
-        stackSizeMb: info.limits.jobStackMb,
-        // Worker threads refuse per-process flags such as --openssl-config.
-        execArgv: [],
-      }),
-  );
+  runner ??= import('./jobRunner.js').then(async ({ JobRunner }) => {
+    const started = new JobRunner({
+      maxOldGenerationSizeMb: info.limits.jobHeapMb,
+      stackSizeMb: info.limits.jobStackMb,
+      // Worker threads refuse per-process flags such as --openssl-config.
+      execArgv: [],
+    });
+    await warmUp(started);
+    return started;
+  });
   return runner;
+}
+
+/**
+ * Prepares and runs the warm-up module through the whole job path of this (main) thread, as a
+ * real job would: its first run compiles this side's code (the runner, the reply), about a
+ * millisecond a one-job process would otherwise pay on its only job. A failure is left for
+ * the first real job to meet.
+ */
+async function warmUp(started: JobRunner): Promise<void> {
+  const prepared = await started.run(
+    { kind: 'prepare', code: new Uint8Array(WARM_UP_MODULE), limits: DEFAULT_PREPARE_LIMITS, paramsHash: '0'.repeat(64) },
+    { cpuTimeLimitMs: DEFAULT_WARM_UP_CPU_MS },
+  );
+  if (!prepared.ok || prepared.kind !== 'prepare') return;
+  const task = { kind: 'execute', artifact: prepared.artifact, input: new Uint8Array(WARM_UP_INPUT), abi: 'run', limits: DEFAULT_EXECUTE_LIMITS } as const;
+  const executed = await started.run(task, { cpuTimeLimitMs: DEFAULT_WARM_UP_CPU_MS });
+  if (executed.ok && executed.kind === 'execute') executeBody(executed);
 }
 
 /**
@@ -81,6 +104,11 @@ export async function runPrepare(info: WorkerInfo, request: PrepareRequest, code
   }
 }
 
+/** The body of an execute reply: the output, then the log. */
+function executeBody(result: { output: Uint8Array; log: Uint8Array }): Buffer {
+  return Buffer.concat([result.output, result.log]);
+}
+
 export async function runExecute(
   info: WorkerInfo,
   request: ExecuteRequest,
@@ -104,7 +132,7 @@ export async function runExecute(
   const times = { cpuTimeMs: result.cpuTimeMs, wallTimeMs: result.wallTimeMs };
   if (!result.ok) return { reply: { ok: false, failure: result.failure, ...times } };
   if (result.kind !== 'execute') throw new Error('job thread answered an execute with a prepare result');
-  const body = Buffer.concat([result.output, result.log]);
+  const body = executeBody(result);
   return {
     reply: { ok: true, outputBytes: result.output.byteLength, logBytes: result.log.byteLength, logTruncated: result.logTruncated, ...times },
     body,
