@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import { EventEmitter } from 'eventemitter3';
 import createDebug from 'debug';
-import { FrameDecoder, encodeFrame, type Frame } from '../protocol/frame.js';
+import { FrameDecoder, writeFrame, type Frame } from '../protocol/frame.js';
 import {
   MessageType,
   PROTOCOL_VERSION,
@@ -175,7 +175,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     return this.#exit === undefined;
   }
 
-  /** Sends a message and waits for the reply with the same id. */
+  /** Sends a message and waits for the reply with the same id (a big body is sent as is: do not change it afterwards). */
   request(
     type: number,
     header: unknown,
@@ -208,9 +208,9 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     });
   }
 
-  /** Writes one frame (no reply expected). */
+  /** Writes one frame (no reply expected). A big body is written as is: it must not change afterwards. */
   send(type: number, id: number, header: unknown, body?: Uint8Array): void {
-    if (!this.#exit && this.#channel.writable) this.#channel.write(encodeFrame(type, id, header, body));
+    if (!this.#exit && this.#channel.writable) writeFrame(this.#channel, type, id, header, body);
   }
 
   /** Round trip to the worker; resolves with the time it took, in milliseconds. */

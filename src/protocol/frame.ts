@@ -21,22 +21,56 @@ export interface Frame {
 
 const PREFIX = 4;
 const FIXED = 1 + 4 + 4;
+const EMPTY = Buffer.alloc(0);
 /** Default bound on one frame, so a 4 GiB length prefix is an error, not an allocation. */
 export const DEFAULT_MAX_FRAME = 64 * 1024 * 1024 + 64 * 1024;
 
-/** Encodes one frame as a single buffer (one write, one syscall). */
-export function encodeFrame(type: number, id: number, header: unknown, body?: Uint8Array): Buffer {
+/** Bodies from this size on are written beside their frame's head instead of copied into one buffer. */
+export const SEPARATE_BODY_BYTES = 64 * 1024;
+
+/** The head of a frame (length prefix, type, id, header) for a body of `bodyLength` bytes, with `extra` bytes of room after it. */
+function encodeHead(type: number, id: number, header: unknown, bodyLength: number, extra: number): Buffer {
   const headerBytes = Buffer.from(JSON.stringify(header ?? null), 'utf8');
-  const bodyLength = body?.byteLength ?? 0;
   const length = FIXED + headerBytes.length + bodyLength;
-  const out = Buffer.allocUnsafe(PREFIX + length);
+  const out = Buffer.allocUnsafe(PREFIX + FIXED + headerBytes.length + extra);
   out.writeUInt32BE(length, 0);
   out.writeUInt8(type, 4);
   out.writeUInt32BE(id >>> 0, 5);
   out.writeUInt32BE(headerBytes.length, 9);
   headerBytes.copy(out, 13);
-  if (body && bodyLength > 0) out.set(body, 13 + headerBytes.length);
   return out;
+}
+
+/** Encodes one frame as a single buffer (one write, one syscall). */
+export function encodeFrame(type: number, id: number, header: unknown, body?: Uint8Array): Buffer {
+  const bodyLength = body?.byteLength ?? 0;
+  const out = encodeHead(type, id, header, bodyLength, bodyLength);
+  if (body && bodyLength > 0) out.set(body, out.length - bodyLength);
+  return out;
+}
+
+/** The part of a socket `writeFrame` needs. */
+export interface FrameSink {
+  write(chunk: Uint8Array): boolean;
+  cork(): void;
+  uncork(): void;
+}
+
+/**
+ * Writes one frame with one syscall. A small body is copied into one buffer with the head; a big
+ * one (≥ SEPARATE_BODY_BYTES) is written as is beside the head, corked into one writev: no copy
+ * of a MiB-sized input or output. The body must not change after this call (the write may be
+ * queued): callers pass buffers they own.
+ */
+export function writeFrame(sink: FrameSink, type: number, id: number, header: unknown, body?: Uint8Array): void {
+  if (!body || body.byteLength < SEPARATE_BODY_BYTES) {
+    sink.write(encodeFrame(type, id, header, body));
+    return;
+  }
+  sink.cork();
+  sink.write(encodeHead(type, id, header, body.byteLength, 0));
+  sink.write(body);
+  sink.uncork();
 }
 
 /**
@@ -76,29 +110,35 @@ export class FrameDecoder {
 
   #next(): Frame | undefined {
     if (this.#buffered < PREFIX) return undefined;
-    const head = this.#peek(PREFIX);
-    const length = head.readUInt32BE(0);
+    const length = this.#peek(PREFIX).readUInt32BE(0);
     if (length > this.maxFrame) {
       throw new ProtocolError(`frame of ${length} bytes exceeds the ${this.maxFrame}-byte limit`);
     }
     if (length < FIXED) throw new ProtocolError(`frame of ${length} bytes is shorter than its fixed fields`);
     if (this.#buffered < PREFIX + length) return undefined;
-    const whole = this.#take(PREFIX + length);
-    const type = whole.readUInt8(4);
-    const id = whole.readUInt32BE(5);
-    const headerLength = whole.readUInt32BE(9);
+    // A frame inside one chunk is a view of it; one spread over chunks is gathered once, its
+    // body into a buffer of its own (the worker can then move it to its job thread, not copy it).
+    const whole = this.#chunks[0]!.length >= PREFIX + length;
+    const head = whole ? this.#take(PREFIX + FIXED) : this.#gather(PREFIX + FIXED);
+    const type = head.readUInt8(4);
+    const id = head.readUInt32BE(5);
+    const headerLength = head.readUInt32BE(9);
     if (headerLength > length - FIXED) {
       throw new ProtocolError(`header length ${headerLength} runs past the end of a ${length}-byte frame`);
     }
+    const headerBytes = whole ? this.#take(headerLength) : this.#gather(headerLength);
+    const bodyLength = length - FIXED - headerLength;
+    const body = whole ? this.#take(bodyLength) : this.#gather(bodyLength);
     let header: unknown;
     try {
-      header = JSON.parse(whole.toString('utf8', 13, 13 + headerLength));
+      header = JSON.parse(headerBytes.toString('utf8'));
     } catch (cause) {
       throw new ProtocolError('frame header is not valid JSON', { cause });
     }
-    return { type, id, header, body: whole.subarray(13 + headerLength) };
+    return { type, id, header, body };
   }
 
+  /** The first `n` buffered bytes, contiguous (merging chunks only when the first is shorter). */
   #peek(n: number): Buffer {
     const first = this.#chunks[0]!;
     if (first.length >= n) return first;
@@ -107,13 +147,29 @@ export class FrameDecoder {
     return merged;
   }
 
+  /** Removes and returns the first `n` bytes as a view (they must lie in the first chunk). */
   #take(n: number): Buffer {
-    const first = this.#peek(n);
+    if (n === 0) return EMPTY;
+    const first = this.#chunks[0]!;
     const out = first.subarray(0, n);
     const rest = first.subarray(n);
     if (rest.length > 0) this.#chunks[0] = rest;
     else this.#chunks.shift();
     this.#buffered -= n;
+    return out;
+  }
+
+  /** Removes the first `n` bytes, copied into a buffer that owns its whole ArrayBuffer. */
+  #gather(n: number): Buffer {
+    const out = Buffer.allocUnsafeSlow(n);
+    let filled = 0;
+    while (filled < n) {
+      const first = this.#chunks[0]!;
+      const part = Math.min(first.length, n - filled);
+      first.copy(out, filled, 0, part);
+      filled += part;
+      this.#take(part);
+    }
     return out;
   }
 }

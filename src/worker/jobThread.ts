@@ -1,31 +1,21 @@
 /**
- * The job thread: piscina's task module inside the worker process. It runs one job at a time with
- * the V8 heap and stack limits of its thread, so a job can be cut by terminating the thread while
- * the main thread keeps the channel to the host.
+ * The job thread: a bare `worker_threads` Worker inside the worker process, started by
+ * `jobRunner.ts`. It runs one job at a time with the V8 heap and stack limits of its thread, so a
+ * job can be cut by terminating the thread while the main thread keeps the channel to the host.
+ * One task in, one reply out (`ThreadReply`), buffers moved both ways, never cloned.
  */
-import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { parentPort } from 'node:worker_threads';
 import { execute } from './jobs/execute.js';
 import { JobError } from './jobs/jobError.js';
 import { prepare } from './jobs/prepare.js';
 import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from './jobs/limits.js';
-import { wholeBuffer, type JobOutcome, type JobTask, type WarmUpTask } from './jobs/task.js';
-
-/**
- * An 83-byte `run`-ABI module that echoes its input (memory, `__heap_base`, `run`). Preparing
- * and running it once when the thread starts takes the first job's one-time costs (lazy
- * compilation of the job code, V8's first wasm compile and instantiation) off the critical
- * path: with `isolation: 'job'` every job is some thread's first.
- */
-const WARM_UP_MODULE = Uint8Array.from([
-  0, 97, 115, 109, 1, 0, 0, 0, 1, 7, 1, 96, 2, 127, 127, 1, 126, 3, 2, 1, 0, 5, 3, 1, 0, 1, 6, 7, 1, 127, 0, 65, 128, 8, 11, 7, 30, 3, 6,
-  109, 101, 109, 111, 114, 121, 2, 0, 11, 95, 95, 104, 101, 97, 112, 95, 98, 97, 115, 101, 3, 0, 3, 114, 117, 110, 0, 0, 10, 14, 1, 12,
-  0, 32, 0, 173, 32, 1, 173, 66, 32, 134, 132, 11,
-]);
+import { WARM_UP_INPUT, WARM_UP_MODULE } from './jobs/warmUpModule.js';
+import { wholeBuffer, type JobOutcome, type JobTask, type ThreadReply, type WarmUpTask } from './jobs/task.js';
 
 async function warmUp(): Promise<void> {
   const { artifact } = prepare(WARM_UP_MODULE, DEFAULT_PREPARE_LIMITS, '0'.repeat(64));
-  const { output } = await execute(artifact, Uint8Array.of(1, 2, 3), 'run', DEFAULT_EXECUTE_LIMITS);
-  if (output.byteLength !== 3) throw new Error('job thread warm-up produced a wrong result');
+  const { output } = await execute(artifact, WARM_UP_INPUT, 'run', DEFAULT_EXECUTE_LIMITS);
+  if (output.byteLength !== WARM_UP_INPUT.byteLength) throw new Error('job thread warm-up produced a wrong result');
 }
 
 /** Views that own their buffer, so the outcome can move them instead of cloning. */
@@ -33,13 +23,14 @@ function owned(view: Uint8Array): Uint8Array {
   return wholeBuffer(view) ? view : new Uint8Array(view);
 }
 
-/** Wraps an outcome so piscina transfers its buffers along with it. */
-function movable(outcome: JobOutcome, views: Uint8Array[]): unknown {
-  const buffers = views.map(wholeBuffer).filter((buffer) => buffer !== undefined);
-  return move({ [transferableSymbol]: buffers, [valueSymbol]: outcome } as never);
+/** An outcome and the buffers to move with it. */
+type Movable = { outcome: JobOutcome | null; transfer: ArrayBuffer[] };
+
+function movable(outcome: JobOutcome, views: Uint8Array[]): Movable {
+  return { outcome, transfer: views.map(wholeBuffer).filter((buffer) => buffer !== undefined) };
 }
 
-async function run(task: JobTask): Promise<unknown> {
+async function run(task: JobTask): Promise<Movable> {
   if (task.kind === 'prepare') {
     const { artifact, moduleBytes, exports } = prepare(task.code, task.limits, task.paramsHash);
     const moved = owned(artifact);
@@ -55,16 +46,23 @@ async function run(task: JobTask): Promise<unknown> {
  * Runs one task. Failures of the job come back as `{ ok: false, failure }`; only a bug in warden
  * (or an unknown task) throws.
  */
-export default async function runJob(task: JobTask | WarmUpTask): Promise<unknown> {
+async function runJob(task: JobTask | WarmUpTask): Promise<Movable> {
   if (task.kind === 'warm-up') {
     await warmUp();
-    return null;
+    return { outcome: null, transfer: [] };
   }
   if (task.kind !== 'prepare' && task.kind !== 'execute') throw new TypeError(`unknown job kind ${String((task as { kind: unknown }).kind)}`);
   try {
     return await run(task);
   } catch (error) {
-    if (error instanceof JobError) return { ok: false, failure: error.toFailure() } satisfies JobOutcome;
+    if (error instanceof JobError) return { outcome: { ok: false, failure: error.toFailure() }, transfer: [] };
     throw error;
   }
 }
+
+parentPort!.on('message', (task: JobTask | WarmUpTask) => {
+  runJob(task).then(
+    ({ outcome, transfer }) => parentPort!.postMessage({ ok: true, outcome } satisfies ThreadReply, transfer),
+    (error: Error) => parentPort!.postMessage({ ok: false, message: String(error?.stack ?? error) } satisfies ThreadReply),
+  );
+});

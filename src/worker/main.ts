@@ -4,7 +4,7 @@
  * Its only channel is fd 3, a unix socket the host created before the sandbox was locked.
  */
 import net from 'node:net';
-import { FrameDecoder, encodeFrame, type Frame } from '../protocol/frame.js';
+import { FrameDecoder, encodeFrame, writeFrame, type Frame } from '../protocol/frame.js';
 import {
   MessageType,
   PROTOCOL_VERSION,
@@ -25,7 +25,7 @@ let info: WorkerInfo | undefined;
 let addon: NativeAddon | undefined;
 
 function send(type: number, id: number, header: unknown, body?: Uint8Array): void {
-  channel.write(encodeFrame(type, id, header, body));
+  writeFrame(channel, type, id, header, body);
 }
 
 /** Reports a failure the host must see, then exits: the host treats the worker as dead. */

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { FrameDecoder, encodeFrame } from '../../src/protocol/frame.js';
+import { FrameDecoder, SEPARATE_BODY_BYTES, encodeFrame, writeFrame } from '../../src/protocol/frame.js';
 import { ProtocolError } from '../../src/errors.js';
 
 test('frames round-trip with raw bodies, split at every byte boundary', (t) => {
@@ -40,4 +40,31 @@ test('malformed frames are protocol errors', (t) => {
 test('a frame above a custom maximum is refused', (t) => {
   const decoder = new FrameDecoder(64);
   t.throws(() => decoder.push(encodeFrame(1, 1, null, new Uint8Array(100))), { instanceOf: ProtocolError });
+});
+
+test('a big body is written beside its head in one corked write, and decodes the same', (t) => {
+  const body = Buffer.alloc(SEPARATE_BODY_BYTES + 3, 7);
+  const writes: Uint8Array[] = [];
+  let corked = 0;
+  const sink = { write: (chunk: Uint8Array) => writes.push(chunk) > 0, cork: () => corked++, uncork: () => corked-- };
+  writeFrame(sink, 12, 9, { abi: 'run' }, body);
+  t.is(writes.length, 2);
+  t.is(writes[1], body, 'the body itself, not a copy');
+  t.is(corked, 0);
+  t.deepEqual(Buffer.concat(writes), encodeFrame(12, 9, { abi: 'run' }, body));
+  writeFrame(sink, 3, 1, null, Buffer.from('small'));
+  t.is(writes.length, 3, 'a small frame is one buffer');
+});
+
+test('a body gathered from several chunks owns its whole ArrayBuffer (movable to a thread)', (t) => {
+  const body = Buffer.alloc(200_000, 1);
+  const encoded = encodeFrame(12, 1, { abi: 'run' }, body);
+  const decoder = new FrameDecoder();
+  const frames = [];
+  for (let at = 0; at < encoded.length; at += 65_536) frames.push(...decoder.push(encoded.subarray(at, at + 65_536)));
+  t.is(frames.length, 1);
+  const got = frames[0]!.body;
+  t.true(Buffer.from(got).equals(body));
+  t.is(got.byteOffset, 0);
+  t.is(got.buffer.byteLength, body.length);
 });

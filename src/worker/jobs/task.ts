@@ -52,6 +52,9 @@ export interface JobFailed {
 
 export type JobOutcome = PrepareSuccess | ExecuteSuccess | JobFailed;
 
+/** What the job thread answers a task with: the outcome (null for a warm-up), or the bug that stopped it. */
+export type ThreadReply = { ok: true; outcome: JobOutcome | null } | { ok: false; message: string };
+
 /**
  * The ArrayBuffer behind `view` if moving it loses nothing: the view must span all of it (a
  * Buffer from Node's pool shares its ArrayBuffer with unrelated Buffers), and a SharedArrayBuffer
