@@ -48,10 +48,10 @@ export async function poolsIdle(host: Host, timeoutMs = 20_000): Promise<void> {
   throw new Error(`pool workers not idle after ${timeoutMs} ms: ${JSON.stringify(host.workers())}`);
 }
 
-export async function createContext(executeWorkers: number): Promise<BenchContext> {
+export async function createContext(executeWorkers: number, options: { maxQueue?: number } = {}): Promise<BenchContext> {
   if (!fs.existsSync(HELLO_WASM)) throw new Error(`${HELLO_WASM} is missing: run \`npm run build\` first`);
   const cacheDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'warden-bench-'));
-  const host = await createHost({ cacheDir, executeWorkers, prepareWorkers: 1 });
+  const host = await createHost({ cacheDir, executeWorkers, prepareWorkers: 1, ...options });
   await poolsIdle(host);
   const helloWasm = new Uint8Array(fs.readFileSync(HELLO_WASM));
   const artifact = await host.prepare(helloWasm);

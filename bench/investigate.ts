@@ -185,14 +185,14 @@ export async function investigate(ctx: BenchContext, rounds: number): Promise<In
     uss: summarize(memorySamples[name]!.map((m) => m.uss)).median,
   }));
 
-  // The job thread on its own, outside the sandbox: piscina (as shipped) vs a bare worker_threads Worker.
+  // The job thread on its own, outside the sandbox: as shipped vs a one-file bundle of its module.
   const jobThread: Investigation['jobThread'] = [];
   const scripts = await buildJobThreadScripts();
-  if (scripts) {
-    const modes = ['piscina', 'bare', ...(scripts.bundled === 'yes' ? ['bare-bundled'] : [])];
+  {
+    const modes = ['shipped', ...(scripts.bundled === 'yes' ? ['bundled'] : [])];
     const runDriver = (mode: string) =>
       new Promise<{ ms: number; rss: number }>((resolve, reject) => {
-        const child = spawn(plan.node, [...plan.nodeFlags, scripts.driver!, mode, HELLO_WASM], { env: {}, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(plan.node, [...plan.nodeFlags, scripts.driver, mode, HELLO_WASM], { env: {}, stdio: ['ignore', 'pipe', 'pipe'] });
         let out = '';
         child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
         child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -211,9 +211,8 @@ export async function investigate(ctx: BenchContext, rounds: number): Promise<In
       { settleMs: 10, progress: 'job thread' },
     );
     const label: Record<string, string> = {
-      piscina: 'JobRunner as shipped (import piscina, 1-thread pool, warm-up task)',
-      bare: 'bare worker_threads Worker on dist/worker/jobThread.js',
-      'bare-bundled': 'bare worker_threads Worker on a one-file bundle of the job module',
+      shipped: 'JobRunner as shipped (Worker on dist/worker/jobThread.js, warm-up task)',
+      bundled: 'Worker on a one-file bundle of the job module, no warm-up',
     };
     for (const mode of modes) jobThread.push({ name: label[mode]!, ms: threadSamples[mode]!.ms!, rss: threadSamples[mode]!.rss! });
   }

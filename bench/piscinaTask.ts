@@ -2,7 +2,7 @@
  * The piscina peer's task: the same trivial job a warden execute job runs on its job thread
  * (src/worker/jobs/execute.ts, `run` ABI) — compile the module, instantiate it, place the input
  * at `alloc(len)`, call `run(ptr, len)`, copy the output out — minus the sandbox, the artifact
- * file and the IPC. With `cached`, the module is compiled once per thread (an upper bound).
+ * file and the IPC. With `cached`, the module is compiled once per thread, as warden's job thread does.
  */
 export interface PiscinaTask {
   wasm: Uint8Array;
@@ -16,10 +16,21 @@ interface RunAbi {
   alloc: (len: number) => number;
 }
 
-let cachedModule: WebAssembly.Module | undefined;
+/** Modules compiled once per thread, found by their exact bytes (as warden's job thread finds its last one). */
+const compiled: { wasm: Buffer; module: WebAssembly.Module }[] = [];
+
+function compiledOnce(wasm: Uint8Array): WebAssembly.Module {
+  const bytes = Buffer.from(wasm.buffer, wasm.byteOffset, wasm.byteLength);
+  let entry = compiled.find((c) => c.wasm.equals(bytes));
+  if (!entry) {
+    entry = { wasm: Buffer.from(bytes), module: new WebAssembly.Module(bytes) };
+    compiled.push(entry);
+  }
+  return entry.module;
+}
 
 export default async function runTask({ wasm, input, cached }: PiscinaTask): Promise<Uint8Array> {
-  const module = cached ? (cachedModule ??= new WebAssembly.Module(wasm)) : await WebAssembly.compile(wasm);
+  const module = cached ? compiledOnce(wasm) : await WebAssembly.compile(wasm);
   const instance = await WebAssembly.instantiate(module, {});
   const { memory, run, alloc } = instance.exports as unknown as RunAbi;
   const ptr = alloc(input.byteLength) >>> 0;

@@ -1,295 +1,329 @@
 /**
- * warden's benchmark: `npm run bench` (builds first). Measures, against peers in the same run:
- *   1. the floor of this machine (socket, thread message, link + unlink),
- *   2. cold start of a sandboxed worker vs `node -e 0`, and where its time goes,
- *   3. idle memory of a worker,
- *   4. throughput and latency of trivial jobs vs piscina and vs a fresh process per job,
- *   5. an investigation of what would make a cold start cheaper (flags, bundles, code cache,
- *      snapshot, the job thread, each sandbox layer).
- * Every headline is a median over interleaved runs (the machine is shared and noisy); the spread
- * is the interquartile range with the extremes. Results print to stdout; a JSON copy goes to
- * .bench-output/results.json (gitignored).
+ * warden's benchmark (`npm run bench`, which builds first): the seven comparisons of issue 6,
+ * each measured side by side with its peer IN THE SAME RUN, medians over interleaved rounds
+ * (peers alternate, in a shuffled order every round: the machine is shared and noisy), then a
+ * table with the ratio, the target and MET/MISSED, and the floors of this machine that bound them.
  *
- * Options: --rounds N (cold start rounds, default 25), --jobs N (default 2000), --fresh N
- * (default 30), --quick (fewer of everything), --no-investigate.
+ *   1. trivial run-ABI execute, warm workers, p50/p99  vs piscina, same process   p50 ≤ 5×
+ *   2. throughput, 20,000 trivial jobs, 1 worker/core  vs piscina, same jobs      ≥ 0.5×
+ *   3. cold start: createHost → first job done         vs node -e 0               ≤ 1.3×
+ *   4. a fresh sandboxed process per job               vs the warm pool           ≥ 20× faster
+ *   5. sha256 over 1 MiB                               vs raw WebAssembly here     ≤ 1.1×
+ *   6. 100,000 jobs queued at once: enqueue cost flat, memory per job, loop delay p99 ≤ 20 ms
+ *   7. idle worker resident memory                     vs plain node              ≤ 60 MB
+ *
+ * Options:
+ *   --only 1,3,5     only these rows (floors always run)
+ *   --quick          fewer rounds and jobs (about a minute and a half)
+ *   --json           print the results as JSON on stdout (the text goes to stderr)
+ *   --markdown       print the tables of docs/performance.md on stdout (the text goes to stderr)
+ *   --from FILE      with --markdown or --json: render a saved results.json, run nothing
+ *   --investigate    also the slow cold-start investigation (several minutes)
+ *   --no-isolation   skip the isolation section
+ * A JSON copy of every run goes to .bench-output/results.json (gitignored).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { Piscina } from 'piscina';
 import { OUTPUT_DIR, createContext, destroyContext, type BenchContext } from './context.js';
-import { CASES, attribute, measureColdStart } from './coldStart.js';
+import { COMPUTE, INPUT_BYTES, measureCompute } from './compute.js';
 import { FLOORS, measureFloor } from './floor.js';
-import { PEERS as MEMORY_PEERS, STATES, measureMemory } from './memory.js';
-import type { ProcMemory } from './procfs.js';
-import { PEERS, measureThroughput } from './throughput.js';
-import { BASELINE, investigate } from './investigate.js';
+import { COLD, measureHostColdStart } from './hostColdStart.js';
+import { runInvestigation } from './investigation.js';
 import { measureIsolation } from './isolation.js';
-import { deltaMs, mb, ms, ratio, spread, summarize, table } from './stats.js';
-
-const COLD_START_TARGET = 1.2;
-const MEMORY_TARGET_MB = 60;
+import { LATENCY, measureLatency } from './latency.js';
+import { PEERS as MEMORY_PEERS, STATES, measureMemory } from './memory.js';
+import { measureQueue } from './queue.js';
+import { markdown, textTable, type Floor, type Report, type Row } from './report.js';
+import { BATCH, FRESH, measureBatch, measureFresh } from './throughput.js';
+import { deltaMs, mb, ms, ratio, spread, summarize, table, type Summary } from './stats.js';
 
 const { values: args } = parseArgs({
   options: {
-    rounds: { type: 'string' },
-    jobs: { type: 'string' },
-    fresh: { type: 'string' },
+    only: { type: 'string' },
     quick: { type: 'boolean', default: false },
-    'no-investigate': { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    markdown: { type: 'boolean', default: false },
+    from: { type: 'string' },
+    investigate: { type: 'boolean', default: false },
+    'no-isolation': { type: 'boolean', default: false },
   },
 });
 const quick = args.quick ?? false;
-const rounds = Number(args.rounds ?? (quick ? 15 : 25));
-const jobs = Number(args.jobs ?? (quick ? 1000 : 2000));
-const freshJobs = Number(args.fresh ?? 30);
+const only = new Set((args.only ?? '1,2,3,4,5,6,7').split(',').map((x) => Number(x.trim())));
+const machineReadable = (args.json ?? false) || (args.markdown ?? false);
+const RESULTS_FILE = path.join(OUTPUT_DIR, 'results.json');
 
+/** Human text: stdout, or stderr when stdout carries JSON or Markdown. */
+const out = (text = ''): void => void (machineReadable ? process.stderr : process.stdout).write(`${text}\n`);
+const heading = (text: string): void => out(`\n${text}\n${'='.repeat(text.length)}`);
+
+const rows: Row[] = [];
+const floors: Floor[] = [];
 const summary: string[] = [];
 const results: Record<string, unknown> = {};
-const out = (text = '') => process.stdout.write(`${text}\n`);
-const heading = (text: string) => out(`\n${text}\n${'='.repeat(text.length)}`);
 
-function header(ctx: BenchContext): void {
+const summaryOf = (samples: Record<string, number[]>): Record<string, Summary> =>
+  Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)]));
+const median = (xs: number[] | undefined): number => summarize(xs).median;
+
+function machine(): string {
   const cpus = os.cpus();
-  const status = ctx.host.securityStatus;
-  out('warden benchmark');
-  out(`node ${process.version}, linux ${os.release()}, ${os.availableParallelism()} CPUs (${cpus[0]?.model ?? 'unknown'}), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  out(`sandbox: ${status.secure ? 'complete' : 'INCOMPLETE'} — ${Object.entries(status.layers).map(([k, v]) => `${k} ${v ? 'on' : 'OFF'}`).join(', ')}`);
-  out('Medians over interleaved runs (peers alternate, order shuffled every round); spread = p25 – p75 (min, max).');
+  return `node ${process.version}, linux ${os.release()}, ${os.availableParallelism()} CPUs (${cpus[0]?.model?.trim() ?? 'unknown'})`;
 }
 
-async function floor(ctx: BenchContext): Promise<void> {
-  heading('1. The floor on this machine');
-  const samples = await measureFloor(ctx, quick ? 2000 : 5000);
-  const reference: Record<string, string> = {
-    [FLOORS.unixSocket]: '~20 µs',
-    [FLOORS.workerThread]: '~25 µs',
-    [FLOORS.linkUnlink]: '~7 µs',
-    [FLOORS.wardenPing]: '',
-    [FLOORS.dirWork]: '',
-  };
+function header(ctx: BenchContext): void {
+  const status = ctx.host.securityStatus;
+  out('warden benchmark');
+  out(`${machine()}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  out(`sandbox: ${status.secure ? 'complete' : 'INCOMPLETE'} — ${Object.entries(status.layers).map(([k, v]) => `${k} ${v ? 'on' : 'OFF'}`).join(', ')}`);
+  out(`pool: ${ctx.host.options.executeWorkers} execute workers (one per core). Medians over interleaved rounds; spread = p25 – p75 (min, max).`);
+}
+
+async function floorSection(ctx: BenchContext): Promise<Record<string, number[]>> {
+  heading('Floors of this machine');
+  const samples = await measureFloor(ctx, quick ? 1000 : 3000);
   out(
     table(
-      ['operation', 'median', 'spread', 'n', 'DESIGN §5 reference'],
+      ['operation', 'median', 'spread', 'n'],
       Object.entries(samples).map(([name, xs]) => {
         const s = summarize(xs);
-        return [name, ms(s.median), spread(s), String(s.n), reference[name] ?? ''];
+        floors.push({ name, median: ms(s.median), n: s.n });
+        return [name, ms(s.median), spread(s), String(s.n)];
       }),
     ),
   );
-  const median = (name: string) => ms(summarize(samples[name]!).median);
-  summary.push(
-    `floor: unix socket round trip ${median(FLOORS.unixSocket)}, worker_threads round trip ${median(FLOORS.workerThread)}, link + unlink ${median(FLOORS.linkUnlink)} (DESIGN §5: ~20 µs, ~25 µs, ~7 µs)`,
-  );
-  results.floor = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)]));
+  results.floors = summaryOf(samples);
+  return samples;
 }
 
-async function coldStart(ctx: BenchContext): Promise<{ ratio: number; samples: Awaited<ReturnType<typeof measureColdStart>> }> {
-  heading(`2. Cold start (${rounds} interleaved rounds)`);
-  const samples = await measureColdStart(ctx, rounds);
-  const node = summarize(samples[CASES.node]!.ms!);
-  const rows = Object.values(CASES).map((name) => {
-    const s = samples[name]!;
-    const main = summarize(s.ms!);
-    const cpu = s.cpu ? summarize(s.cpu).median : Number.NaN;
-    return [name, ms(main.median), spread(main), String(main.n), ratio(main.median / node.median), Number.isFinite(cpu) ? ms(cpu) : ''];
-  });
-  out(table(['case', 'median', 'spread', 'n', 'vs node -e 0', 'worker CPU'], rows));
-  const warden = summarize(samples[CASES.warden]!.ms!);
-  const firstJob = summarize(samples[CASES.wardenFirstJob]!.ms!);
-  const coldRatio = warden.median / node.median;
-  out();
-  out(`cold start ratio = median(spawnWorker → pong) / median(node -e 0) = ${ms(warden.median)} / ${ms(node.median)} = ${ratio(coldRatio)}`);
-  out(
-    `  (quartile bounds: ${ratio(warden.p25 / node.p75)} – ${ratio(warden.p75 / node.p25)}; by hand, without the host: ${ratio(summarize(samples[CASES.manual]!.ms!).median / node.median)})`,
-  );
-  out(
-    `ready for work = spawnWorker → first execute result: ${ms(firstJob.median)} = ${ratio(firstJob.median / node.median)} node -e 0 ` +
-      `(the job thread starts after the handshake: +${ms(summarize(samples[CASES.wardenFirstJob]!.jobAfterHandshake!).median)} after Ready)`,
-  );
-  out();
-  out('Where the time goes (medians of per-round differences):');
-  out(table(['part', 'ms', 'measured as'], attribute(samples).map((a) => [a.label, ms(a.ms), a.how])));
-  results.coldStart = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([m, xs]) => [m, summarize(xs)]))]));
-  summary.push(`cold start ratio ${ratio(coldRatio)} (target ≤ ${COLD_START_TARGET}×): ${coldRatio <= COLD_START_TARGET ? 'MET' : 'MISSED'}`);
-  return { ratio: coldRatio, samples };
-}
-
-async function memory(ctx: BenchContext): Promise<void> {
-  const workers = quick ? 3 : 5;
-  heading(`3. Idle memory (${workers} workers, each with both peers after it)`);
-  const result = await measureMemory(ctx, workers);
-  const median = (xs: ProcMemory[], key: keyof ProcMemory) => summarize(xs.map((x) => x[key])).median;
-  const idleNode = median(result.peers[MEMORY_PEERS.node]!, 'rss');
-  const row = (name: string, node: ProcMemory[], monitor: ProcMemory[] | undefined, total: ProcMemory[]): string[] => {
-    const rss = summarize(total.map((x) => x.rss));
-    return [
-      name,
-      mb(median(node, 'rss')),
-      monitor ? mb(median(monitor, 'rss')) : '',
-      mb(rss.median),
-      `${mb(rss.min)} – ${mb(rss.max)}`,
-      mb(median(total, 'pss')),
-      mb(median(total, 'uss')),
-      String(median(node, 'threads')),
-      ratio(rss.median / idleNode),
-    ];
-  };
-  const rows = [
-    ...Object.values(STATES).map((state) => {
-      const w = result.worker[state]!;
-      return row(`worker ${state}`, w.node, w.monitor, w.total);
-    }),
-    ...Object.values(MEMORY_PEERS).map((peer) => row(peer, result.peers[peer]!, undefined, result.peers[peer]!)),
-  ];
-  out(table(['process', 'node VmRSS', 'monitor', 'total VmRSS', 'min – max', 'PSS', 'USS', 'threads', 'vs idle node'], rows));
-  out("RSS counts node's shared text in every worker; PSS shares it out; USS is what one more worker costs.");
-  const idle = summarize(result.worker[STATES.idle]!.total.map((x) => x.rss)).median;
-  const oneJob = summarize(result.worker[STATES.oneJob]!.total.map((x) => x.rss)).median;
-  const handshake = summarize(result.worker[STATES.handshake]!.total.map((x) => x.rss)).median;
-  const verdict = (bytes: number) => (bytes / (1024 * 1024) <= MEMORY_TARGET_MB ? 'MET' : 'MISSED');
-  summary.push(
-    `idle memory after the handshake ${mb(idle)} once its job thread is up (${mb(handshake)} at the Ready itself) (target ≤ ${MEMORY_TARGET_MB} MB): ${verdict(idle)}`,
-  );
-  summary.push(`idle memory after one execute job ${mb(oneJob)} (target ≤ ${MEMORY_TARGET_MB} MB): ${verdict(oneJob)}`);
-  results.memory = result;
-}
-
-async function throughput(ctx: BenchContext): Promise<void> {
-  const window = 4;
-  const tRounds = quick ? 3 : 5;
-  heading(`4. Throughput and latency of trivial jobs (hello.wasm, run ABI; ${tRounds} interleaved rounds)`);
-  const result = await measureThroughput(ctx, { jobs, freshJobs, serialJobs: quick ? 200 : 500, rounds: tRounds, window });
-  const warden = summarize(result.peers[PEERS.warden]!.jobsPerSecond).median;
-  const rows = Object.values(PEERS).map((name) => {
-    const p = result.peers[name]!;
-    const tput = summarize(p.jobsPerSecond);
-    const lat = summarize(p.latencies);
-    const inFlight = name === PEERS.fresh ? String(ctx.host.options.executeWorkers) : name.includes('one at a time') || name.includes('one job at a time') ? '1' : String(window);
-    return [name, String(p.jobs), inFlight, tput.median.toFixed(0), `${tput.min.toFixed(0)} – ${tput.max.toFixed(0)}`, ms(lat.median), ms(lat.p99), ratio(tput.median / warden)];
-  });
-  out(table(['peer', 'jobs', 'in flight', 'jobs/s', 'rounds min – max', 'p50', 'p99', 'vs warden pool'], rows));
-  out('Latency is submit → result; for a fresh process per job it is spawn → result (the kill after it counts in jobs/s only).');
-  const inWorker = summarize(result.inWorkerWallMs);
-  out(`inside the warden worker (its job thread, as the worker reports it): p50 ${ms(inWorker.median)}, p99 ${ms(inWorker.p99)}`);
-  const p50 = (name: string) => summarize(result.peers[name]!.latencies).median;
-  out('Where one job at a time spends its time (p50s):');
+async function row1(ctx: BenchContext, piscina: Piscina, floor: Record<string, number[]>): Promise<void> {
+  const rounds = quick ? 4 : 8;
+  const jobs = quick ? 150 : 250;
+  heading(`Row 1: latency of a trivial run-ABI execute, one job at a time (${rounds} rounds × ${jobs} jobs per case)`);
+  const r = await measureLatency(ctx, piscina, { rounds, jobs });
+  const p50 = (name: string) => median(r.roundP50[name]);
   out(
     table(
-      ['part', 'ms'],
+      ['case', 'p50 (median of rounds)', 'p99 (all jobs)', 'spread of jobs', 'vs piscina p50'],
+      Object.values(LATENCY).map((name) => {
+        const all = summarize(r.latencies[name]);
+        return [name, ms(p50(name)), ms(all.p99), spread(all), ratio(p50(name) / p50(LATENCY.piscina))];
+      }),
+    ),
+  );
+  const inWorker = summarize(r.inWorkerWallMs);
+  const ping = median(floor[FLOORS.wardenPing]);
+  const dir = median(floor[FLOORS.dirWork]);
+  const hop = median(floor[FLOORS.workerThread]);
+  const wasm = p50(LATENCY.inProcess);
+  const breakdown: [string, number, string][] = [
+    ['host: queue, pool, worker machine, events, job objects', p50(LATENCY.warden) - p50(LATENCY.worker), 'pool p50 − one worker without the pool'],
+    ['host: worker dir populate + clear (link, unlink + listing)', dir, 'floor: per-job dir work'],
+    ['IPC round trip: frame write → worker read → reply → host decode', ping, 'floor: warden ping'],
+    ['worker main thread: read the artifact, hand the job over, build the reply', p50(LATENCY.worker) - dir - ping - inWorker.median, 'one worker − dir − ping − in-worker'],
+    ['job thread hop (piscina, both ways) + CPU watch', inWorker.median - wasm, 'in-worker wall − the wasm work'],
+    ['wasm work: instantiate + run (module compiled once)', wasm, 'this thread, raw WebAssembly'],
+  ];
+  out();
+  out(`Where one job's ${ms(p50(LATENCY.warden))} goes (p50s; the job thread as the worker times it: p50 ${ms(inWorker.median)}, p99 ${ms(inWorker.p99)}):`);
+  out(table(['step', 'ms', 'measured as'], breakdown.map(([step, value, how]) => [step, deltaMs(value), how])));
+  out(`floors: unix-socket round trip ${ms(median(floor[FLOORS.unixSocket]))}, worker_threads round trip ${ms(hop)}`);
+  const warden = summarize(r.latencies[LATENCY.warden]);
+  const peer = summarize(r.latencies[LATENCY.piscina]);
+  const value = p50(LATENCY.warden) / p50(LATENCY.piscina);
+  rows.push({
+    id: 1,
+    what: 'trivial run-ABI execute on warm workers, p50 / p99',
+    warden: `${ms(p50(LATENCY.warden))} / ${ms(warden.p99)}`,
+    peer: `piscina in-process: ${ms(p50(LATENCY.piscina))} / ${ms(peer.p99)}`,
+    ratio: `p50 ${ratio(value)}`,
+    target: 'p50 ≤ 5×',
+    met: value <= 5,
+    floor: `a warden job crosses a process boundary twice and a thread boundary twice: unix-socket round trip ${ms(median(floor[FLOORS.unixSocket]))} + worker_threads round trip ${ms(hop)} + dir work ${ms(dir)}; piscina pays one thread round trip`,
+  });
+  results.row1 = { roundP50: summaryOf(r.roundP50), latencies: summaryOf(r.latencies), inWorkerWallMs: inWorker, breakdown };
+}
+
+async function row2(ctx: BenchContext, piscina: Piscina): Promise<void> {
+  const rounds = quick ? 2 : 3;
+  const jobs = 20_000;
+  heading(`Row 2: throughput, ${jobs} trivial jobs submitted at once (${rounds} rounds)`);
+  const r = await measureBatch(ctx, piscina, { rounds, jobs });
+  const warden = median(r[BATCH.warden]);
+  out(
+    table(
+      ['case', 'jobs/s (median)', 'rounds min – max', 'vs warden'],
+      Object.values(BATCH).map((name) => {
+        const s = summarize(r[name]);
+        return [name, s.median.toFixed(0), `${s.min.toFixed(0)} – ${s.max.toFixed(0)}`, ratio(s.median / warden)];
+      }),
+    ),
+  );
+  const peer = median(r[BATCH.piscina]);
+  rows.push({
+    id: 2,
+    what: `throughput, ${jobs.toLocaleString('en')} trivial jobs, ${ctx.host.options.executeWorkers} workers (1 per core)`,
+    warden: `${warden.toFixed(0)} jobs/s`,
+    peer: `piscina, ${ctx.host.options.executeWorkers} threads: ${peer.toFixed(0)} jobs/s`,
+    ratio: ratio(warden / peer),
+    target: '≥ 0.5×',
+    met: warden / peer >= 0.5,
+    floor: 'CPU: host and workers share the cores; every job costs the host its bookkeeping and the worker a socket read, a thread hop and a reply (row 1 breakdown)',
+  });
+  results.row2 = summaryOf(r);
+}
+
+async function row3(ctx: BenchContext): Promise<void> {
+  const rounds = quick ? 5 : 10;
+  heading(`Row 3: cold start, createHost → first job done (${rounds} interleaved rounds)`);
+  const r = await measureHostColdStart(ctx, rounds);
+  const host = summarize(r[COLD.host]!.ms);
+  const node = summarize(r[COLD.node]!.ms);
+  const created = summarize(r[COLD.host]!.createHost);
+  out(
+    table(
+      ['case', 'median', 'spread', 'vs node -e 0'],
       [
-        ['pool, queue, machines, events (warden serial − one worker without the pool)', deltaMs(p50(PEERS.wardenSerial) - p50(PEERS.workerSerial))],
-        ['IPC, frames, worker main thread, dir link/clear (one worker − inside the worker)', deltaMs(p50(PEERS.workerSerial) - inWorker.median)],
-        ['the job thread: artifact check, clamp, compile, WASI imports, CPU watch (inside − piscina serial)', deltaMs(inWorker.median - p50(PEERS.piscinaSerial))],
-        ['piscina serial: the same wasm work + a thread hop', ms(p50(PEERS.piscinaSerial))],
+        [COLD.host, ms(host.median), spread(host), ratio(host.median / node.median)],
+        ['  of which createHost resolved', ms(created.median), spread(created), ''],
+        [COLD.node, ms(node.median), spread(node), '1.00×'],
       ],
     ),
   );
-  const piscina = summarize(result.peers[PEERS.piscina]!.jobsPerSecond).median;
-  const fresh = summarize(result.peers[PEERS.fresh]!.jobsPerSecond).median;
-  summary.push(
-    `throughput ${warden.toFixed(0)} jobs/s, p50 ${ms(summarize(result.peers[PEERS.warden]!.latencies).median)}: ${ratio(warden / piscina)} piscina, ${ratio(warden / fresh)} a fresh process per job (no target)`,
+  const value = host.median / node.median;
+  rows.push({
+    id: 3,
+    what: 'cold start: createHost → first job done',
+    warden: ms(host.median),
+    peer: `node -e 0: ${ms(node.median)}`,
+    ratio: ratio(value),
+    target: '≤ 1.3×',
+    met: value <= 1.3,
+    floor: `a first job needs a node process inside the sandbox with warden's worker loaded, and its job thread: node -e 0 alone is ${ms(node.median)} (see --investigate)`,
+  });
+  results.row3 = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, summaryOf(v)]));
+}
+
+async function row4(ctx: BenchContext): Promise<void> {
+  const rounds = quick ? 3 : 5;
+  const freshJobs = quick ? 6 : 10;
+  heading(`Row 4: a fresh sandboxed process per job vs the warm pool (${rounds} rounds, ${ctx.host.options.executeWorkers} at a time)`);
+  const r = await measureFresh(ctx, { rounds, freshJobs, warmJobs: 400 });
+  out(
+    table(
+      ['case', 'ms per job (wall / jobs)', 'latency p50', 'latency p99'],
+      Object.values(FRESH).map((name) => {
+        const lat = summarize(r.latencies[name]);
+        return [name, ms(median(r.msPerJob[name])), ms(lat.median), ms(lat.p99)];
+      }),
+    ),
   );
-  results.throughput = {
-    ...Object.fromEntries(Object.entries(result.peers).map(([k, v]) => [k, { jobsPerSecond: summarize(v.jobsPerSecond), latency: summarize(v.latencies) }])),
-    inWorkerWallMs: inWorker,
-  };
+  const fresh = median(r.msPerJob[FRESH.fresh]);
+  const warm = median(r.msPerJob[FRESH.warm]);
+  rows.push({
+    id: 4,
+    what: 'a fresh sandboxed process per job (bubblewrap/nsjail way) vs the warm pool',
+    warden: `warm pool: ${ms(warm)} per job`,
+    peer: `fresh process: ${ms(fresh)} per job`,
+    ratio: `${(fresh / warm).toFixed(1)}× faster`,
+    target: '≥ 20× faster',
+    met: fresh / warm >= 20,
+  });
+  results.row4 = { msPerJob: summaryOf(r.msPerJob), latencies: summaryOf(r.latencies) };
 }
 
-async function investigation(ctx: BenchContext, coldRatio: number, hostBookkeeping: number): Promise<void> {
-  const iRounds = quick ? 10 : 15;
-  heading(`5. Investigation: what a cold start is made of, and what would change it (${iRounds} interleaved rounds)`);
-  out(`Cold start ratio ${ratio(coldRatio)}. Each row is the worker started by hand (launcher → node → Hello → Ready → Ping → Pong → one`);
-  out('execute job), with ONE change against the shipped baseline; Δ = median of per-round differences (negative = faster).');
-  const inv = await investigate(ctx, iRounds);
-  const rows = inv.rows.map((r) => [
-    r.name,
-    ms(r.ready),
-    r.kind === 'baseline' ? '' : deltaMs(r.readyDelta),
-    ms(r.pong),
-    r.kind === 'baseline' ? '' : deltaMs(r.pongDelta),
-    ms(r.firstJob),
-    r.kind === 'baseline' ? '' : deltaMs(r.firstJobDelta),
-    ms(r.cpu),
-    inv.codeCache[r.name] ?? '',
-    r.note ?? '',
-  ]);
-  out(table(['variant', 'spawn → Ready', 'Δ', 'spawn → pong', 'Δ', 'spawn → 1st job', 'Δ', 'CPU', 'builtins code cache', 'note'], rows));
-  for (const [name, why] of Object.entries(inv.skipped)) out(`  not measured: ${name}: ${why}`);
-
-  if (inv.jobThread.length > 0) {
-    out();
-    out('The job thread alone, outside the sandbox (start it → first hello result), interleaved:');
-    const base = summarize(inv.jobThread[0]!.ms).median;
-    out(
-      table(
-        ['job thread', 'median', 'spread', 'Δ vs shipped', 'RSS it adds'],
-        inv.jobThread.map((j, i) => {
-          const s = summarize(j.ms);
-          return [j.name, ms(s.median), spread(s), i === 0 ? '' : deltaMs(s.median - base), mb(summarize(j.rss).median)];
-        }),
-      ),
-    );
-  }
-
-  if (inv.micro.length > 0) {
-    out();
-    out('Two facts behind the entry rows (separate node processes, interleaved):');
-    out(
-      table(
-        ['what', 'median', 'spread'],
-        inv.micro.map((m) => {
-          const s = summarize(m.ms);
-          return [m.name, ms(s.median), spread(s)];
-        }),
-      ),
-    );
-  }
-
-  if (inv.memory.length > 0) {
-    out();
-    out('Memory of a worker started by hand, idle after one job (node + monitor, median of 3):');
-    const base = inv.memory.find((m) => m.name === BASELINE)?.rss ?? Number.NaN;
-    out(
-      table(
-        ['variant', 'VmRSS', 'Δ', 'PSS', 'USS'],
-        inv.memory.map((m) => [m.name, mb(m.rss), m.name === BASELINE ? '' : `${m.rss - base >= 0 ? '+' : '−'}${mb(Math.abs(m.rss - base))}`, mb(m.pss), mb(m.uss)]),
-      ),
-    );
-    const best = inv.memory.filter((m) => m.name !== BASELINE).sort((a, b) => a.rss - b.rss)[0];
-    if (best) {
-      const met = best.rss / (1024 * 1024) <= MEMORY_TARGET_MB;
-      summary.push(`projected idle memory after one job with ${best.name}: ${mb(best.rss)} (target ≤ ${MEMORY_TARGET_MB} MB): ${met ? 'would be MET' : 'still MISSED'}`);
-    }
-  }
-
-  if (inv.combined) {
-    const c = inv.combined;
-    const node = summarize(c.node).median;
-    out();
-    out('Everything that helped, together (the entries best by pong and by Ready, and the plain ESM bundle; plus the flags that gained on both pong and first job):');
-    const rows = c.rows.map((r) => {
-      const ready = summarize(r.ready).median;
-      const pong = summarize(r.pong).median;
-      return [r.name, ms(ready), ratio(ready / node), ms(pong), ratio(pong / node), ratio((pong + hostBookkeeping) / node), ms(summarize(r.firstJob).median)];
-    });
-    rows.push(['node -e 0 (same rounds)', ms(node), '1.00×', '', '', '', '']);
-    out(table(['by hand', 'spawn → Ready', 'ratio', 'spawn → pong', 'ratio', '+ host (projected)', 'spawn → 1st job'], rows));
-    const projected = c.rows
-      .slice(1)
-      .map((r) => ({ name: r.name, ratio: (summarize(r.pong).median + hostBookkeeping) / node, ready: summarize(r.ready).median / node }))
-      .sort((a, b) => a.ratio - b.ratio)[0];
-    if (projected) {
-      summary.push(
-        `projected cold start ratio with ${projected.name}: ${ratio(projected.ratio)} to the pong, ${ratio(projected.ready)} to the Ready (target ≤ ${COLD_START_TARGET}×): ${projected.ratio <= COLD_START_TARGET ? 'would be MET' : 'still MISSED'}`,
-      );
-    }
-  }
-  results.investigation = inv;
+async function row5(ctx: BenchContext): Promise<void> {
+  const rounds = quick ? 4 : 6;
+  const jobs = quick ? 8 : 12;
+  heading(`Row 5: sha256 over ${INPUT_BYTES / 1024 / 1024} MiB, one job at a time (${rounds} rounds × ${jobs} jobs per case)`);
+  const r = await measureCompute(ctx, { rounds, jobs });
+  const p50 = (name: string) => median(r.roundP50[name]);
+  out(
+    table(
+      ['case', 'p50 (median of rounds)', 'p99', 'vs raw'],
+      Object.values(COMPUTE).map((name) => [name, ms(p50(name)), ms(summarize(r.latencies[name]).p99), ratio(p50(name) / p50(COMPUTE.raw))]),
+    ),
+  );
+  const inWorker = summarize(r.inWorkerWallMs);
+  out(`inside the warden worker (thread hop + job thread): p50 ${ms(inWorker.median)}; the rest (${deltaMs(p50(COMPUTE.warden) - inWorker.median)}) is 1 MiB over the socket and the host's path`);
+  const value = p50(COMPUTE.warden) / p50(COMPUTE.raw);
+  rows.push({
+    id: 5,
+    what: 'compute-heavy: sha256 (AssemblyScript) over 1 MiB',
+    warden: ms(p50(COMPUTE.warden)),
+    peer: `raw WebAssembly in-process: ${ms(p50(COMPUTE.raw))}`,
+    ratio: ratio(value),
+    target: '≤ 1.1×',
+    met: value <= 1.1,
+  });
+  results.row5 = { roundP50: summaryOf(r.roundP50), latencies: summaryOf(r.latencies), inWorkerWallMs: inWorker };
 }
 
-async function isolation(): Promise<void> {
-  heading("6. Isolation between jobs: a fresh process per job ('job') vs reuse ('worker'), 2 workers each");
+async function row6(ctx: BenchContext): Promise<void> {
+  const jobs = quick ? 30_000 : 100_000;
+  const batchSize = 10_000;
+  heading(`Row 6: ${jobs.toLocaleString('en')} jobs queued at once (${batchSize.toLocaleString('en')} per batch)`);
+  const r = await measureQueue(ctx, { jobs, batchSize });
+  out(table(['batch', 'µs per execute() call'], r.enqueueUsPerJob.map((us, i) => [`${(i * batchSize).toLocaleString('en')} queued before it`, us.toFixed(2)])));
+  const first = median(r.enqueueUsPerJob.slice(0, 3));
+  const last = median(r.enqueueUsPerJob.slice(-3));
+  out(`memory per queued job: heap ${(r.heapPerJob / 1024).toFixed(2)} KiB, RSS ${(r.rssPerJob / 1024).toFixed(2)} KiB`);
+  out(`event-loop delay while ${jobs.toLocaleString('en')} jobs drained (${r.drainJobsPerSecond.toFixed(0)} jobs/s): p50 ${ms(r.loopDelay.p50)}, p99 ${ms(r.loopDelay.p99)}, max ${ms(r.loopDelay.max)}`);
+  const flat = last / first;
+  rows.push({
+    id: 6,
+    what: `${jobs.toLocaleString('en')} jobs queued at once: enqueue cost, memory per job, loop delay p99 while draining`,
+    warden: `${first.toFixed(1)} → ${last.toFixed(1)} µs/job; ${(r.heapPerJob / 1024).toFixed(1)} KiB/job; p99 ${ms(r.loopDelay.p99)}`,
+    peer: '—',
+    ratio: `last/first batches ${ratio(flat)}`,
+    target: 'flat (≤ 2×); loop p99 ≤ 20 ms',
+    met: flat <= 2 && r.loopDelay.p99 <= 20,
+  });
+  results.row6 = r;
+}
+
+async function row7(ctx: BenchContext): Promise<void> {
+  const workers = quick ? 2 : 3;
+  heading(`Row 7: idle worker memory (${workers} workers, each followed by the peers)`);
+  const r = await measureMemory(ctx, workers);
+  const rss = (xs: { rss: number }[]) => median(xs.map((x) => x.rss));
+  const node = rss(r.peers[MEMORY_PEERS.node]!);
+  out(
+    table(
+      ['process', 'VmRSS (node + monitor)', 'PSS', 'USS', 'vs idle node'],
+      [
+        ...Object.values(STATES).map((state) => {
+          const t = r.worker[state]!.total;
+          return [`worker, ${state}`, mb(rss(t)), mb(median(t.map((x) => x.pss))), mb(median(t.map((x) => x.uss))), ratio(rss(t) / node)];
+        }),
+        ...Object.values(MEMORY_PEERS).map((peer) => {
+          const p = r.peers[peer]!;
+          return [peer, mb(rss(p)), mb(median(p.map((x) => x.pss))), mb(median(p.map((x) => x.uss))), ratio(rss(p) / node)];
+        }),
+      ],
+    ),
+  );
+  out("RSS counts node's shared text in every worker; PSS shares it out; USS is what one more worker costs.");
+  const idle = rss(r.worker[STATES.idle]!.total);
+  const afterJob = rss(r.worker[STATES.oneJob]!.total);
+  rows.push({
+    id: 7,
+    what: 'idle worker resident memory (node + monitor, job thread up)',
+    warden: `${mb(idle)} (${mb(afterJob)} after a job)`,
+    peer: `idle node: ${mb(node)}`,
+    ratio: ratio(idle / node),
+    target: '≤ 60 MB',
+    met: idle <= 60 * 1024 * 1024,
+    floor: `an idle node is ${mb(node)}; the job thread (a second V8 isolate) is what the rest is`,
+  });
+  results.row7 = r;
+}
+
+async function isolationSection(): Promise<void> {
+  heading("Isolation between jobs: a fresh process per job ('job') vs reuse ('worker'), 2 workers each");
   const r = await measureIsolation(quick ? 10 : 20, 5, quick ? 30 : 60);
   out(
     table(
@@ -300,36 +334,56 @@ async function isolation(): Promise<void> {
       }),
     ),
   );
-  const job = summarize(r.paced.job);
   results.isolation = r;
-  summary.push(
-    `'job' isolation: p50 ${ms(job.median)} paced at ${r.pacedRate} jobs/s (target ≤ 2 ms): ${job.median <= 2 ? 'MET' : 'MISSED'}; ` +
-      `saturated ${r.saturated.job.toFixed(1)} jobs/s vs ${r.saturated.worker.toFixed(0)} jobs/s in reuse`,
-  );
+  summary.push(`'job' isolation: p50 ${ms(summarize(r.paced.job).median)} paced, saturated ${r.saturated.job.toFixed(1)} jobs/s vs ${r.saturated.worker.toFixed(0)} jobs/s in reuse`);
+}
+
+function render(saved: { report: Report; results: Record<string, unknown> }): void {
+  if (args.markdown) process.stdout.write(`${markdown(saved.report)}\n`);
+  if (args.json) process.stdout.write(`${JSON.stringify(saved, null, 2)}\n`);
 }
 
 async function main(): Promise<void> {
+  if (args.from) {
+    render(JSON.parse(fs.readFileSync(args.from, 'utf8')) as { report: Report; results: Record<string, unknown> });
+    return;
+  }
   const started = Date.now();
+  const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
   fs.mkdirSync(OUTPUT_DIR, { recursive: true });
-  const ctx = await createContext(2);
+  const cores = os.availableParallelism();
+  // maxQueue: row 6 queues 100,000 jobs at once.
+  const ctx = await createContext(cores, { maxQueue: 200_000 });
+  const piscina = new Piscina({
+    filename: new URL('./piscinaTask.ts', import.meta.url).href,
+    minThreads: cores,
+    maxThreads: cores,
+    idleTimeout: Infinity,
+    concurrentTasksPerWorker: 1,
+  });
   try {
     header(ctx);
-    await floor(ctx);
-    const cold = await coldStart(ctx);
-    await memory(ctx);
-    await throughput(ctx);
-    if (!args['no-investigate']) {
-      const bookkeeping = attribute(cold.samples).find((a) => a.label.startsWith('host bookkeeping'))?.ms ?? 0;
-      await investigation(ctx, cold.ratio, bookkeeping);
-    }
+    const floor = await floorSection(ctx);
+    if (only.has(1)) await row1(ctx, piscina, floor);
+    if (only.has(2)) await row2(ctx, piscina);
+    if (only.has(3)) await row3(ctx);
+    if (only.has(4)) await row4(ctx);
+    if (only.has(5)) await row5(ctx);
+    if (only.has(6)) await row6(ctx);
+    if (only.has(7)) await row7(ctx);
+    if (args.investigate) await runInvestigation(ctx, { out, heading, summary, results, quick });
   } finally {
+    await piscina.destroy();
     await destroyContext(ctx);
   }
-  await isolation();
+  if (!args['no-isolation'] && only.size === 7) await isolationSection();
+  const report: Report = { date: new Date(started).toISOString(), machine: machine(), load, rows, floors, seconds: Math.round((Date.now() - started) / 1000) };
   heading('Summary');
+  out(textTable(rows));
   for (const line of summary) out(line);
-  out(`(${((Date.now() - started) / 1000).toFixed(0)} s; JSON copy in ${path.relative(process.cwd(), path.join(OUTPUT_DIR, 'results.json'))})`);
-  fs.writeFileSync(path.join(OUTPUT_DIR, 'results.json'), `${JSON.stringify({ date: new Date().toISOString(), node: process.version, results }, null, 2)}\n`);
+  out(`(${report.seconds} s; load average at the start ${load}, at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; JSON in ${path.relative(process.cwd(), RESULTS_FILE)})`);
+  fs.writeFileSync(RESULTS_FILE, `${JSON.stringify({ report, results }, null, 2)}\n`);
+  render({ report, results });
 }
 
 main().then(

@@ -1,31 +1,36 @@
 /**
- * Throughput and latency of trivial jobs: `host.execute(hello, 'world')` on a pool of 2 sandboxed
- * workers, against piscina (2 threads) running the same job in the same process run, and against
- * a fresh sandboxed process per job (spawnWorker + one job + kill), all interleaved by rounds.
+ * Row 2: throughput of a batch of trivial jobs (hello.wasm) submitted all at once, on a pool of
+ * one sandboxed worker per core, against piscina (one thread per core) given the same jobs.
+ * Row 4: a fresh sandboxed process per job (the bubblewrap/nsjail way: spawn the launcher, one
+ * job, kill) against the warm pool, at the same parallelism. Both interleaved by rounds.
  */
-import { Piscina } from 'piscina';
-import type { BenchContext } from './context.js';
-import { HELLO_INPUT, executeOn, expectHello } from './context.js';
+import type { Piscina } from 'piscina';
+import { HELLO_INPUT, executeOn, expectHello, type BenchContext } from './context.js';
 import type { PiscinaTask } from './piscinaTask.js';
-import { interleave, since, sleep, type Metrics } from './stats.js';
+import { interleave, since, type Metrics } from './stats.js';
 
-export const PEERS = {
-  warden: 'warden pool (2 sandboxed workers)',
-  piscina: 'piscina (2 threads), compile + run per job',
-  piscinaCached: 'piscina (2 threads), module compiled once',
-  fresh: 'fresh sandboxed process per job',
-  wardenSerial: 'warden pool, one job at a time',
-  piscinaSerial: 'piscina, one job at a time',
-  workerSerial: 'one sandboxed worker without the pool, one at a time',
+export const BATCH = {
+  warden: 'warden pool',
+  piscina: 'piscina, module compiled once per thread',
+  piscinaCompile: 'piscina, compile + run per job',
 } as const;
 
-export interface LoopResult {
-  jobsPerSecond: number;
-  latencies: number[];
+export const FRESH = {
+  fresh: 'fresh sandboxed process per job',
+  warm: 'warden warm pool',
+} as const;
+
+/** Submits `n` jobs at once and waits for all; returns jobs per second. */
+async function batch(n: number, job: () => Promise<unknown>): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  const all: Promise<unknown>[] = new Array(n);
+  for (let i = 0; i < n; i++) all[i] = job();
+  await Promise.all(all);
+  return (n * 1000) / since(t0);
 }
 
-/** Runs `n` jobs keeping at most `window` in flight; latency is submit → result. */
-export async function closedLoop(n: number, window: number, job: () => Promise<void>): Promise<LoopResult> {
+/** Runs `n` jobs keeping `window` in flight; returns the wall time per job and each latency. */
+async function windowed(n: number, window: number, job: () => Promise<void>): Promise<{ msPerJob: number; latencies: number[] }> {
   const latencies: number[] = [];
   let next = 0;
   const t0 = process.hrtime.bigint();
@@ -38,48 +43,40 @@ export async function closedLoop(n: number, window: number, job: () => Promise<v
     }
   };
   await Promise.all(Array.from({ length: Math.min(window, n) }, lane));
-  return { jobsPerSecond: (n * 1000) / since(t0), latencies };
+  return { msPerJob: since(t0) / n, latencies };
 }
 
-export interface ThroughputResult {
-  /** Per peer: jobs/s of each round, and every job's latency. */
-  peers: Record<string, { jobsPerSecond: number[]; latencies: number[]; jobs: number }>;
-  /** Time the job took inside the warden worker (its job thread), as the worker reports it. */
-  inWorkerWallMs: number[];
-  window: number;
-}
-
-export async function measureThroughput(
-  ctx: BenchContext,
-  options: { jobs: number; freshJobs: number; serialJobs: number; rounds: number; window: number },
-): Promise<ThroughputResult> {
+export async function measureBatch(ctx: BenchContext, piscina: Piscina, options: { rounds: number; jobs: number }): Promise<Record<string, number[]>> {
   const { host, artifact, helloWasm } = ctx;
-  const threads = host.options.executeWorkers;
-  const pool = new Piscina({
-    filename: new URL('./piscinaTask.ts', import.meta.url).href,
-    minThreads: threads,
-    maxThreads: threads,
-    idleTimeout: Infinity,
-    concurrentTasksPerWorker: 1,
-  });
-  const inWorkerWallMs: number[] = [];
-  const wardenJob = async (): Promise<void> => {
-    const result = await host.execute(artifact, HELLO_INPUT);
-    inWorkerWallMs.push(result.wallTimeMs);
-    if (result.output.byteLength !== 13) expectHello(Buffer.from(result.output).toString('utf8'), 'warden');
+  let checked = 0;
+  const cases: Record<string, () => Promise<unknown>> = {
+    [BATCH.warden]: async () => {
+      const { output } = await host.execute(artifact, HELLO_INPUT);
+      // Every output has the right length; a sample of them the right bytes.
+      if (output.byteLength !== 13 || checked++ % 997 === 0) expectHello(Buffer.from(output).toString(), 'warden');
+    },
+    [BATCH.piscina]: () => piscina.run({ wasm: helloWasm, input: HELLO_INPUT, cached: true } satisfies PiscinaTask),
+    [BATCH.piscinaCompile]: () => piscina.run({ wasm: helloWasm, input: HELLO_INPUT, cached: false } satisfies PiscinaTask),
   };
-  const piscinaJob = (cached: boolean) => async (): Promise<void> => {
-    const task: PiscinaTask = { wasm: helloWasm, input: HELLO_INPUT, cached };
-    const output = (await pool.run(task)) as Uint8Array;
-    if (output.byteLength !== 13) expectHello(Buffer.from(output).toString('utf8'), 'piscina');
-  };
-  // The same worker code without the pool, queue and machines: link, request, clear (bench/context.ts).
-  const dedicated = await host.spawnWorker('execute');
-  const dedicatedJob = async (): Promise<void> => {
-    const output = await executeOn(ctx, dedicated);
-    if (output.length !== 13) expectHello(output, 'dedicated worker');
-  };
-  const freshJob = async (): Promise<void> => {
+  for (const job of Object.values(cases)) await batch(500, job);
+  const samples = await interleave(
+    options.rounds,
+    Object.fromEntries(Object.entries(cases).map(([name, job]) => [name, async (): Promise<Metrics> => ({ jobsPerSecond: await batch(options.jobs, job) })])),
+    { settleMs: 200, progress: 'row 2 throughput' },
+  );
+  return Object.fromEntries(Object.keys(cases).map((name) => [name, samples[name]!.jobsPerSecond!]));
+}
+
+export interface FreshResult {
+  /** Per case: wall time per job of each round, ms. */
+  msPerJob: Record<string, number[]>;
+  latencies: Record<string, number[]>;
+}
+
+export async function measureFresh(ctx: BenchContext, options: { rounds: number; freshJobs: number; warmJobs: number }): Promise<FreshResult> {
+  const { host, artifact } = ctx;
+  const parallel = host.options.executeWorkers;
+  const fresh = async (): Promise<void> => {
     const worker = await host.spawnWorker('execute');
     try {
       expectHello(await executeOn(ctx, worker), 'fresh worker');
@@ -87,44 +84,22 @@ export async function measureThroughput(
       await worker.kill();
     }
   };
-
-  // Correctness once per peer, then a warm-up so no peer pays its first-use costs in a round.
-  expectHello(Buffer.from((await host.execute(artifact, HELLO_INPUT)).output).toString('utf8'), 'warden');
-  expectHello(Buffer.from((await pool.run({ wasm: helloWasm, input: HELLO_INPUT, cached: false })) as Uint8Array).toString('utf8'), 'piscina');
-  await closedLoop(200, options.window, wardenJob);
-  await closedLoop(200, options.window, piscinaJob(false));
-  await closedLoop(200, options.window, piscinaJob(true));
-  await closedLoop(2, threads, freshJob);
-  await closedLoop(200, 1, dedicatedJob);
-  inWorkerWallMs.length = 0;
-  await sleep(200);
-
-  const perRound = (total: number) => Math.max(1, Math.round(total / options.rounds));
-  const latencies: Record<string, number[]> = Object.fromEntries(Object.values(PEERS).map((p) => [p, []]));
-  const loop = (name: string, n: number, window: number, job: () => Promise<void>) => async (): Promise<Metrics> => {
-    const r = await closedLoop(n, window, job);
+  const warm = async (): Promise<void> => {
+    const { output } = await host.execute(artifact, HELLO_INPUT);
+    if (output.byteLength !== 13) expectHello(Buffer.from(output).toString(), 'warden');
+  };
+  await windowed(parallel, parallel, fresh);
+  await windowed(200, parallel, warm);
+  const latencies: Record<string, number[]> = { [FRESH.fresh]: [], [FRESH.warm]: [] };
+  const loop = (name: string, n: number, job: () => Promise<void>) => async (): Promise<Metrics> => {
+    const r = await windowed(n, parallel, job);
     latencies[name]!.push(...r.latencies);
-    return { jobsPerSecond: r.jobsPerSecond };
+    return { msPerJob: r.msPerJob };
   };
   const samples = await interleave(
     options.rounds,
-    {
-      [PEERS.warden]: loop(PEERS.warden, perRound(options.jobs), options.window, wardenJob),
-      [PEERS.piscina]: loop(PEERS.piscina, perRound(options.jobs), options.window, piscinaJob(false)),
-      [PEERS.piscinaCached]: loop(PEERS.piscinaCached, perRound(options.jobs), options.window, piscinaJob(true)),
-      // As many processes at once as the pool has workers: the same parallelism.
-      [PEERS.fresh]: loop(PEERS.fresh, perRound(options.freshJobs), threads, freshJob),
-      [PEERS.wardenSerial]: loop(PEERS.wardenSerial, perRound(options.serialJobs), 1, wardenJob),
-      [PEERS.piscinaSerial]: loop(PEERS.piscinaSerial, perRound(options.serialJobs), 1, piscinaJob(false)),
-      [PEERS.workerSerial]: loop(PEERS.workerSerial, perRound(options.serialJobs), 1, dedicatedJob),
-    },
-    { settleMs: 50, progress: 'throughput' },
+    { [FRESH.fresh]: loop(FRESH.fresh, options.freshJobs, fresh), [FRESH.warm]: loop(FRESH.warm, options.warmJobs, warm) },
+    { settleMs: 50, progress: 'row 4 fresh process per job' },
   );
-  await pool.destroy();
-  await dedicated.kill();
-  const peers: ThroughputResult['peers'] = {};
-  for (const name of Object.values(PEERS)) {
-    peers[name] = { jobsPerSecond: samples[name]!.jobsPerSecond!, latencies: latencies[name]!, jobs: latencies[name]!.length };
-  }
-  return { peers, inWorkerWallMs, window: options.window };
+  return { msPerJob: { [FRESH.fresh]: samples[FRESH.fresh]!.msPerJob!, [FRESH.warm]: samples[FRESH.warm]!.msPerJob! }, latencies };
 }

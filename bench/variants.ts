@@ -184,59 +184,14 @@ export async function buildEntryVariants(ctx: BenchContext): Promise<{ variants:
     return { args: [path.join(cjsDir, 'main.cjs')], binds: [cjsDir] };
   });
 
-  // 2b. Main AND job thread as CommonJS files (piscina kept): piscina's thread `require()`s a .cjs
-  //     task file, so no ESM loader (and none of its eager built-in wrappers) in either isolate.
-  await attempt('CJS bundles: main + job thread (piscina kept)', async () => {
+  // 2b. Main AND job thread as CommonJS files: the runner starts `jobThread.cjs` beside `main.cjs`,
+  //     so no ESM loader (and none of its eager built-in wrappers) in either isolate.
+  await attempt('CJS bundles: main + job thread', async () => {
     const out = dir('bundle-cjs-all');
     const main = path.join(out, 'main.cjs');
     const ownUrl = { 'import.meta.url': JSON.stringify(pathToFileURL(main).href) };
     await esbuild.build({ ...common, entryPoints: [MAIN_JS], outfile: main, format: 'cjs', define: ownUrl, plugins: [lazyChildProcess] });
     await esbuild.build({ ...common, entryPoints: [path.join(DIST_WORKER, 'jobThread.js')], outfile: path.join(out, 'jobThread.cjs'), format: 'cjs' });
-    return { args: [main], binds: [out] };
-  });
-
-  // 2c. The job thread on a bare worker_threads Worker (bench/bareJobRunner.ts, bench/bareJobThread.ts),
-  //     no piscina anywhere, both files CommonJS.
-  await attempt('CJS main + bare Worker job thread (no piscina)', async () => {
-    const out = dir('bundle-cjs-bare');
-    const main = path.join(out, 'main.cjs');
-    const thread = path.join(out, 'jobThread.cjs');
-    const bench = path.join(PACKAGE_ROOT, 'bench');
-    await esbuild.build({
-      ...common,
-      entryPoints: [MAIN_JS],
-      outfile: main,
-      format: 'cjs',
-      define: { 'import.meta.url': JSON.stringify(pathToFileURL(main).href), __WARDEN_BARE_THREAD__: JSON.stringify(thread) },
-      plugins: [
-        lazyChildProcess,
-        {
-          name: 'bare-job-runner',
-          setup(build) {
-            build.onResolve({ filter: /^\.\/jobRunner\.js$/ }, () => ({ path: path.join(bench, 'bareJobRunner.ts') }));
-          },
-        },
-      ],
-    });
-    await esbuild.build({
-      ...common,
-      external: [],
-      entryPoints: [path.join(bench, 'bareJobThread.ts')],
-      outfile: thread,
-      format: 'cjs',
-      plugins: [
-        {
-          name: 'piscina-shim',
-          setup(build) {
-            build.onResolve({ filter: /^piscina$/ }, () => ({ path: 'piscina', namespace: 'shim' }));
-            build.onLoad({ filter: /.*/, namespace: 'shim' }, () => ({
-              contents: "export const transferableSymbol = Symbol('transferable'); export const valueSymbol = Symbol('value'); export const move = (v) => v;",
-              loader: 'js',
-            }));
-          },
-        },
-      ],
-    });
     return { args: [main], binds: [out] };
   });
 
@@ -307,20 +262,15 @@ v8.startupSnapshot.setDeserializeMainFunction(() => {
 
 /**
  * Scripts for the job-thread experiment (outside the sandbox): the time from "start a job
- * thread" to the first job's result, with the worker's JobRunner (piscina) as shipped, and with a
- * bare worker_threads Worker on the unbundled or bundled job module.
+ * thread" to the first job's result, with the worker's JobRunner as shipped (a Worker on
+ * dist/worker/jobThread.js, warm-up task first) and with a Worker on a one-file bundle of the
+ * job module (no warm-up).
  */
-export async function buildJobThreadScripts(): Promise<Record<string, string> | undefined> {
+export async function buildJobThreadScripts(): Promise<{ driver: string; bundled: 'yes' | 'no' }> {
   const esbuild = await esbuildOrUndefined();
   const out = path.join(OUTPUT_DIR, 'job-thread');
   fs.rmSync(out, { recursive: true, force: true });
   fs.mkdirSync(out, { recursive: true });
-  const jobThread = pathToFileURL(path.join(DIST_WORKER, 'jobThread.js')).href;
-  const bare = (moduleUrl: string) => `import { parentPort } from 'node:worker_threads';
-import runJob from ${JSON.stringify(moduleUrl)};
-parentPort.on('message', async (task) => parentPort.postMessage((await runJob(task)) === undefined ? 'no result' : 'done'));
-`;
-  fs.writeFileSync(path.join(out, 'bare-thread.mjs'), bare(jobThread));
   if (esbuild) {
     await esbuild.build({
       entryPoints: [path.join(DIST_WORKER, 'jobThread.js')],
@@ -328,10 +278,8 @@ parentPort.on('message', async (task) => parentPort.postMessage((await runJob(ta
       bundle: true,
       platform: 'node',
       format: 'esm',
-      external: ['piscina'],
       logLevel: 'silent',
     });
-    fs.writeFileSync(path.join(out, 'bare-thread-bundled.mjs'), bare('./jobThread.bundle.mjs'));
   }
   const dist = (file: string) => JSON.stringify(pathToFileURL(path.join(PACKAGE_ROOT, 'dist', file)).href);
   // Prints {"ms": <start of the job thread → first result>, "rss": <bytes it added>}.
@@ -350,17 +298,16 @@ const report = (ms) => setTimeout(() => {
   process.exit(0);
 }, 500);
 const t0 = performance.now();
-if (mode === 'piscina') {
+if (mode === 'shipped') {
   const { JobRunner } = await import(${dist('worker/jobRunner.js')});
   const runner = new JobRunner({ execArgv: [] });
   const result = await runner.run(task, { cpuTimeLimitMs: 2000 });
   if (!result.ok) throw new Error(result.failure.message);
   report(performance.now() - t0);
 } else {
-  const file = new URL(mode === 'bare-bundled' ? './bare-thread-bundled.mjs' : './bare-thread.mjs', import.meta.url);
-  const worker = new Worker(file, { execArgv: [], resourceLimits: limits });
-  worker.once('message', (m) => {
-    if (m !== 'done') throw new Error(String(m));
+  const worker = new Worker(new URL('./jobThread.bundle.mjs', import.meta.url), { execArgv: [], resourceLimits: limits });
+  worker.once('message', (reply) => {
+    if (!reply.ok || !reply.outcome?.ok) throw new Error(JSON.stringify(reply));
     report(performance.now() - t0);
   });
   worker.postMessage(task);
