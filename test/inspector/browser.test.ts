@@ -166,6 +166,7 @@ test.serial('the event log pauses, resumes and filters; /metrics answers; screen
   });
   fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
   await page.screenshot({ path: SCREENSHOT });
-  fs.copyFileSync(SCREENSHOT, DOCS_SCREENSHOT);
-  t.true(fs.statSync(DOCS_SCREENSHOT).size > 10_000);
+  t.true(fs.statSync(SCREENSHOT).size > 10_000);
+  // README's copy is retaken on request, so a test run leaves the working tree clean.
+  if (process.env.WARDEN_UPDATE_SCREENSHOT === '1') fs.copyFileSync(SCREENSHOT, DOCS_SCREENSHOT);
 });
