@@ -58,6 +58,8 @@ export class Pool {
   #degraded: string | undefined;
   #stopped = false;
   #drained: (() => void)[] = [];
+  /** Retiring one-job processes the supervisor already replaces: their exit is not reported again. */
+  #replaced = new WeakSet<PoolWorker>();
   #budget: SpareBudget;
   /** The size the supervisor keeps the pool at: `size`, or less under the spares' memory budget. */
   #size: number;
@@ -165,6 +167,11 @@ export class Pool {
       state: (w, state) => this.#options.events.workerState(w, state),
       dead: (w, output) => this.#onDead(w, output),
       jobEnded: (_w, job) => this.#finish(job),
+      retiring: (w) => {
+        // Its replacement starts while it exits: the kill and the spawn overlap.
+        this.#replaced.add(w);
+        this.supervisor.send({ type: 'WORKER_DIED', id: w.id, reason: 'retired', expected: true });
+      },
     }, this.#options.inspect);
     this.workers.set(id, worker);
     this.#options.spawn(this.kind, id).then(
@@ -193,8 +200,9 @@ export class Pool {
       if (entry.worker === worker) this.#finish(job);
     }
     this.#options.events.workerExited(worker, output);
-    if (output.failure.reason === 'spawn-failed') {
-      this.#checkDrained(); // reported as SPAWN_FAILED already
+    if (output.failure.reason === 'spawn-failed' || this.#replaced.has(worker)) {
+      // Reported already: as SPAWN_FAILED, or as retired when it started to exit.
+      this.#checkDrained();
       return;
     }
     // A death the host caused, or one a job caused (it died running untrusted code), is not

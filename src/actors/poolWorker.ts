@@ -20,6 +20,8 @@ export interface PoolWorkerHooks {
   state(worker: PoolWorker, state: string): void;
   /** The worker is done with its job (collected, or failed without a result). */
   jobEnded(worker: PoolWorker, job: PoolJob): void;
+  /** A one-job process is being killed after its job: it will take no job, its replacement can start. */
+  retiring(worker: PoolWorker): void;
 }
 
 function asWardenError(error: unknown): WardenError {
@@ -101,6 +103,7 @@ export class PoolWorker {
         this.job = undefined;
         debug('worker %s: retired after its one job', this.id);
         void this.process?.kill();
+        hooks.retiring(this);
       },
       killProcess: ({ reason }) => {
         debug('worker %s: kill (%s)', this.id, reason);

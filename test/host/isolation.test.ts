@@ -142,16 +142,22 @@ test.serial("an invalid isolation option is refused, naming it", async (t) => {
   t.is(error.details.option, 'isolation');
 });
 
-/** The most execute workers alive at once from now on, counted from the host's events. */
+/**
+ * The most execute workers serving at once from now on, counted from the host's events: a
+ * retiring one-job process, being killed, is already replaced and serves no more.
+ */
 function peakExecuteWorkers(host: Host): () => number {
-  const alive = new Set(host.workers().filter((w) => w.kind === 'execute').map((w) => w.id));
-  let peak = alive.size;
+  const serving = new Set(host.workers().filter((w) => w.kind === 'execute').map((w) => w.id));
+  let peak = serving.size;
   host.on('worker:spawned', (e) => {
     if (e.kind !== 'execute') return;
-    alive.add(e.id);
-    peak = Math.max(peak, alive.size);
+    serving.add(e.id);
+    peak = Math.max(peak, serving.size);
   });
-  host.on('worker:exited', (e) => alive.delete(e.id));
+  host.on('worker:state', (e) => {
+    if (e.state === 'retiring') serving.delete(e.id);
+  });
+  host.on('worker:exited', (e) => serving.delete(e.id));
   return () => peak;
 }
 
