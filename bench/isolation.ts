@@ -1,56 +1,189 @@
 /**
- * Isolation between jobs: `isolation: 'job'` (a fresh sandboxed process per job, from warm
- * spares) against reuse (`'worker'`), side by side on trivial hello jobs:
- *   - paced below the spares' refill rate: the spares absorb the process start;
- *   - at saturation: throughput is bounded by starting node (the refill rate).
+ * Isolation between jobs, side by side in one run, on trivial hello jobs:
+ *   - `worker`: reuse, one process runs job after job;
+ *   - `job`: `isolation: 'job'`, a fresh sandboxed process per job, from warm spares;
+ *   - `cold`: a sandboxed worker spawned for each job on the critical path, killed after it.
+ * Each is measured paced (one job at a time, below the rate spares can be refilled: the spares
+ * absorb the process start) and saturated (all jobs at once: throughput is bounded by how fast
+ * workers can be started). The floors of the saturated figure are measured too, `cores` at a
+ * time: `cold` itself (a whole worker start per job: node, the sandbox, the job thread, its
+ * warm-up, the job), sandboxed workers started to their handshake only, and plain `node -e 0`.
+ *
+ * `npx tsx bench/isolation.ts [--quick]` prints the tables; `bench/run.ts` calls
+ * `measureIsolation` and `isolationReport` for its section and its JSON.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createHost, type Host } from '../src/index.js';
+import type { Artifact } from '../src/artifactHandle.js';
+import { executeLimitsOf } from '../src/options.js';
+import { MessageType, type ExecuteReply, type ExecuteRequest } from '../src/protocol/messages.js';
+import { linkArtifact } from '../src/sandbox/workerDir.js';
 import { HELLO_INPUT, HELLO_WASM, expectHello, poolsIdle } from './context.js';
+import { ms, spread, summarize, table } from './stats.js';
+
+export const MODES = {
+  worker: "reuse ('worker')",
+  job: "fresh process per job from warm spares ('job')",
+  cold: 'cold: a sandboxed worker spawned per job',
+} as const;
+export type Mode = keyof typeof MODES;
 
 export interface IsolationResults {
   /** Per-job latency (ms) of paced jobs, by mode. */
-  paced: Record<'worker' | 'job', number[]>;
+  paced: Record<Mode, number[]>;
   /** Jobs per second when all are submitted at once, by mode. */
-  saturated: Record<'worker' | 'job', number>;
+  saturated: Record<Mode, number>;
   pacedRate: number;
   saturatedJobs: number;
+  /** Execute workers (spares in 'job' mode) of each host; also the concurrency of the floors and of `cold`. */
+  workers: number;
+  floor: {
+    /** Sandboxed workers started back to back (`spawnWorker` → handshake → kill), `workers` at a time, per second. */
+    handshakesPerSecond: number;
+    /** `node -e 0` started back to back (spawn → exit), `workers` at a time, per second: the CPU cost of starting node alone. */
+    nodeStartsPerSecond: number;
+  };
+  /**
+   * Saturated 'job' throughput over `cold`'s, the floor of a fresh process per job (1 = as fast
+   * as whole workers can be started and run one job each; spares cannot beat it by much).
+   */
+  jobToFloor: number;
 }
 
-async function withHost<T>(isolation: 'worker' | 'job', spares: number, use: (host: Host) => Promise<T>): Promise<T> {
+const sleep = (msToWait: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, msToWait));
+const elapsedMs = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e6;
+
+async function withHost<T>(isolation: 'worker' | 'job', workers: number, use: (host: Host, artifact: Artifact) => Promise<T>): Promise<T> {
   const cacheDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'warden-bench-isolation-'));
-  const host = await createHost({ cacheDir, executeWorkers: spares, prepareWorkers: 1, isolation });
+  const host = await createHost({ cacheDir, executeWorkers: workers, prepareWorkers: 1, isolation });
   try {
     await poolsIdle(host);
-    return await use(host);
+    const artifact = await host.prepare(new Uint8Array(fs.readFileSync(HELLO_WASM)));
+    return await use(host, artifact);
   } finally {
     await host.close({ force: true });
     await fsp.rm(cacheDir, { recursive: true, force: true });
   }
 }
 
-export async function measureIsolation(pacedJobs: number, pacedRate: number, saturatedJobs: number): Promise<IsolationResults> {
-  const wasm = new Uint8Array(fs.readFileSync(HELLO_WASM));
-  const results: IsolationResults = { paced: { worker: [], job: [] }, saturated: { worker: 0, job: 0 }, pacedRate, saturatedJobs };
+/** One hello job through the host's pool. */
+async function pooled(host: Host, artifact: Artifact): Promise<void> {
+  const result = await host.execute(artifact, HELLO_INPUT);
+  expectHello(Buffer.from(result.output).toString(), 'isolation bench');
+}
+
+/**
+ * One hello job on a worker started for it, as the pool runs a job (artifact hard-linked, a
+ * one-job request), then killed: the process start is on the job's critical path.
+ */
+async function coldJob(host: Host, artifact: Artifact): Promise<void> {
+  const worker = await host.spawnWorker('execute');
+  try {
+    await linkArtifact(worker.hostDir, host.cache.pathOf(artifact.key));
+    const limits = host.options.limits;
+    const header: ExecuteRequest = { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs, isolation: 'job' };
+    const reply = await worker.request(MessageType.Execute, header, HELLO_INPUT, { timeoutMs: 30_000, expect: MessageType.ExecuteResult });
+    const result = reply.header as ExecuteReply;
+    if (!result.ok) throw new Error(`cold job failed: ${result.failure.code}: ${result.failure.message}`);
+    expectHello(Buffer.from(reply.body.subarray(0, result.outputBytes)).toString(), 'isolation bench (cold)');
+  } finally {
+    await worker.kill();
+  }
+}
+
+/** Runs `count` tasks, `concurrency` at a time; returns how many completed per second. */
+async function rate(count: number, concurrency: number, task: () => Promise<void>): Promise<number> {
+  let next = 0;
+  const start = process.hrtime.bigint();
+  const lane = async (): Promise<void> => {
+    while (next < count) {
+      next++;
+      await task();
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  return count / (elapsedMs(start) / 1000);
+}
+
+/** Times `pacedJobs` jobs one at a time, one every 1/pacedRate s. */
+async function pace(pacedJobs: number, pacedRate: number, job: () => Promise<void>): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < pacedJobs; i++) {
+    const start = process.hrtime.bigint();
+    await job();
+    const took = elapsedMs(start);
+    samples.push(took);
+    await sleep(Math.max(0, 1000 / pacedRate - took));
+  }
+  return samples;
+}
+
+/** `node -e 0`, spawn to exit. */
+function nodeStart(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', '0'], { env: {}, stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('exit', () => resolve());
+  });
+}
+
+export async function measureIsolation(pacedJobs: number, pacedRate: number, saturatedJobs: number, workers = os.availableParallelism()): Promise<IsolationResults> {
+  const paced = { worker: [], job: [], cold: [] } as Record<Mode, number[]>;
+  const saturated = { worker: 0, job: 0, cold: 0 } as Record<Mode, number>;
+  let handshakesPerSecond = 0;
   for (const mode of ['worker', 'job'] as const) {
-    await withHost(mode, 2, async (host) => {
-      const artifact = await host.prepare(wasm);
-      // Paced: one job every 1/pacedRate s, each timed on its own.
-      for (let i = 0; i < pacedJobs; i++) {
-        const start = process.hrtime.bigint();
-        const result = await host.execute(artifact, HELLO_INPUT);
-        results.paced[mode].push(Number(process.hrtime.bigint() - start) / 1e6);
-        expectHello(Buffer.from(result.output).toString(), `isolation ${mode}`);
-        await new Promise((resolve) => setTimeout(resolve, 1000 / pacedRate));
-      }
+    await withHost(mode, workers, async (host, artifact) => {
+      paced[mode] = await pace(pacedJobs, pacedRate, () => pooled(host, artifact));
       await poolsIdle(host);
-      const start = process.hrtime.bigint();
-      await Promise.all(Array.from({ length: saturatedJobs }, () => host.execute(artifact, HELLO_INPUT)));
-      results.saturated[mode] = saturatedJobs / (Number(process.hrtime.bigint() - start) / 1e9);
+      saturated[mode] = await rate(saturatedJobs, saturatedJobs, () => pooled(host, artifact));
+      if (mode !== 'worker') return;
+      // The reuse host's pools stay idle from here: cold workers and the floor use its sandbox.
+      paced.cold = await pace(Math.ceil(pacedJobs / 2), pacedRate, () => coldJob(host, artifact));
+      saturated.cold = await rate(Math.ceil(saturatedJobs / 2), workers, () => coldJob(host, artifact));
+      handshakesPerSecond = await rate(Math.ceil(saturatedJobs / 2), workers, async () => {
+        await (await host.spawnWorker('execute')).kill();
+      });
     });
   }
-  return results;
+  const nodeStartsPerSecond = await rate(Math.ceil(saturatedJobs / 2), workers, nodeStart);
+  return {
+    paced,
+    saturated,
+    pacedRate,
+    saturatedJobs,
+    workers,
+    floor: { handshakesPerSecond, nodeStartsPerSecond },
+    jobToFloor: saturated.job / saturated.cold,
+  };
+}
+
+/** The results as text: one table by mode, then the floor and the ratio. */
+export function isolationReport(r: IsolationResults): string {
+  const rows = (Object.keys(MODES) as Mode[]).map((mode) => {
+    const s = summarize(r.paced[mode]);
+    return [MODES[mode], ms(s.median), ms(s.p99), spread(s), r.saturated[mode].toFixed(1)];
+  });
+  const lines = [
+    table(['mode', `paced at ${r.pacedRate} jobs/s: p50`, 'p99', 'spread', `saturated: jobs/s`], rows),
+    '',
+    `floors, ${r.workers} at a time: ${r.saturated.cold.toFixed(1)} whole worker starts + job/s (cold); ` +
+      `${r.floor.handshakesPerSecond.toFixed(1)} sandboxed starts to the handshake/s (no job thread yet); ` +
+      `${r.floor.nodeStartsPerSecond.toFixed(1)} plain \`node -e 0\`/s`,
+    `'job' at saturation: ${(r.jobToFloor * 100).toFixed(0)}% of the cold floor (target ≥ 90%), ` +
+      `${((r.saturated.job / r.floor.handshakesPerSecond) * 100).toFixed(0)}% of the handshake floor; reuse is ${(r.saturated.worker / r.saturated.job).toFixed(0)}× faster`,
+    `'job' paced p50 ${ms(summarize(r.paced.job).median)} (target ≤ 2 ms) against ${ms(summarize(r.paced.worker).median)} in reuse and ` +
+      `${ms(summarize(r.paced.cold).median)} cold`,
+  ];
+  return lines.join('\n');
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const quick = process.argv.includes('--quick');
+  const results = await measureIsolation(quick ? 20 : 60, 5, quick ? 40 : 120);
+  process.stdout.write(`${isolationReport(results)}\n`);
 }
