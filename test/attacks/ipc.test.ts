@@ -71,8 +71,8 @@ test.serial('ipc: a reply of the wrong type to a pending ping gets the worker ki
 
 test.serial('ipc: work left running after a reply lives on in reuse mode (documented limit)', async (t) => {
   // NOT stopped in isolation: 'worker' (reuse) mode — see "Known limits" in docs/security.md.
-  // isolation: 'job' kills the process after each job, which only real jobs can show
-  // (test/host/isolation.test.ts); the attacker fixture serves no jobs.
+  // isolation: 'job' kills the process after each job, which only real jobs can show:
+  // test/attacks/lingering.test.ts runs this attack through a real pool in both modes.
   const { host } = await startHost(t);
   const attacker = await startAttacker(t, host);
   const r = await attacker.run("globalThis.ticks = 0; globalThis.timer = setInterval(() => { globalThis.ticks++; }, 1); return 'left behind';");
