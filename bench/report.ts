@@ -31,6 +31,7 @@ export interface Floor {
 export interface Report {
   date: string;
   machine: string;
+  /** Load averages (1, 5, 15 min) at the start and the end: the machine is shared. */
   load: string;
   rows: Row[];
   floors: Floor[];
@@ -64,7 +65,7 @@ export function markdown(report: Report): string {
   );
   const bounds = report.rows.filter((r) => r.floor).map((r) => `- row ${r.id}: ${r.floor}`);
   return [
-    `Run of ${report.date} (${report.seconds} s): ${report.machine}; load average at the start ${report.load}.`,
+    `Run of ${report.date} (${report.seconds} s): ${report.machine}; load average ${report.load}.`,
     '',
     rows,
     '',
