@@ -81,22 +81,25 @@ export async function batchCommand(argv: string[]): Promise<number> {
 
   const started = performance.now();
   const progress = process.stderr.isTTY ? new Progress(jobs.length) : undefined;
+  // Counts only: a result (its output) is dropped once reported, so memory stays flat however many jobs.
+  const outcomes = new Map<string, number>();
   const report = (result: BatchResult): void => {
+    const outcome = result.ok ? 'success' : result.error.code;
+    outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
     progress?.count(result.ok);
     if (values.json) process.stdout.write(`${JSON.stringify(resultJson(result))}\n`);
     else if (!result.ok && progress) progress.print(`${failureLine(result)}\n`);
     else if (!result.ok) process.stderr.write(`${failureLine(result)}\n`);
   };
   const session = { cacheDir: values['cache-dir'], allowInsecure: values['allow-insecure'], executeWorkers: workers };
-  let results: BatchResult[];
   try {
-    results = await withHost(session, (host) => runJobs(host, jobs, { lanes: workers * 2, timeoutMs, report }));
+    await withHost(session, (host) => runJobs(host, jobs, { lanes: workers * 2, timeoutMs, report }));
   } finally {
     progress?.clear();
   }
-  const summary = summarize(results, performance.now() - started);
+  const summary = summarize(outcomes, performance.now() - started);
   (values.json ? process.stderr : process.stdout).write(`${summary}\n`);
-  return results.every((r) => r.ok) ? 0 : 1;
+  return [...outcomes.keys()].every((outcome) => outcome === 'success') ? 0 : 1;
 }
 
 function parseCount(option: string, text: string): number {
@@ -179,7 +182,7 @@ async function runJobs(
   host: Host,
   jobs: (BatchJob | BatchResult)[],
   { lanes, timeoutMs, report }: { lanes: number; timeoutMs: number | undefined; report: (result: BatchResult) => void },
-): Promise<BatchResult[]> {
+): Promise<void> {
   const artifacts = new Map<string, Promise<Artifact>>();
   const artifactOf = (module: string): Promise<Artifact> => {
     let artifact = artifacts.get(module);
@@ -189,19 +192,15 @@ async function runJobs(
     }
     return artifact;
   };
-  const results: BatchResult[] = [];
   let next = 0;
   const lane = async (): Promise<void> => {
     // A closed host (SIGINT, SIGTERM) runs nothing more: the command ends as interrupted.
     while (next < jobs.length && !host.closed) {
       const job = jobs[next++]!;
-      const result = 'ok' in job ? job : await runJob(host, job, artifactOf, timeoutMs);
-      results.push(result);
-      report(result);
+      report('ok' in job ? job : await runJob(host, job, artifactOf, timeoutMs));
     }
   };
   await Promise.all(Array.from({ length: Math.min(lanes, jobs.length) }, lane));
-  return results;
 }
 
 async function runJob(host: Host, job: BatchJob, artifactOf: (module: string) => Promise<Artifact>, timeoutMs: number | undefined): Promise<BatchResult> {
@@ -253,16 +252,12 @@ function failureLine(result: BatchResult & { ok: false }): string {
 }
 
 /** `N jobs in T s: S succeeded, F failed` and a table of jobs per outcome: success, then the codes, most frequent first. */
-function summarize(results: BatchResult[], elapsedMs: number): string {
-  const counts = new Map<string, number>();
-  for (const result of results) {
-    const outcome = result.ok ? 'success' : result.error.code;
-    counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
-  }
+function summarize(counts: Map<string, number>, elapsedMs: number): string {
+  const total = [...counts.values()].reduce((sum, n) => sum + n, 0);
   const succeeded = counts.get('success') ?? 0;
   const rank = ([outcome, n]: [string, number]): number => (outcome === 'success' ? Infinity : n);
   const rows = [...counts].sort((a, b) => rank(b) - rank(a) || a[0].localeCompare(b[0])).map(([outcome, n]) => [outcome, String(n)]);
-  const head = `${results.length} jobs in ${(elapsedMs / 1000).toFixed(1)}s: ${succeeded} succeeded, ${results.length - succeeded} failed`;
+  const head = `${total} jobs in ${(elapsedMs / 1000).toFixed(1)}s: ${succeeded} succeeded, ${total - succeeded} failed`;
   return rows.length === 0 ? head : `${head}\n\n${table(['outcome', 'jobs'], rows)}`;
 }
 
