@@ -58,17 +58,25 @@ export interface IsolationResults {
 const sleep = (msToWait: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, msToWait));
 const elapsedMs = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e6;
 
-async function withHost<T>(isolation: 'worker' | 'job', workers: number, use: (host: Host, artifact: Artifact) => Promise<T>): Promise<T> {
+interface BenchHost {
+  host: Host;
+  artifact: Artifact;
+  close(): Promise<void>;
+}
+
+async function startHost(isolation: 'worker' | 'job', workers: number): Promise<BenchHost> {
   const cacheDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'warden-bench-isolation-'));
   const host = await createHost({ cacheDir, executeWorkers: workers, prepareWorkers: 1, isolation });
-  try {
-    await poolsIdle(host);
-    const artifact = await host.prepare(new Uint8Array(fs.readFileSync(HELLO_WASM)));
-    return await use(host, artifact);
-  } finally {
-    await host.close({ force: true });
-    await fsp.rm(cacheDir, { recursive: true, force: true });
-  }
+  await poolsIdle(host);
+  const artifact = await host.prepare(new Uint8Array(fs.readFileSync(HELLO_WASM)));
+  return {
+    host,
+    artifact,
+    async close() {
+      await host.close({ force: true });
+      await fsp.rm(cacheDir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** One hello job through the host's pool. */
@@ -132,33 +140,53 @@ function nodeStart(): Promise<void> {
   });
 }
 
-export async function measureIsolation(pacedJobs: number, pacedRate: number, saturatedJobs: number, workers = os.availableParallelism()): Promise<IsolationResults> {
+const median = (values: number[]): number => summarize(values).median;
+
+/**
+ * The machine is shared and its load changes by the minute: every mode and floor is measured
+ * in each of `rounds` rounds, one short block after the other, and the rates are the medians
+ * over the rounds (the ratio too, taken within each round). Paced samples are pooled.
+ */
+export async function measureIsolation(
+  pacedJobs: number,
+  pacedRate: number,
+  saturatedJobs: number,
+  workers = os.availableParallelism(),
+  rounds = 3,
+): Promise<IsolationResults> {
   const paced = { worker: [], job: [], cold: [] } as Record<Mode, number[]>;
-  const saturated = { worker: 0, job: 0, cold: 0 } as Record<Mode, number>;
-  let handshakesPerSecond = 0;
-  for (const mode of ['worker', 'job'] as const) {
-    await withHost(mode, workers, async (host, artifact) => {
-      paced[mode] = await pace(pacedJobs, pacedRate, () => pooled(host, artifact));
-      await poolsIdle(host);
-      saturated[mode] = await rate(saturatedJobs, saturatedJobs, () => pooled(host, artifact));
-      if (mode !== 'worker') return;
-      // The reuse host's pools stay idle from here: cold workers and the floor use its sandbox.
-      paced.cold = await pace(Math.ceil(pacedJobs / 2), pacedRate, () => coldJob(host, artifact));
-      saturated.cold = await rate(Math.ceil(saturatedJobs / 2), workers, () => coldJob(host, artifact));
-      handshakesPerSecond = await rate(Math.ceil(saturatedJobs / 2), workers, async () => {
-        await (await host.spawnWorker('execute')).kill();
-      });
-    });
+  const rates = { worker: [], job: [], cold: [], handshakes: [], node: [], ratio: [] } as Record<Mode | 'handshakes' | 'node' | 'ratio', number[]>;
+  const hosts = { worker: await startHost('worker', workers), job: await startHost('job', workers) };
+  // Cold workers and the handshake floor use the reuse host's sandbox; its pools stay idle meanwhile.
+  const { host, artifact } = hosts.worker;
+  const perRound = (jobs: number) => Math.ceil(jobs / rounds);
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const mode of ['worker', 'job'] as const) {
+        const bench = hosts[mode];
+        await poolsIdle(bench.host);
+        paced[mode].push(...(await pace(perRound(pacedJobs), pacedRate, () => pooled(bench.host, bench.artifact))));
+        await poolsIdle(bench.host);
+        rates[mode].push(await rate(perRound(saturatedJobs), perRound(saturatedJobs), () => pooled(bench.host, bench.artifact)));
+      }
+      await poolsIdle(hosts.job.host);
+      paced.cold.push(...(await pace(perRound(pacedJobs / 2), pacedRate, () => coldJob(host, artifact))));
+      rates.cold.push(await rate(perRound(saturatedJobs / 2), workers, () => coldJob(host, artifact)));
+      rates.handshakes.push(await rate(perRound(saturatedJobs / 2), workers, async () => (await host.spawnWorker('execute')).kill().then(() => {})));
+      rates.node.push(await rate(perRound(saturatedJobs / 2), workers, nodeStart));
+      rates.ratio.push(rates.job.at(-1)! / rates.cold.at(-1)!);
+    }
+  } finally {
+    await Promise.all([hosts.worker.close(), hosts.job.close()]);
   }
-  const nodeStartsPerSecond = await rate(Math.ceil(saturatedJobs / 2), workers, nodeStart);
   return {
     paced,
-    saturated,
+    saturated: { worker: median(rates.worker), job: median(rates.job), cold: median(rates.cold) },
     pacedRate,
     saturatedJobs,
     workers,
-    floor: { handshakesPerSecond, nodeStartsPerSecond },
-    jobToFloor: saturated.job / saturated.cold,
+    floor: { handshakesPerSecond: median(rates.handshakes), nodeStartsPerSecond: median(rates.node) },
+    jobToFloor: median(rates.ratio),
   };
 }
 
