@@ -6,7 +6,7 @@ import { createWorkerDir, removeWorkerDir } from '../../src/sandbox/workerDir.js
 import fs from 'node:fs';
 import type { Host, HostOptions } from '../../src/index.js';
 import type { WorkerKind } from '../../src/protocol/messages.js';
-import { startHost, waitFor } from './host.js';
+import { startHost, waitFor, workerProcesses } from './host.js';
 import { idleWorkers } from './scheduler.js';
 
 const ATTACKER_ENTRY = path.resolve('test/fixtures/attacker-worker.mjs');
@@ -77,7 +77,7 @@ export async function startAttackerPool(t: ExecutionContext, options: HostOption
   // see (it looks for the real worker's entry).
   t.teardown(async () => {
     await host.close();
-    const left = await waitFor(() => attackerProcesses(cacheDir), (pids) => pids.length === 0);
+    const left = await waitFor(() => workerProcesses(cacheDir, POOL_ATTACKER_ENTRY), (pids) => pids.length === 0);
     if (left.length > 0) throw new Error(`attacker worker processes left behind: ${left.join(', ')}`);
   });
   await idleWorkers(host, 'prepare', host.options.prepareWorkers);
@@ -85,23 +85,4 @@ export async function startAttackerPool(t: ExecutionContext, options: HostOption
   const real = host.workers().filter((w) => w.pid === undefined || !runsEntry(w.pid, POOL_ATTACKER_ENTRY));
   if (real.length > 0) throw new Error(`workers not running the attacker entry: ${JSON.stringify(real)}`);
   return { host, cacheDir };
-}
-
-/** Pids of attacker pool workers started for `cacheDir` (their dirs are under it). */
-function attackerProcesses(cacheDir: string): number[] {
-  return fs
-    .readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .map(Number)
-    .filter((pid) => runsEntry(pid, POOL_ATTACKER_ENTRY) && launchedFor(pid, cacheDir));
-}
-
-/** Whether the launcher that started `pid` was given a path under `cacheDir`. */
-function launchedFor(pid: number, cacheDir: string): boolean {
-  try {
-    const ppid = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1];
-    return fs.readFileSync(`/proc/${ppid}/cmdline`, 'utf8').includes(cacheDir);
-  } catch {
-    return false;
-  }
 }

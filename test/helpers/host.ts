@@ -15,14 +15,14 @@ export function workerDirsIn(cacheDir: string): string[] {
   return fs.existsSync(cacheDir) ? fs.readdirSync(cacheDir).filter((name) => name.startsWith('worker-dir-')) : [];
 }
 
-/** Pids of processes running this checkout's worker entry (sandboxed node processes). */
-export function workerProcesses(cacheDir?: string): number[] {
+/** Pids of processes running this checkout's worker entry, or another entry file (sandboxed node processes). */
+export function workerProcesses(cacheDir?: string, entrySuffix = '/dist/worker/main.js'): number[] {
   const pids: number[] = [];
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      const isWorker = cmdline.some((arg) => arg.endsWith('/dist/worker/main.js'));
+      const isWorker = cmdline.some((arg) => arg.endsWith(entrySuffix));
       if (isWorker && (cacheDir === undefined || cmdline.some((arg) => arg.startsWith(cacheDir)) || isLauncherChildOf(entry, cacheDir))) {
         pids.push(Number(entry));
       }
