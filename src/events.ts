@@ -3,6 +3,7 @@
  * fall behind) rather than take callbacks. The buffer is bounded; what a slow consumer misses
  * is counted and reported in order by an `events:overflow` record, never lost silently.
  */
+import { setMaxListeners } from 'node:events';
 import createDebug from 'debug';
 import type { EventEmitter } from 'eventemitter3';
 import { InvalidOptionError } from './errors.js';
@@ -102,7 +103,12 @@ export function eventStream(
     for (const waiter of waiting.splice(0)) waiter({ value: undefined, done: true });
   };
   if (ended.aborted) finish();
-  else ended.addEventListener('abort', finish, { once: true });
+  else {
+    // One listener per open iterator (each inspector page has one), removed as it ends: many
+    // at once are no leak, so no "possible memory leak" warning past Node's default of 10.
+    setMaxListeners(0, ended);
+    ended.addEventListener('abort', finish, { once: true });
+  }
 
   return {
     next(): Promise<IteratorResult<HostEventRecord>> {

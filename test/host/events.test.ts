@@ -220,3 +220,20 @@ test('eventStream: a full buffer drops events and reports how many, in order, be
   t.deepEqual(await stream.next(), { value: undefined, done: true });
   t.is(emitter.listenerCount('pool:recovered'), 0);
 });
+
+test('eventStream: many iterators at once end with the host and raise no listener-leak warning', async (t) => {
+  const warnings: string[] = [];
+  const onWarning = (warning: Error): void => void warnings.push(`${warning.name}: ${warning.message}`);
+  process.on('warning', onWarning);
+  t.teardown(() => process.off('warning', onWarning));
+  const emitter = new EventEmitter<HostEvents>();
+  const ended = new AbortController();
+  const streams = Array.from({ length: 20 }, () => eventStream(emitter, { types: ['pool:recovered'] }, ended.signal));
+  const pending = streams.map((stream) => stream.next());
+  ended.abort();
+  t.true((await Promise.all(pending)).every((result) => result.done));
+  t.is(emitter.listenerCount('pool:recovered'), 0);
+  // Warnings are emitted on the next tick.
+  await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(warnings, []);
+});
