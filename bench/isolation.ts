@@ -24,7 +24,7 @@ import { executeLimitsOf } from '../src/options.js';
 import { MessageType, type ExecuteReply, type ExecuteRequest } from '../src/protocol/messages.js';
 import { linkArtifact } from '../src/sandbox/workerDir.js';
 import { HELLO_INPUT, HELLO_WASM, expectHello, poolsIdle } from './context.js';
-import { ms, spread, summarize, table } from './stats.js';
+import { ms, since, sleep, spread, summarize, table } from './stats.js';
 
 export const MODES = {
   worker: "reuse ('worker')",
@@ -54,9 +54,6 @@ export interface IsolationResults {
    */
   jobToFloor: number;
 }
-
-const sleep = (msToWait: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, msToWait));
-const elapsedMs = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e6;
 
 interface BenchHost {
   host: Host;
@@ -115,7 +112,7 @@ async function rate(count: number, concurrency: number, task: () => Promise<void
     }
   };
   await Promise.all(Array.from({ length: concurrency }, lane));
-  return count / (elapsedMs(start) / 1000);
+  return count / (since(start) / 1000);
 }
 
 /** Times `pacedJobs` jobs one at a time, one every 1/pacedRate s. */
@@ -124,7 +121,7 @@ async function pace(pacedJobs: number, pacedRate: number, job: () => Promise<voi
   for (let i = 0; i < pacedJobs; i++) {
     const start = process.hrtime.bigint();
     await job();
-    const took = elapsedMs(start);
+    const took = since(start);
     samples.push(took);
     await sleep(Math.max(0, 1000 / pacedRate - took));
   }
