@@ -132,9 +132,24 @@ async function listen(server: http.Server, port: number, address: string): Promi
 
 type Streams = Set<AsyncIterator<unknown>>;
 
+/**
+ * A browser marks the requests that a page of another site makes (`Sec-Fetch-Site`). Such a
+ * page cannot read the answers, but it could still make the inspector work for it (an event
+ * stream per request): refused before anything is done. Clients other than browsers send no
+ * such header.
+ */
+function fromAnotherSite(req: http.IncomingMessage): boolean {
+  const site = req.headers['sec-fetch-site'];
+  return site === 'cross-site' || site === 'same-site';
+}
+
 async function route(host: Host, charts: ChartGraph[], streams: Streams, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   if (!hostHeaderIsLoopback(req.headers.host)) {
     res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' }).end('the inspector only answers requests addressed to a loopback host\n');
+    return;
+  }
+  if (fromAnotherSite(req)) {
+    res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' }).end('the inspector only answers its own page\n');
     return;
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -31,10 +31,10 @@ function machineOf(event: InspectionEvent): string {
   return (event.actorRef as unknown as { logic: { id: string } }).logic.id;
 }
 
-/** A GET with a chosen Host header (fetch does not let one set it). */
-function getWithHost(url: string, hostHeader: string): Promise<number> {
+/** A GET with a chosen Host header (fetch does not let one set it) and other headers. */
+function getWithHost(url: string, hostHeader: string, headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
-    http.get(url, { headers: { host: hostHeader } }, (res) => {
+    http.get(url, { headers: { ...headers, host: hostHeader } }, (res) => {
       res.resume();
       resolve(res.statusCode!);
     }).on('error', reject);
@@ -96,12 +96,20 @@ test.serial("a burst beyond a page's buffer reaches it as an events:overflow rec
   t.false(burst.some((r) => r.data.jobId === last));
 });
 
-test.serial('requests addressed to another host name are refused (DNS rebinding)', async (t) => {
+test.serial('requests addressed to another host name (DNS rebinding) or made by another site are refused', async (t) => {
   const { host } = await startHost(t);
   const { url } = await host.inspect();
   const port = new URL(url).port;
   t.is(await getWithHost(new URL('/state', url).href, `evil.example:${port}`), 403);
   t.is(await getWithHost(new URL('/state', url).href, `localhost:${port}`), 200);
+  // What a browser says of a request that a page of another site makes: refused, even for /events.
+  for (const site of ['cross-site', 'same-site']) {
+    for (const path of ['/state', '/events', '/metrics']) {
+      t.is(await getWithHost(new URL(path, url).href, `127.0.0.1:${port}`, { 'sec-fetch-site': site }), 403, `${site} ${path}`);
+    }
+  }
+  t.is(await getWithHost(new URL('/state', url).href, `127.0.0.1:${port}`, { 'sec-fetch-site': 'same-origin' }), 200);
+  t.is(await getWithHost(url, `127.0.0.1:${port}`, { 'sec-fetch-site': 'none' }), 200);
   t.is((await fetch(new URL('/nothing', url))).status, 404);
   t.is((await fetch(new URL('/state', url), { method: 'POST' })).status, 405);
 });
