@@ -115,6 +115,23 @@ test.serial("a worker's highlighted state follows a running job, and back", asyn
   t.pass();
 });
 
+test.serial("event data is shown as text: markup in a job's error message is not run", async (t) => {
+  const { host } = await startHost(t, { executeWorkers: 1 });
+  const { url } = await host.inspect();
+  const browser = await launch();
+  t.teardown(() => browser.close());
+  const { page } = await openPage(browser, url);
+  await page.waitForFunction(() => document.getElementById('connection')?.getAttribute('data-connected') === 'true');
+  // An error message may quote what an untrusted module holds (an export name, a custom section).
+  const markup = '<img src=x onerror="document.body.dataset.pwned=1"><b>bold</b>';
+  host.emitSafely('job:failed', { jobId: '<i>job</i>', kind: 'execute', code: 'E_TRAP', deterministic: true, message: markup });
+  await page.waitForFunction(() => document.querySelectorAll('#log li[data-type="job:failed"]').length === 1);
+  t.true((await page.locator('#log li[data-type="job:failed"]').textContent())!.includes(`jobId=<i>job</i>`));
+  t.true((await page.locator('#log li[data-type="job:failed"]').textContent())!.includes(markup));
+  t.is(await page.locator('#log img, #log b, #log i').count(), 0);
+  t.is(await page.evaluate(() => document.body.dataset.pwned), undefined);
+});
+
 test.serial('the event log pauses, resumes and filters; /metrics answers; screenshot', async (t) => {
   const { host } = await startHost(t, { executeWorkers: 2 });
   const { url } = await host.inspect();
