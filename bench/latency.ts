@@ -9,6 +9,7 @@ import type { Piscina } from 'piscina';
 import { HELLO_INPUT, executeOn, expectHello, type BenchContext } from './context.js';
 import type { PiscinaTask } from './piscinaTask.js';
 import runTask from './piscinaTask.js';
+import { threadCpuMs } from './procfs.js';
 import { interleave, since, summarize, type Metrics } from './stats.js';
 
 export const LATENCY = {
@@ -19,6 +20,19 @@ export const LATENCY = {
   inProcess: 'the wasm work alone, this thread (instantiate + run)',
 } as const;
 
+/** CPU per job, µs, by where it was spent. */
+export interface CpuPerJob {
+  /** The host process (all its threads) while the pool ran jobs one at a time. */
+  host: number;
+  /** The same while it drove one worker without the pool (link, request, clear). */
+  hostWithoutPool: number;
+  /** The worker's node process while it ran jobs driven without the pool. */
+  workerMain: number;
+  workerJobThread: number;
+  /** V8's platform threads (background compilation, GC) and any other thread. */
+  workerOther: number;
+}
+
 export interface LatencyResult {
   /** Per case: every job's latency, ms. */
   latencies: Record<string, number[]>;
@@ -26,6 +40,19 @@ export interface LatencyResult {
   roundP50: Record<string, number[]>;
   /** The job as the warden worker's main thread times it (thread hop + job thread), ms. */
   inWorkerWallMs: number[];
+  cpu: CpuPerJob;
+}
+
+/**
+ * CPU a worker's threads used between two readings, by role: the main thread is the process's
+ * first; the job thread its newest (started after the handshake, after V8's platform threads).
+ */
+function workerCpu(before: Map<number, number>, after: Map<number, number>, pid: number): Omit<CpuPerJob, 'host' | 'hostWithoutPool'> {
+  const jobThread = Math.max(...after.keys());
+  const used = (tid: number) => (after.get(tid) ?? 0) - (before.get(tid) ?? 0);
+  let other = 0;
+  for (const tid of after.keys()) if (tid !== pid && tid !== jobThread) other += used(tid);
+  return { workerMain: used(pid), workerJobThread: used(jobThread), workerOther: other };
 }
 
 /** Runs `job` `n` times one after another; returns each latency. */
@@ -62,13 +89,30 @@ export async function measureLatency(ctx: BenchContext, piscina: Piscina, option
     inWorkerWallMs.length = 0;
 
     const latencies: Record<string, number[]> = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
+    // CPU summed over the rounds of two cases: the host's around the pool, the worker's threads around the worker alone.
+    const hostCpuUs = { [LATENCY.warden]: 0, [LATENCY.worker]: 0 } as Record<string, number>;
+    const cpu = { workerMain: 0, workerJobThread: 0, workerOther: 0 };
+    const pid = worker.sandboxPid!;
+    const measured = (name: string, run: () => Promise<number[]>) => async (): Promise<number[]> => {
+      if (!(name in hostCpuUs)) return run();
+      const start = process.cpuUsage();
+      const before = threadCpuMs(pid);
+      const xs = await run();
+      const host = process.cpuUsage(start);
+      hostCpuUs[name]! += host.user + host.system;
+      if (name === LATENCY.worker) {
+        const used = workerCpu(before, threadCpuMs(pid), pid);
+        for (const key of Object.keys(cpu) as (keyof typeof cpu)[]) cpu[key] += used[key];
+      }
+      return xs;
+    };
     const rounds = await interleave(
       options.rounds,
       Object.fromEntries(
         Object.entries(cases).map(([name, job]) => [
           name,
           async (): Promise<Metrics> => {
-            const xs = await serial(options.jobs, job);
+            const xs = await measured(name, () => serial(options.jobs, job))();
             latencies[name]!.push(...xs);
             return { p50: summarize(xs).median };
           },
@@ -77,7 +121,17 @@ export async function measureLatency(ctx: BenchContext, piscina: Piscina, option
       { settleMs: 20, progress: 'row 1 latency' },
     );
     const roundP50 = Object.fromEntries(Object.keys(cases).map((name) => [name, rounds[name]!.p50!]));
-    return { latencies, roundP50, inWorkerWallMs };
+    const jobs = options.rounds * options.jobs;
+    const perJobUs = (ms: number) => (ms * 1000) / jobs;
+    return {
+      latencies,
+      roundP50,
+      inWorkerWallMs,
+      cpu: {
+        host: hostCpuUs[LATENCY.warden]! / jobs,
+        hostWithoutPool: hostCpuUs[LATENCY.worker]! / jobs,
+        workerMain: perJobUs(cpu.workerMain), workerJobThread: perJobUs(cpu.workerJobThread), workerOther: perJobUs(cpu.workerOther) },
+    };
   } finally {
     await worker.kill();
   }

@@ -83,3 +83,16 @@ export async function threadsSettled(pid: number | undefined, quietMs = 400, tim
   }
 }
 
+
+/** CPU time of each live thread of a process, ms by thread id (ascending ids). */
+export function threadCpuMs(pid: number | undefined): Map<number, number> {
+  const out = new Map<number, number>();
+  if (!pid) return out;
+  try {
+    const tids = fs.readdirSync(`/proc/${pid}/task`).map(Number).sort((a, b) => a - b);
+    for (const tid of tids) out.set(tid, Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6);
+  } catch {
+    // gone
+  }
+  return out;
+}

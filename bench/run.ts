@@ -131,6 +131,11 @@ async function row1(ctx: BenchContext, piscina: Piscina, floor: Record<string, n
   out(`Where one job's ${ms(p50(LATENCY.warden))} goes (p50s; the job thread as the worker times it: p50 ${ms(inWorker.median)}, p99 ${ms(inWorker.p99)}):`);
   out(table(['step', 'ms', 'measured as'], breakdown.map(([step, value, how]) => [step, deltaMs(value), how])));
   out(`floors: unix-socket round trip ${ms(median(floor[FLOORS.unixSocket]))}, worker_threads round trip ${ms(hop)}`);
+  const us = (x: number) => `${x.toFixed(0)} µs`;
+  out(
+    `CPU per job: host ${us(r.cpu.host)} with the pool, ${us(r.cpu.hostWithoutPool)} driving one worker without it (whole process); worker ${us(r.cpu.workerMain + r.cpu.workerJobThread + r.cpu.workerOther)} = ` +
+      `main thread ${us(r.cpu.workerMain)} + job thread ${us(r.cpu.workerJobThread)} + V8 platform threads ${us(r.cpu.workerOther)} (worker without the pool)`,
+  );
   const warden = summarize(r.latencies[LATENCY.warden]);
   const peer = summarize(r.latencies[LATENCY.piscina]);
   const value = p50(LATENCY.warden) / p50(LATENCY.piscina);
@@ -144,7 +149,7 @@ async function row1(ctx: BenchContext, piscina: Piscina, floor: Record<string, n
     met: value <= 5,
     floor: `a warden job crosses a process boundary twice and a thread boundary twice: unix-socket round trip ${ms(median(floor[FLOORS.unixSocket]))} + worker_threads round trip ${ms(hop)} + dir work ${ms(dir)}; piscina pays one thread round trip`,
   });
-  results.row1 = { roundP50: summaryOf(r.roundP50), latencies: summaryOf(r.latencies), inWorkerWallMs: inWorker, breakdown };
+  results.row1 = { roundP50: summaryOf(r.roundP50), latencies: summaryOf(r.latencies), inWorkerWallMs: inWorker, breakdown, cpuPerJobUs: r.cpu };
 }
 
 async function row2(ctx: BenchContext, piscina: Piscina): Promise<void> {
