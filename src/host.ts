@@ -3,7 +3,7 @@ import fsp from 'node:fs/promises';
 import crypto from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
 import createDebug from 'debug';
-import type { StateValue } from 'xstate';
+import type { InspectionEvent, StateValue } from 'xstate';
 import { ArtifactCache } from './actors/artifactCache.js';
 import { CacheLock } from './actors/cacheLock.js';
 import { Pool } from './actors/pool.js';
@@ -33,6 +33,7 @@ import {
   workerLimits,
   type HostOptions,
   type ResolvedHostOptions,
+  type XStateInspector,
 } from './options.js';
 import type { WorkerInfo, WorkerKind } from './protocol/messages.js';
 import { SANDBOX_WORKER_DIR } from './sandbox/paths.js';
@@ -163,6 +164,7 @@ export class Host extends EventEmitter<HostEvents> {
         this.#emit('pool:degraded', { kind: k, recentFailures, lastFailure }),
       recovered: (k: WorkerKind) => this.#emit('pool:recovered', { kind: k }),
     });
+    const inspect = guardedInspector(options.inspect);
     const pool = (kind: WorkerKind, size: number): Pool =>
       new Pool({
         kind,
@@ -172,7 +174,7 @@ export class Host extends EventEmitter<HostEvents> {
         supervisor,
         spawn: (k, id) => this.spawnWorker(k, id),
         events: events(kind),
-        inspect: options.inspect,
+        inspect,
       });
     this.#pools = { prepare: pool('prepare', options.prepareWorkers), execute: pool('execute', options.executeWorkers) };
   }
@@ -623,6 +625,23 @@ export class Host extends EventEmitter<HostEvents> {
  * Checks a byte argument and takes a copy: the caller may reuse its buffer as soon as the
  * call returns, while the job reads the bytes later (and the cache key is their hash now).
  */
+/**
+ * The `inspect` option as the machine actors get it: XState calls an inspector inside
+ * `createActor` and `send`, so one that throws would break createHost or a worker; like a
+ * throwing event listener, it is logged and ignored.
+ */
+function guardedInspector(inspector: XStateInspector | undefined): XStateInspector | undefined {
+  if (inspector === undefined) return undefined;
+  const next = typeof inspector === 'function' ? inspector : (event: InspectionEvent) => inspector.next?.(event);
+  return (event) => {
+    try {
+      next(event);
+    } catch (error) {
+      debug('the inspect option threw: %o', error);
+    }
+  };
+}
+
 function checkBytes(name: string, value: unknown): Uint8Array {
   if (!(value instanceof Uint8Array)) {
     throw new InvalidOptionError(`Expected \`${name}\` to be a Uint8Array, got ${describe(value)}`, { details: { option: name } });

@@ -157,6 +157,20 @@ test.serial('the inspect option passes an XState inspector to every machine acto
   t.true(observed.some((e) => e.type === '@xstate.snapshot'));
 });
 
+test.serial('an inspect option that throws is ignored: the host starts and runs jobs', async (t) => {
+  let calls = 0;
+  const inspect = (): void => {
+    calls++;
+    throw new Error('the inspector throws');
+  };
+  for (const option of [inspect, { next: inspect }]) {
+    const { host } = await startHost(t, { inspect: option });
+    const result = await host.execute(demoModule(), Buffer.from('ok'));
+    t.is(Buffer.from(result.output).toString(), 'ok');
+  }
+  t.true(calls > 0);
+});
+
 test('the inspect option must be a function or an observer', async (t) => {
   for (const inspect of [42, 'yes', null, {}, { next: 1 }]) {
     await t.throwsAsync(createHost({ inspect: inspect as never }), { instanceOf: InvalidOptionError, message: /inspect/ });
