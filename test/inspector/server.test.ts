@@ -9,7 +9,7 @@ import { createHost, HostClosedError, InvalidOptionError, type Host } from '../.
 import { DEMO_WAT, demoModule } from '../../src/inspector/demo.js';
 import { EVENTS_BUFFER_PER_CLIENT } from '../../src/inspector/server.js';
 import { machineCharts, type ChartGraph } from '../../src/inspector/snapshot.js';
-import { startHost, tempCacheDir } from '../helpers/host.js';
+import { startHost, tempCacheDir, waitFor } from '../helpers/host.js';
 import { readEvents } from '../helpers/sse.js';
 import { wat } from '../helpers/wat.js';
 
@@ -94,6 +94,18 @@ test.serial("a burst beyond a page's buffer reaches it as an events:overflow rec
   t.true(burst.length <= EVENTS_BUFFER_PER_CLIENT + 1, String(burst.length));
   t.is(burst.length + Number(overflow[0]!.data.dropped), EVENTS_BUFFER_PER_CLIENT * 5, 'every event is delivered or counted');
   t.false(burst.some((r) => r.data.jobId === last));
+});
+
+test.serial('a page that goes away while its stream waits for an event unsubscribes at once', async (t) => {
+  const { host } = await startHost(t);
+  const { url } = await host.inspect();
+  // An idle host emits nothing: no later event can end the stream in its place.
+  const idle = (workers: { state: string }[]): boolean => workers.length === 2 && workers.every((w) => w.state === 'idle');
+  t.true(idle(await waitFor(() => host.workers(), idle)));
+  const listeners = host.listenerCount('job:failed');
+  // Disconnects as soon as the stream is open, before any event: the server waits on the next one.
+  await readEvents(url, () => true);
+  t.is(await waitFor(() => host.listenerCount('job:failed'), (n) => n === listeners), listeners);
 });
 
 test.serial('requests addressed to another host name (DNS rebinding) or made by another site are refused', async (t) => {
