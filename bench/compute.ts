@@ -8,9 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../src/sandbox/paths.js';
 import type { BenchContext } from './context.js';
-import { serial } from './latency.js';
+import { serial, serialRounds } from './latency.js';
 import runTask from './piscinaTask.js';
-import { interleave, summarize, type Metrics } from './stats.js';
 
 export const SHA256_WASM = path.join(PACKAGE_ROOT, 'examples', 'build', 'sha256.wasm');
 export const INPUT_BYTES = 1024 * 1024;
@@ -49,20 +48,6 @@ export async function measureCompute(ctx: BenchContext, options: { rounds: numbe
   };
   for (const job of Object.values(cases)) await serial(5, job);
   inWorkerWallMs.length = 0;
-  const latencies: Record<string, number[]> = { [COMPUTE.warden]: [], [COMPUTE.raw]: [] };
-  const rounds = await interleave(
-    options.rounds,
-    Object.fromEntries(
-      Object.entries(cases).map(([name, job]) => [
-        name,
-        async (): Promise<Metrics> => {
-          const xs = await serial(options.jobs, job);
-          latencies[name]!.push(...xs);
-          return { p50: summarize(xs).median };
-        },
-      ]),
-    ),
-    { settleMs: 20, progress: 'row 5 compute' },
-  );
-  return { latencies, roundP50: { [COMPUTE.warden]: rounds[COMPUTE.warden]!.p50!, [COMPUTE.raw]: rounds[COMPUTE.raw]!.p50! }, inWorkerWallMs };
+  const { latencies, roundP50 } = await serialRounds(cases, { ...options, progress: 'row 5 compute' });
+  return { latencies, roundP50, inWorkerWallMs };
 }

@@ -66,6 +66,33 @@ export async function serial(n: number, job: () => Promise<unknown>): Promise<nu
   return out;
 }
 
+/**
+ * Interleaved rounds of `jobs` jobs per case, one at a time: every latency, and the p50 of each
+ * round. `around` wraps one case's round (to read CPU counters before and after it).
+ */
+export async function serialRounds(
+  cases: Record<string, () => Promise<unknown>>,
+  options: { rounds: number; jobs: number; progress: string; around?: (name: string, run: () => Promise<number[]>) => Promise<number[]> },
+): Promise<{ latencies: Record<string, number[]>; roundP50: Record<string, number[]> }> {
+  const latencies: Record<string, number[]> = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
+  const around = options.around ?? ((_name: string, run: () => Promise<number[]>) => run());
+  const rounds = await interleave(
+    options.rounds,
+    Object.fromEntries(
+      Object.entries(cases).map(([name, job]) => [
+        name,
+        async (): Promise<Metrics> => {
+          const xs = await around(name, () => serial(options.jobs, job));
+          latencies[name]!.push(...xs);
+          return { p50: summarize(xs).median };
+        },
+      ]),
+    ),
+    { settleMs: 20, progress: options.progress },
+  );
+  return { latencies, roundP50: Object.fromEntries(Object.keys(cases).map((name) => [name, rounds[name]!.p50!])) };
+}
+
 export async function measureLatency(ctx: BenchContext, piscina: Piscina, options: { rounds: number; jobs: number }): Promise<LatencyResult> {
   const { host, artifact, helloWasm } = ctx;
   const inWorkerWallMs: number[] = [];
@@ -88,12 +115,11 @@ export async function measureLatency(ctx: BenchContext, piscina: Piscina, option
     for (const job of Object.values(cases)) await serial(200, job);
     inWorkerWallMs.length = 0;
 
-    const latencies: Record<string, number[]> = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
     // CPU summed over the rounds of two cases: the host's around the pool, the worker's threads around the worker alone.
     const hostCpuUs = { [LATENCY.warden]: 0, [LATENCY.worker]: 0 } as Record<string, number>;
     const cpu = { workerMain: 0, workerJobThread: 0, workerOther: 0 };
     const pid = worker.sandboxPid!;
-    const measured = (name: string, run: () => Promise<number[]>) => async (): Promise<number[]> => {
+    const around = async (name: string, run: () => Promise<number[]>): Promise<number[]> => {
       if (!(name in hostCpuUs)) return run();
       const start = process.cpuUsage();
       const before = threadCpuMs(pid);
@@ -106,21 +132,7 @@ export async function measureLatency(ctx: BenchContext, piscina: Piscina, option
       }
       return xs;
     };
-    const rounds = await interleave(
-      options.rounds,
-      Object.fromEntries(
-        Object.entries(cases).map(([name, job]) => [
-          name,
-          async (): Promise<Metrics> => {
-            const xs = await measured(name, () => serial(options.jobs, job))();
-            latencies[name]!.push(...xs);
-            return { p50: summarize(xs).median };
-          },
-        ]),
-      ),
-      { settleMs: 20, progress: 'row 1 latency' },
-    );
-    const roundP50 = Object.fromEntries(Object.keys(cases).map((name) => [name, rounds[name]!.p50!]));
+    const { latencies, roundP50 } = await serialRounds(cases, { ...options, progress: 'row 1 latency', around });
     const jobs = options.rounds * options.jobs;
     const perJobUs = (ms: number) => (ms * 1000) / jobs;
     return {
@@ -130,7 +142,10 @@ export async function measureLatency(ctx: BenchContext, piscina: Piscina, option
       cpu: {
         host: hostCpuUs[LATENCY.warden]! / jobs,
         hostWithoutPool: hostCpuUs[LATENCY.worker]! / jobs,
-        workerMain: perJobUs(cpu.workerMain), workerJobThread: perJobUs(cpu.workerJobThread), workerOther: perJobUs(cpu.workerOther) },
+        workerMain: perJobUs(cpu.workerMain),
+        workerJobThread: perJobUs(cpu.workerJobThread),
+        workerOther: perJobUs(cpu.workerOther),
+      },
     };
   } finally {
     await worker.kill();
