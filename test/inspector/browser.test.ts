@@ -6,9 +6,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { TimeoutError } from '../../src/index.js';
+import { TimeoutError, type Host } from '../../src/index.js';
 import { demoModule, startDemo } from '../../src/inspector/demo.js';
 import { machineCharts } from '../../src/inspector/snapshot.js';
 import { startHost } from '../helpers/host.js';
@@ -51,14 +51,19 @@ async function openPage(browser: Browser, url: string): Promise<{ page: Page; re
   return { page, requests };
 }
 
-const workerRows = (page: Page) => page.locator('#workers tbody tr').count();
-
-test.serial('the page loads only from 127.0.0.1, draws each machine and lists each worker', async (t) => {
-  const { host } = await startHost(t, { executeWorkers: 2 });
+/** A host with `executeWorkers` execute workers, its inspector, and the page open in a browser (closed after the test). */
+async function inspectInBrowser(t: ExecutionContext, executeWorkers: number): Promise<{ host: Host; url: string; page: Page; requests: string[] }> {
+  const { host } = await startHost(t, { executeWorkers });
   const { url } = await host.inspect();
   const browser = await launch();
   t.teardown(() => browser.close());
-  const { page, requests } = await openPage(browser, url);
+  return { host, url, ...(await openPage(browser, url)) };
+}
+
+const workerRows = (page: Page) => page.locator('#workers tbody tr').count();
+
+test.serial('the page loads only from 127.0.0.1, draws each machine and lists each worker', async (t) => {
+  const { host, url, page, requests } = await inspectInBrowser(t, 2);
 
   const charts = machineCharts();
   t.deepEqual(await page.locator('svg[data-machine]').evaluateAll((svgs) => svgs.map((s) => s.getAttribute('data-machine'))), ['worker', 'supervisor']);
@@ -88,11 +93,7 @@ test.serial('the page loads only from 127.0.0.1, draws each machine and lists ea
 });
 
 test.serial("a worker's highlighted state follows a running job, and back", async (t) => {
-  const { host } = await startHost(t, { executeWorkers: 1 });
-  const { url } = await host.inspect();
-  const browser = await launch();
-  t.teardown(() => browser.close());
-  const { page } = await openPage(browser, url);
+  const { host, page } = await inspectInBrowser(t, 1);
   const code = demoModule();
   await host.prepare(code);
   await page.waitForFunction(() => document.querySelector('#workers tbody tr[data-state="idle"][data-worker^="execute-"]') !== null);
@@ -116,11 +117,7 @@ test.serial("a worker's highlighted state follows a running job, and back", asyn
 });
 
 test.serial("event data is shown as text: markup in a job's error message is not run", async (t) => {
-  const { host } = await startHost(t, { executeWorkers: 1 });
-  const { url } = await host.inspect();
-  const browser = await launch();
-  t.teardown(() => browser.close());
-  const { page } = await openPage(browser, url);
+  const { host, page } = await inspectInBrowser(t, 1);
   await page.waitForFunction(() => document.getElementById('connection')?.getAttribute('data-connected') === 'true');
   // An error message may quote what an untrusted module holds (an export name, a custom section).
   const markup = '<img src=x onerror="document.body.dataset.pwned=1"><b>bold</b>';
@@ -133,11 +130,7 @@ test.serial("event data is shown as text: markup in a job's error message is not
 });
 
 test.serial('the event log pauses, resumes and filters; /metrics answers; screenshot', async (t) => {
-  const { host } = await startHost(t, { executeWorkers: 2 });
-  const { url } = await host.inspect();
-  const browser = await launch();
-  t.teardown(() => browser.close());
-  const { page } = await openPage(browser, url);
+  const { host, url, page } = await inspectInBrowser(t, 2);
   const code = demoModule();
   await host.execute(code, Buffer.from('ok'));
   await page.waitForFunction(() => document.querySelectorAll('#log li[data-type="job:succeeded"]').length >= 1);
