@@ -116,9 +116,9 @@ const STATUS_READ_BYTES = 4096;
 
 /**
  * The high-water mark of a process' resident memory (VmHWM) from its open /proc status file:
- * one read at offset 0 (the kernel writes the file anew for it) in the thread pool, nothing
- * on the event loop. Undefined once the process is gone: the file stays bound to it, so a
- * recycled pid never gives another process' figure.
+ * one read at offset 0 (the kernel writes the file anew for it) in the thread pool; the event
+ * loop only parses its 1.5 KiB, after the job has settled. Undefined once the process is gone:
+ * the file stays bound to it, so a recycled pid never gives another process' figure.
  */
 async function peakRssBytes(file: fsp.FileHandle | undefined): Promise<number | undefined> {
   if (!file) return undefined;
