@@ -87,7 +87,7 @@ export type HostEvents = {
   'worker:exited': [{ id: string; kind: WorkerKind; reason: string; message: string; jobsCompleted: number }];
   'job:queued': [{ jobId: string; kind: WorkerKind; priority: Priority }];
   'job:started': [{ jobId: string; kind: WorkerKind; workerId: string; attempt: number }];
-  'job:succeeded': [{ jobId: string; kind: WorkerKind; workerId: string; cpuTimeMs: number; wallTimeMs: number }];
+  'job:succeeded': [{ jobId: string; kind: WorkerKind; workerId: string; cpuTimeMs: number; wallTimeMs: number; peakRssBytes: number }];
   'job:failed': [{ jobId: string; kind: WorkerKind; code: string; deterministic: boolean; message: string }];
   'artifact:prepared': [{ key: string; size: number }];
   'artifact:deleted': [{ key: string; reason: string }];

@@ -3,10 +3,8 @@
  * registry of its own, never prom-client's global one: two hosts in a process must not clash,
  * and an application's registry is left alone (merge ours with `Registry.merge` if wanted).
  */
-import fsp from 'node:fs/promises';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Host } from './host.js';
-import type { WorkerKind } from './protocol/messages.js';
 
 /** What the metrics read from the host. */
 type MetricsSource = Pick<Host, 'on' | 'queueSizes' | 'workers'>;
@@ -20,8 +18,6 @@ const MEMORY_BUCKETS = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096].map((mib) =
 
 export class HostMetrics {
   readonly registry = new Registry();
-  /** Peak-memory reads under way (they never reject). */
-  #memoryReads = new Set<Promise<void>>();
 
   /** Creates the metrics and subscribes to `host`'s events; call before the host emits any. */
   constructor(host: MetricsSource) {
@@ -46,7 +42,7 @@ export class HostMetrics {
     const cpuTime = histogram('warden_job_cpu_seconds', 'CPU time of successful jobs in their worker, by pool', ['kind'], DURATION_BUCKETS);
     const peakMemory = histogram(
       'warden_job_peak_rss_bytes',
-      'Peak resident memory (VmHWM) of the worker process that ran a successful job, read just after it: the job\'s own peak with isolation "job", the worker\'s peak so far otherwise',
+      'Peak resident memory of the worker process that ran a successful job, as it reported with its reply (getrusage maxrss): the job\'s own peak with isolation "job", the worker\'s peak so far otherwise',
       ['kind'],
       MEMORY_BUCKETS,
     );
@@ -73,60 +69,20 @@ export class HostMetrics {
       },
     });
 
-    // Each live worker's /proc status file, opened as it spawns, closed as it exits: a job's
-    // end costs one read off the event loop, never a synchronous one before the job settles.
-    const statusFiles = new Map<string, Promise<fsp.FileHandle | undefined>>();
-    const observeMemory = (kind: WorkerKind, workerId: string): void => {
-      const file = statusFiles.get(workerId);
-      if (file === undefined) return;
-      const read = file.then(peakRssBytes).then((bytes) => {
-        if (bytes !== undefined) peakMemory.observe({ kind }, bytes);
-      });
-      this.#memoryReads.add(read);
-      void read.finally(() => this.#memoryReads.delete(read));
-    };
-    host.on('worker:spawned', ({ id, kind, pid }) => {
-      workersSpawned.inc({ kind });
-      if (pid !== undefined) statusFiles.set(id, fsp.open(`/proc/${pid}/status`, 'r').catch(() => undefined));
-    });
-    host.on('worker:exited', ({ id, kind, reason }) => {
-      void statusFiles.get(id)?.then((file) => file?.close()).catch(() => {});
-      statusFiles.delete(id);
-      workersDied.inc({ kind, reason });
-    });
+    host.on('worker:spawned', ({ kind }) => workersSpawned.inc({ kind }));
+    host.on('worker:exited', ({ kind, reason }) => workersDied.inc({ kind, reason }));
     host.on('job:queued', ({ kind, priority }) => jobsEnqueued.inc({ kind, priority }));
-    host.on('job:succeeded', ({ kind, workerId, wallTimeMs, cpuTimeMs }) => {
+    host.on('job:succeeded', ({ kind, wallTimeMs, cpuTimeMs, peakRssBytes }) => {
       jobsFinished.inc({ kind, outcome: 'success' });
       wallTime.observe({ kind }, wallTimeMs / 1000);
       cpuTime.observe({ kind }, cpuTimeMs / 1000);
-      observeMemory(kind, workerId);
+      peakMemory.observe({ kind }, peakRssBytes);
     });
     host.on('job:failed', ({ kind, code }) => jobsFinished.inc({ kind, outcome: code }));
   }
 
-  /** The metrics in Prometheus' text format, with the memory of every job that ended before the call. */
-  async text(): Promise<string> {
-    await Promise.all(this.#memoryReads);
+  /** The metrics in Prometheus' text format. */
+  text(): Promise<string> {
     return this.registry.metrics();
-  }
-}
-
-/** /proc/<pid>/status is about 1.5 KiB; VmHWM is in its first 30 lines. */
-const STATUS_READ_BYTES = 4096;
-
-/**
- * The high-water mark of a process' resident memory (VmHWM) from its open /proc status file:
- * one read at offset 0 (the kernel writes the file anew for it) in the thread pool; the event
- * loop only parses its 1.5 KiB, after the job has settled. Undefined once the process is gone:
- * the file stays bound to it, so a recycled pid never gives another process' figure.
- */
-async function peakRssBytes(file: fsp.FileHandle | undefined): Promise<number | undefined> {
-  if (!file) return undefined;
-  try {
-    const { buffer, bytesRead } = await file.read(Buffer.allocUnsafe(STATUS_READ_BYTES), 0, STATUS_READ_BYTES, 0);
-    const kb = /^VmHWM:\s+(\d+) kB$/m.exec(buffer.toString('latin1', 0, bytesRead))?.[1];
-    return kb === undefined ? undefined : Number(kb) * 1024;
-  } catch {
-    return undefined;
   }
 }

@@ -5,6 +5,7 @@ import {
   MessageType,
   type ExecuteReply,
   type ExecuteRequest,
+  type JobUsage,
   type PrepareReply,
   type PrepareRequest,
   type WorkerKind,
@@ -28,7 +29,7 @@ export interface JobReport {
 /** How jobs talk back to the host (events, retries, recovery). */
 export interface JobHooks {
   started(job: PoolJob & { attempts: number }, worker: JobWorker): void;
-  succeeded(job: PoolJob, worker: JobWorker, times: { cpuTimeMs: number; wallTimeMs: number }): void;
+  succeeded(job: PoolJob, worker: JobWorker, usage: JobUsage): void;
   failed(job: PoolJob, error: WardenError): void;
   /** Submit the job again (a retry after a lost worker). */
   resubmit(job: PoolJob): void;
@@ -104,11 +105,24 @@ abstract class BaseJob<T = unknown> implements PoolJob {
     this.reject(error);
   }
 
-  protected resolve(value: T, worker: JobWorker, times: { cpuTimeMs: number; wallTimeMs: number }): void {
+  protected resolve(value: T, worker: JobWorker, usage: JobUsage): void {
     if (this.#settled) return;
     this.#settled = true;
-    this.common.hooks.succeeded(this, worker, times);
+    this.common.hooks.succeeded(this, worker, usage);
     this.#resolve(value);
+  }
+
+  /** The usage figures of a reply, checked: the worker is untrusted, and they reach events and metrics. A bad one fails the job and the worker. */
+  protected usageOf(header: JobUsage, worker: JobWorker): JobUsage {
+    const { cpuTimeMs, wallTimeMs, peakRssBytes } = header;
+    for (const value of [cpuTimeMs, wallTimeMs, peakRssBytes]) {
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+        const error = new ProtocolError(`worker ${worker.id} sent a reply with bad usage figures`, { details: { cpuTimeMs, wallTimeMs, peakRssBytes } });
+        this.reject(error);
+        throw error;
+      }
+    }
+    return { cpuTimeMs, wallTimeMs, peakRssBytes };
   }
 
   protected reject(error: WardenError): void {
@@ -148,7 +162,7 @@ export class PrepareJob extends BaseJob<{ entry: ArtifactEntry; exports: string[
 
   async collect(worker: JobWorker, reply: Frame): Promise<void> {
     const header = reply.header as PrepareReply;
-    const times = { cpuTimeMs: header.cpuTimeMs, wallTimeMs: header.wallTimeMs };
+    const times = this.usageOf(header, worker);
     if (!header.ok) {
       this.reject(errorFromFailure(header.failure, { jobId: this.id, workerId: worker.id, ...times }));
       return;
@@ -177,6 +191,8 @@ export interface ExecuteOutcome {
   logTruncated: boolean;
   cpuTimeMs: number;
   wallTimeMs: number;
+  /** The worker process' peak resident memory after the job: the job's own with `isolation: 'job'`, an upper bound otherwise. */
+  peakRssBytes: number;
 }
 
 /** An execute job: the artifact hard-linked into the worker dir, input in, output out. */
@@ -223,7 +239,7 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
   async collect(worker: JobWorker, reply: Frame): Promise<void> {
     this.#unpin();
     const header = reply.header as ExecuteReply;
-    const times = { cpuTimeMs: header.cpuTimeMs, wallTimeMs: header.wallTimeMs };
+    const times = this.usageOf(header, worker);
     if (!header.ok) {
       const error = errorFromFailure(header.failure, { jobId: this.id, workerId: worker.id, ...times });
       if (error instanceof CorruptedArtifactError && this.recover(this, error)) return;

@@ -2,7 +2,7 @@
  * The messages of the host ↔ worker protocol, typed in one place.
  * Version 1. A worker refuses a HELLO whose `protocol` differs from its own.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export const MessageType = {
   /** host → worker, once: `{ protocol, info: WorkerInfo }`. */
@@ -142,9 +142,18 @@ export interface PrepareRequest extends JobRequestIsolation {
   cpuTimeLimitMs: number;
 }
 
+/** What a job cost, in every reply. */
+export interface JobUsage {
+  /** CPU time of the worker process while the job ran, ms. */
+  cpuTimeMs: number;
+  wallTimeMs: number;
+  /** The worker process' peak resident memory so far (getrusage maxrss): a one-job process' is its job's own. */
+  peakRssBytes: number;
+}
+
 export type PrepareReply =
-  | { ok: true; artifactBytes: number; moduleBytes: number; exports: string[]; cpuTimeMs: number; wallTimeMs: number }
-  | { ok: false; failure: JobFailureHeader; cpuTimeMs: number; wallTimeMs: number };
+  | ({ ok: true; artifactBytes: number; moduleBytes: number; exports: string[] } & JobUsage)
+  | ({ ok: false; failure: JobFailureHeader } & JobUsage);
 
 export interface ExecuteRequest extends JobRequestIsolation {
   abi: 'run' | 'wasi';
@@ -153,5 +162,5 @@ export interface ExecuteRequest extends JobRequestIsolation {
 }
 
 export type ExecuteReply =
-  | { ok: true; outputBytes: number; logBytes: number; logTruncated: boolean; cpuTimeMs: number; wallTimeMs: number }
-  | { ok: false; failure: JobFailureHeader; cpuTimeMs: number; wallTimeMs: number };
+  | ({ ok: true; outputBytes: number; logBytes: number; logTruncated: boolean } & JobUsage)
+  | ({ ok: false; failure: JobFailureHeader } & JobUsage);

@@ -4,6 +4,7 @@ import type {
   ExecuteReply,
   ExecuteRequest,
   JobRequestIsolation,
+  JobUsage,
   PrepareReply,
   PrepareRequest,
   WorkerInfo,
@@ -70,8 +71,13 @@ async function runnerFor(info: WorkerInfo, request: JobRequestIsolation): Promis
   return runner;
 }
 
+/** A job's times (none when it never ran) and the process' peak memory so far, for its reply. */
+function usage(times: { cpuTimeMs: number; wallTimeMs: number } = { cpuTimeMs: 0, wallTimeMs: 0 }): JobUsage {
+  return { cpuTimeMs: times.cpuTimeMs, wallTimeMs: times.wallTimeMs, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+}
+
 /** A full disk (ENOSPC) or the file size limit (EFBIG) is about the machine, not the code, and not a reason for this worker to die. */
-function cacheIoFailure(error: unknown, times: { cpuTimeMs: number; wallTimeMs: number }): PrepareReply {
+function cacheIoFailure(error: unknown, times: JobUsage): PrepareReply {
   const failure = { code: 'E_CACHE_IO', message: `cannot write tmp-artifact: ${(error as Error).message}`, deterministic: false };
   return { ok: false, failure, ...times };
 }
@@ -83,14 +89,14 @@ export async function runPrepare(info: WorkerInfo, request: PrepareRequest, code
   try {
     fd = fs.openSync(path.join(info.dir, WorkerDirFile.tmpArtifact), fs.constants.O_WRONLY | fs.constants.O_TRUNC);
   } catch (error) {
-    return cacheIoFailure(error, { cpuTimeMs: 0, wallTimeMs: 0 });
+    return cacheIoFailure(error, usage());
   }
   try {
     const result = await (await runnerFor(info, request)).run(
       { kind: 'prepare', code, limits: request.limits, paramsHash: request.paramsHash },
       { cpuTimeLimitMs: request.cpuTimeLimitMs },
     );
-    const times = { cpuTimeMs: result.cpuTimeMs, wallTimeMs: result.wallTimeMs };
+    const times = usage(result);
     if (!result.ok) return { ok: false, failure: result.failure, ...times };
     if (result.kind !== 'prepare') throw new Error('job thread answered a prepare with an execute result');
     try {
@@ -123,13 +129,13 @@ export async function runExecute(
       message: `cannot read the artifact: ${(error as Error).message}`,
       deterministic: false,
     };
-    return { reply: { ok: false, failure, cpuTimeMs: 0, wallTimeMs: 0 } };
+    return { reply: { ok: false, failure, ...usage() } };
   }
   const result = await (await runnerFor(info, request)).run(
     { kind: 'execute', artifact, input, abi: request.abi, limits: request.limits },
     { cpuTimeLimitMs: request.cpuTimeLimitMs },
   );
-  const times = { cpuTimeMs: result.cpuTimeMs, wallTimeMs: result.wallTimeMs };
+  const times = usage(result);
   if (!result.ok) return { reply: { ok: false, failure: result.failure, ...times } };
   if (result.kind !== 'execute') throw new Error('job thread answered an execute with a prepare result');
   const body = executeBody(result);

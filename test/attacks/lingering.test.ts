@@ -8,37 +8,8 @@
  */
 import test from 'ava';
 import type { Host } from '../../src/index.js';
-import { ATTACK_MARKER, startAttackerPool } from '../helpers/attacker.js';
+import { ATTACK_MARKER, ON_REPLY, startAttackerPool } from '../helpers/attacker.js';
 import { hello, pidOf, text } from '../helpers/scheduler.js';
-
-/**
- * Attack source: `onReply(fn)` rewrites the worker's execute replies. `fn(header, body, n)` gets
- * the n-th reply (0 = the attacking job's own) and returns a new `{ header, body }` or nothing.
- * Outgoing bytes are decoded whole, however the worker splits its writes.
- */
-const ON_REPLY = `
-  const hooks = [];
-  const onReply = (fn) => hooks.push(fn);
-  const write = ctx.channel.write;
-  const outgoing = new ctx.FrameDecoder();
-  let replies = 0;
-  ctx.channel.write = function (chunk) {
-    for (const frame of outgoing.push(chunk)) {
-      let { header, body } = frame;
-      if (frame.type === ctx.MessageType.ExecuteResult) {
-        const n = replies++;
-        for (const fn of hooks) ({ header, body } = fn(header, body, n) ?? { header, body });
-      }
-      write.call(this, ctx.encodeFrame(frame.type, frame.id, header, body));
-    }
-    return true;
-  };
-  /** A successful reply whose output is \`value\` as JSON. */
-  const replyWith = (header, value) => {
-    const body = Buffer.from(JSON.stringify(value));
-    return { header: { ...header, ok: true, outputBytes: body.length, logBytes: 0, logTruncated: false }, body };
-  };
-`;
 
 /** Left running after the attacking job's reply: sniffs later inputs, ticks, and answers later jobs with its loot. */
 const LINGER = `${ON_REPLY}
