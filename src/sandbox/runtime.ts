@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { readElfDeps } from './elf.js';
 import { packagePaths } from './paths.js';
 
@@ -35,14 +34,6 @@ function findLibrary(name: string, dirs: string[]): string | undefined {
     if (fs.existsSync(candidate)) return candidate;
   }
   return undefined;
-}
-
-/** The directory of the installed piscina package (the worker's only runtime dependency). */
-function piscinaDir(): string {
-  const entry = createRequire(import.meta.url).resolve('piscina');
-  let dir = path.dirname(entry);
-  while (path.basename(dir) !== 'piscina' && dir !== path.dirname(dir)) dir = path.dirname(dir);
-  return dir;
 }
 
 let cached: Bind[] | undefined;
@@ -80,9 +71,8 @@ export function runtimeBinds(): Bind[] {
   }
   add(packagePaths.packageJson);
   add(packagePaths.dist);
+  // Nothing of node_modules: the worker runs on node's own modules, dist/ and the addon.
   add(packagePaths.addon);
-  // The job thread pool: piscina's own files, nothing else of node_modules.
-  add(piscinaDir());
   cached = [...binds].map(([target, source]) => ({ source, target }));
   return cached;
 }

@@ -24,7 +24,7 @@ let runner: Promise<JobRunner> | undefined;
 /** CPU time the warm-up may take: generous, a loaded machine must not fail it. */
 const DEFAULT_WARM_UP_CPU_MS = 10_000;
 
-/** The job thread, started once (lazily: piscina and the thread are not part of the cold start). */
+/** The job thread, started once (lazily: the thread is not part of the cold start). */
 export function jobRunner(info: WorkerInfo): Promise<JobRunner> {
   runner ??= import('./jobRunner.js').then(async ({ JobRunner }) => {
     const started = new JobRunner({
