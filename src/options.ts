@@ -54,7 +54,7 @@ export interface HostOptions {
   /**
    * Memory, in MiB, that the idle workers of each pool (with `isolation: 'job'`, its warm
    * spares) may hold together: a pool keeps at most floor(spareMemoryMb / a worker's RSS)
-   * workers, the RSS measured on its workers (about 62 MiB each), and never fewer than one.
+   * workers, the RSS measured on its workers (about 58 MiB each), and never fewer than one.
    * Default: no budget (`prepareWorkers` and `executeWorkers` alone).
    */
   spareMemoryMb?: number;

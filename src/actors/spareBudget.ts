@@ -4,7 +4,7 @@ import fsp from 'node:fs/promises';
  * Resident memory of an idle sandboxed worker before any is measured, bytes: the documented
  * figure (node's RSS after the handshake with its job thread warmed up, `bench/memory.ts`).
  */
-export const IDLE_WORKER_RSS_BYTES = 62 * 1024 * 1024;
+export const IDLE_WORKER_RSS_BYTES = 58 * 1024 * 1024;
 
 /** Measurements kept for the estimate: enough to smooth one odd sample, few enough to follow a change. */
 const SAMPLES = 8;
