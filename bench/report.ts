@@ -7,7 +7,8 @@
 import { table } from './stats.js';
 
 export interface Row {
-  id: number;
+  /** 1–7: issue 6's comparisons; 'I1', 'I2': the isolation targets. */
+  id: number | string;
   what: string;
   /** warden's figure, formatted. */
   warden: string;

@@ -32,7 +32,7 @@ import { COMPUTE, INPUT_BYTES, measureCompute } from './compute.js';
 import { FLOORS, measureFloor } from './floor.js';
 import { COLD, measureHostColdStart } from './hostColdStart.js';
 import { runInvestigation } from './investigation.js';
-import { measureIsolation } from './isolation.js';
+import { isolationReport, measureIsolation } from './isolation.js';
 import { LATENCY, measureLatency } from './latency.js';
 import { PEERS as MEMORY_PEERS, STATES, measureMemory } from './memory.js';
 import { measureQueue } from './queue.js';
@@ -331,15 +331,28 @@ async function row7(ctx: BenchContext): Promise<void> {
 async function isolationSection(): Promise<void> {
   heading("Isolation between jobs: a fresh process per job ('job') vs reuse ('worker'), 2 workers each");
   const r = await measureIsolation(quick ? 10 : 20, 5, quick ? 30 : 60);
-  out(
-    table(
-      ['mode', `paced at ${r.pacedRate} jobs/s: p50`, 'p99', 'spread', `saturated (${r.saturatedJobs} at once): jobs/s`],
-      (['worker', 'job'] as const).map((mode) => {
-        const s = summarize(r.paced[mode]);
-        return [mode, ms(s.median), ms(s.p99), spread(s), r.saturated[mode].toFixed(1)];
-      }),
-    ),
-  );
+  out(isolationReport(r));
+  const paced = { job: summarize(r.paced.job), worker: summarize(r.paced.worker), cold: summarize(r.paced.cold) };
+  rows.push({
+    id: 'I1',
+    what: `isolation 'job', trivial job paced at ${r.pacedRate} jobs/s (warm spares), p50`,
+    warden: ms(paced.job.median),
+    peer: `reuse ('worker'): ${ms(paced.worker.median)}; cold spawn per job: ${ms(paced.cold.median)}`,
+    ratio: `${(paced.job.median / paced.worker.median).toFixed(2)}× reuse`,
+    target: '≤ 2 ms',
+    met: paced.job.median <= 2,
+    floor: "a spare's one job compiles its artifact in a fresh thread and locks the process down first; reuse shows the rest",
+  });
+  rows.push({
+    id: 'I2',
+    what: "isolation 'job' at saturation: jobs/s",
+    warden: `${r.saturated.job.toFixed(1)} jobs/s`,
+    peer: `cold spawn per job: ${r.saturated.cold.toFixed(1)} jobs/s; reuse: ${r.saturated.worker.toFixed(0)} jobs/s`,
+    ratio: `${(r.jobToFloor * 100).toFixed(0)}% of the cold floor`,
+    target: '≥ 90% of the floor',
+    met: r.jobToFloor >= 0.9,
+    floor: `each job pays a whole worker start (node, sandbox, job thread, warm-up); ${r.floor.handshakesPerSecond.toFixed(1)} sandboxed starts to the handshake/s, ${r.floor.nodeStartsPerSecond.toFixed(1)} \`node -e 0\`/s`,
+  });
   results.isolation = r;
   summary.push(`'job' isolation: p50 ${ms(summarize(r.paced.job).median)} paced, saturated ${r.saturated.job.toFixed(1)} jobs/s vs ${r.saturated.worker.toFixed(0)} jobs/s in reuse`);
 }
