@@ -448,18 +448,23 @@ export class Host extends EventEmitter<HostEvents> {
         await Promise.all([...this.#recovering, ...[...this.#calls].map((call) => call.catch(() => {}))]);
       }
       await this.#forceStop();
-      await Promise.all([...this.#spawning]);
-      await Promise.all([...this.#spawned].map(async (worker) => {
-        await worker.kill();
-        await removeWorkerDir(worker.hostDir);
-      }));
-      // Dirs whose removal failed when their worker died (left for the next startup otherwise).
-      await purgeStaleWorkerDirs(this.options.cacheDir).catch((error: Error) => debug('purge on close failed: %s', error.message));
-      await this.cache.flush();
-      this.#lock.release();
-      debug('host closed');
-      this.#closed.abort();
-      await Promise.all([...this.#inspectors].map((inspector) => inspector.close()));
+      try {
+        await Promise.all([...this.#spawning]);
+        await Promise.all([...this.#spawned].map(async (worker) => {
+          await worker.kill();
+          await removeWorkerDir(worker.hostDir);
+        }));
+        // Dirs whose removal failed when their worker died (left for the next startup otherwise).
+        await purgeStaleWorkerDirs(this.options.cacheDir).catch((error: Error) => debug('purge on close failed: %s', error.message));
+        await this.cache.flush();
+      } finally {
+        // Even when a step failed (the cache could not be flushed): the lock, the event
+        // iterators and the inspector servers must not keep the process alive.
+        this.#lock.release();
+        debug('host closed');
+        this.#closed.abort();
+        await Promise.all([...this.#inspectors].map((inspector) => inspector.close()));
+      }
     })();
     return this.#closing;
   }
