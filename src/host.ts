@@ -8,7 +8,7 @@ import { ArtifactCache } from './actors/artifactCache.js';
 import { CacheLock } from './actors/cacheLock.js';
 import { Pool } from './actors/pool.js';
 import { WorkerProcess } from './actors/workerProcess.js';
-import { ExecuteJob, PrepareJob, type ExecuteOutcome, type JobCommon, type JobHooks } from './actors/hostJobs.js';
+import { ArtifactGenerations, ExecuteJob, PrepareJob, type ExecuteOutcome, type JobCommon, type JobHooks } from './actors/hostJobs.js';
 import type { Isolation, PoolJob } from './actors/poolJob.js';
 import { PRIORITIES, type Priority } from './actors/jobQueue.js';
 import { atDeadline } from './actors/timers.js';
@@ -136,6 +136,8 @@ export class Host extends EventEmitter<HostEvents> {
   /** Aborted once `close` has finished: event iterators end. */
   #closed = new AbortController();
   #metrics: HostMetrics;
+  /** Which file the cache holds per key, for the artifact links worker dirs keep between jobs. */
+  #generations: ArtifactGenerations;
   /** Inspector servers of this host: closed with it. */
   #inspectors = new Set<Inspector>();
 
@@ -147,6 +149,7 @@ export class Host extends EventEmitter<HostEvents> {
     this.#lock = lock;
     this.cache = cache;
     this.#metrics = new HostMetrics(this);
+    this.#generations = new ArtifactGenerations(cache);
     cache.on('artifact:deleted', (e) => this.#emit('artifact:deleted', { key: e.key, reason: e.reason }));
     cache.on('artifact:pruned', (e) => this.#emit('artifact:pruned', { key: e.key, size: e.size }));
     const supervisor = {
@@ -360,6 +363,7 @@ export class Host extends EventEmitter<HostEvents> {
       inputBytes,
       executeLimitsOf(this.options.limits),
       this.cache,
+      this.#generations,
       (j, error) => this.#recover(j, artifact, error),
     );
     this.#submit(job);

@@ -1,4 +1,4 @@
-import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Frame } from '../protocol/frame.js';
 import {
@@ -12,7 +12,7 @@ import {
 } from '../protocol/messages.js';
 import { CorruptedArtifactError, ProtocolError, WorkerDiedError, errorFromFailure, type WardenError } from '../errors.js';
 import type { JobFailureReason } from '../machines/index.js';
-import { WorkerDirFile, linkArtifact } from '../sandbox/workerDir.js';
+import { WorkerDirFile, clearWorkerDir, linkArtifact } from '../sandbox/workerDir.js';
 import type { Abi } from '../artifactHandle.js';
 import type { Priority } from './jobQueue.js';
 import type { Isolation, JobWorker, PoolJob } from './poolJob.js';
@@ -195,6 +195,32 @@ export interface ExecuteOutcome {
   peakRssBytes: number;
 }
 
+/**
+ * A number for the file the cache holds under each key, which changes whenever the cache
+ * installs or deletes that key's file. A link that a worker dir kept from an earlier job is
+ * the cache's current file only while the numbers match: an artifact deleted and prepared
+ * again (a recovery) is a new file under the same key. 0 stands for a file found when the
+ * cache opened.
+ */
+export class ArtifactGenerations {
+  #byKey = new Map<string, number>();
+  #last = 0;
+
+  constructor(cache: ArtifactCache) {
+    cache.on('artifact:installed', ({ key }) => this.#byKey.set(key, ++this.#last));
+    cache.on('artifact:deleted', ({ key }) => this.#byKey.delete(key));
+  }
+
+  /**
+   * The generation of the file cached under `key`; meaningful only while the cache holds it
+   * (the caller has pinned it): the cache drops a key from its index before it deletes the
+   * file, and installs a file before it announces it.
+   */
+  of(key: string): number {
+    return this.#byKey.get(key) ?? 0;
+  }
+}
+
 /** An execute job: the artifact hard-linked into the worker dir, input in, output out. */
 export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
   readonly kind = 'execute' as const;
@@ -210,6 +236,7 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     input: Uint8Array,
     limits: ExecuteRequest['limits'],
     private readonly cache: ArtifactCache,
+    private readonly generations: ArtifactGenerations,
     /** Called for a corrupted or missing artifact: delete it, prepare again, run once more. */
     private readonly recover: (job: ExecuteJob, error: CorruptedArtifactError) => boolean,
   ) {
@@ -224,9 +251,24 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
       throw new MissingArtifactError(`artifact ${this.artifactKey} is no longer in the cache`, { details: { key: this.artifactKey } });
     }
     this.#pinned = true;
+    const generation = this.generations.of(this.artifactKey);
+    const kept = worker.linked;
+    if (kept?.key === this.artifactKey && kept.generation === generation) {
+      // The dir still links the file the cache holds for this key (the clear step after the
+      // last job checked the link's inode): no link, unlink or stat for this job.
+      this.linkedIno = kept.ino;
+      return;
+    }
+    if (kept) {
+      // Another artifact, or an older file of this one: the dir must not offer it to this job.
+      worker.linked = undefined;
+      await clearWorkerDir(worker.hostDir, 'execute');
+    }
     try {
       await linkArtifact(worker.hostDir, this.cache.pathOf(this.artifactKey));
-      this.linkedIno = fs.statSync(path.join(worker.hostDir, WorkerDirFile.artifact)).ino;
+      const { ino } = await fsp.lstat(path.join(worker.hostDir, WorkerDirFile.artifact));
+      this.linkedIno = ino;
+      worker.linked = { key: this.artifactKey, ino, generation };
     } catch (cause) {
       this.#unpin();
       throw new MissingArtifactError(`cannot link artifact ${this.artifactKey}: ${(cause as Error).message}`, {

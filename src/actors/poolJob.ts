@@ -7,11 +7,22 @@ import type { Priority } from './jobQueue.js';
 /** How far jobs are kept apart: a reused worker process, or a process of its own. */
 export type Isolation = 'worker' | 'job';
 
-/** The worker a job runs on, as the job sees it. */
+/** The artifact link an execute worker's dir keeps between jobs (see `ExecuteJob.populate`). */
+export interface LinkedArtifact {
+  key: string;
+  /** Inode of the linked file: the clear step keeps the link only while `artifact` is still this file. */
+  ino: number;
+  /** The cache's generation of `key` when it was linked (see `ArtifactGenerations`). */
+  generation: number;
+}
+
+/** The worker a job runs on, as the job sees it: one object per worker, for its whole life. */
 export interface JobWorker {
-  id: string;
+  readonly id: string;
   /** The worker dir on the host side. */
-  hostDir: string;
+  readonly hostDir: string;
+  /** What its dir links as `artifact` between jobs; undefined when the clear step left it empty. */
+  linked: LinkedArtifact | undefined;
 }
 
 /**

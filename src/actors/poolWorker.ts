@@ -6,7 +6,7 @@ import type { JobRequestIsolation, WorkerKind } from '../protocol/messages.js';
 import { ProtocolError, TimeoutError, WorkerDiedError, WorkerDirError, type WardenError } from '../errors.js';
 import { clearWorkerDir } from '../sandbox/workerDir.js';
 import type { WorkerProcess } from './workerProcess.js';
-import type { PoolJob } from './poolJob.js';
+import type { JobWorker, PoolJob } from './poolJob.js';
 import type { XStateInspector } from '../options.js';
 
 const debug = createDebug('warden:pool');
@@ -40,6 +40,8 @@ export class PoolWorker {
   process: WorkerProcess | undefined;
   job: PoolJob | undefined;
   #reply: Frame | undefined;
+  /** The worker as its jobs see it; set once the process is attached. */
+  #view: JobWorker | undefined;
   /** The worker died while running a job (the job, not the pool, is the likely cause). */
   diedInJob = false;
   #jobError: WardenError | undefined;
@@ -50,8 +52,8 @@ export class PoolWorker {
     const machine = provideWorkerActions({
       populateDir: () => {
         const job = this.job!;
-        job.started(this.#jobWorker());
-        job.populate(this.#jobWorker()).then(
+        job.started(this.#view!);
+        job.populate(this.#view!).then(
           () => this.actor.send({ type: 'POPULATED' }),
           (error: Error) => {
             this.#jobError = asWardenError(error);
@@ -78,7 +80,7 @@ export class PoolWorker {
         const reply = this.#reply!;
         this.#reply = undefined;
         const job = this.job!;
-        job.collect(this.#jobWorker(), reply).then(
+        job.collect(this.#view!, reply).then(
           () => {
             hooks.jobEnded(this, job);
             this.actor.send({ type: 'COLLECTED' });
@@ -93,9 +95,17 @@ export class PoolWorker {
       },
       clearDir: () => {
         this.job = undefined;
-        clearWorkerDir(this.process!.hostDir, this.kind).then(
-          () => this.actor.send({ type: 'CLEARED' }),
-          (error: Error) => this.actor.send({ type: 'CLEAR_FAILED', error }),
+        const view = this.#view!;
+        // An execute dir keeps its artifact link for the next job, if it is still the host's.
+        clearWorkerDir(view.hostDir, this.kind, view.linked?.ino).then(
+          (kept) => {
+            if (!kept) view.linked = undefined;
+            this.actor.send({ type: 'CLEARED' });
+          },
+          (error: Error) => {
+            view.linked = undefined;
+            this.actor.send({ type: 'CLEAR_FAILED', error });
+          },
         );
       },
       // One job per process: its dir goes with it (removed on exit), the supervisor starts a fresh spare.
@@ -124,7 +134,7 @@ export class PoolWorker {
         if (reason === 'lost' || reason === 'hard-timeout') this.diedInJob = true;
         // failed() first: a retry re-enters the pool before this run leaves it, so a graceful
         // close never sees the pool idle in between.
-        job.failed(reason, error, this.process ? this.#jobWorker() : undefined);
+        job.failed(reason, error, this.#view);
         hooks.jobEnded(this, job);
       },
       becameIdle: () => hooks.idle(this),
@@ -142,6 +152,7 @@ export class PoolWorker {
   /** Binds the spawned process: its exit becomes the machine's EXITED. */
   attach(process: WorkerProcess): void {
     this.process = process;
+    this.#view = { id: this.id, hostDir: process.hostDir, linked: undefined };
     process.once('exit', (exit) => this.actor.send({ type: 'EXITED', code: exit.code, signal: exit.signal, reason: exit.error.code }));
     this.actor.send({ type: 'SPAWNED' });
   }
@@ -167,9 +178,5 @@ export class PoolWorker {
   get state(): string {
     const value = this.actor.getSnapshot().value;
     return typeof value === 'string' ? value : `running.${Object.values(value)[0]}`;
-  }
-
-  #jobWorker() {
-    return { id: this.id, hostDir: this.process!.hostDir };
   }
 }

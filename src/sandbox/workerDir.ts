@@ -38,13 +38,13 @@ export async function linkArtifact(dir: string, artifactPath: string): Promise<v
  * except that a prepare worker's `tmp-artifact` is kept (it is the mount point the worker
  * writes through) and truncated. An entry that is not what the host put there is removed.
  * Throws `WorkerDirError` (code `E_CLEAR_WORKER_DIR`); the caller then kills the worker.
+ *
+ * `keepArtifactIno` (execute): the `artifact` link stays for the next job if it is still the
+ * file the host linked, a regular file of that inode. Returns whether it stayed.
  */
-export async function clearWorkerDir(dir: string, kind: WorkerKind): Promise<void> {
+export async function clearWorkerDir(dir: string, kind: WorkerKind, keepArtifactIno?: number): Promise<boolean> {
   try {
-    if (kind === 'execute') {
-      await clearExecuteDir(dir);
-      return;
-    }
+    if (kind === 'execute') return await clearExecuteDir(dir, keepArtifactIno);
     for (const entry of await fsp.readdir(dir, { withFileTypes: true })) {
       const entryPath = path.join(dir, entry.name);
       if (entry.name === WorkerDirFile.tmpArtifact && entry.isFile()) {
@@ -58,6 +58,7 @@ export async function clearWorkerDir(dir: string, kind: WorkerKind): Promise<voi
     if (kind === 'prepare' && !fs.existsSync(path.join(dir, WorkerDirFile.tmpArtifact))) {
       throw new Error(`${WorkerDirFile.tmpArtifact} is missing or not a regular file`);
     }
+    return false;
   } catch (cause) {
     throw new WorkerDirError(`cannot clear worker dir ${dir}: ${(cause as Error).message}`, { cause, details: { dir } });
   }
@@ -65,23 +66,31 @@ export async function clearWorkerDir(dir: string, kind: WorkerKind): Promise<voi
 
 /**
  * The execute dir after a job holds the `artifact` link the host made, nothing else (the worker
- * cannot create files). The hot path: unlink it and list the dir at the same time (two syscalls,
- * one wait), and remove whatever else the listing shows, as for any dir.
+ * cannot create files). The hot path: unlink it (or check it is the link to keep) and list the
+ * dir at the same time (two syscalls, one wait), and remove whatever else the listing shows, as
+ * for any dir.
  */
-async function clearExecuteDir(dir: string): Promise<void> {
+async function clearExecuteDir(dir: string, keepIno: number | undefined): Promise<boolean> {
   const artifact = path.join(dir, WorkerDirFile.artifact);
-  const [names, unlinked] = await Promise.all([
+  const [names, done] = await Promise.all([
     fsp.readdir(dir),
-    fsp.unlink(artifact).then(
-      () => true,
-      (error: NodeJS.ErrnoException) => error.code === 'ENOENT',
-    ),
+    keepIno === undefined
+      ? fsp.unlink(artifact).then(
+          () => true,
+          (error: NodeJS.ErrnoException) => error.code === 'ENOENT',
+        )
+      : fsp.lstat(artifact).then(
+          (stats) => stats.isFile() && stats.ino === keepIno,
+          () => false,
+        ),
   ]);
   for (const name of names) {
-    // The listing may have been taken before the unlink: `artifact` is done unless unlink refused it.
-    if (name === WorkerDirFile.artifact && unlinked) continue;
+    // The listing may have been taken before the unlink: `artifact` is done unless unlink
+    // refused it; a link to keep is done if it is still the host's.
+    if (name === WorkerDirFile.artifact && done) continue;
     await removeEntry(path.join(dir, name));
   }
+  return keepIno !== undefined && done;
 }
 
 /** fs.rm never follows symlinks: it removes the link, not its target. */

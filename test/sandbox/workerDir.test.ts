@@ -62,6 +62,43 @@ test('clearing removes everything without following links and keeps the cache in
   t.is(fs.readFileSync(path.join(outside, 'keep'), 'utf8'), 'keep me');
 });
 
+test('clearing an execute dir can keep its artifact link for the next job, and still removes the rest', async (t) => {
+  const cacheDir = await cache(t);
+  const artifact = path.join(cacheDir, 'artifact-abc');
+  fs.writeFileSync(artifact, 'compiled');
+  const dir = await createWorkerDir(cacheDir, 'execute');
+  await linkArtifact(dir, artifact);
+  const ino = fs.statSync(artifact).ino;
+  fs.writeFileSync(path.join(dir, 'stray'), 'x');
+  fs.mkdirSync(path.join(dir, 'nested'));
+  t.true(await clearWorkerDir(dir, 'execute', ino));
+  t.deepEqual(fs.readdirSync(dir), ['artifact']);
+  t.is(fs.lstatSync(path.join(dir, 'artifact')).ino, ino);
+  t.false(await clearWorkerDir(dir, 'execute'), 'without an inode to keep, the link goes');
+  t.deepEqual(fs.readdirSync(dir), []);
+});
+
+test('an artifact link to keep that is no longer the host\'s file is removed', async (t) => {
+  const cacheDir = await cache(t);
+  const artifact = path.join(cacheDir, 'artifact-abc');
+  fs.writeFileSync(artifact, 'compiled');
+  const ino = fs.statSync(artifact).ino;
+  const dir = await createWorkerDir(cacheDir, 'execute');
+  // Another file in its place, a symlink to the right file, a dir: none is the link the host made.
+  const impostors: [string, () => void][] = [
+    ['another file', () => fs.writeFileSync(path.join(dir, 'artifact'), 'compiled')],
+    ['a symlink to the artifact', () => fs.symlinkSync(artifact, path.join(dir, 'artifact'))],
+    ['a dir', () => fs.mkdirSync(path.join(dir, 'artifact'))],
+  ];
+  for (const [what, make] of impostors) {
+    make();
+    t.false(await clearWorkerDir(dir, 'execute', ino), what);
+    t.deepEqual(fs.readdirSync(dir), [], what);
+  }
+  t.false(await clearWorkerDir(dir, 'execute', ino), 'no link at all');
+  t.is(fs.readFileSync(artifact, 'utf8'), 'compiled');
+});
+
 test('clearing a prepare dir truncates tmp-artifact in place and removes the rest', async (t) => {
   const cacheDir = await cache(t);
   const dir = await createWorkerDir(cacheDir, 'prepare');
