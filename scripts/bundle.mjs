@@ -1,21 +1,21 @@
 #!/usr/bin/env node
-// Bundles the two entries that start inside every sandboxed worker process into one file each,
-// over what tsc emitted at the same paths (run after tsc, from any cwd):
+// Bundles the two entries that start inside every sandboxed worker process into one file each
+// (run after tsc, from any cwd):
 //
-//   dist/worker/main.js       the worker process (node's argv entry)
-//   dist/worker/jobThread.js  the job thread (a worker_threads Worker started beside it)
+//   dist/worker/main.js        the worker process (node's argv entry), over tsc's output
+//   dist/worker/jobThread.cjs  the job thread (a worker_threads Worker that src/worker/jobRunner.ts
+//                              starts from the file beside it), CommonJS
 //
 // Why: a cold worker spends more time resolving and loading its ES module graph (a file, a
-// stat and a compile per module) than running it; one file per entry starts the job thread in
-// 28.5 ms instead of 41.6 ms (docs/performance.md, row 3). The unbundled modules stay in dist
-// for everything else (the host, the CLI, the tests' attacker workers).
+// stat and a compile per module) than running it (docs/performance.md, row 3). The job thread
+// is CommonJS as well: a Worker whose entry is an ES module first boots the ESM loader in its
+// new isolate, about 5 ms more. The unbundled modules stay in dist for everything else (the
+// host, the CLI, the tests' attacker workers).
 //
 // The bundles are self-contained: the worker has no node_modules inside its sandbox, so any
 // package in the graph is an error here, not at run time. The native addon is not bundled: it
 // is loaded with process.dlopen by a path relative to the bundle (dist/worker → build/Release),
 // the same directory as the module it replaces, so the path still holds.
-//
-// Without this step (tsc alone) dist still works, just with the slower start.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,20 +23,20 @@ import { build } from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Source entry → the file it replaces in dist. */
-const ENTRIES = {
-  'src/worker/main.ts': 'dist/worker/main.js',
-  'src/worker/jobThread.ts': 'dist/worker/jobThread.js',
-};
+/** Source entry → its bundle in dist, and the bundle's module format. */
+const ENTRIES = [
+  { source: 'src/worker/main.ts', outfile: 'dist/worker/main.js', format: 'esm' },
+  { source: 'src/worker/jobThread.ts', outfile: 'dist/worker/jobThread.cjs', format: 'cjs' },
+];
 
-async function bundle(source, outfile) {
+async function bundle({ source, outfile, format }) {
   const result = await build({
     absWorkingDir: root,
     entryPoints: [source],
     outfile,
     bundle: true,
     platform: 'node',
-    format: 'esm',
+    format,
     // The worker runs on the host's node (engines: >=20); tsc's target, so the code is the same.
     target: 'node20',
     sourcemap: 'linked',
@@ -54,4 +54,4 @@ async function bundle(source, outfile) {
   await Promise.all(result.outputFiles.map((file) => fs.writeFile(file.path, file.contents)));
 }
 
-for (const [source, outfile] of Object.entries(ENTRIES)) await bundle(source, outfile);
+for (const entry of ENTRIES) await bundle(entry);

@@ -51,19 +51,19 @@ function checkPositive(value: unknown, name: string): number {
 }
 
 /**
- * The compiled `jobThread.js` beside the compiled runner, or under tsx (tests) `jobThread.ts` beside
- * this file: the thread inherits `--import=tsx` through `execArgv`. Derived from this module's own
- * URL, so nothing is looked up on the filesystem.
+ * The job thread's bundle, `jobThread.cjs` (scripts/bundle.mjs), beside the compiled runner (the
+ * worker's bundle or `jobRunner.js`), or under tsx (tests) `jobThread.ts` beside this file.
+ * Derived from this module's own URL, so nothing is looked up on the filesystem.
  */
 function jobThreadFile(): string {
   const self = fileURLToPath(import.meta.url);
-  return path.join(path.dirname(self), `jobThread${path.extname(self)}`);
+  return path.join(path.dirname(self), self.endsWith('.ts') ? 'jobThread.ts' : 'jobThread.cjs');
 }
 
 /**
- * How to start the thread: the compiled module as the Worker's entry; under tsx (the tests run the
- * sources) a one-line script that loads it through tsx's require hook, since a Worker's TypeScript
- * entry gets no loader hook from the parent's `--import=tsx`.
+ * How to start the thread: the bundle as the Worker's entry; under tsx (the tests run the sources)
+ * a one-line script that loads it through tsx's require hook, since a Worker's TypeScript entry
+ * gets no loader hook from the parent's `--import=tsx`.
  */
 function threadEntry(): { entry: string; eval: boolean } {
   const file = jobThreadFile();

@@ -13,7 +13,7 @@ import { WorkerDirFile } from '../sandbox/workerDirFiles.js';
 import { loadAddon } from './addon.js';
 import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from './jobs/limits.js';
 import { WARM_UP_INPUT, WARM_UP_MODULE } from './jobs/warmUpModule.js';
-import type { JobRunner } from './jobRunner.js';
+import { JobRunner } from './jobRunner.js';
 
 /**
  * Job handling on the worker's main thread: reads what the host put in the worker dir, runs
@@ -24,19 +24,22 @@ let runner: Promise<JobRunner> | undefined;
 /** CPU time the warm-up may take: generous, a loaded machine must not fail it. */
 const DEFAULT_WARM_UP_CPU_MS = 10_000;
 
-/** The job thread, started once (lazily: the thread is not part of the cold start). */
+/** The job thread, started once (at Hello, so that its boot overlaps the handshake). */
 export function jobRunner(info: WorkerInfo): Promise<JobRunner> {
-  runner ??= import('./jobRunner.js').then(async ({ JobRunner }) => {
-    const started = new JobRunner({
-      maxOldGenerationSizeMb: info.limits.jobHeapMb,
-      stackSizeMb: info.limits.jobStackMb,
-      // Worker threads refuse per-process flags such as --openssl-config.
-      execArgv: [],
-    });
-    await warmUp(started);
-    return started;
-  });
+  runner ??= startRunner(info);
   return runner;
+}
+
+/** Starts the thread before its first await: the caller's next steps overlap the thread's boot. */
+async function startRunner(info: WorkerInfo): Promise<JobRunner> {
+  const started = new JobRunner({
+    maxOldGenerationSizeMb: info.limits.jobHeapMb,
+    stackSizeMb: info.limits.jobStackMb,
+    // Worker threads refuse per-process flags such as --openssl-config.
+    execArgv: [],
+  });
+  await warmUp(started);
+  return started;
 }
 
 /**

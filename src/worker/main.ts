@@ -44,9 +44,10 @@ function onHello(frame: Frame): void {
   addon = loadAddon();
   // The second seccomp filter goes on before anything from a job is looked at.
   if (info.layers.seccomp) addon.lockdown();
+  // The job thread (a second isolate, the longest part of a worker's start) boots on the other
+  // core while this thread answers the handshake: the first job waits for it, Ready does not.
+  void jobRunner(info);
   send(MessageType.Ready, frame.id, { protocol: PROTOCOL_VERSION, attestation: attest(addon) });
-  // Start the job thread once the host has its answer: it is not part of the cold start.
-  setImmediate(() => void jobRunner(info!));
 }
 
 async function onFrame(frame: Frame): Promise<void> {
