@@ -9,7 +9,7 @@
 // Why: a cold worker spends more time resolving and loading its ES module graph (a file, a
 // stat and a compile per module) than running it (docs/performance.md, row 3). The job thread
 // is CommonJS as well: a Worker whose entry is an ES module first boots the ESM loader in its
-// new isolate, about 5 ms more. The unbundled modules stay in dist for everything else (the
+// new isolate, 3–5 ms more. The unbundled modules stay in dist for everything else (the
 // host, the CLI, the tests' attacker workers).
 //
 // The bundles are self-contained: the worker has no node_modules inside its sandbox, so any
@@ -37,7 +37,7 @@ async function bundle({ source, outfile, format }) {
     bundle: true,
     platform: 'node',
     format,
-    // The worker runs on the host's node (engines: >=20); tsc's target, so the code is the same.
+    // The worker runs on the host's node: the oldest warden supports (engines: >=20).
     target: 'node20',
     sourcemap: 'linked',
     metafile: true,
@@ -47,6 +47,8 @@ async function bundle({ source, outfile, format }) {
     // a worker serving jobs never loads them.
     external: ['./probes.js'],
   });
+  // A warning is a bundle that may not run as its modules did (e.g. `import.meta` in CommonJS).
+  if (result.warnings.length > 0) throw new Error(`${source}: esbuild warned, see above`);
   const packages = Object.keys(result.metafile.inputs).filter((input) => input.includes('node_modules'));
   if (packages.length > 0) {
     throw new Error(`${source} must not bundle packages (the sandbox has no node_modules): ${packages.join(', ')}`);
