@@ -7,6 +7,7 @@ import type { InspectionEvent, StateValue } from 'xstate';
 import { ArtifactCache } from './actors/artifactCache.js';
 import { CacheLock } from './actors/cacheLock.js';
 import { Pool } from './actors/pool.js';
+import { workerStateName } from './actors/poolWorker.js';
 import { WorkerProcess } from './actors/workerProcess.js';
 import { ArtifactGenerations, ExecuteJob, PrepareJob, type ExecuteOutcome, type JobCommon, type JobHooks } from './actors/hostJobs.js';
 import type { Isolation, PoolJob } from './actors/poolJob.js';
@@ -160,7 +161,10 @@ export class Host extends EventEmitter<HostEvents> {
     const events = (kind: WorkerKind) => ({
       workerSpawned: (w: { id: string; process: WorkerProcess | undefined }) =>
         this.#emit('worker:spawned', { id: w.id, kind, pid: w.process?.sandboxPid }),
-      workerState: (w: { id: string }, state: string) => this.#emit('worker:state', { id: w.id, kind, state }),
+      // Five per job: named and emitted only when someone listens.
+      workerState: (w: { id: string }, value: StateValue) => {
+        if (this.listenerCount('worker:state') > 0) this.#emit('worker:state', { id: w.id, kind, state: workerStateName(value) });
+      },
       workerExited: (w: { id: string }, output: { failure: { reason: string; message: string }; jobsCompleted: number }) =>
         this.#emit('worker:exited', { id: w.id, kind, reason: output.failure.reason, message: output.failure.message, jobsCompleted: output.jobsCompleted }),
       degraded: (k: WorkerKind, recentFailures: number, lastFailure: string | undefined) =>
@@ -499,6 +503,7 @@ export class Host extends EventEmitter<HostEvents> {
   }
 
   #emit<K extends keyof HostEvents>(event: K, ...args: HostEvents[K]): void {
+    if (this.listenerCount(event) === 0) return;
     // Each listener on its own: one that throws must neither break the host nor keep the
     // listeners after it (metrics, event iterators, other code) from the event.
     for (const listener of this.listeners(event)) {
@@ -547,13 +552,6 @@ export class Host extends EventEmitter<HostEvents> {
     kind: WorkerKind,
     opts: { priority: Priority; isolation: Isolation; timeoutMs: number; signal: AbortSignal | undefined; deadline: number | undefined },
   ): JobCommon {
-    const hooks: JobHooks = {
-      started: (job, worker) => this.#emit('job:started', { jobId: job.id, kind: job.kind, workerId: worker.id, attempt: job.attempts }),
-      succeeded: (job, worker, times) => this.#emit('job:succeeded', { jobId: job.id, kind: job.kind, workerId: worker.id, ...times }),
-      failed: (job, error) =>
-        this.#emit('job:failed', { jobId: job.id, kind: job.kind, code: error.code, deterministic: error.deterministic, message: error.message }),
-      resubmit: (job) => this.#submit(job),
-    };
     return {
       id: `${kind}-job-${++this.#jobCounter}`,
       priority: opts.priority,
@@ -563,9 +561,20 @@ export class Host extends EventEmitter<HostEvents> {
       cpuTimeLimitMs: opts.timeoutMs,
       // The wall-clock bound on top of the worker's CPU-time limit, plus a second for startup.
       hardTimeoutMs: Math.ceil(opts.timeoutMs * this.options.limits.hardTimeoutFactor) + 1_000,
-      hooks,
+      hooks: this.#jobHooks,
     };
   }
+
+  /** How every job talks back to the host: one set of functions for all of them. */
+  #jobHooks: JobHooks = {
+    started: (job, worker) => {
+      if (this.listenerCount('job:started') > 0) this.#emit('job:started', { jobId: job.id, kind: job.kind, workerId: worker.id, attempt: job.attempts });
+    },
+    succeeded: (job, worker, times) => this.#emit('job:succeeded', { jobId: job.id, kind: job.kind, workerId: worker.id, ...times }),
+    failed: (job, error) =>
+      this.#emit('job:failed', { jobId: job.id, kind: job.kind, code: error.code, deterministic: error.deterministic, message: error.message }),
+    resubmit: (job) => this.#submit(job),
+  };
 
   #submit(job: PoolJob): void {
     const pool = this.#pools[job.kind];

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { createActor, type Actor } from 'xstate';
+import { createActor, type Actor, type StateValue } from 'xstate';
 import createDebug from 'debug';
 import { provideSupervisorActions, type SupervisorMachineInput, type WorkerMachineOutput } from '../machines/index.js';
 import type { WorkerKind } from '../protocol/messages.js';
@@ -14,9 +14,11 @@ import type { WorkerProcess } from './workerProcess.js';
 
 const debug = createDebug('warden:pool');
 
+const noop = (): void => {};
+
 export interface PoolEvents {
   workerSpawned(worker: PoolWorker): void;
-  workerState(worker: PoolWorker, state: string): void;
+  workerState(worker: PoolWorker, value: StateValue): void;
   workerExited(worker: PoolWorker, output: WorkerMachineOutput): void;
   degraded(kind: WorkerKind, recentFailures: number, lastFailure: string | undefined): void;
   recovered(kind: WorkerKind): void;
@@ -102,13 +104,13 @@ export class Pool {
     return this.#degraded !== undefined;
   }
 
-  /** Queues a job (throws E_QUEUE_FULL, E_ABORTED, E_DEADLINE, E_POOL_DEGRADED synchronously). */
   /** Raises a waiting job's priority (a higher-priority caller joined it). */
   raisePriority(job: PoolJob, priority: Priority): boolean {
     const ticket = this.#tickets.get(job);
     return ticket !== undefined && this.queue.raisePriority(ticket, priority);
   }
 
+  /** Queues a job (throws E_QUEUE_FULL, E_ABORTED, E_DEADLINE, E_POOL_DEGRADED synchronously). */
   submit(job: PoolJob, onQueued?: () => void): void {
     if (this.#stopped) throw new HostClosedError('the host is closed');
     if (this.#degraded !== undefined) throw this.#degradedError();
@@ -116,16 +118,19 @@ export class Pool {
       priority: job.priority,
       ...(job.signal ? { signal: job.signal } : {}),
       ...(job.deadline === undefined ? {} : { deadline: job.deadline }),
-      onCancel: (error) => {
-        job.failed('cancelled', error, undefined);
-        // A job that leaves the queue this way may be the last one a close() waits for.
-        queueMicrotask(() => this.#checkDrained());
-      },
+      onCancel: this.#onCancel,
     });
     this.#tickets.set(job, ticket);
     onQueued?.();
     this.#pump();
   }
+
+  /** A waiting job left the queue (aborted, past its deadline, drained): one function for all jobs. */
+  #onCancel = (error: WardenError, ticket: QueueTicket<PoolJob>): void => {
+    ticket.item.failed('cancelled', error, undefined);
+    // A job that leaves the queue this way may be the last one a close() waits for.
+    queueMicrotask(() => this.#checkDrained());
+  };
 
   /** Resolves when no job waits or runs. */
   idle(): Promise<void> {
@@ -164,7 +169,7 @@ export class Pool {
         this.#idle.add(w);
         queueMicrotask(() => this.#pump());
       },
-      state: (w, state) => this.#options.events.workerState(w, state),
+      state: (w, value) => this.#options.events.workerState(w, value),
       dead: (w, output) => this.#onDead(w, output),
       jobEnded: (_w, job) => this.#finish(job),
       retiring: (w) => {
@@ -254,8 +259,18 @@ export class Pool {
   }
 
   #start(job: PoolJob, worker: PoolWorker): void {
-    // From here the pool watches the job's signal and deadline: a running job is stopped by
-    // killing its worker (the only way to stop code that does not cooperate).
+    this.#running.set(job, { worker, cleanup: this.#watch(job, worker) });
+    if (!worker.used) this.#measure(worker);
+    worker.assign(job);
+  }
+
+  /**
+   * From here the pool watches the job's signal and deadline: a running job is stopped by
+   * killing its worker (the only way to stop code that does not cooperate). Returns what
+   * stops the watch; a job with neither needs nothing.
+   */
+  #watch(job: PoolJob, worker: PoolWorker): () => void {
+    if (!job.signal && job.deadline === undefined) return noop;
     const stop = (error: WardenError): void => {
       if (job.settled) return;
       this.#finish(job);
@@ -266,13 +281,10 @@ export class Pool {
     job.signal?.addEventListener('abort', onAbort, { once: true });
     const cancelDeadline =
       job.deadline === undefined ? undefined : atDeadline(job.deadline, () => stop(new DeadlineError(`job ${job.id} passed its deadline while running`)));
-    const cleanup = (): void => {
+    return (): void => {
       job.signal?.removeEventListener('abort', onAbort);
       cancelDeadline?.();
     };
-    this.#running.set(job, { worker, cleanup });
-    if (!worker.used) this.#measure(worker);
-    worker.assign(job);
   }
 
   /**

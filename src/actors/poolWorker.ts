@@ -1,4 +1,4 @@
-import { createActor, type Actor } from 'xstate';
+import { createActor, type Actor, type StateValue } from 'xstate';
 import createDebug from 'debug';
 import { provideWorkerActions, type WorkerMachineOutput } from '../machines/index.js';
 import type { Frame } from '../protocol/frame.js';
@@ -16,12 +16,17 @@ export interface PoolWorkerHooks {
   idle(worker: PoolWorker): void;
   /** The worker machine reached `dead`. */
   dead(worker: PoolWorker, output: WorkerMachineOutput): void;
-  /** The machine moved to another state (for events and the inspector). */
-  state(worker: PoolWorker, state: string): void;
+  /** The machine moved to another state (for events and the inspector; `workerStateName` names it). */
+  state(worker: PoolWorker, value: StateValue): void;
   /** The worker is done with its job (collected, or failed without a result). */
   jobEnded(worker: PoolWorker, job: PoolJob): void;
   /** A one-job process is being killed after its job: it will take no job, its replacement can start. */
   retiring(worker: PoolWorker): void;
+}
+
+/** A worker machine state as events and `host.workers()` name it: `idle`, `running.awaiting`, … */
+export function workerStateName(value: StateValue): string {
+  return typeof value === 'string' ? value : `running.${Object.values(value)[0]}`;
 }
 
 function asWardenError(error: unknown): WardenError {
@@ -142,7 +147,7 @@ export class PoolWorker {
     this.actor = createActor(machine, { input: { id, kind }, inspect });
     this.actor.subscribe({
       next: (snapshot) => {
-        hooks.state(this, typeof snapshot.value === 'string' ? snapshot.value : `running.${Object.values(snapshot.value)[0]}`);
+        hooks.state(this, snapshot.value);
         if (snapshot.status === 'done') hooks.dead(this, snapshot.output as WorkerMachineOutput);
       },
     });
@@ -176,7 +181,6 @@ export class PoolWorker {
   }
 
   get state(): string {
-    const value = this.actor.getSnapshot().value;
-    return typeof value === 'string' ? value : `running.${Object.values(value)[0]}`;
+    return workerStateName(this.actor.getSnapshot().value);
   }
 }
