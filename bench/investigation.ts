@@ -40,7 +40,7 @@ async function coldStart(ctx: BenchContext, { out, heading, summary, results }: 
   );
   out(
     `ready for work = spawnWorker → first execute result: ${ms(firstJob.median)} = ${ratio(firstJob.median / node.median)} node -e 0 ` +
-      `(the job thread, started at Hello, is ready +${ms(summarize(samples[CASES.wardenFirstJob]!.jobAfterHandshake!).median)} after Ready)`,
+      `(the job thread starts at Hello; the first result comes +${ms(summarize(samples[CASES.wardenFirstJob]!.jobAfterHandshake!).median)} after Ready)`,
   );
   out();
   out('Where the time goes (medians of per-round differences):');
