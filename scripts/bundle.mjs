@@ -1,21 +1,22 @@
 #!/usr/bin/env node
-// Bundles the two entries that start inside every sandboxed worker process into one file each
-// (run after tsc, from any cwd):
+// Bundles the two entries that start inside every sandboxed worker process into one CommonJS
+// file each, beside tsc's output (run after tsc, from any cwd):
 //
-//   dist/worker/main.js        the worker process (node's argv entry), over tsc's output
+//   dist/worker/main.cjs       the worker process (node's argv entry, src/sandbox/paths.ts)
 //   dist/worker/jobThread.cjs  the job thread (a worker_threads Worker that src/worker/jobRunner.ts
-//                              starts from the file beside it), CommonJS
+//                              starts from the file beside it)
 //
 // Why: a cold worker spends more time resolving and loading its ES module graph (a file, a
-// stat and a compile per module) than running it (docs/performance.md, row 3). The job thread
-// is CommonJS as well: a Worker whose entry is an ES module first boots the ESM loader in its
-// new isolate, 3–5 ms more. The unbundled modules stay in dist for everything else (the
-// host, the CLI, the tests' attacker workers).
+// stat and a compile per module) than running it (docs/performance.md, row 3). CommonJS, not an
+// ES module bundle: node boots its ESM loader for an ES module entry, 3–5 ms more per process
+// and per thread. The unbundled modules stay in dist for everything else (the host, the CLI,
+// the tests' attacker workers).
 //
 // The bundles are self-contained: the worker has no node_modules inside its sandbox, so any
 // package in the graph is an error here, not at run time. The native addon is not bundled: it
 // is loaded with process.dlopen by a path relative to the bundle (dist/worker → build/Release),
-// the same directory as the module it replaces, so the path still holds.
+// the same directory as the module it came from, so the path still holds; `import.meta.url` is
+// the bundle's own file URL.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,20 +24,25 @@ import { build } from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Source entry → its bundle in dist, and the bundle's module format. */
-const ENTRIES = [
-  { source: 'src/worker/main.ts', outfile: 'dist/worker/main.js', format: 'esm' },
-  { source: 'src/worker/jobThread.ts', outfile: 'dist/worker/jobThread.cjs', format: 'cjs' },
-];
+/** Source entry → its bundle in dist. */
+const ENTRIES = {
+  'src/worker/main.ts': 'dist/worker/main.cjs',
+  'src/worker/jobThread.ts': 'dist/worker/jobThread.cjs',
+};
 
-async function bundle({ source, outfile, format }) {
+async function bundle(source, outfile) {
   const result = await build({
     absWorkingDir: root,
     entryPoints: [source],
     outfile,
     bundle: true,
     platform: 'node',
-    format,
+    format: 'cjs',
+    // CommonJS has no import.meta: the modules that locate files by it (the addon, the job
+    // thread) get the bundle's URL instead. The banner goes first, so it repeats the strict
+    // mode directive that must open the file (ES modules are strict).
+    banner: { js: '"use strict";\nconst __bundleUrl = require("node:url").pathToFileURL(__filename).href;' },
+    define: { 'import.meta.url': '__bundleUrl' },
     // The worker runs on the host's node: the oldest warden supports (engines: >=20).
     target: 'node20',
     sourcemap: 'linked',
@@ -56,4 +62,4 @@ async function bundle({ source, outfile, format }) {
   await Promise.all(result.outputFiles.map((file) => fs.writeFile(file.path, file.contents)));
 }
 
-for (const entry of ENTRIES) await bundle(entry);
+for (const [source, outfile] of Object.entries(ENTRIES)) await bundle(source, outfile);

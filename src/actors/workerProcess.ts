@@ -57,7 +57,7 @@ type WorkerProcessEvents = {
 };
 
 /**
- * One sandboxed worker process: the launcher, then node running dist/worker/main.js.
+ * One sandboxed worker process: the launcher, then node running dist/worker/main.cjs.
  * Owns the child, the IPC channel on fd 3 and the request/response matching; reports the
  * exit once, with its cause. The state machine around it lives in src/machines.
  */

@@ -11,7 +11,8 @@ export const packagePaths = {
   dist: path.join(PACKAGE_ROOT, 'dist'),
   launcher: path.join(PACKAGE_ROOT, 'build', 'Release', 'launcher'),
   addon: path.join(PACKAGE_ROOT, 'build', 'Release', 'warden_addon.node'),
-  workerEntry: path.join(PACKAGE_ROOT, 'dist', 'worker', 'main.js'),
+  /** The worker's one-file bundle (scripts/bundle.mjs). */
+  workerEntry: path.join(PACKAGE_ROOT, 'dist', 'worker', 'main.cjs'),
 } as const;
 
 /** The worker dir as every worker sees it inside its new root. */

@@ -52,7 +52,7 @@ function checkPositive(value: unknown, name: string): number {
 
 /**
  * The job thread's bundle, `jobThread.cjs` (scripts/bundle.mjs), beside the compiled runner (the
- * worker's bundle or `jobRunner.js`), or under tsx (tests) `jobThread.ts` beside this file.
+ * worker's bundle `main.cjs` or `jobRunner.js`), or under tsx (tests) `jobThread.ts` beside this file.
  * Derived from this module's own URL, so nothing is looked up on the filesystem.
  */
 function jobThreadFile(): string {

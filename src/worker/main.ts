@@ -1,7 +1,8 @@
 /**
  * Entry of the worker process. Runs inside the sandbox the launcher built (namespaces, new
- * root, Landlock, seccomp), started as `node dist/worker/main.js` with an empty environment.
- * Its only channel is fd 3, a unix socket the host created before the sandbox was locked.
+ * root, Landlock, seccomp), started as `node dist/worker/main.cjs` (this module's one-file
+ * bundle, scripts/bundle.mjs) with an empty environment. Its only channel is fd 3, a unix
+ * socket the host created before the sandbox was locked.
  */
 import net from 'node:net';
 import { FrameDecoder, encodeFrame, writeFrame, type Frame } from '../protocol/frame.js';

@@ -16,7 +16,7 @@ export function workerDirsIn(cacheDir: string): string[] {
 }
 
 /** Pids of processes running this checkout's worker entry, or another entry file (sandboxed node processes). */
-export function workerProcesses(cacheDir?: string, entrySuffix = '/dist/worker/main.js'): number[] {
+export function workerProcesses(cacheDir?: string, entrySuffix = '/dist/worker/main.cjs'): number[] {
   const pids: number[] = [];
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
