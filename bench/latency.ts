@@ -93,7 +93,11 @@ export async function serialRounds(
   return { latencies, roundP50: Object.fromEntries(Object.keys(cases).map((name) => [name, rounds[name]!.p50!])) };
 }
 
-export async function measureLatency(ctx: BenchContext, piscina: Piscina, options: { rounds: number; jobs: number }): Promise<LatencyResult> {
+export async function measureLatency(
+  ctx: BenchContext,
+  piscina: Piscina,
+  options: { rounds: number; jobs: number; warmUpJobs: number },
+): Promise<LatencyResult> {
   const { host, artifact, helloWasm } = ctx;
   const inWorkerWallMs: number[] = [];
   const worker = await host.spawnWorker('execute');
@@ -109,10 +113,12 @@ export async function measureLatency(ctx: BenchContext, piscina: Piscina, option
     [LATENCY.inProcess]: () => runTask({ wasm: helloWasm, input: HELLO_INPUT, cached: true }),
   };
   try {
-    // Correctness once, then a warm-up so that no case pays first-use costs inside a round.
+    // Correctness once, then a warm-up so that no case pays first-use costs inside a round: a
+    // few thousand jobs, as the host's own code takes about 3,000 to reach its optimized steady
+    // state (its CPU per job falls from ~680 to ~190 µs over them).
     expectHello(Buffer.from((await piscina.run({ wasm: helloWasm, input: HELLO_INPUT, cached: true })) as Uint8Array).toString(), 'piscina');
     expectHello(await executeOn(ctx, worker), 'one worker');
-    for (const job of Object.values(cases)) await serial(200, job);
+    for (const job of Object.values(cases)) await serial(options.warmUpJobs, job);
     inWorkerWallMs.length = 0;
 
     // CPU summed over the rounds of two cases: the host's around the pool, the worker's threads around the worker alone.

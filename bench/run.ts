@@ -103,7 +103,7 @@ async function row1(ctx: BenchContext, piscina: Piscina, floor: Record<string, n
   const rounds = quick ? 4 : 8;
   const jobs = quick ? 150 : 250;
   heading(`Row 1: latency of a trivial run-ABI execute, one job at a time (${rounds} rounds × ${jobs} jobs per case)`);
-  const r = await measureLatency(ctx, piscina, { rounds, jobs });
+  const r = await measureLatency(ctx, piscina, { rounds, jobs, warmUpJobs: quick ? 500 : 3_000 });
   const p50 = (name: string) => median(r.roundP50[name]);
   out(
     table(
