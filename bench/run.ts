@@ -274,19 +274,24 @@ async function row6(ctx: BenchContext): Promise<void> {
   heading(`Row 6: ${jobs.toLocaleString('en')} jobs queued at once (${batchSize.toLocaleString('en')} per batch)`);
   const r = await measureQueue(ctx, { jobs, batchSize });
   out(table(['batch', 'µs per execute() call'], r.enqueueUsPerJob.map((us, i) => [`${(i * batchSize).toLocaleString('en')} queued before it`, us.toFixed(2)])));
-  const first = median(r.enqueueUsPerJob.slice(0, 3));
-  const last = median(r.enqueueUsPerJob.slice(-3));
+  // Halves, not single batches: a major GC lands in one or two batches as the heap grows (its
+  // cost is amortized over the jobs); the trend is what says whether enqueueing slows with depth.
+  const half = Math.floor(r.enqueueUsPerJob.length / 2);
+  const first = median(r.enqueueUsPerJob.slice(0, half));
+  const last = median(r.enqueueUsPerJob.slice(-half));
+  const worst = Math.max(...r.enqueueUsPerJob);
   out(`memory per queued job: heap ${(r.heapPerJob / 1024).toFixed(2)} KiB, RSS ${(r.rssPerJob / 1024).toFixed(2)} KiB`);
   out(`event-loop delay while ${jobs.toLocaleString('en')} jobs drained (${r.drainJobsPerSecond.toFixed(0)} jobs/s): p50 ${ms(r.loopDelay.p50)}, p99 ${ms(r.loopDelay.p99)}, max ${ms(r.loopDelay.max)}`);
   const flat = last / first;
   rows.push({
     id: 6,
     what: `${jobs.toLocaleString('en')} jobs queued at once: enqueue cost, memory per job, loop delay p99 while draining`,
-    warden: `${first.toFixed(1)} → ${last.toFixed(1)} µs/job; ${(r.heapPerJob / 1024).toFixed(1)} KiB/job; p99 ${ms(r.loopDelay.p99)}`,
+    warden: `${first.toFixed(1)} → ${last.toFixed(1)} µs/job (worst batch ${worst.toFixed(1)}); ${(r.heapPerJob / 1024).toFixed(1)} KiB/job; p99 ${ms(r.loopDelay.p99)}`,
     peer: '—',
-    ratio: `last/first batches ${ratio(flat)}`,
+    ratio: `later/earlier half ${ratio(flat)}`,
     target: 'flat (≤ 2×); loop p99 ≤ 20 ms',
     met: flat <= 2 && r.loopDelay.p99 <= 20,
+    floor: 'the worst batches hold a major GC of the growing heap (about 2.4 KiB per queued job)',
   });
   results.row6 = r;
 }
