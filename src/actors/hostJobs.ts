@@ -117,12 +117,16 @@ abstract class BaseJob<T = unknown> implements PoolJob {
     const { cpuTimeMs, wallTimeMs, peakRssBytes } = header;
     for (const value of [cpuTimeMs, wallTimeMs, peakRssBytes]) {
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-        const error = new ProtocolError(`worker ${worker.id} sent a reply with bad usage figures`, { details: { cpuTimeMs, wallTimeMs, peakRssBytes } });
-        this.reject(error);
-        throw error;
+        this.failReply(new ProtocolError(`worker ${worker.id} sent a reply with bad usage figures`, { details: { cpuTimeMs, wallTimeMs, peakRssBytes } }));
       }
     }
     return { cpuTimeMs, wallTimeMs, peakRssBytes };
+  }
+
+  /** A reply that breaks the protocol: the job fails, and so does the collect step (the worker is killed). */
+  protected failReply(error: ProtocolError): never {
+    this.reject(error);
+    throw error;
   }
 
   protected reject(error: WardenError): void {
@@ -138,6 +142,11 @@ abstract class BaseJob<T = unknown> implements PoolJob {
 }
 
 export type { BaseJob };
+
+/** A size field of a reply: a whole number of bytes a buffer can hold. */
+function isByteCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
 
 /** A prepare job: code in, a verified artifact installed in the cache out. */
 export class PrepareJob extends BaseJob<{ entry: ArtifactEntry; exports: string[] }> {
@@ -167,6 +176,10 @@ export class PrepareJob extends BaseJob<{ entry: ArtifactEntry; exports: string[
       this.reject(errorFromFailure(header.failure, { jobId: this.id, workerId: worker.id, ...times }));
       return;
     }
+    const { exports } = header;
+    if (!Array.isArray(exports) || !exports.every((name) => typeof name === 'string')) {
+      this.failReply(new ProtocolError(`worker ${worker.id} sent a prepare reply whose exports are not a list of names`));
+    }
     // The worker's file is untrusted: the cache opens it without following links or
     // blocking, checks it and copies it in. A bad one rejects this job (the collect step fails).
     try {
@@ -174,7 +187,7 @@ export class PrepareJob extends BaseJob<{ entry: ArtifactEntry; exports: string[
         maxBytes: this.maxArtifactBytes,
         expectedParamsHash: this.paramsHash,
       });
-      this.resolve({ entry, exports: header.exports }, worker, times);
+      this.resolve({ entry, exports }, worker, times);
     } catch (error) {
       this.reject(error as WardenError);
       throw error;
@@ -289,16 +302,18 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
       return;
     }
     const body = reply.body;
-    if (body.byteLength !== header.outputBytes + header.logBytes) {
-      const error = new ProtocolError(`worker ${worker.id} sent ${body.byteLength} bytes, announced ${header.outputBytes + header.logBytes}`);
-      this.reject(error);
-      throw error;
+    const { outputBytes, logBytes, logTruncated } = header;
+    if (!isByteCount(outputBytes) || !isByteCount(logBytes) || typeof logTruncated !== 'boolean') {
+      this.failReply(new ProtocolError(`worker ${worker.id} sent a reply with bad body fields`, { details: { outputBytes, logBytes, logTruncated } }));
+    }
+    if (body.byteLength !== outputBytes + logBytes) {
+      this.failReply(new ProtocolError(`worker ${worker.id} sent ${body.byteLength} bytes, announced ${outputBytes + logBytes}`));
     }
     this.resolve(
       {
-        output: body.subarray(0, header.outputBytes),
-        log: body.subarray(header.outputBytes),
-        logTruncated: header.logTruncated,
+        output: body.subarray(0, outputBytes),
+        log: body.subarray(outputBytes),
+        logTruncated,
         ...times,
         workerId: worker.id,
       },
