@@ -5,6 +5,7 @@ import {
   MessageType,
   type ExecuteReply,
   type ExecuteRequest,
+  type JobFailureHeader,
   type JobUsage,
   type PrepareReply,
   type PrepareRequest,
@@ -123,6 +124,15 @@ abstract class BaseJob<T = unknown> implements PoolJob {
     return { cpuTimeMs, wallTimeMs, peakRssBytes };
   }
 
+  /** The error a failure reply reports, its fields checked: they become the caller's error. */
+  protected failureOf(header: { failure: unknown }, worker: JobWorker, times: JobUsage): WardenError {
+    const failure = header.failure as Partial<JobFailureHeader> | null | undefined;
+    if (typeof failure?.code !== 'string' || typeof failure.message !== 'string') {
+      this.failReply(new ProtocolError(`worker ${worker.id} sent a failure reply without a code and message`));
+    }
+    return errorFromFailure({ code: failure.code, message: failure.message }, { jobId: this.id, workerId: worker.id, ...times });
+  }
+
   /** A reply that breaks the protocol: the job fails, and so does the collect step (the worker is killed). */
   protected failReply(error: ProtocolError): never {
     this.reject(error);
@@ -173,7 +183,7 @@ export class PrepareJob extends BaseJob<{ entry: ArtifactEntry; exports: string[
     const header = reply.header as PrepareReply;
     const times = this.usageOf(header, worker);
     if (!header.ok) {
-      this.reject(errorFromFailure(header.failure, { jobId: this.id, workerId: worker.id, ...times }));
+      this.reject(this.failureOf(header, worker, times));
       return;
     }
     const { exports } = header;
@@ -296,7 +306,7 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     const header = reply.header as ExecuteReply;
     const times = this.usageOf(header, worker);
     if (!header.ok) {
-      const error = errorFromFailure(header.failure, { jobId: this.id, workerId: worker.id, ...times });
+      const error = this.failureOf(header, worker, times);
       if (error instanceof CorruptedArtifactError && this.recover(this, error)) return;
       this.reject(error);
       return;

@@ -20,6 +20,8 @@ const FORGERIES: Record<string, [forged: string, message: RegExp]> = {
   'a fractional output size': ['{ outputBytes: 0.5, logBytes: header.outputBytes + header.logBytes - 0.5 }', /bad body fields/],
   'an output size that is a string': ["{ outputBytes: '0', logBytes: 0 }", /bad body fields/],
   'a log truncation flag that is not a boolean': ["{ logTruncated: 'yes' }", /bad body fields/],
+  'a failure whose message is not a string': ["{ ok: false, failure: { code: 'E_TIMEOUT', message: 42, deterministic: true } }", /without a code and message/],
+  'a failure reply without its failure': ['{ ok: false, failure: null }', /without a code and message/],
 };
 
 for (const [name, [forged, message]] of Object.entries(FORGERIES)) {
