@@ -12,6 +12,8 @@ const examplesDir = path.resolve('examples');
 
 interface CliResult {
   code: number | null;
+  /** The signal that killed the CLI, if one did (then code is null). */
+  signal: NodeJS.Signals | null;
   stdout: Buffer;
   stderr: string;
 }
@@ -26,7 +28,7 @@ function start(args: string[], stdin?: Uint8Array): { child: ChildProcess; resul
   child.stdin!.end(stdin);
   const result = new Promise<CliResult>((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') }));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') }));
   });
   return { child, result };
 }
@@ -207,8 +209,8 @@ test('SIGINT stops the job, the workers and the host, and exits 130', async (t) 
   await new Promise((resolve) => setTimeout(resolve, 300));
   const signalled = Date.now();
   child.kill('SIGINT');
-  const { code, stderr } = await result;
-  t.is(code, 130);
+  const { code, signal, stderr } = await result;
+  t.is(code, 130, `killed by ${String(signal)}; stderr: ${stderr}`);
   t.regex(stderr, /interrupted by SIGINT/);
   t.true(Date.now() - signalled < 5_000);
   t.notThrows(() => CacheLock.acquire(cacheDir).release(), 'the cache dir lock is released');
