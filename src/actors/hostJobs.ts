@@ -172,7 +172,7 @@ export class PrepareJob extends BaseJob<{ entry: ArtifactEntry; exports: string[
     private readonly cache: ArtifactCache,
   ) {
     super(common);
-    const header: PrepareRequest = { limits, paramsHash, cpuTimeLimitMs: common.cpuTimeLimitMs };
+    const header: PrepareRequest = { limits, paramsHash, cpuTimeLimitMs: common.cpuTimeLimitMs, isolation: common.isolation };
     this.request = { type: MessageType.Prepare, header, body: code, replyType: MessageType.PrepareResult };
     this.maxArtifactBytes = limits.maxArtifactBytes;
   }
@@ -264,7 +264,7 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     private readonly recover: (job: ExecuteJob, error: CorruptedArtifactError) => boolean,
   ) {
     super(common);
-    const header: ExecuteRequest = { abi, limits, cpuTimeLimitMs: common.cpuTimeLimitMs };
+    const header: ExecuteRequest = { abi, limits, cpuTimeLimitMs: common.cpuTimeLimitMs, isolation: common.isolation };
     this.request = { type: MessageType.Execute, header, body: input, replyType: MessageType.ExecuteResult };
   }
 

@@ -2,7 +2,7 @@ import { createActor, type Actor, type StateValue } from 'xstate';
 import createDebug from 'debug';
 import { provideWorkerActions, type WorkerMachineOutput } from '../machines/index.js';
 import type { Frame } from '../protocol/frame.js';
-import type { JobRequestIsolation, WorkerKind } from '../protocol/messages.js';
+import type { WorkerKind } from '../protocol/messages.js';
 import { ProtocolError, TimeoutError, WorkerDiedError, WorkerDirError, type WardenError } from '../errors.js';
 import { clearWorkerDir } from '../sandbox/workerDir.js';
 import type { WorkerProcess } from './workerProcess.js';
@@ -67,12 +67,10 @@ export class PoolWorker {
         );
       },
       sendJob: () => {
-        const job = this.job!;
-        const { type, header, body, replyType } = job.request;
-        // The pool decides where a job runs, so it tells the worker how isolated the job is: a
-        // one-job process locks itself down further once the job's files are read.
-        const isolated = { ...(header as object), isolation: job.isolation } satisfies JobRequestIsolation;
-        this.process!.request(type, isolated, body, { expect: replyType }).then(
+        // The header carries the job's isolation: a one-job process locks itself down further
+        // once the job's files are read.
+        const { type, header, body, replyType } = this.job!.request;
+        this.process!.request(type, header, body, { expect: replyType }).then(
           (reply) => {
             this.#reply = reply;
             this.actor.send({ type: 'RESULT' });

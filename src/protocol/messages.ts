@@ -129,7 +129,7 @@ export interface JobFailureHeader {
 }
 
 /**
- * Set by the pool on every job request: `job` tells a one-job process that it will never serve
+ * Set on every job request from the job's isolation: `job` tells a one-job process that it will never serve
  * another job, so it locks itself down further once the job's files are read (`lockdownJob`).
  */
 export interface JobRequestIsolation {
