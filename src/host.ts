@@ -640,10 +640,6 @@ export class Host extends EventEmitter<HostEvents> {
 }
 
 /**
- * Checks a byte argument and takes a copy: the caller may reuse its buffer as soon as the
- * call returns, while the job reads the bytes later (and the cache key is their hash now).
- */
-/**
  * The `inspect` option as the machine actors get it: XState calls an inspector inside
  * `createActor` and `send`, so one that throws would break createHost or a worker; like a
  * throwing event listener, it is logged and ignored.
@@ -660,6 +656,10 @@ function guardedInspector(inspector: XStateInspector | undefined): XStateInspect
   };
 }
 
+/**
+ * Checks a byte argument and takes a copy: the caller may reuse its buffer as soon as the
+ * call returns, while the job reads the bytes later (and the cache key is their hash now).
+ */
 function checkBytes(name: string, value: unknown): Uint8Array {
   if (!(value instanceof Uint8Array)) {
     throw new InvalidOptionError(`Expected \`${name}\` to be a Uint8Array, got ${describe(value)}`, { details: { option: name } });
