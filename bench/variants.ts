@@ -286,7 +286,7 @@ export async function buildJobThreadScripts(): Promise<{ driver: string; bundled
   const driver = `import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { prepare } from ${dist('worker/jobs/prepare.js')};
-import { DEFAULT_PREPARE_LIMITS, DEFAULT_EXECUTE_LIMITS } from ${dist('worker/jobs/limits.js')};
+import { DEFAULT_PREPARE_LIMITS, DEFAULT_EXECUTE_LIMITS } from ${dist('shared/limits.js')};
 const artifact = prepare(fs.readFileSync(process.argv[3]), DEFAULT_PREPARE_LIMITS, 'a'.repeat(64)).artifact;
 const task = { kind: 'execute', artifact: new Uint8Array(artifact), input: Buffer.from('world'), abi: 'run', limits: DEFAULT_EXECUTE_LIMITS };
 const limits = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32, stackSizeMb: 4 };

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
-import { decodeArtifact } from './worker/jobs/artifact.js';
-import { EXTERNAL_KIND_NAMES, SectionId, readSections, sectionReader } from './worker/jobs/wasmReader.js';
+import { decodeArtifact } from './shared/artifact.js';
+import { EXTERNAL_KIND_NAMES, SectionId, readSections, sectionReader } from './shared/wasmReader.js';
 
 export type Abi = 'run' | 'wasi';
 

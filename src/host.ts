@@ -40,7 +40,7 @@ import type { WorkerInfo, WorkerKind } from './protocol/messages.js';
 import { SANDBOX_WORKER_DIR } from './sandbox/paths.js';
 import { checkSecurity, enforceSecurity, type FeatureStatus, type SecurityStatus } from './sandbox/security.js';
 import { createWorkerDir, purgeStaleWorkerDirs, removeWorkerDir } from './sandbox/workerDir.js';
-import { hashParams } from './worker/jobs/artifact.js';
+import { hashParams } from './shared/artifact.js';
 import { eventStream, type EventsOptions, type HostEventRecord } from './events.js';
 import { HostMetrics } from './metrics.js';
 import { startInspector, type InspectOptions, type Inspector } from './inspector/server.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { InspectionEvent, Observer } from 'xstate';
 import { InvalidOptionError } from './errors.js';
 import type { WorkerLimits } from './protocol/messages.js';
-import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS, type ExecuteLimits, type PrepareLimits } from './worker/jobs/limits.js';
+import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS, type ExecuteLimits, type PrepareLimits } from './shared/limits.js';
 
 /** Every limit a host applies; all optional in `HostOptions.limits`. */
 export interface HostLimits extends PrepareLimits, ExecuteLimits {

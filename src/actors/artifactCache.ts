@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { EventEmitter } from 'eventemitter3';
 import createDebug from 'debug';
-import { ArtifactFormatError } from '../worker/jobs/artifact.js';
+import { ArtifactFormatError } from '../shared/artifact.js';
 import { checkCachedArtifact, readWorkerArtifact } from './artifactCacheCheck.js';
 import { cacheIoError } from './artifactCacheErrors.js';
 import { ensurePrivateDir, FileRefusedError, readRegularFile, unlinkIfPresent, writeFileAtomically } from './artifactCacheFiles.js';

@@ -1,5 +1,5 @@
 import { PreparationError } from '../errors.js';
-import { ArtifactFormatError, decodeArtifact } from '../worker/jobs/artifact.js';
+import { ArtifactFormatError, decodeArtifact } from '../shared/artifact.js';
 import { cacheIoError } from './artifactCacheErrors.js';
 import { FileRefusedError, readRegularFile } from './artifactCacheFiles.js';
 import { paramsPrefixOf } from './artifactCacheKeys.js';

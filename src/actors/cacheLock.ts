@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CacheLockedError } from '../errors.js';
-import { loadAddon } from '../worker/addon.js';
+import { loadAddon } from '../shared/addon.js';
 
 const LOCK_FILE = 'warden.lock';
 

@@ -121,7 +121,7 @@ export interface FatalHeader {
   message: string;
 }
 
-/** A job failure as it crosses the channel (see src/worker/jobs/jobError.ts). */
+/** A job failure as it crosses the channel (see src/shared/jobError.ts). */
 export interface JobFailureHeader {
   code: string;
   message: string;
@@ -137,7 +137,7 @@ export interface JobRequestIsolation {
 }
 
 export interface PrepareRequest extends JobRequestIsolation {
-  limits: import('../worker/jobs/limits.js').PrepareLimits;
+  limits: import('../shared/limits.js').PrepareLimits;
   paramsHash: string;
   cpuTimeLimitMs: number;
 }
@@ -157,7 +157,7 @@ export type PrepareReply =
 
 export interface ExecuteRequest extends JobRequestIsolation {
   abi: 'run' | 'wasi';
-  limits: import('../worker/jobs/limits.js').ExecuteLimits;
+  limits: import('../shared/limits.js').ExecuteLimits;
   cpuTimeLimitMs: number;
 }
 

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import type { NativeAddon } from './addon.js';
+import type { NativeAddon } from '../shared/addon.js';
 import type { Attestation } from '../protocol/messages.js';
 
 /** A host path every Linux host has; the sandbox must make it unreachable. */

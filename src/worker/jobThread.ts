@@ -6,9 +6,9 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { execute } from './jobs/execute.js';
-import { JobError } from './jobs/jobError.js';
+import { JobError } from '../shared/jobError.js';
 import { prepare } from './jobs/prepare.js';
-import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from './jobs/limits.js';
+import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from '../shared/limits.js';
 import { WARM_UP_INPUT, WARM_UP_MODULE } from './jobs/warmUpModule.js';
 import { wholeBuffer, type JobOutcome, type JobTask, type ThreadReply, type WarmUpTask } from './jobs/task.js';
 

@@ -10,8 +10,8 @@ import type {
   WorkerInfo,
 } from '../protocol/messages.js';
 import { WorkerDirFile } from '../sandbox/workerDirFiles.js';
-import { loadAddon } from './addon.js';
-import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from './jobs/limits.js';
+import { loadAddon } from '../shared/addon.js';
+import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from '../shared/limits.js';
 import { WARM_UP_INPUT, WARM_UP_MODULE } from './jobs/warmUpModule.js';
 import { JobRunner } from './jobRunner.js';
 

@@ -13,7 +13,7 @@ import {
   type ProbeHeader,
   type WorkerInfo,
 } from '../protocol/messages.js';
-import { loadAddon, type NativeAddon } from './addon.js';
+import { loadAddon, type NativeAddon } from '../shared/addon.js';
 import { attest } from './attest.js';
 import { jobRunner, runExecute, runPrepare } from './jobs.js';
 import type { ExecuteRequest, PrepareRequest } from '../protocol/messages.js';

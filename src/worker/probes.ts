@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { spawnSync } from 'node:child_process';
-import type { NativeAddon } from './addon.js';
+import type { NativeAddon } from '../shared/addon.js';
 import type { ProbeResult } from '../protocol/messages.js';
 
 /**

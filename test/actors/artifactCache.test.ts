@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { ArtifactCache, type ArtifactCacheEvents, type ArtifactDeletedEvent } from '../../src/actors/artifactCache.js';
 import { PreparationError } from '../../src/errors.js';
-import { ARTIFACT_HEADER_BYTES, encodeArtifact, hashParams } from '../../src/worker/jobs/artifact.js';
+import { ARTIFACT_HEADER_BYTES, encodeArtifact, hashParams } from '../../src/shared/artifact.js';
 
 const PARAMS = hashParams({ maxMemoryPages: 16, maxFunctions: 1000 });
 const OTHER_PARAMS = hashParams({ maxMemoryPages: 32, maxFunctions: 1000 });

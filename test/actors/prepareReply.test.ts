@@ -12,7 +12,7 @@ import { ArtifactCache } from '../../src/actors/artifactCache.js';
 import { PrepareJob, type JobCommon } from '../../src/actors/hostJobs.js';
 import { ProtocolError, type WardenError } from '../../src/index.js';
 import { MessageType } from '../../src/protocol/messages.js';
-import { DEFAULT_PREPARE_LIMITS } from '../../src/worker/jobs/limits.js';
+import { DEFAULT_PREPARE_LIMITS } from '../../src/shared/limits.js';
 
 const USAGE = { cpuTimeMs: 1, wallTimeMs: 1, peakRssBytes: 1 };
 

@@ -11,7 +11,7 @@ import test from 'ava';
 import { ArtifactCache } from '../../src/actors/artifactCache.js';
 import { createHost, type Host } from '../../src/index.js';
 import { prepareLimitsOf } from '../../src/options.js';
-import { hashParams } from '../../src/worker/jobs/artifact.js';
+import { hashParams } from '../../src/shared/artifact.js';
 import { workerDirsIn } from '../helpers/host.js';
 import { hello, idleWorkers, rejection, text } from '../helpers/scheduler.js';
 

@@ -14,7 +14,7 @@ import test from 'ava';
 import { ArtifactCache } from '../../src/actors/artifactCache.js';
 import { createHost, type Host } from '../../src/index.js';
 import { prepareLimitsOf } from '../../src/options.js';
-import { decodeArtifact, hashParams } from '../../src/worker/jobs/artifact.js';
+import { decodeArtifact, hashParams } from '../../src/shared/artifact.js';
 import { tempCacheDir, waitFor, workerDirsIn, workerProcesses } from '../helpers/host.js';
 import { hello, rejection, text } from '../helpers/scheduler.js';
 

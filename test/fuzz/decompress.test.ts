@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
 import test from 'ava';
 import fc from 'fast-check';
-import { JobError } from '../../src/worker/jobs/jobError.js';
+import { JobError } from '../../src/shared/jobError.js';
 import { maybeDecompress } from '../../src/worker/jobs/decompress.js';
 import { fixtures } from '../helpers/wat.js';
 import { exampleModules, mutationsOf, params } from './_fuzz.js';

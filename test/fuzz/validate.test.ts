@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import test from 'ava';
 import fc from 'fast-check';
-import { JobError } from '../../src/worker/jobs/jobError.js';
+import { JobError } from '../../src/shared/jobError.js';
 import { validateModule } from '../../src/worker/jobs/validate.js';
-import { SectionId, encodeU32, readSections, sectionReader, type Limits } from '../../src/worker/jobs/wasmReader.js';
+import { SectionId, encodeU32, readSections, sectionReader, type Limits } from '../../src/shared/wasmReader.js';
 import { fixtures } from '../helpers/wat.js';
 import { exampleModules, mutationsOf, params } from './_fuzz.js';
 

@@ -3,7 +3,7 @@
  * job tests run. No mocks: every module here is compiled and run by V8 exactly as a user's would be.
  */
 import initWabt from 'wabt';
-import { DEFAULT_PREPARE_LIMITS, type PrepareLimits } from '../../src/worker/jobs/limits.js';
+import { DEFAULT_PREPARE_LIMITS, type PrepareLimits } from '../../src/shared/limits.js';
 import { prepare } from '../../src/worker/jobs/prepare.js';
 
 const wabt = await initWabt();

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { checkSecurity, enforceSecurity } from '../../src/sandbox/security.js';
-import { loadAddon } from '../../src/worker/addon.js';
+import { loadAddon } from '../../src/shared/addon.js';
 import { SandboxUnavailableError } from '../../src/errors.js';
 import { tempCacheDir } from '../helpers/host.js';
 

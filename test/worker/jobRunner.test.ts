@@ -1,6 +1,6 @@
 import test from 'ava';
 import { JobRunner, type RunResult } from '../../src/worker/jobRunner.js';
-import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from '../../src/worker/jobs/limits.js';
+import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from '../../src/shared/limits.js';
 import type { Abi } from '../../src/worker/jobs/validate.js';
 import { artifactOf, fixtures, PARAMS_HASH, wasiSleepSource, wat } from '../helpers/wat.js';
 

@@ -1,5 +1,5 @@
-import { JobError } from './jobError.js';
-import { WASM_PAGE_BYTES } from './limits.js';
+import { JobError } from '../../shared/jobError.js';
+import { WASM_PAGE_BYTES } from '../../shared/limits.js';
 
 /** What is known of the job's memory when an error unwinds it. */
 export interface MemoryState {

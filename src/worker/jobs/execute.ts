@@ -1,8 +1,8 @@
-import { ArtifactFormatError, decodeArtifact } from './artifact.js';
+import { ArtifactFormatError, decodeArtifact } from '../../shared/artifact.js';
 import { classifyError, type MemoryState } from './classify.js';
 import { WASI_MODULE } from './hostFunctions.js';
-import { JobError } from './jobError.js';
-import type { ExecuteLimits } from './limits.js';
+import { JobError } from '../../shared/jobError.js';
+import type { ExecuteLimits } from '../../shared/limits.js';
 import { clampMemory } from './rewrite.js';
 import { placeInput, readOutput, runExports } from './runAbi.js';
 import { LogSink, OutputSink } from './sinks.js';

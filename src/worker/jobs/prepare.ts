@@ -1,7 +1,7 @@
-import { ARTIFACT_HEADER_BYTES, encodeArtifact } from './artifact.js';
+import { ARTIFACT_HEADER_BYTES, encodeArtifact } from '../../shared/artifact.js';
 import { maybeDecompress } from './decompress.js';
-import { JobError } from './jobError.js';
-import type { PrepareLimits } from './limits.js';
+import { JobError } from '../../shared/jobError.js';
+import type { PrepareLimits } from '../../shared/limits.js';
 import { validateModule, type ModuleFacts } from './validate.js';
 
 export interface PrepareResult {

@@ -2,7 +2,7 @@
  * Rewrites the limits of memories and tables in place of their declared ones. Only the limits
  * bytes and the size of the sections holding them change; every other byte is copied as is.
  */
-import { encodeU32, readSections, SectionId, sectionReader, type Limits, type Section } from './wasmReader.js';
+import { encodeU32, readSections, SectionId, sectionReader, type Limits, type Section } from '../../shared/wasmReader.js';
 
 /** The limits encoded at `bytes[start, end)`, to be bounded by `limit`. */
 export interface Clamp {

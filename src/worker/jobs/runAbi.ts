@@ -1,5 +1,5 @@
-import { JobError } from './jobError.js';
-import { WASM_PAGE_BYTES } from './limits.js';
+import { JobError } from '../../shared/jobError.js';
+import { WASM_PAGE_BYTES } from '../../shared/limits.js';
 
 /** The `run` ABI's view of an instance (DESIGN.md §4). */
 export interface RunExports {

@@ -1,4 +1,4 @@
-import { JobError } from './jobError.js';
+import { JobError } from '../../shared/jobError.js';
 
 /**
  * A growable byte buffer bounded by `limit`. Appends copy into one backing store that doubles, so

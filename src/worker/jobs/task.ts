@@ -2,8 +2,8 @@
  * The messages between the worker's main thread (`jobRunner.ts`) and its job thread
  * (`jobThread.ts`): one task in, one outcome out. Buffers in both are transferred, not copied.
  */
-import type { JobFailure } from './jobError.js';
-import type { ExecuteLimits, PrepareLimits } from './limits.js';
+import type { JobFailure } from '../../shared/jobError.js';
+import type { ExecuteLimits, PrepareLimits } from '../../shared/limits.js';
 import type { Abi } from './validate.js';
 
 export interface PrepareTask {

@@ -1,6 +1,6 @@
-import { JobError } from './jobError.js';
+import { JobError } from '../../shared/jobError.js';
 import { HOST_FUNCTIONS, WASI_MODULE } from './hostFunctions.js';
-import type { PrepareLimits } from './limits.js';
+import type { PrepareLimits } from '../../shared/limits.js';
 import { clampLimits, type Clamp } from './rewrite.js';
 import {
   EXTERNAL_KIND_NAMES,
@@ -11,7 +11,7 @@ import {
   sectionReader,
   type Limits,
   type Reader,
-} from './wasmReader.js';
+} from '../../shared/wasmReader.js';
 
 /** The two ways a job can be run (DESIGN.md §4). */
 export type Abi = 'run' | 'wasi';

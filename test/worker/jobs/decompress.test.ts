@@ -2,8 +2,8 @@ import zlib from 'node:zlib';
 import test from 'ava';
 import fc from 'fast-check';
 import { maybeDecompress } from '../../../src/worker/jobs/decompress.js';
-import { JobError } from '../../../src/worker/jobs/jobError.js';
-import { DEFAULT_PREPARE_LIMITS } from '../../../src/worker/jobs/limits.js';
+import { JobError } from '../../../src/shared/jobError.js';
+import { DEFAULT_PREPARE_LIMITS } from '../../../src/shared/limits.js';
 import { fixtures, INVALID_BYTES } from '../../helpers/wat.js';
 
 const limits = DEFAULT_PREPARE_LIMITS;

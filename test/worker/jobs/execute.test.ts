@@ -1,8 +1,8 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { execute } from '../../../src/worker/jobs/execute.js';
-import { JobError } from '../../../src/worker/jobs/jobError.js';
-import { DEFAULT_EXECUTE_LIMITS, type ExecuteLimits } from '../../../src/worker/jobs/limits.js';
+import { JobError } from '../../../src/shared/jobError.js';
+import { DEFAULT_EXECUTE_LIMITS, type ExecuteLimits } from '../../../src/shared/limits.js';
 import type { Abi } from '../../../src/worker/jobs/validate.js';
 import { artifactOf, fixtures, type FixtureName } from '../../helpers/wat.js';
 

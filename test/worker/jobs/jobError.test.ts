@@ -2,8 +2,8 @@ import zlib from 'node:zlib';
 import test from 'ava';
 import { errorClasses } from '../../../src/errors.js';
 import { execute } from '../../../src/worker/jobs/execute.js';
-import { JOB_ERROR_CODES, JobError, type JobErrorCode } from '../../../src/worker/jobs/jobError.js';
-import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from '../../../src/worker/jobs/limits.js';
+import { JOB_ERROR_CODES, JobError, type JobErrorCode } from '../../../src/shared/jobError.js';
+import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from '../../../src/shared/limits.js';
 import { prepare } from '../../../src/worker/jobs/prepare.js';
 import { artifactOf, fixtures, INVALID_BYTES, PARAMS_HASH, wat } from '../../helpers/wat.js';
 

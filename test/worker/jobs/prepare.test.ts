@@ -1,8 +1,8 @@
 import zlib from 'node:zlib';
 import test from 'ava';
-import { ARTIFACT_HEADER_BYTES, decodeArtifact, hashParams } from '../../../src/worker/jobs/artifact.js';
-import { JobError } from '../../../src/worker/jobs/jobError.js';
-import { DEFAULT_PREPARE_LIMITS } from '../../../src/worker/jobs/limits.js';
+import { ARTIFACT_HEADER_BYTES, decodeArtifact, hashParams } from '../../../src/shared/artifact.js';
+import { JobError } from '../../../src/shared/jobError.js';
+import { DEFAULT_PREPARE_LIMITS } from '../../../src/shared/limits.js';
 import { prepare } from '../../../src/worker/jobs/prepare.js';
 import { fixtures, INVALID_BYTES, wat } from '../../helpers/wat.js';
 

@@ -2,8 +2,8 @@ import test from 'ava';
 import fc from 'fast-check';
 import { execute } from '../../../src/worker/jobs/execute.js';
 import { HOST_FUNCTIONS, WASI_FUNCTIONS, WASI_MODULE } from '../../../src/worker/jobs/hostFunctions.js';
-import { JobError } from '../../../src/worker/jobs/jobError.js';
-import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS, type PrepareLimits } from '../../../src/worker/jobs/limits.js';
+import { JobError } from '../../../src/shared/jobError.js';
+import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS, type PrepareLimits } from '../../../src/shared/limits.js';
 import { validateModule } from '../../../src/worker/jobs/validate.js';
 import { artifactOf, fixtures, sources, TRUNCATED_MODULE, wat } from '../../helpers/wat.js';
 

@@ -1,8 +1,8 @@
 import test from 'ava';
 import { execute } from '../../../src/worker/jobs/execute.js';
 import { WASI_FUNCTIONS, WASI_MODULE } from '../../../src/worker/jobs/hostFunctions.js';
-import { JobError } from '../../../src/worker/jobs/jobError.js';
-import { DEFAULT_EXECUTE_LIMITS, type ExecuteLimits } from '../../../src/worker/jobs/limits.js';
+import { JobError } from '../../../src/shared/jobError.js';
+import { DEFAULT_EXECUTE_LIMITS, type ExecuteLimits } from '../../../src/shared/limits.js';
 import { Errno } from '../../../src/worker/jobs/wasiTypes.js';
 import { artifactOf, fixtures, wasiSleepSource, wat } from '../../helpers/wat.js';
 

@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { execute } from '../../../src/worker/jobs/execute.js';
-import { JobError } from '../../../src/worker/jobs/jobError.js';
-import { DEFAULT_EXECUTE_LIMITS, type ExecuteLimits } from '../../../src/worker/jobs/limits.js';
+import { JobError } from '../../../src/shared/jobError.js';
+import { DEFAULT_EXECUTE_LIMITS, type ExecuteLimits } from '../../../src/shared/limits.js';
 import { artifactOf } from '../../helpers/wat.js';
 
 const PROGRAM = String.raw`

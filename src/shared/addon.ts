@@ -30,7 +30,7 @@ export interface NativeAddon {
   tryLock(fd: number): string;
 }
 
-/** Path of the addon relative to this file: dist/worker → build/Release. */
+/** Path of the addon relative to this file: dist/shared → build/Release (the worker bundles in dist/worker are at the same depth). */
 export const ADDON_RELATIVE_PATH = '../../build/Release/warden_addon.node';
 
 // Loaded lazily and once: the host process only needs the path, the worker needs the code.
