@@ -1,13 +1,13 @@
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Artifact } from '../artifactHandle.js';
 import { WardenError } from '../errors.js';
 import type { ExecuteOptions, ExecuteResult, Host } from '../host.js';
 import { DEFAULT_LIMITS } from '../options.js';
-import { UsageError, commonHelp, commonOptions, parseDuration, requirePositionals } from './args.js';
-import { readNamedFile, readStdin } from './files.js';
-import { encodeBytes, table } from './format.js';
+import { UsageError, commonHelp, commonOptions, parseArgs, parseDuration, requirePositionals } from './args.js';
+import { readModule, readNamedFile, readStdin } from './files.js';
+import { encodeBytes, roundMs, table } from './format.js';
+import { ProgressBar } from './progress.js';
 import { withHost } from './session.js';
 
 export const batchHelp = `Usage: warden batch <jobs.ndjson | -> [--json] [--workers N] [--timeout 2s]
@@ -76,11 +76,17 @@ export async function batchCommand(argv: string[]): Promise<number> {
   const [file] = requirePositionals(positionals, ['jobs.ndjson']) as [string];
   const workers = values.workers === undefined ? defaultWorkers() : parseCount('workers', values.workers);
   const timeoutMs = values.timeout === undefined ? undefined : parseDuration('timeout', values.timeout);
-  const text = Buffer.from(file === '-' ? await readStdin() : await readNamedFile('jobs file', file)).toString('utf8');
+  const text = Buffer.from(file === '-' ? await readStdin('the jobs') : await readNamedFile('jobs file', file)).toString('utf8');
   const jobs = parseJobs(text, file === '-' ? process.cwd() : path.dirname(path.resolve(file)));
 
   const started = performance.now();
-  const progress = process.stderr.isTTY ? new Progress(jobs.length) : undefined;
+  // Nothing to run: no host to start (nor sandbox to check, nor cache dir to create).
+  if (jobs.length === 0) {
+    process.stderr.write(`warden batch: no jobs in ${file === '-' ? 'stdin' : file}\n`);
+    (values.json ? process.stderr : process.stdout).write(`${summarize(new Map(), 0)}\n`);
+    return 0;
+  }
+  const progress = process.stderr.isTTY ? new ProgressBar(jobs.length) : undefined;
   // Counts only: a result (its output) is dropped once reported, so memory stays flat however many jobs.
   const outcomes = new Map<string, number>();
   const report = (result: BatchResult): void => {
@@ -93,7 +99,9 @@ export async function batchCommand(argv: string[]): Promise<number> {
   };
   const session = { cacheDir: values['cache-dir'], allowInsecure: values['allow-insecure'], executeWorkers: workers };
   try {
-    await withHost(session, (host) => runJobs(host, jobs, { lanes: workers * 2, timeoutMs, report }));
+    // Only bad lines: their failures need no host.
+    if (jobs.every((job) => 'ok' in job)) jobs.forEach((job) => report(job as BatchResult));
+    else await withHost(session, (host) => runJobs(host, jobs, { lanes: workers * 2, timeoutMs, report }));
   } finally {
     progress?.clear();
   }
@@ -108,22 +116,38 @@ function parseCount(option: string, text: string): number {
   return value;
 }
 
-/** Each non-blank line as a job, or as the error that makes it none. */
+/** How many repeated ids the error lists before it says how many more there are. */
+const LISTED_DUPLICATES = 5;
+
+/**
+ * Each non-blank line as a job, or as the error that makes it none. Ids must be unique across
+ * the file, a bad line's included (its failure is reported under its id): a repeated id
+ * rejects the whole file before anything runs, since its results could not be told apart.
+ */
 function parseJobs(text: string, baseDir: string): (BatchJob | BatchResult)[] {
-  const ids = new Set<string>();
+  const lineOfId = new Map<string, number>();
+  const repeats: string[] = [];
   const jobs: (BatchJob | BatchResult)[] = [];
   for (const [index, raw] of text.split('\n').entries()) {
     if (raw.trim() === '') continue;
     const line = index + 1;
+    let job: BatchJob | BatchResult;
     try {
-      const job = parseJob(raw, line, baseDir);
-      if (ids.has(job.id)) throw new BatchLineError(`the id "${job.id}" was used by an earlier line`, { details: { line } });
-      ids.add(job.id);
-      jobs.push(job);
+      job = parseJob(raw, line, baseDir);
     } catch (error) {
       if (!(error instanceof BatchLineError)) throw error;
-      jobs.push({ id: idOf(raw) ?? String(line), line, ok: false, error });
+      job = { id: idOf(raw) ?? String(line), line, ok: false, error };
     }
+    const first = lineOfId.get(job.id);
+    if (first === undefined) lineOfId.set(job.id, line);
+    else repeats.push(`line ${line} has the id "${job.id}" of line ${first}${idOf(raw) === undefined ? ' (its line number: it names none)' : ''}`);
+    jobs.push(job);
+  }
+  if (repeats.length > 0) {
+    const more = repeats.length > LISTED_DUPLICATES ? `, and ${repeats.length - LISTED_DUPLICATES} more` : '';
+    throw new BatchLineError(`ids must be unique, no job was run: ${repeats.slice(0, LISTED_DUPLICATES).join('; ')}${more}`, {
+      details: { repeats: repeats.length },
+    });
   }
   return jobs;
 }
@@ -187,7 +211,7 @@ async function runJobs(
   const artifactOf = (module: string): Promise<Artifact> => {
     let artifact = artifacts.get(module);
     if (!artifact) {
-      artifact = readNamedFile('module', module).then((code) => host.prepare(code));
+      artifact = readModule(module).then((code) => host.prepare(code));
       artifacts.set(module, artifact);
     }
     return artifact;
@@ -240,8 +264,8 @@ function resultJson(result: BatchResult): Record<string, unknown> {
     log: logText.text,
     logEncoding: logText.encoding,
     logTruncated,
-    cpuTimeMs,
-    wallTimeMs,
+    cpuTimeMs: roundMs(cpuTimeMs),
+    wallTimeMs: roundMs(wallTimeMs),
     workerId,
     attempts,
   };
@@ -259,39 +283,4 @@ function summarize(counts: Map<string, number>, elapsedMs: number): string {
   const rows = [...counts].sort((a, b) => rank(b) - rank(a) || a[0].localeCompare(b[0])).map(([outcome, n]) => [outcome, String(n)]);
   const head = `${total} jobs in ${(elapsedMs / 1000).toFixed(1)}s: ${succeeded} succeeded, ${total - succeeded} failed`;
   return rows.length === 0 ? head : `${head}\n\n${table(['outcome', 'jobs'], rows)}`;
-}
-
-/** A one-line progress bar on stderr (a terminal), redrawn at most every 100 ms. */
-class Progress {
-  #done = 0;
-  #failed = 0;
-  #drawnAt = 0;
-
-  constructor(readonly total: number) {
-    this.#draw();
-  }
-
-  count(ok: boolean): void {
-    this.#done++;
-    if (!ok) this.#failed++;
-    if (this.#done === this.total || performance.now() - this.#drawnAt >= 100) this.#draw();
-  }
-
-  /** Writes a line above the bar. */
-  print(text: string): void {
-    process.stderr.write(`\r\x1b[K${text}`);
-    this.#draw();
-  }
-
-  clear(): void {
-    process.stderr.write('\r\x1b[K');
-  }
-
-  #draw(): void {
-    this.#drawnAt = performance.now();
-    const width = 30;
-    const filled = this.total === 0 ? width : Math.round((this.#done / this.total) * width);
-    const bar = `${'#'.repeat(filled)}${'.'.repeat(width - filled)}`;
-    process.stderr.write(`\r\x1b[K[${bar}] ${this.#done}/${this.total}  failed ${this.#failed}`);
-  }
 }

@@ -44,9 +44,14 @@ Set DEBUG=warden:* to see what the host does.`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+  // No command is a usage error like the others: the help goes to stderr, stdout stays empty.
+  if (name === undefined) {
+    process.stderr.write(`warden: missing <command>\n\n${mainHelp}\n`);
+    return 2;
+  }
+  if (name === '-h' || name === '--help' || name === 'help') {
     process.stdout.write(`${mainHelp}\n`);
-    return name === undefined ? 2 : 0;
+    return 0;
   }
   if (name === '-v' || name === '--version') {
     process.stdout.write(`${JSON.parse(readFileSync(packagePaths.packageJson, 'utf8')).version}\n`);
