@@ -21,7 +21,8 @@ Fields: module (required, a path), at most one of input (text), inputFile (a pat
 inputBase64; id (default: the line number), priority, timeoutMs, isolation (worker|job),
 abi (run|wasi). Paths are relative to the jobs file's dir (to the current dir for "-",
 stdin). Each distinct module is read and prepared once. Blank lines are skipped; a bad line
-fails as its own job (E_BATCH_LINE) and the others run.
+fails as its own job (E_BATCH_LINE) and the others run. Ids must be unique, a bad line's
+too: a repeated id rejects the file (E_BATCH_LINE) before any job runs.
 
 A progress bar is drawn on stderr when it is a terminal. At the end a summary counts the
 jobs per outcome (success or the error code).
@@ -125,7 +126,7 @@ const LISTED_DUPLICATES = 5;
  * rejects the whole file before anything runs, since its results could not be told apart.
  */
 function parseJobs(text: string, baseDir: string): (BatchJob | BatchResult)[] {
-  const lineOfId = new Map<string, number>();
+  const firstWithId = new Map<string, { line: number; named: boolean }>();
   const repeats: string[] = [];
   const jobs: (BatchJob | BatchResult)[] = [];
   for (const [index, raw] of text.split('\n').entries()) {
@@ -138,9 +139,10 @@ function parseJobs(text: string, baseDir: string): (BatchJob | BatchResult)[] {
       if (!(error instanceof BatchLineError)) throw error;
       job = { id: idOf(raw) ?? String(line), line, ok: false, error };
     }
-    const first = lineOfId.get(job.id);
-    if (first === undefined) lineOfId.set(job.id, line);
-    else repeats.push(`line ${line} has the id "${job.id}" of line ${first}${idOf(raw) === undefined ? ' (its line number: it names none)' : ''}`);
+    const named = idOf(raw) !== undefined;
+    const first = firstWithId.get(job.id);
+    if (first === undefined) firstWithId.set(job.id, { line, named });
+    else repeats.push(repeatedId(job.id, { line, named }, first));
     jobs.push(job);
   }
   if (repeats.length > 0) {
@@ -150,6 +152,13 @@ function parseJobs(text: string, baseDir: string): (BatchJob | BatchResult)[] {
     });
   }
   return jobs;
+}
+
+/** Says how a line came to repeat an id: a line that names none has its line number as its id. */
+function repeatedId(id: string, line: { line: number; named: boolean }, first: { line: number; named: boolean }): string {
+  if (!line.named) return `line ${line.line} names no id, and its line number "${id}" is the id of line ${first.line}`;
+  if (!first.named) return `line ${line.line} names the id "${id}", which is line ${first.line}'s line number (it names no id)`;
+  return `line ${line.line} repeats the id "${id}" of line ${first.line}`;
 }
 
 /** The id of a bad line, if it has a usable one, so its failure can still be matched. */
