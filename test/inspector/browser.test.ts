@@ -7,10 +7,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { TimeoutError, type Host } from '../../src/index.js';
 import { demoModule, startDemo } from '../../src/inspector/demo.js';
 import { machineCharts } from '../../src/inspector/snapshot.js';
+import { launchChromium, needsChromium } from '../helpers/browser.js';
 import { startHost } from '../helpers/host.js';
 
 /** The page's DOM as the callbacks below use it: they run in the browser, and the tests compile without the DOM library. */
@@ -26,17 +27,12 @@ declare const document: {
   getElementById(id: string): PageElement | null;
 };
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = path.resolve('test-output/inspector.png');
 const DOCS_SCREENSHOT = path.resolve('docs/inspector.png');
 
-async function launch(): Promise<Browser> {
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (.ci/run does)`);
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-}
+const launch = launchChromium;
+/** The browser tests: they need chromium (they skip, saying so, where it is missing; CI requires it). */
+const browserTest = needsChromium(test.serial);
 
 /** Opens the inspector; every URL the page requests is recorded. */
 async function openPage(browser: Browser, url: string): Promise<{ page: Page; requests: string[] }> {
@@ -62,7 +58,7 @@ async function inspectInBrowser(t: ExecutionContext, executeWorkers: number): Pr
 
 const workerRows = (page: Page) => page.locator('#workers tbody tr').count();
 
-test.serial('the page loads only from 127.0.0.1, draws each machine and lists each worker', async (t) => {
+browserTest('the page loads only from 127.0.0.1, draws each machine and lists each worker', async (t) => {
   const { host, url, page, requests } = await inspectInBrowser(t, 2);
 
   const charts = machineCharts();
@@ -92,7 +88,7 @@ test.serial('the page loads only from 127.0.0.1, draws each machine and lists ea
   t.true(requests.some((r) => r === `${origin}/events`));
 });
 
-test.serial("a worker's highlighted state follows a running job, and back", async (t) => {
+browserTest("a worker's highlighted state follows a running job, and back", async (t) => {
   const { host, page } = await inspectInBrowser(t, 1);
   const code = demoModule();
   await host.prepare(code);
@@ -116,7 +112,7 @@ test.serial("a worker's highlighted state follows a running job, and back", asyn
   t.pass();
 });
 
-test.serial("event data is shown as text: markup in a job's error message is not run", async (t) => {
+browserTest("event data is shown as text: markup in a job's error message is not run", async (t) => {
   const { host, page } = await inspectInBrowser(t, 1);
   await page.waitForFunction(() => document.getElementById('connection')?.getAttribute('data-connected') === 'true');
   // An error message may quote what an untrusted module holds (an export name, a custom section).
@@ -129,7 +125,7 @@ test.serial("event data is shown as text: markup in a job's error message is not
   t.is(await page.evaluate(() => document.body.dataset.pwned), undefined);
 });
 
-test.serial('the event log pauses, resumes and filters; /metrics answers; screenshot', async (t) => {
+browserTest('the event log pauses, resumes and filters; /metrics answers; screenshot', async (t) => {
   const { host, url, page } = await inspectInBrowser(t, 2);
   const code = demoModule();
   await host.execute(code, Buffer.from('ok'));
