@@ -366,7 +366,8 @@ export class Host extends EventEmitter<HostEvents> {
     // No exports known (an unreadable cached file) decides nothing: the worker still checks.
     const missing = artifact.exports.length === 0 ? [] : missingAbiExports(abi, artifact.exports);
     if (missing.length > 0) {
-      throw new InvalidOptionError(`the module does not export ${missing.map((name) => `\`${name}\``).join(' and ')}, which the '${abi}' ABI runs through (its exports: ${artifact.exports.join(', ')})`, {
+      const needs = missing.map((name) => `\`${name}\``).join(' and ');
+      throw new InvalidOptionError(`Expected the \`abi\` option to be an ABI the module exports for: '${abi}' runs through ${needs}, which it does not export (its exports: ${artifact.exports.join(', ')})`, {
         details: { option: 'abi', abi, exports: artifact.exports },
       });
     }
