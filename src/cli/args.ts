@@ -157,3 +157,22 @@ export function parseArgs<T extends ParseArgsConfig>(config: T): ReturnType<type
   const rewritten = args.flatMap((arg, index) => (inline.has(index) ? [inline.get(index)!] : inline.has(index - 1) ? [] : [arg]));
   return nodeParseArgs({ ...config, args: rewritten, strict: true } as T);
 }
+
+/**
+ * A usage error of node:util's own `parseArgs` (a command that calls it directly rather than
+ * this module's) in the same words as ours, without Node's hints about quoting.
+ */
+export function nodeParseArgsMessage(error: Error & { code?: string }): string {
+  // `'--bogus'`, `'-x'`, `'-t, --timeout <value>'`: the long name when there is one.
+  const option = /'(?:-\w, )?(-{1,2}[^' ,]+)/.exec(error.message)?.[1] ?? 'an option';
+  switch (error.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option ${option}`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument "${/'([^']*)'/.exec(error.message)?.[1] ?? ''}"`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return /does not take an argument/.test(error.message) ? `${option} takes no value` : `${option} needs a value`;
+    default:
+      return error.message.split('\n')[0]!;
+  }
+}

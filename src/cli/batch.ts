@@ -94,7 +94,9 @@ export async function batchCommand(argv: string[]): Promise<number> {
     const outcome = result.ok ? 'success' : result.error.code;
     outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
     progress?.count(result.ok);
-    if (values.json) process.stdout.write(`${JSON.stringify(resultJson(result))}\n`);
+    const json = (): boolean => process.stdout.write(`${JSON.stringify(resultJson(result))}\n`);
+    if (values.json && progress) progress.above(json);
+    else if (values.json) json();
     else if (!result.ok && progress) progress.print(`${failureLine(result)}\n`);
     else if (!result.ok) process.stderr.write(`${failureLine(result)}\n`);
   };

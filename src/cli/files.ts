@@ -42,7 +42,7 @@ export async function readModule(file: string): Promise<Uint8Array> {
  * would otherwise wait in silence for what it reads: it says so first.
  */
 export async function readStdin(what = 'the input'): Promise<Uint8Array> {
-  if (process.stdin.isTTY) process.stderr.write(`warden: reading ${what} from stdin (the terminal): type it, then Ctrl-D\n`);
+  if (process.stdin.isTTY) process.stderr.write(`warden: reading ${what} from stdin, the terminal: end it with Ctrl-D\n`);
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { WardenError } from '../errors.js';
 import { packagePaths } from '../sandbox/paths.js';
-import { UsageError } from './args.js';
+import { UsageError, nodeParseArgsMessage } from './args.js';
 import { batchCommand, batchHelp } from './batch.js';
 import { cacheCommand, cacheHelp } from './cache.js';
 import { diagramCommand, diagramHelp } from './diagram.js';
@@ -66,7 +66,8 @@ async function main(argv: string[]): Promise<number> {
     return await command.run(rest);
   } catch (error) {
     if (!isUsageError(error)) throw error;
-    process.stderr.write(`warden ${name}: ${error.message}\nRun "warden ${name} --help" for usage.\n`);
+    const message = error instanceof UsageError ? error.message : nodeParseArgsMessage(error);
+    process.stderr.write(`warden ${name}: ${message}\nRun "warden ${name} --help" for usage.\n`);
     return 2;
   }
 }

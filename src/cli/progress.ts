@@ -50,7 +50,17 @@ export class ProgressBar {
 
   /** Writes a line above the bar. */
   print(text: string): void {
-    this.#stream.write(`\r\x1b[K${text}`);
+    this.above(() => this.#stream.write(text));
+  }
+
+  /**
+   * Runs `write` with the bar taken off its line, then draws it again below: what `write` puts
+   * on the terminal (another stream's line too, such as --json results on stdout) is not
+   * glued to the bar.
+   */
+  above(write: () => void): void {
+    this.#stream.write('\r\x1b[K');
+    write();
     this.#draw();
   }
 

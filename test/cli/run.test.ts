@@ -347,7 +347,7 @@ test('run --input - on a terminal says it reads stdin, then reads what is typed 
     steps: [{ after: 'Ctrl-D', send: 'abc\x04\x04' }],
   });
   t.is(run.exitCode, 0, run.output);
-  t.regex(run.output, /^warden: reading the input from stdin \(the terminal\): type it, then Ctrl-D\r\n/);
+  t.regex(run.output, /^warden: reading the input from stdin, the terminal: end it with Ctrl-D\r\n/);
   t.true(run.output.endsWith('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\r\n'), run.output);
   // Piped, nothing is said.
   const piped = await warden(['run', example('build/sha256.wasm'), '--input', '-', '--cache-dir', cacheDir], Buffer.from('abc'));
