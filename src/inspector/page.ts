@@ -68,7 +68,8 @@ h2 small { text-transform: none; letter-spacing: 0; font-weight: 400; }
    as the screen allows. */
 body { display: flex; flex-direction: column; height: 100vh; }
 main { flex: 1 1 auto; min-height: 0; display: flex; flex-direction: column; gap: 10px; padding: 10px; }
-.lower { flex: 1 1 240px; min-height: 240px; display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1.4fr); gap: 10px; }
+/* The panels as wide as their widest table (while the screen allows), the log the rest. */
+.lower { flex: 1 1 240px; min-height: 240px; display: grid; grid-template-columns: minmax(0, max-content) minmax(0, 1fr); gap: 10px; }
 .panel { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; min-width: 0; }
 .scroll { overflow-x: auto; }
 .charts { flex: 0 1 auto; display: flex; flex-direction: column; gap: 6px; min-height: 0; min-width: 0; overflow: auto; }
@@ -102,7 +103,8 @@ td.num, th.num { text-align: right; }
 .feature.yes::before { content: "✓ "; color: var(--ok); font-weight: 700; }
 .feature.no::before { content: "✗ "; color: var(--bad); font-weight: 700; }
 .verdict { font-weight: 600; } .verdict.yes { color: var(--ok); } .verdict.no { color: var(--bad); }
-.log-bar { display: flex; align-items: center; gap: 10px; margin-bottom: 4px; }
+.log-bar { display: flex; align-items: center; gap: 4px 10px; margin-bottom: 4px; flex-wrap: wrap; }
+#log-groups { white-space: nowrap; }
 .log-bar h2 { margin: 0; }
 .log-bar label { margin-right: 6px; color: var(--muted); }
 .pending { color: var(--warn); min-width: 60px; }
