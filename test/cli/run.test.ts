@@ -253,6 +253,7 @@ test('run with two modules is a usage error', usageError, ['run', 'a.wasm', 'b.w
 test('run with an unknown option is a usage error', usageError, ['run', 'a.wasm', '--nope'], /^warden run: unknown option --nope\n/);
 
 // Our own messages, not Node's parseArgs hints about quoting or "ambiguous" arguments.
+const usageErrors: { args: readonly string[]; message: RegExp }[] = [];
 for (const [args, message] of [
   [['run', 'a.wasm', '--bogus'], /^warden run: unknown option --bogus\nRun "warden run --help" for usage\.\n$/],
   [['run', 'a.wasm', '--inptu', 'x'], /^warden run: unknown option --inptu \(did you mean --input\?\)\n/],
@@ -264,14 +265,19 @@ for (const [args, message] of [
   [['run', 'a.wasm', '--json=yes'], /^warden run: --json takes no value, got "--json=yes"\n/],
   [['security', 'extra'], /^warden security: unexpected argument "extra"\n/],
 ] as const) {
-  test(`usage error in our words: warden ${args.join(' ')}`, async (t) => {
-    const { code, stdout, stderr } = await warden([...args]);
-    t.is(code, 2);
-    t.is(stdout.length, 0);
-    t.regex(stderr, message);
-    t.notRegex(stderr, /ambiguous|Did you forget|place it at the end|To specify/);
-  });
+  usageErrors.push({ args, message });
 }
+
+// One test, one CLI at a time: every case starts a node process, and the file runs its tests at once.
+test('usage errors are in our words, never Node\'s parseArgs hints', async (t) => {
+  for (const { args, message } of usageErrors) {
+    const { code, stdout, stderr } = await warden([...args]);
+    t.is(code, 2, args.join(' '));
+    t.is(stdout.length, 0);
+    t.regex(stderr, message, args.join(' '));
+    t.notRegex(stderr, /ambiguous|Did you forget|place it at the end|To specify/);
+  }
+});
 
 test('warden with no command prints the help on stderr and exits 2, like other usage errors', async (t) => {
   const { code, stdout, stderr } = await warden([]);
