@@ -6,6 +6,14 @@ export type Abi = 'run' | 'wasi';
 
 const codeOf = new WeakMap<Artifact, Uint8Array>();
 
+/** The exports each ABI runs through. */
+const ABI_EXPORTS: Record<Abi, readonly string[]> = { run: ['run', 'memory'], wasi: ['_start'] };
+
+/** The exports `abi` needs that a module's `exports` lack: none when the module can run with it. */
+export function missingAbiExports(abi: Abi, exports: readonly string[]): string[] {
+  return ABI_EXPORTS[abi].filter((name) => !exports.includes(name));
+}
+
 /**
  * A prepared artifact, as `host.prepare` returns it. Pass it to `host.execute`. It keeps the
  * code it was prepared from, so the host can prepare it again if the cached file is lost or
@@ -28,7 +36,7 @@ export class Artifact {
     this.key = key;
     this.size = size;
     this.exports = Object.freeze([...exports]);
-    this.abi = exports.includes('run') && exports.includes('memory') ? 'run' : exports.includes('_start') ? 'wasi' : undefined;
+    this.abi = missingAbiExports('run', exports).length === 0 ? 'run' : missingAbiExports('wasi', exports).length === 0 ? 'wasi' : undefined;
     this.cached = cached;
     codeOf.set(this, code);
   }

@@ -50,6 +50,8 @@ export class PoolWorker {
   /** The worker died while running a job (the job, not the pool, is the likely cause). */
   diedInJob = false;
   #jobError: WardenError | undefined;
+  /** Why the pool asked it to stop, for the log. */
+  #stopReason: string | undefined;
 
   constructor(id: string, kind: WorkerKind, hooks: PoolWorkerHooks, inspect?: XStateInspector) {
     this.id = id;
@@ -118,8 +120,11 @@ export class PoolWorker {
         void this.process?.kill();
         hooks.retiring(this);
       },
-      killProcess: ({ reason }) => {
-        debug('worker %s: kill (%s)', this.id, reason);
+      killProcess: ({ reason, message }) => {
+        // A stop the pool asked for (host closed, retired, recycled) is routine, an exit was
+        // logged by the process, the rest are failures that end the worker.
+        if (reason === 'killed') debug('worker %s: stopping (%s)', this.id, this.#stopReason ?? 'asked');
+        else if (reason !== 'exited' && reason !== 'retired') debug('worker %s: killing it: %s', this.id, message);
         void this.process?.kill();
       },
       jobFailed: ({ reason, message }) => {
@@ -170,6 +175,7 @@ export class PoolWorker {
   }
 
   kill(reason: string): void {
+    this.#stopReason ??= reason;
     this.actor.send({ type: 'KILL', reason });
   }
 

@@ -76,6 +76,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   #exit: WorkerExit | undefined;
   #protocolError: WardenError | undefined;
   #sandboxPid: number | undefined;
+  /** The host asked it to end (kill or shutdown): its exit is a stop, not a death, in the log. */
+  #stopAsked = false;
 
   private constructor(options: SpawnWorkerOptions) {
     super();
@@ -106,7 +108,12 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       this.#child.once('close', (code, signal) => {
         {
           this.#exit = { code, signal, error: this.#exitError(code, signal), stderrTail: this.#stderr };
-          debug('worker %s exited code=%s signal=%s: %s', this.info.id, code, signal, this.#exit.error.message);
+          if (this.#stopAsked && this.#exit.error instanceof WorkerDiedError) {
+            // 137: the launcher's monitor SIGKILLs node on the host's SIGTERM and exits 128 + 9.
+            debug('worker %s stopped as asked (exit code %s, signal %s)', this.info.id, code, signal);
+          } else {
+            debug('worker %s exited code=%s signal=%s: %s', this.info.id, code, signal, this.#exit.error.message);
+          }
           for (const pending of this.#pending.values()) {
             clearTimeout(pending.timer);
             pending.reject(this.#exit.error);
@@ -233,6 +240,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
    */
   async kill(): Promise<WorkerExit> {
     if (!this.#exit && this.#child.exitCode === null && this.#child.signalCode === null) {
+      this.#stopAsked = true;
       this.#child.kill('SIGTERM');
       const timer = setTimeout(() => this.#child.kill('SIGKILL'), KILL_GRACE_MS);
       timer.unref();
@@ -246,6 +254,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   /** Asks the worker to exit on its own; kills it if it does not within the grace period. */
   async shutdown(graceMs = KILL_GRACE_MS): Promise<WorkerExit> {
     if (this.#exit) return this.#exit;
+    this.#stopAsked = true;
     this.send(MessageType.Shutdown, 0, null);
     const timer = setTimeout(() => void this.kill(), graceMs);
     const exit = await this.exited;
