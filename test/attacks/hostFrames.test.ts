@@ -13,8 +13,8 @@ import vm from 'node:vm';
 import { FRAME_DEADLINE_MS } from '../../src/protocol/replies.js';
 import { MessageType } from '../../src/protocol/messages.js';
 import { startHost } from '../helpers/host.js';
-import { startAttacker } from '../helpers/attacker.js';
-import { within } from '../helpers/scheduler.js';
+import { ATTACK_MARKER, ON_REPLY, startAttacker, startAttackerPool } from '../helpers/attacker.js';
+import { hello, pidOf, text, within } from '../helpers/scheduler.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -81,6 +81,26 @@ test.serial('host: a 16 MiB frame header is refused at its 13th byte: E_PROTOCOL
   t.true(cpuMs < 1000, `host CPU ${cpuMs} ms`);
   t.true(stallMs < 1000, `event loop stalled ${stallMs} ms`);
   t.true(heapGrowth < 64 * 2 ** 20, `heap grew ${heapGrowth} bytes`);
+});
+
+test.serial("host: a job whose reply header is 16 MiB fails with E_PROTOCOL, its worker is replaced, another tenant's job is served", async (t) => {
+  // Before: both isolation modes stalled every tenant's jobs for 4–5 s while the host parsed it.
+  const { host } = await startAttackerPool(t, { executeWorkers: 2 });
+  const artifact = await host.prepare(hello.wasm);
+  let liar: number | undefined;
+  host.once('job:started', (e) => (liar = pidOf(host, e.workerId)));
+  const attack = `${ON_REPLY}\n  onReply((header, body) => ({ header: Array.from({ length: 5_500_000 }, () => ({})), body }));\n`;
+  const watch = watchHost();
+  const attacked = host.execute(artifact, Buffer.from(ATTACK_MARKER + attack)).catch((error: { code: string }) => error.code);
+  const bystander = host.execute(artifact, Buffer.from('bystander'));
+  t.is(await attacked, 'E_PROTOCOL');
+  t.is(text((await bystander).output), 'Hello, bystander!');
+  const { stallMs, heapGrowth, cpuMs } = watch.stop();
+  t.log(`host CPU ${cpuMs.toFixed(0)} ms (two jobs and a respawn included); longest event-loop stall ${stallMs.toFixed(0)} ms; heap peak +${(heapGrowth / 2 ** 20).toFixed(1)} MiB`);
+  t.true(stallMs < 1000, `event loop stalled ${stallMs} ms`);
+  const next = await host.execute(artifact, Buffer.from('next'));
+  t.is(text(next.output), 'Hello, next!');
+  t.not(pidOf(host, next.workerId), liar, 'the attacker worker is gone');
 });
 
 /** Frames a worker may not send, each with the attack that sends it. */
