@@ -38,8 +38,15 @@ export function readProcessCpuMs(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+  return cpuMsOfStat(stat);
+}
+
+/** User + system CPU time in ms of one `/proc/<pid>/stat` line; undefined if it is not one. */
+export function cpuMsOfStat(stat: string): number | undefined {
+  const close = stat.lastIndexOf(')');
+  if (close < 0) return undefined;
   // After `pid (comm) `: state is field 3, utime field 14, stime field 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = stat.slice(close + 2).split(' ');
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) return undefined;
