@@ -13,7 +13,7 @@ import vm from 'node:vm';
 import { FRAME_DEADLINE_MS } from '../../src/protocol/replies.js';
 import { MessageType } from '../../src/protocol/messages.js';
 import { startHost } from '../helpers/host.js';
-import { ATTACK_MARKER, ON_REPLY, startAttacker, startAttackerPool } from '../helpers/attacker.js';
+import { ATTACK_MARKER, startAttacker, startAttackerPool } from '../helpers/attacker.js';
 import { hello, pidOf, text, within } from '../helpers/scheduler.js';
 
 v8.setFlagsFromString('--expose-gc');
@@ -85,11 +85,32 @@ test.serial('host: a 16 MiB frame header is refused at its 13th byte: E_PROTOCOL
 
 test.serial("host: a job whose reply header is 16 MiB fails with E_PROTOCOL, its worker is replaced, another tenant's job is served", async (t) => {
   // Before: both isolation modes stalled every tenant's jobs for 4–5 s while the host parsed it.
+  t.timeout(120_000);
   const { host } = await startAttackerPool(t, { executeWorkers: 2 });
   const artifact = await host.prepare(hello.wasm);
   let liar: number | undefined;
   host.once('job:started', (e) => (liar = pidOf(host, e.workerId)));
-  const attack = `${ON_REPLY}\n  onReply((header, body) => ({ header: Array.from({ length: 5_500_000 }, () => ({})), body }));\n`;
+  // The job's reply leaves with a 16 MiB header of `[{},{},…]` instead of its own.
+  const attack = `
+    const write = ctx.channel.write;
+    const outgoing = new ctx.FrameDecoder();
+    ctx.channel.write = function (chunk) {
+      for (const frame of outgoing.push(chunk)) {
+        if (frame.type !== ctx.MessageType.ExecuteResult) {
+          write.call(this, ctx.encodeFrame(frame.type, frame.id, frame.header, frame.body));
+          continue;
+        }
+        const header = Buffer.from('[' + '{},'.repeat(16 * 1024 * 1024 / 3 - 1) + '{}]');
+        const head = Buffer.alloc(13);
+        head.writeUInt32BE(9 + header.length, 0);
+        head.writeUInt8(frame.type, 4);
+        head.writeUInt32BE(frame.id, 5);
+        head.writeUInt32BE(header.length, 9);
+        write.call(this, head);
+        write.call(this, header);
+      }
+      return true;
+    };`;
   const watch = watchHost();
   const attacked = host.execute(artifact, Buffer.from(ATTACK_MARKER + attack)).catch((error: { code: string }) => error.code);
   const bystander = host.execute(artifact, Buffer.from('bystander'));
