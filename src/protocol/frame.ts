@@ -209,13 +209,23 @@ export class FrameDecoder {
     // A frame inside one chunk of the peer's is a view of it; any other is gathered once, its
     // body into a buffer of its own (the worker can then move it to its job thread, not copy it).
     const first = this.#chunks[0]!;
-    const view = first.length >= total && !this.#owned.has(first.buffer);
-    this.#discard(PREFIX + FIXED);
-    const headerBytes = view ? this.#take(head.headerLength) : this.#gather(head.headerLength);
-    const body = view ? this.#take(head.bodyLength) : this.#gather(head.bodyLength);
+    let headerText: string;
+    let body: Buffer;
+    if (first.length >= total && !this.#owned.has(first.buffer)) {
+      const bodyStart = PREFIX + FIXED + head.headerLength;
+      headerText = first.toString('utf8', PREFIX + FIXED, bodyStart);
+      body = head.bodyLength === 0 ? EMPTY : first.subarray(bodyStart, total);
+      if (first.length === total) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(total);
+      this.#buffered -= total;
+    } else {
+      this.#discard(PREFIX + FIXED);
+      headerText = this.#gather(head.headerLength).toString('utf8');
+      body = this.#gather(head.bodyLength);
+    }
     let header: unknown;
     try {
-      header = JSON.parse(headerBytes.toString('utf8'));
+      header = JSON.parse(headerText);
     } catch (cause) {
       throw new ProtocolError('frame header is not valid JSON', { cause });
     }
