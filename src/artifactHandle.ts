@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { decodeArtifact } from './shared/artifact.js';
-import { EXTERNAL_KIND_NAMES, SectionId, readSections, sectionReader } from './shared/wasmReader.js';
+import { exportsOfModule } from './shared/moduleExports.js';
 
 export type Abi = 'run' | 'wasi';
 
@@ -57,18 +57,7 @@ export function artifactCode(artifact: Artifact): Uint8Array | undefined {
  */
 export function exportsOfArtifactFile(file: string): string[] {
   try {
-    const { module } = decodeArtifact(fs.readFileSync(file));
-    const section = readSections(module).find((s) => s.id === SectionId.export);
-    if (!section) return [];
-    const reader = sectionReader(module, section);
-    const names: string[] = [];
-    for (let n = reader.u32(); n > 0; n--) {
-      const name = reader.name();
-      const kind = reader.u8();
-      reader.u32();
-      if (EXTERNAL_KIND_NAMES[kind] !== undefined) names.push(name);
-    }
-    return names;
+    return exportsOfModule(decodeArtifact(fs.readFileSync(file)).module);
   } catch {
     return [];
   }

@@ -71,8 +71,8 @@ export class PoolWorker {
       sendJob: () => {
         // The header carries the job's isolation: a one-job process locks itself down further
         // once the job's files are read.
-        const { type, header, body, replyType } = this.job!.request;
-        this.process!.request(type, header, body, { expect: replyType }).then(
+        const { type, header, body, replyType, maxReplyBody } = this.job!.request;
+        this.process!.request(type, header, body, { expect: replyType, maxBody: maxReplyBody ?? 0 }).then(
           (reply) => {
             this.#reply = reply;
             this.actor.send({ type: 'RESULT' });
@@ -179,9 +179,19 @@ export class PoolWorker {
     this.actor.send({ type: 'KILL', reason });
   }
 
+  /** The host measured CPU use while it was idle, past the budget: it is killed if still idle. */
+  idleCpu(cpuMs: number, idleMs: number): void {
+    this.actor.send({ type: 'IDLE_CPU', cpuMs, idleMs });
+  }
+
   /** It has been given a job: it is no longer a spare, fresh for a job that needs its own process. */
   get used(): boolean {
-    return this.actor.getSnapshot().context.jobsAssigned > 0;
+    return this.jobsAssigned > 0;
+  }
+
+  /** Jobs it has been given. */
+  get jobsAssigned(): number {
+    return this.actor.getSnapshot().context.jobsAssigned;
   }
 
   get state(): string {
