@@ -1,8 +1,8 @@
 /**
  * The job's own directory: an in-memory tree of directories and files inside the job thread. It
  * never touches the host's filesystem, so nothing a job does with paths can reach anything but
- * this tree: `..` stops at the directory it is resolved from, absolute paths are refused, and
- * there are no symbolic links to follow.
+ * this tree: `..` stops at its root (as `/..` is `/`), absolute paths are refused, and there are
+ * no symbolic links to follow.
  *
  * Every operation answers a WASI errno, as Linux (and so node:wasi, which forwards to it) would for
  * the same tree. The limits bound what a job can keep here at any moment: entries, bytes (a file
@@ -141,9 +141,11 @@ export class MemoryFs {
   }
 
   /**
-   * Resolves `path` (guest bytes) against `base`, lexically as node:wasi does: `.` is skipped and
-   * `..` removes the previous component, never above `base` (ENOTCAPABLE). Every component but the
-   * last must be an existing directory.
+   * Resolves `path` (guest bytes) against `base` lexically, as node:wasi does for a directory
+   * preopened as `/`: the path is joined to `base`'s own path from the root, `.` is skipped and
+   * `..` removes the previous component, and at the root `..` stays there (as `/..` is `/`), so no
+   * path leaves the tree. Absolute paths are ENOTCAPABLE (wasi-libc makes them relative to the
+   * preopen). Every component but the last must then be an existing directory.
    */
   resolve(base: DirNode, pathBytes: Uint8Array): Resolved {
     if (pathBytes.byteLength > this.limits.maxPathBytes) fail(Errno.NAMETOOLONG);
@@ -153,22 +155,21 @@ export class MemoryFs {
     } catch {
       fail(Errno.ILSEQ);
     }
-    if (path.length === 0) fail(Errno.NOENT);
+    if (path.length === 0) fail(Errno.INVAL);
     if (path.includes('\0')) fail(Errno.INVAL);
     if (path.startsWith('/')) fail(Errno.NOTCAPABLE);
     const parts: string[] = [];
+    for (let dir: DirNode | undefined = base; dir?.parent !== undefined; dir = dir.parent) parts.unshift(dir.name);
     for (const part of path.split('/')) {
       if (part === '' || part === '.') continue;
-      if (part === '..') {
-        if (parts.length === 0) fail(Errno.NOTCAPABLE);
-        parts.pop();
-      } else {
+      if (part === '..') parts.pop();
+      else {
         if (byteLength(part) > MAX_NAME_BYTES) fail(Errno.NAMETOOLONG);
         parts.push(part);
       }
     }
     const trailingSlash = path.endsWith('/') || path.endsWith('/.') || path.endsWith('/..') || path === '.' || path === '..';
-    let dir = base;
+    let dir = this.root;
     for (const part of parts.slice(0, -1)) {
       const next = dir.entries.get(part);
       if (next === undefined) fail(Errno.NOENT);

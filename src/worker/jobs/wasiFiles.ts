@@ -51,11 +51,6 @@ function filetypeOf(descriptor: Descriptor): number {
   return Filetype.UNKNOWN;
 }
 
-/** stdio: a pipe, so seeking it is ESPIPE whatever its rights. */
-function isPipe(descriptor: Descriptor): boolean {
-  return descriptor.kind === 'stdin' || descriptor.kind === 'sink';
-}
-
 function nodeFiletype(node: FsNode): number {
   return node.kind === 'file' ? Filetype.REGULAR_FILE : Filetype.DIRECTORY;
 }
@@ -91,7 +86,8 @@ export function fileCalls(ctx: FileContext): Record<string, Call> {
     m.setU64(ptr, DEVICE);
     m.setU64(ptr + 8, node.ino);
     m.setU8(ptr + 16, filetype);
-    m.setU64(ptr + 24, node.kind === 'file' ? BigInt(node.nlink) : 1n);
+    // A directory's links, as on Linux: its name, its own `.`, and each subdirectory's `..`.
+    m.setU64(ptr + 24, node.kind === 'file' ? BigInt(node.nlink) : BigInt(2 + [...node.entries.values()].filter((e) => e.kind === 'dir').length));
     m.setU64(ptr + 32, node.kind === 'file' ? BigInt(node.size) : 4096n);
     m.setU64(ptr + 40, node.atim);
     m.setU64(ptr + 48, node.mtim);
@@ -148,7 +144,7 @@ export function fileCalls(ctx: FileContext): Record<string, Call> {
   };
 
   const fileFd = (fd: number, needed: bigint): FileFd => {
-    if (isPipe(fds.get(fd))) throw new FsError(Errno.SPIPE);
+    // stdio lacks the seek, size and allocation rights: ENOTCAPABLE, as node:wasi answers for a pipe.
     const descriptor = fds.with(fd, needed);
     if (descriptor.kind === 'dir') throw new FsError(Errno.ISDIR);
     if (descriptor.kind !== 'file') throw new FsError(Errno.SPIPE);
@@ -223,6 +219,8 @@ export function fileCalls(ctx: FileContext): Record<string, Call> {
       m.setU32(writtenPtr, writeFile(descriptor.node, at, iovecs(iovs, count)));
     },
     fd_read: (fd: number, iovs: number, count: number, readPtr: number) => {
+      // Reading stdout or stderr is what reading the write end of a pipe is: EBADF, as node:wasi answers.
+      if (fds.get(fd).kind === 'sink') throw new FsError(Errno.BADF);
       const descriptor = fds.with(fd, Rights.FD_READ);
       if (descriptor.kind === 'dir') throw new FsError(Errno.ISDIR);
       if (descriptor.kind === 'sink') throw new FsError(Errno.BADF);
@@ -246,6 +244,7 @@ export function fileCalls(ctx: FileContext): Record<string, Call> {
       m.setU32(readPtr, read);
     },
     fd_write: (fd: number, iovs: number, count: number, writtenPtr: number) => {
+      if (fds.get(fd).kind === 'stdin') throw new FsError(Errno.BADF);
       const descriptor = fds.with(fd, Rights.FD_WRITE);
       if (descriptor.kind === 'dir') throw new FsError(Errno.ISDIR);
       if (descriptor.kind === 'stdin') throw new FsError(Errno.BADF);
@@ -265,7 +264,6 @@ export function fileCalls(ctx: FileContext): Record<string, Call> {
       m.setU32(writtenPtr, written);
     },
     fd_seek: (fd: number, offset: bigint, whence: number, newOffsetPtr: number) => {
-      if (isPipe(fds.get(fd))) throw new FsError(Errno.SPIPE);
       const descriptor = fds.with(fd, offset === 0n && whence === Whence.CUR ? Rights.FD_TELL : Rights.FD_SEEK);
       if (descriptor.kind !== 'file') throw new FsError(Errno.NOTCAPABLE);
       const base = whence === Whence.SET ? 0n : whence === Whence.CUR ? BigInt(descriptor.offset) : whence === Whence.END ? BigInt(descriptor.node.size) : undefined;
@@ -277,7 +275,6 @@ export function fileCalls(ctx: FileContext): Record<string, Call> {
       m.setU64(newOffsetPtr, target);
     },
     fd_tell: (fd: number, ptr: number) => {
-      if (isPipe(fds.get(fd))) throw new FsError(Errno.SPIPE);
       const descriptor = fds.with(fd, Rights.FD_TELL);
       if (descriptor.kind !== 'file') throw new FsError(Errno.NOTCAPABLE);
       m.setU64(ptr, BigInt(descriptor.offset));
