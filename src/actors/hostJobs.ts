@@ -349,7 +349,9 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
    * the job's directory. Anything else fails the job and kills the worker (E_PROTOCOL).
    */
   #endOf(header: Partial<ExecuteEndHeader>, body: Uint8Array, worker: JobWorker): Omit<ExecuteOutcome, 'cpuTimeMs' | 'wallTimeMs' | 'peakRssBytes'> {
-    const { outputBytes, logBytes, logTruncated, filesBytes, memoryPages, maxMemoryPages } = header;
+    const { outputBytes, logBytes, logTruncated, memoryPages, maxMemoryPages } = header;
+    // No files section is the same as an empty one.
+    const filesBytes = header.filesBytes ?? 0;
     const bad = (what: string): never =>
       this.failReply(new ProtocolError(`worker ${worker.id} sent a reply with ${what}`, { details: { outputBytes, logBytes, logTruncated, filesBytes, memoryPages, maxMemoryPages } }));
     if (!isByteCount(outputBytes) || !isByteCount(logBytes) || !isByteCount(filesBytes) || typeof logTruncated !== 'boolean') bad('bad body fields');
