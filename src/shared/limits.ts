@@ -43,16 +43,18 @@ export interface ExecuteLimits {
 export const DEFAULT_PREPARE_LIMITS: Readonly<PrepareLimits> = Object.freeze({
   maxCodeBytes: 16 * MiB,
   maxDecompressedBytes: 64 * MiB,
-  maxMemoryPages: 16_384,
+  maxMemoryPages: 4096,
   maxTableElements: 100_000,
   maxFunctions: 100_000,
   maxArtifactBytes: 80 * MiB,
 });
 
 export const DEFAULT_EXECUTE_LIMITS: Readonly<ExecuteLimits> = Object.freeze({
-  // 1 GiB: real programs (compilers, databases, synthesis) need hundreds of MiB, and memory is
-  // only committed as the module grows it. See docs/api.md for the cost per worker.
-  maxMemoryPages: 16_384,
+  // 256 MiB: real programs (compilers, databases, synthesis) need far more than 64 MiB, and
+  // memory is only committed as the module grows it. Not more by default: past 64 MiB each
+  // memory.grow costs V8 a full GC, so growth page by page slows down quadratically and cannot
+  // be terminated until it stops (docs/api.md, "maxMemoryPages").
+  maxMemoryPages: 4096,
   maxInputBytes: 16 * MiB,
   maxOutputBytes: 16 * MiB,
   maxLogBytes: 64 * 1024,

@@ -24,6 +24,8 @@ export interface JobRunnerOptions {
   pollIntervalMs?: number;
   /** Node flags of the job thread. Default: the process's own (`process.execArgv`). */
   execArgv?: string[];
+  /** How long a terminated thread may take to end before the job ends without it, ms. Default 2000. */
+  terminateGraceMs?: number;
 }
 
 export interface RunOptions {
@@ -51,6 +53,7 @@ const DEFAULTS: Required<Omit<JobRunnerOptions, 'execArgv'>> = {
   stackSizeMb: 4,
   wallTimeFactor: 4,
   pollIntervalMs: 10,
+  terminateGraceMs: 2000,
 };
 
 function checkPositive(value: unknown, name: string): number {
@@ -255,11 +258,21 @@ export class JobRunner {
     const done = (outcome: JobOutcome): RunResult => ({ ...outcome, cpuTimeMs: cpuTimeMs(), wallTimeMs: wallTimeMs() });
 
     let stop: Stop | undefined;
-    // The only way to stop code that does not cooperate: terminate its thread.
+    let giveUp: () => void = () => {};
+    const stuck = new Promise<never>((_, reject) => {
+      giveUp = () => reject(new Error('the job thread did not end when terminated'));
+    });
+    stuck.catch(() => {});
+    let graceTimer: NodeJS.Timeout | undefined;
+    // The only way to stop code that does not cooperate: terminate its thread. V8 does not act on
+    // the termination while wasm keeps growing its memory (each grow past 64 MiB runs a GC, which
+    // swallows the request): past a grace the job ends anyway and the thread is left to die.
     const abort = (reason: Stop) => {
       if (stop) return;
       stop = reason;
       void thread.terminate();
+      graceTimer = setTimeout(giveUp, this.#options.terminateGraceMs);
+      graceTimer.unref();
     };
     const onAbort = () => abort({ code: 'E_ABORTED', message: 'the job was aborted' });
     if (signal?.aborted) return done({ ok: false, failure: jobFailure('E_ABORTED', 'the job was aborted before it started') });
@@ -278,7 +291,7 @@ export class JobRunner {
     }, this.#options.pollIntervalMs);
 
     try {
-      const reply = await thread.exchange(message, transferList);
+      const reply = await Promise.race([thread.exchange(message, transferList), stuck]);
       if (!reply.ok) throw new Error(`job thread failed: ${reply.message}`);
       if (!reply.outcome) throw new Error('job thread answered a job with no outcome');
       const result = done(reply.outcome);
@@ -297,6 +310,7 @@ export class JobRunner {
       throw error;
     } finally {
       clearInterval(watch);
+      clearTimeout(graceTimer);
       signal?.removeEventListener('abort', onAbort);
     }
   }
@@ -305,6 +319,8 @@ export class JobRunner {
   #replace(thread: JobThread): void {
     if (this.#thread !== thread) return;
     void thread.terminate();
+    // A thread still dying must not keep the process alive.
+    thread.worker.unref();
     this.#thread = new JobThread(this.#options, this.#execArgv);
   }
 }

@@ -57,6 +57,8 @@ export class JobClock {
   readonly shared = new SharedArrayBuffer(16);
   readonly #cells = new Float64Array(this.shared);
   readonly #addon = addonOrUndefined();
+  /** The last reading: a terminated thread's clock can no longer be read (EINVAL). */
+  #lastMs = 0;
 
   constructor() {
     this.#cells[CLOCK] = Number.NaN;
@@ -66,6 +68,7 @@ export class JobClock {
   /** Before each job: its execution has not started. */
   reset(): void {
     this.#cells[START] = Number.NaN;
+    this.#lastMs = 0;
   }
 
   /** Whether the job's module is compiled and its execution under way. */
@@ -78,11 +81,16 @@ export class JobClock {
     return this.#addon !== undefined && !Number.isNaN(this.#cells[CLOCK]!);
   }
 
-  /** CPU time of the job's execution so far, ms (0 before it started). */
+  /** CPU time of the job's execution so far, ms (0 before it started; the last reading once its thread has ended). */
   executionMs(): number {
     const start = this.#cells[START]!;
     if (Number.isNaN(start)) return 0;
-    const now = this.perThread ? this.#addon!.cpuClockNs(this.#cells[CLOCK]!) : processNs();
-    return Math.max(0, now - start) / 1e6;
+    try {
+      const now = this.perThread ? this.#addon!.cpuClockNs(this.#cells[CLOCK]!) : processNs();
+      this.#lastMs = Math.max(this.#lastMs, (now - start) / 1e6);
+    } catch {
+      // The thread was terminated (or died): its time stopped at the last reading.
+    }
+    return this.#lastMs;
   }
 }
