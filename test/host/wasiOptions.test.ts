@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import test from 'ava';
-import { createHost, DEFAULT_LIMITS, InvalidOptionError, type Host } from '../../src/index.js';
+import { createHost, DEFAULT_LIMITS, ExitError, InvalidOptionError, type Host } from '../../src/index.js';
 import { tempCacheDir } from '../helpers/host.js';
 import { wat } from '../helpers/wat.js';
 import { buildWasiPrograms } from '../helpers/wasiPrograms.js';
@@ -78,7 +78,7 @@ maybe('each job starts with an empty directory: nothing of the last job is left'
   if (!('programs' in built)) return;
   const files = built.programs.get('files')!;
   await host.execute(files, new Uint8Array(0), { abi: 'wasi', args: ['files'], files: { 'in.txt': 'x\n' } });
-  const second = await t.throwsAsync(host.execute(files, new Uint8Array(0), { abi: 'wasi', args: ['files'] }));
+  const second = await t.throwsAsync(host.execute(files, new Uint8Array(0), { abi: 'wasi', args: ['files'] }), { instanceOf: ExitError });
   t.is(second?.code, 'E_EXIT');
   t.is(Buffer.from(second!.details.log as Uint8Array).toString(), 'cannot open in.txt: No such file or directory\n');
 });

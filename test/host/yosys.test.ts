@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import test from 'ava';
-import { createHost, DEFAULT_LIMITS, WardenError } from '../../src/index.js';
+import { createHost, DEFAULT_LIMITS, PrevalidationError, WardenError } from '../../src/index.js';
 import { tempCacheDir } from '../helpers/host.js';
 import { runNodeWasi } from '../helpers/wasiPrograms.js';
 
@@ -35,7 +35,7 @@ maybe('yosys (31 MB) synthesizes a design at the default limits, as under node:w
     await host.close();
     fs.rmSync(cacheDir, { recursive: true, force: true });
   });
-  const raw = await t.throwsAsync(host.prepare(wasm));
+  const raw = await t.throwsAsync(host.prepare(wasm), { instanceOf: PrevalidationError });
   t.is(raw?.code, 'E_PREVALIDATION');
   t.regex(raw!.message, /gzip or brotli compressed code is accepted/);
 

@@ -56,10 +56,17 @@ export class FileNode extends Node {
   readonly kind = 'file';
   /** Names this file has in the tree (0 once unlinked; still readable through open fds). */
   nlink = 0;
+  /** Descriptors open on it: an unlinked file still open keeps its bytes counted. */
+  openFds = 0;
   /** Created, written, truncated or renamed by the job: returned when it ends. */
   changed = false;
   #data = new Uint8Array(0);
   size = 0;
+
+  /** How many times its bytes count against the budget: once per name, once while only open. */
+  get copies(): number {
+    return Math.max(this.nlink, this.openFds > 0 ? 1 : 0);
+  }
 
   /** The file's bytes, a live view: copy before the file changes. */
   bytes(): Uint8Array {
@@ -214,8 +221,10 @@ export class MemoryFs {
   }
 
   #link(dir: DirNode, name: string, file: FileNode): void {
-    if (file.size > this.limits.maxFilesBytes - this.#bytes) fail(Errno.NOSPC);
-    this.#bytes += file.size;
+    const before = file.copies;
+    const added = file.size * (Math.max(file.nlink + 1, file.openFds > 0 ? 1 : 0) - before);
+    if (added > this.limits.maxFilesBytes - this.#bytes) fail(Errno.NOSPC);
+    this.#bytes += added;
     this.#entries++;
     file.nlink++;
     file.ctim = this.now();
@@ -228,11 +237,24 @@ export class MemoryFs {
     dir.entries.delete(name);
     this.#entries--;
     if (node.kind === 'file') {
+      const before = node.copies;
       node.nlink--;
-      this.#bytes -= node.size;
+      this.#bytes -= node.size * (before - node.copies);
       node.ctim = this.now();
     }
     this.#touch(dir);
+  }
+
+  /** A descriptor on `file` was opened. */
+  opened(file: FileNode): void {
+    file.openFds++;
+  }
+
+  /** A descriptor on `file` was closed: the last one frees an unlinked file's bytes. */
+  closed(file: FileNode): void {
+    const before = file.copies;
+    file.openFds--;
+    this.#bytes -= file.size * (before - file.copies);
   }
 
   #touch(node: FsNode): void {
@@ -244,7 +266,7 @@ export class MemoryFs {
   /** Sets a file's size, within the byte budget (ENOSPC past it, EFBIG past what one file can be). */
   setSize(file: FileNode, size: number): void {
     if (!Number.isSafeInteger(size) || size < 0) fail(Errno.INVAL);
-    const added = (size - file.size) * file.nlink;
+    const added = (size - file.size) * file.copies;
     if (size > this.limits.maxFilesBytes) fail(Errno.FBIG);
     if (added > this.limits.maxFilesBytes - this.#bytes) fail(Errno.NOSPC);
     this.#bytes += added;
@@ -262,12 +284,12 @@ export class MemoryFs {
     const end = offset + chunk.byteLength;
     let fits = chunk.byteLength;
     if (end > file.size) {
-      const room = file.nlink === 0 ? Infinity : Math.floor((this.limits.maxFilesBytes - this.#bytes) / file.nlink) + file.size;
+      const room = Math.floor((this.limits.maxFilesBytes - this.#bytes) / Math.max(1, file.copies)) + file.size;
       const limit = Math.min(room, this.limits.maxFilesBytes);
       if (offset >= limit) fail(offset >= this.limits.maxFilesBytes ? Errno.FBIG : Errno.NOSPC);
       fits = Math.min(fits, limit - offset);
       const newSize = Math.max(file.size, offset + fits);
-      this.#bytes += (newSize - file.size) * file.nlink;
+      this.#bytes += (newSize - file.size) * file.copies;
       file.resize(newSize);
     }
     file.write(offset, fits === chunk.byteLength ? chunk : chunk.subarray(0, fits));

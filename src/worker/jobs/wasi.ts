@@ -67,7 +67,7 @@ function cStrings(strings: readonly string[]): Uint8Array[] {
 export class WasiShim {
   readonly memory = new GuestMemory();
   readonly fs: MemoryFs;
-  readonly #fds = new FdTable();
+  readonly #fds: FdTable;
   readonly #args: Uint8Array[];
   readonly #env: Uint8Array[];
   readonly #cpuNs: () => bigint;
@@ -83,6 +83,7 @@ export class WasiShim {
     this.#cpuStart = config.cpuNs();
     this.#stdin = { bytes: config.stdin, offset: 0 };
     this.fs = new MemoryFs(config.fsLimits, () => this.#realtime());
+    this.#fds = new FdTable(this.fs);
     for (const [name, bytes] of config.files) this.fs.addInputFile(name, bytes);
     this.#fds.set(STDIN, { kind: 'stdin', source: this.#stdin, rights: STDIN_RIGHTS, inheriting: 0n, flags: 0 });
     this.#fds.set(STDOUT, { kind: 'sink', sink: config.stdout, rights: SINK_RIGHTS, inheriting: 0n, flags: FdFlags.APPEND });

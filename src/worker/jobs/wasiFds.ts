@@ -53,6 +53,9 @@ export const SINK_RIGHTS = Rights.FD_WRITE | Rights.FD_FDSTAT_SET_FLAGS | Rights
 export class FdTable {
   readonly #fds = new Map<number, Descriptor>();
 
+  /** Told when a file descriptor opens or closes (an unlinked file's bytes count until its last close). */
+  constructor(private readonly files: { opened(node: FileNode): void; closed(node: FileNode): void } = { opened() {}, closed() {} }) {}
+
   get(fd: number): Descriptor {
     const descriptor = this.#fds.get(fd);
     if (descriptor === undefined) throw new FsError(Errno.BADF);
@@ -78,6 +81,7 @@ export class FdTable {
   }
 
   set(fd: number, descriptor: Descriptor): void {
+    if (descriptor.kind === 'file') this.files.opened(descriptor.node);
     this.#fds.set(fd, descriptor);
   }
 
@@ -86,19 +90,22 @@ export class FdTable {
     if (this.#fds.size >= MAX_OPEN_FDS) throw new FsError(Errno.MFILE);
     let fd = 0;
     while (this.#fds.has(fd)) fd++;
-    this.#fds.set(fd, descriptor);
+    this.set(fd, descriptor);
     return fd;
   }
 
   close(fd: number): void {
-    if (!this.#fds.delete(fd)) throw new FsError(Errno.BADF);
+    const descriptor = this.get(fd);
+    this.#fds.delete(fd);
+    if (descriptor.kind === 'file') this.files.closed(descriptor.node);
   }
 
-  /** `fd_renumber`: `from` replaces `to`, which must be open (as node:wasi requires). */
+  /** `fd_renumber`: `from` replaces `to`, which must be open (as node:wasi requires) and is closed. */
   renumber(from: number, to: number): void {
     const descriptor = this.get(from);
     this.get(to);
     if (from === to) return;
+    this.close(to);
     this.#fds.set(to, descriptor);
     this.#fds.delete(from);
   }
