@@ -4,7 +4,7 @@ import { WASI_FUNCTIONS } from './hostFunctions.js';
 import { FsError, MemoryFs, type FsLimits } from './memoryFs.js';
 import type { LogSink, OutputSink } from './sinks.js';
 import { FdTable, SINK_RIGHTS, STDIN_RIGHTS } from './wasiFds.js';
-import { fileCalls } from './wasiFiles.js';
+import { FileCalls } from './wasiFiles.js';
 import { ClockId, DIRECTORY_INHERITING, DIRECTORY_RIGHTS, Errno, EventType, FdFlags, Size, SUBSCRIPTION_CLOCK_ABSTIME } from './wasiTypes.js';
 
 /** Thrown by `proc_exit` to unwind the module; `execute` turns it into success or E_EXIT. */
@@ -99,16 +99,21 @@ export class WasiShim {
     });
   }
 
-  /** The `wasi_snapshot_preview1` import object; every preview 1 function is present. */
+  /**
+   * The `wasi_snapshot_preview1` import object; every preview 1 function is present. A call that
+   * returns nothing succeeded; a Fault (a bad guest pointer) or an FsError becomes its errno.
+   */
   imports(): Record<string, WasiFunction> {
-    const table = this.#functions();
+    const own = this.#functions();
+    const files = new FileCalls({ memory: this.memory, fds: this.#fds, fs: this.fs, now: () => this.#realtime(), moved: (bytes) => this.#moved(bytes) });
     const imports: Record<string, WasiFunction> = {};
     for (const name of WASI_FUNCTIONS.keys()) {
-      const fn = table[name];
-      if (fn === undefined) throw new Error(`WASI shim has no ${name}`);
+      const target = (Object.hasOwn(own, name) ? own : files) as unknown as Record<string, WasiFunction | undefined>;
+      const fn = target[name];
+      if (typeof fn !== 'function') throw new Error(`WASI shim has no ${name}`);
       imports[name] = (...args: never[]) => {
         try {
-          return fn(...args);
+          return fn.apply(target, args) ?? Errno.SUCCESS;
         } catch (error) {
           if (error instanceof Fault) return Errno.FAULT;
           if (error instanceof FsError) return error.errno;
@@ -241,7 +246,6 @@ export class WasiShim {
     const m = this.memory;
     const notSocket = (fd: number) => (this.#fds.has(fd) ? Errno.NOTSOCK : Errno.BADF);
     return {
-      ...fileCalls({ memory: m, fds: this.#fds, fs: this.fs, now: () => this.#realtime(), moved: (bytes) => this.#moved(bytes) }),
       args_sizes_get: (countPtr: number, sizePtr: number) => this.#sizes(this.#args, countPtr, sizePtr),
       args_get: (argvPtr: number, bufPtr: number) => this.#copyStrings(this.#args, argvPtr, bufPtr),
       environ_sizes_get: (countPtr: number, sizePtr: number) => this.#sizes(this.#env, countPtr, sizePtr),
