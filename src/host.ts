@@ -571,7 +571,8 @@ export class Host extends EventEmitter<HostEvents> {
       cpuTimeLimitMs: opts.timeoutMs,
       compileTimeoutMs: this.options.limits.compileTimeoutMs,
       // The wall-clock bound on top of the worker's CPU-time limits (an execute also compiles its module first), plus a second for startup.
-      hardTimeoutMs: Math.ceil((opts.timeoutMs + (kind === 'execute' ? this.options.limits.compileTimeoutMs : 0)) * this.options.limits.hardTimeoutFactor) + 1_000,
+      // Within setTimeout's range: past 2^31-1 ms Node fires a timer at once.
+      hardTimeoutMs: Math.min(Math.ceil((opts.timeoutMs + (kind === 'execute' ? this.options.limits.compileTimeoutMs : 0)) * this.options.limits.hardTimeoutFactor) + 1_000, 2_147_483_647),
       hooks: this.#jobHooks,
     };
   }

@@ -53,7 +53,7 @@ test.serial('5,000 jobs from 50 submitters under a storm of SIGKILL and SIGSTOP'
   const { host } = await startScheduler(t, {
     executeWorkers: 2,
     prepareWorkers: 1,
-    limits: { executeTimeoutMs: 1000, hardTimeoutFactor: 2, prepareTimeoutMs: 2000 },
+    limits: { executeTimeoutMs: 1000, compileTimeoutMs: 1000, hardTimeoutFactor: 2, prepareTimeoutMs: 2000 },
   });
   const events = record(host);
   const helloArtifact = await host.prepare(hello.wasm);
