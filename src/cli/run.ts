@@ -122,21 +122,26 @@ async function reportProducts(error: WardenError, { json, outDir }: { json: bool
   const { output, log, logTruncated, files } = failureProducts(error);
   if (outDir !== undefined && Object.keys(files).length > 0) await writeOutDir(outDir, files);
   if (json) {
-    const out = encodeBytes(output);
-    const logText = encodeBytes(log);
-    const details = error.details;
-    writeJson({
+    const report: Record<string, unknown> = {
       ok: false,
       error: { code: error.code, message: error.message, deterministic: error.deterministic, ...(error instanceof ExitError ? { exitCode: error.exitCode } : {}) },
-      output: out.text,
-      outputEncoding: out.encoding,
-      log: logText.text,
-      logEncoding: logText.encoding,
-      logTruncated,
-      files: filesJson(files),
-      memoryPages: details.memoryPages,
-      maxMemoryPages: details.maxMemoryPages,
-    });
+    };
+    // A job that ran and failed: what it wrote, its files and its memory.
+    if (error.details.output instanceof Uint8Array) {
+      const out = encodeBytes(output);
+      const logText = encodeBytes(log);
+      Object.assign(report, {
+        output: out.text,
+        outputEncoding: out.encoding,
+        log: logText.text,
+        logEncoding: logText.encoding,
+        logTruncated,
+        files: filesJson(files),
+        memoryPages: error.details.memoryPages,
+        maxMemoryPages: error.details.maxMemoryPages,
+      });
+    }
+    writeJson(report);
     process.stderr.write(`warden: ${error.code}: ${error.message}\n`);
     return;
   }
