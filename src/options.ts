@@ -178,14 +178,17 @@ function resolveLimits(limits: unknown): HostLimits {
   // Code, input (with argv, environment and files) and output (with log and files) cross the IPC channel in one frame each.
   const frameBound = 64 * 1024 * 1024;
   const files = maxEncodedBytes(out);
-  for (const [name, what, value] of [
-    ['maxCodeBytes', 'maxCodeBytes', out.maxCodeBytes],
-    ['maxInputBytes', 'maxInputBytes + maxFilesBytes + maxArgsBytes (with names and lengths)', out.maxInputBytes + files.request],
-    ['maxOutputBytes', 'maxOutputBytes + maxLogBytes + maxFilesBytes (with names and lengths)', out.maxOutputBytes + out.maxLogBytes + files.reply],
+  const fileLimits = ['maxFilesBytes', 'maxFiles', 'maxPathBytes'] as const;
+  for (const [names, what, value] of [
+    [['maxCodeBytes'], 'maxCodeBytes', out.maxCodeBytes],
+    [['maxInputBytes', ...fileLimits, 'maxArgsBytes'], 'maxInputBytes + maxFilesBytes + maxArgsBytes (with names and lengths)', out.maxInputBytes + files.request],
+    [['maxOutputBytes', 'maxLogBytes', ...fileLimits], 'maxOutputBytes + maxLogBytes + maxFilesBytes (with names and lengths)', out.maxOutputBytes + out.maxLogBytes + files.reply],
   ] as const) {
     if (value > frameBound) {
+      // Named after a limit the caller gave: the one to change.
+      const option = names.find((name) => given[name] !== undefined) ?? names[0];
       throw new InvalidOptionError(`Expected \`limits.${what}\` to be at most ${frameBound} bytes (one IPC frame), got ${value}`, {
-        details: { option: `limits.${name}` },
+        details: { option: `limits.${option}` },
       });
     }
   }
