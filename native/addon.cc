@@ -7,6 +7,8 @@
 //   probeExecve()         'EPERM' when execve is filtered, 'EFAULT' when it is not
 //   probeFork()           'EPERM' when process creation is filtered, 'EINVAL' when it is not
 //   probeSyscall(name)    errno name of one dangerous syscall tried with harmless arguments
+//   threadCpuClock()      the CPU-time clock of the calling thread (a clockid any thread can read)
+//   cpuClockNs(clock)     that clock's reading, ns
 //
 // Built with NAPI_DISABLE_CPP_EXCEPTIONS: errors are thrown with ThrowAsJavaScriptException and
 // the function returns at once.
@@ -31,6 +33,8 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <string>
@@ -497,6 +501,33 @@ Napi::Value TryLock(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, ret == 0 ? std::string("OK") : ErrnoName(errno));
 }
 
+// The job thread's own CPU time, readable from the main thread that watches it: process-wide
+// CPU (getrusage) also counts V8's background compiler and GC threads, which are not the job.
+// pthread_getcpuclockid gives a clockid that clock_gettime accepts from any thread of the process.
+Napi::Value ThreadCpuClock(const Napi::CallbackInfo& info) {
+  clockid_t clock;
+  int err = pthread_getcpuclockid(pthread_self(), &clock);
+  if (err != 0) {
+    Napi::Error::New(info.Env(), std::string("pthread_getcpuclockid: ") + ErrnoName(err)).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(clock));
+}
+
+Napi::Value CpuClockNs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "cpuClockNs(clock) needs a clockid").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  struct timespec ts;
+  if (clock_gettime(static_cast<clockid_t>(info[0].As<Napi::Number>().Int32Value()), &ts) != 0) {
+    Napi::Error::New(env, std::string("clock_gettime: ") + ErrnoName(errno)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tryLock", Napi::Function::New(env, TryLock, "tryLock"));
   exports.Set("lockdown", Napi::Function::New(env, Lockdown, "lockdown"));
@@ -505,6 +536,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeExecve", Napi::Function::New(env, ProbeExecve, "probeExecve"));
   exports.Set("probeFork", Napi::Function::New(env, ProbeFork, "probeFork"));
   exports.Set("probeSyscall", Napi::Function::New(env, ProbeSyscall, "probeSyscall"));
+  exports.Set("threadCpuClock", Napi::Function::New(env, ThreadCpuClock, "threadCpuClock"));
+  exports.Set("cpuClockNs", Napi::Function::New(env, CpuClockNs, "cpuClockNs"));
   return exports;
 }
 

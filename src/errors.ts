@@ -29,9 +29,22 @@ export abstract class WardenError extends Error {
       code: this.code,
       deterministic: this.deterministic,
       message: this.message,
-      details: this.details,
+      details: jsonDetails(this.details),
     };
   }
+}
+
+/** Details for JSON: bytes (a failed job's output, log and files) become their length, not a key per byte. */
+function jsonDetails(details: Record<string, unknown>): Record<string, unknown> {
+  const bytes = (value: unknown): unknown => (value instanceof Uint8Array ? { byteLength: value.byteLength } : value);
+  return Object.fromEntries(
+    Object.entries(details).map(([key, value]) => [
+      key,
+      value !== null && typeof value === 'object' && !(value instanceof Uint8Array) && Object.values(value).some((v) => v instanceof Uint8Array)
+        ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, bytes(v)]))
+        : bytes(value),
+    ]),
+  );
 }
 
 /** A required sandbox layer is missing and `allowInsecure` was not set. */
@@ -120,6 +133,26 @@ export class TrapError extends WardenError {
   readonly deterministic = true;
 }
 
+/**
+ * A WASI module exited with a code other than 0 (`exit(N)`, `proc_exit`): the program said it
+ * failed. `exitCode` is that code; `details.output`, `details.log` and `details.files` hold what the
+ * program wrote before it exited.
+ */
+export class ExitError extends WardenError {
+  readonly code = 'E_EXIT';
+  readonly deterministic = true;
+  readonly exitCode: number;
+
+  constructor(message: string, options: WardenErrorOptions & { exitCode?: number } = {}) {
+    super(message, options);
+    this.exitCode = options.exitCode ?? (typeof options.details?.exitCode === 'number' ? options.details.exitCode : 1);
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), exitCode: this.exitCode };
+  }
+}
+
 /** The job exceeded its memory limit (wasm memory growth or the job thread's heap). */
 export class OutOfMemoryError extends WardenError {
   readonly code = 'E_OUT_OF_MEMORY';
@@ -183,6 +216,7 @@ export const errorClasses = [
   DecompressError,
   PreparationError,
   TrapError,
+  ExitError,
   OutOfMemoryError,
   OutputTooLargeError,
   CorruptedArtifactError,

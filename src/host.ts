@@ -28,6 +28,7 @@ import {
   describe,
   isolationOption,
   executeLimitsOf,
+  jobConfigOption,
   positiveInteger,
   prepareLimitsOf,
   resolveHostOptions,
@@ -41,6 +42,7 @@ import { SANDBOX_WORKER_DIR } from './sandbox/paths.js';
 import { checkSecurity, enforceSecurity, type FeatureStatus, type SecurityStatus } from './sandbox/security.js';
 import { createWorkerDir, purgeStaleWorkerDirs, removeWorkerDir } from './sandbox/workerDir.js';
 import { hashParams } from './shared/artifact.js';
+import { codeTooLargeMessage } from './shared/limits.js';
 import { eventStream, type EventsOptions, type HostEventRecord } from './events.js';
 import { HostMetrics } from './metrics.js';
 import { startInspector, type InspectOptions, type Inspector } from './inspector/server.js';
@@ -63,8 +65,14 @@ export interface PrepareOptions {
 export interface ExecuteOptions extends Omit<PrepareOptions, 'timeoutMs'> {
   /** `run` or `wasi`. Default: what the module's exports imply. */
   abi?: Abi;
-  /** CPU time the execution may use, ms. Default: `limits.executeTimeoutMs`. */
+  /** CPU time the execution may use, ms: the job thread's own, once the module is compiled. Default: `limits.executeTimeoutMs`. */
   timeoutMs?: number;
+  /** The module's argv, argv[0] included (as node:wasi's `args`). Default `['main']`. */
+  args?: string[];
+  /** The module's environment. Default: empty. */
+  env?: Record<string, string>;
+  /** Files the job's directory (preopened as `/`) starts with: relative path → contents (a string is UTF-8). */
+  files?: Record<string, Uint8Array | string> | Map<string, Uint8Array | string>;
 }
 
 /** What `execute` resolves with. */
@@ -278,7 +286,7 @@ export class Host extends EventEmitter<HostEvents> {
     const bytes = checkBytes('code', code);
     const opts = this.#jobOptions('prepare', options);
     if (bytes.byteLength > this.options.limits.maxCodeBytes) {
-      throw new PrevalidationError(`code of ${bytes.byteLength} bytes exceeds maxCodeBytes (${this.options.limits.maxCodeBytes})`);
+      throw new PrevalidationError(codeTooLargeMessage(bytes.byteLength, this.options.limits));
     }
     // Said plainly, without a worker: "not a WebAssembly module" would send one looking for the wrong file.
     if (bytes.byteLength === 0) throw new PrevalidationError('the code is empty (0 bytes)');
@@ -344,6 +352,7 @@ export class Host extends EventEmitter<HostEvents> {
       });
     }
     const opts = this.#jobOptions('execute', options);
+    const config = jobConfigOption(options, this.options.limits);
     if (options.abi !== undefined && options.abi !== 'run' && options.abi !== 'wasi') {
       throw new InvalidOptionError(`Expected the \`abi\` option to be 'run' or 'wasi', got ${describe(options.abi)}`, { details: { option: 'abi' } });
     }
@@ -376,6 +385,7 @@ export class Host extends EventEmitter<HostEvents> {
       artifact.key,
       abi,
       inputBytes,
+      config,
       executeLimitsOf(this.options.limits),
       this.cache,
       this.#generations,
@@ -570,8 +580,10 @@ export class Host extends EventEmitter<HostEvents> {
       signal: opts.signal,
       deadline: opts.deadline,
       cpuTimeLimitMs: opts.timeoutMs,
-      // The wall-clock bound on top of the worker's CPU-time limit, plus a second for startup.
-      hardTimeoutMs: Math.ceil(opts.timeoutMs * this.options.limits.hardTimeoutFactor) + 1_000,
+      compileTimeoutMs: this.options.limits.compileTimeoutMs,
+      // The wall-clock bound on top of the worker's CPU-time limits (an execute also compiles its module first), plus a second for startup.
+      // Within setTimeout's range: past 2^31-1 ms Node fires a timer at once.
+      hardTimeoutMs: Math.min(Math.ceil((opts.timeoutMs + (kind === 'execute' ? this.options.limits.compileTimeoutMs : 0)) * this.options.limits.hardTimeoutFactor) + 1_000, 2_147_483_647),
       hooks: this.#jobHooks,
     };
   }

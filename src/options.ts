@@ -4,13 +4,20 @@ import type { InspectionEvent, Observer } from 'xstate';
 import { InvalidOptionError } from './errors.js';
 import type { WorkerLimits } from './protocol/messages.js';
 import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS, type ExecuteLimits, type PrepareLimits } from './shared/limits.js';
+import { argsBytes, fileNameProblem, fileSetProblem, maxEncodedBytes, type JobConfig } from './shared/jobFiles.js';
 
 /** Every limit a host applies; all optional in `HostOptions.limits`. */
 export interface HostLimits extends PrepareLimits, ExecuteLimits {
   /** CPU time a prepare job may use, ms. Default 10 000. */
   prepareTimeoutMs: number;
-  /** CPU time an execute job may use, ms. Default 2 000. */
+  /** CPU time an execute job may use, ms: its own thread's, once its module is compiled. Default 2 000. */
   executeTimeoutMs: number;
+  /**
+   * CPU time compiling a module may take, ms: checked at prepare (a module that needs more is
+   * refused), and the bound of each execute's compile, which does not count against the job's
+   * own time. Default 10 000.
+   */
+  compileTimeoutMs: number;
   /** The wall-clock hard timeout is this multiple of the CPU-time limit (PVF keeps such a bound). Default 4. */
   hardTimeoutFactor: number;
   /** RLIMIT_DATA of each worker process, bytes. Default 4 GiB. */
@@ -89,6 +96,7 @@ export const DEFAULT_LIMITS: Readonly<HostLimits> = Object.freeze({
   ...DEFAULT_EXECUTE_LIMITS,
   prepareTimeoutMs: 10_000,
   executeTimeoutMs: 2_000,
+  compileTimeoutMs: 10_000,
   hardTimeoutFactor: 4,
   dataBytes: 4 * 1024 * 1024 * 1024,
   openFiles: 128,
@@ -167,17 +175,20 @@ function resolveLimits(limits: unknown): HostLimits {
         ? positiveNumber(`limits.${key}`, given[key], DEFAULT_LIMITS[key])
         : positiveInteger(`limits.${key}`, given[key], DEFAULT_LIMITS[key]);
   }
-  // Code, input and output cross the IPC channel in one frame each.
+  // Code, input (with argv, environment and files) and output (with log and files) cross the IPC channel in one frame each.
   const frameBound = 64 * 1024 * 1024;
-  for (const [name, value] of [
-    ['maxCodeBytes', out.maxCodeBytes],
-    ['maxInputBytes', out.maxInputBytes],
-    ['maxOutputBytes', out.maxOutputBytes + out.maxLogBytes],
+  const files = maxEncodedBytes(out);
+  const fileLimits = ['maxFilesBytes', 'maxFiles', 'maxPathBytes'] as const;
+  for (const [names, what, value] of [
+    [['maxCodeBytes'], 'maxCodeBytes', out.maxCodeBytes],
+    [['maxInputBytes', ...fileLimits, 'maxArgsBytes'], 'maxInputBytes + maxFilesBytes + maxArgsBytes (with names and lengths)', out.maxInputBytes + files.request],
+    [['maxOutputBytes', 'maxLogBytes', ...fileLimits], 'maxOutputBytes + maxLogBytes + maxFilesBytes (with names and lengths)', out.maxOutputBytes + out.maxLogBytes + files.reply],
   ] as const) {
     if (value > frameBound) {
-      const what = name === 'maxOutputBytes' ? 'maxOutputBytes + maxLogBytes' : name;
+      // Named after a limit the caller gave: the one to change.
+      const option = names.find((name) => given[name] !== undefined) ?? names[0];
       throw new InvalidOptionError(`Expected \`limits.${what}\` to be at most ${frameBound} bytes (one IPC frame), got ${value}`, {
-        details: { option: `limits.${name}` },
+        details: { option: `limits.${option}` },
       });
     }
   }
@@ -186,7 +197,7 @@ function resolveLimits(limits: unknown): HostLimits {
       details: { option: 'limits.hardTimeoutFactor' },
     });
   }
-  for (const name of ['prepareTimeoutMs', 'executeTimeoutMs'] as const) {
+  for (const name of ['prepareTimeoutMs', 'executeTimeoutMs', 'compileTimeoutMs'] as const) {
     if (out[name] > MAX_JOB_TIMEOUT_MS) {
       throw new InvalidOptionError(`Expected the \`limits.${name}\` option to be at most ${MAX_JOB_TIMEOUT_MS} ms (a day)`, {
         details: { option: `limits.${name}` },
@@ -288,6 +299,67 @@ export function prepareLimitsOf(limits: HostLimits): PrepareLimits {
 }
 
 export function executeLimitsOf(limits: HostLimits): ExecuteLimits {
-  const { maxMemoryPages, maxInputBytes, maxOutputBytes, maxLogBytes } = limits;
-  return { maxMemoryPages, maxInputBytes, maxOutputBytes, maxLogBytes };
+  const { maxMemoryPages, maxInputBytes, maxOutputBytes, maxLogBytes, maxFiles, maxFilesBytes, maxPathBytes, maxArgsBytes } = limits;
+  return { maxMemoryPages, maxInputBytes, maxOutputBytes, maxLogBytes, maxFiles, maxFilesBytes, maxPathBytes, maxArgsBytes };
+}
+
+function invalid(option: string, message: string): InvalidOptionError {
+  return new InvalidOptionError(message, { details: { option } });
+}
+
+/** A string a C program can take (argv, environment): no NUL, which would end it early. */
+function cString(option: string, value: unknown): string {
+  if (typeof value !== 'string') throw invalid(option, `Expected \`${option}\` to be a string, got ${describe(value)}`);
+  if (value.includes('\0')) throw invalid(option, `Expected \`${option}\` to contain no NUL character`);
+  return value;
+}
+
+/** The entries of a record or Map option, or undefined when it is absent. */
+function entriesOf(option: string, value: unknown): [string, unknown][] | undefined {
+  if (value === undefined) return undefined;
+  if (value instanceof Map) return [...value.entries()].map(([k, v]) => [k as string, v]);
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || ArrayBuffer.isView(value)) {
+    throw invalid(option, `Expected the \`${option}\` option to be an object or a Map, got ${describe(value)}`);
+  }
+  return Object.entries(value);
+}
+
+/**
+ * The `args`, `env` and `files` options of an execute call, checked against the limits, as what
+ * the job's WASI world is built from; undefined when none is given (the defaults: `['main']`, no
+ * environment, an empty directory).
+ */
+export function jobConfigOption(options: { args?: unknown; env?: unknown; files?: unknown }, limits: HostLimits): JobConfig | undefined {
+  const { args: argsValue, env: envValue, files: filesValue } = options;
+  if (argsValue === undefined && envValue === undefined && filesValue === undefined) return undefined;
+  let args = ['main'];
+  if (argsValue !== undefined) {
+    if (!Array.isArray(argsValue)) throw invalid('args', `Expected the \`args\` option to be an array of strings, got ${describe(argsValue)}`);
+    args = argsValue.map((arg, n) => cString(`args[${n}]`, arg));
+  }
+  const env = (entriesOf('env', envValue) ?? []).map(([name, value]) => {
+    if (name === '' || name.includes('=') || name.includes('\0')) throw invalid('env', `Expected every \`env\` name to be non-empty, without "=" or NUL, got ${describe(name)}`);
+    return `${name}=${cString(`env.${name}`, value)}`;
+  });
+  const used = argsBytes(args) + argsBytes(env);
+  if (used > limits.maxArgsBytes) {
+    throw invalid(argsValue !== undefined ? 'args' : 'env', `\`args\` and \`env\` take ${used} bytes (each string with its NUL), more than limits.maxArgsBytes (${limits.maxArgsBytes})`);
+  }
+  const files: [string, Uint8Array][] = (entriesOf('files', filesValue) ?? []).map(([name, value]) => {
+    const problem = fileNameProblem(name, limits.maxPathBytes);
+    if (problem !== undefined) throw invalid('files', `The \`files\` name ${describe(name)} ${problem}`);
+    if (typeof value === 'string') return [name, Buffer.from(value, 'utf8')];
+    if (!(value instanceof Uint8Array)) throw invalid('files', `Expected \`files[${JSON.stringify(name)}]\` to be a Uint8Array or a string, got ${describe(value)}`);
+    return [name, value];
+  });
+  const setProblem = fileSetProblem(files.map(([name]) => name));
+  if (setProblem !== undefined) throw invalid('files', `The \`files\` option is not one directory: ${setProblem}`);
+  // Directories named on the way to a file count as entries of the job's directory too.
+  const dirs = new Set(files.flatMap(([name]) => name.split('/').slice(0, -1).map((_, n, parts) => parts.slice(0, n + 1).join('/'))));
+  if (files.length + dirs.size > limits.maxFiles) {
+    throw invalid('files', `The \`files\` option makes ${files.length} files and ${dirs.size} directories, more than limits.maxFiles (${limits.maxFiles})`);
+  }
+  const bytes = files.reduce((sum, [, data]) => sum + data.byteLength, 0);
+  if (bytes > limits.maxFilesBytes) throw invalid('files', `The \`files\` option holds ${bytes} bytes, more than limits.maxFilesBytes (${limits.maxFilesBytes})`);
+  return { args, env, files };
 }

@@ -15,6 +15,7 @@ const expected: Record<string, { code: string; deterministic: boolean }> = {
   DecompressError: { code: 'E_DECOMPRESS', deterministic: true },
   PreparationError: { code: 'E_PREPARATION', deterministic: true },
   TrapError: { code: 'E_TRAP', deterministic: true },
+  ExitError: { code: 'E_EXIT', deterministic: true },
   OutOfMemoryError: { code: 'E_OUT_OF_MEMORY', deterministic: true },
   OutputTooLargeError: { code: 'E_OUTPUT_TOO_LARGE', deterministic: true },
   CorruptedArtifactError: { code: 'E_CORRUPTED_ARTIFACT', deterministic: false },

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Frame } from '../protocol/frame.js';
 import {
   MessageType,
+  type ExecuteEndHeader,
   type ExecuteReply,
   type ExecuteRequest,
   type JobFailureHeader,
@@ -20,6 +21,7 @@ import type { Abi } from '../artifactHandle.js';
 import type { Priority } from './jobQueue.js';
 import type { Isolation, JobWorker, PoolJob } from './poolJob.js';
 import type { ArtifactCache, ArtifactEntry } from './artifactCache.js';
+import { JobFilesFormatError, decodeFileList, encodeJobConfig, maxEncodedBytes, type JobConfig } from '../shared/jobFiles.js';
 
 /** What every job reports when it settles. */
 export interface JobReport {
@@ -45,6 +47,8 @@ export interface JobCommon {
   signal: AbortSignal | undefined;
   deadline: number | undefined;
   cpuTimeLimitMs: number;
+  /** CPU time compiling a module may take (checked at prepare, the bound of each execute's compile). */
+  compileTimeoutMs?: number;
   hardTimeoutMs: number;
   hooks: JobHooks;
 }
@@ -132,7 +136,7 @@ abstract class BaseJob<T = unknown> implements PoolJob {
    * `deterministic`, is the host's, whatever the worker says. Any other code fails the job and
    * the worker with E_PROTOCOL: a worker cannot make its job fail as E_HOST_CLOSED or E_INVALID_OPTION.
    */
-  protected failureOf(header: { failure: unknown }, worker: JobWorker, times: JobUsage): WardenError {
+  protected failureOf(header: { failure: unknown }, worker: JobWorker, times: JobUsage, extra: Record<string, unknown> = {}): WardenError {
     const failure = header.failure as Partial<JobFailureHeader> | null | undefined;
     if (typeof failure?.code !== 'string' || typeof failure.message !== 'string') {
       this.failReply(new ProtocolError(`worker ${worker.id} sent a failure reply without a code and message`));
@@ -144,7 +148,15 @@ abstract class BaseJob<T = unknown> implements PoolJob {
         }),
       );
     }
-    return errorFromFailure({ code: failure.code, message: failure.message }, { jobId: this.id, workerId: worker.id, ...times });
+    const details: Record<string, unknown> = { jobId: this.id, workerId: worker.id, ...times, ...extra };
+    if (failure.code === 'E_EXIT') {
+      // The exit code is the caller's to act on: a worker must send one a program can exit with.
+      if (!Number.isInteger(failure.exitCode) || failure.exitCode! < 1 || failure.exitCode! > 0xffff_ffff) {
+        this.failReply(new ProtocolError(`worker ${worker.id} sent E_EXIT without a valid exit code`, { details: { exitCode: failure.exitCode } }));
+      }
+      details.exitCode = failure.exitCode;
+    }
+    return errorFromFailure({ code: failure.code, message: failure.message }, details);
   }
 
   /** A reply that breaks the protocol: the job fails, and so does the collect step (the worker is killed). */
@@ -187,6 +199,7 @@ export class PrepareJob extends BaseJob<{ entry: ArtifactEntry; exports: string[
   ) {
     super(common);
     const header: PrepareRequest = { limits, paramsHash, cpuTimeLimitMs: common.cpuTimeLimitMs, isolation: common.isolation };
+    if (common.compileTimeoutMs !== undefined) header.compileTimeoutMs = common.compileTimeoutMs;
     this.request = { type: MessageType.Prepare, header, body: code, replyType: MessageType.PrepareResult };
     this.maxArtifactBytes = limits.maxArtifactBytes;
   }
@@ -228,6 +241,12 @@ export interface ExecuteOutcome {
   output: Uint8Array;
   log: Uint8Array;
   logTruncated: boolean;
+  /** Files the job created or changed in its directory, by path (a null-prototype record). */
+  files: Record<string, Uint8Array>;
+  /** The module's memory when it ended, in 64 KiB pages: its peak (memory never shrinks). Undefined when it exports none. */
+  memoryPages: number | undefined;
+  /** The most its memory could reach, in pages (its declared maximum within `limits.maxMemoryPages`). */
+  maxMemoryPages: number | undefined;
   cpuTimeMs: number;
   wallTimeMs: number;
   /** The worker process' peak resident memory after the job: the job's own with `isolation: 'job'`, an upper bound otherwise. */
@@ -273,7 +292,8 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     readonly artifactKey: string,
     abi: Abi,
     input: Uint8Array,
-    limits: ExecuteRequest['limits'],
+    config: JobConfig | undefined,
+    private readonly limits: ExecuteRequest['limits'],
     private readonly cache: ArtifactCache,
     private readonly generations: ArtifactGenerations,
     /** Called for a corrupted or missing artifact: delete it, prepare again, run once more. */
@@ -281,9 +301,17 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
   ) {
     super(common);
     const header: ExecuteRequest = { abi, limits, cpuTimeLimitMs: common.cpuTimeLimitMs, isolation: common.isolation };
-    // The reply's body is the output then the log, each bounded by its limit: a longer one is refused at its head.
-    const maxReplyBody = limits.maxOutputBytes + limits.maxLogBytes;
-    this.request = { type: MessageType.Execute, header, body: input, replyType: MessageType.ExecuteResult, maxReplyBody };
+    if (common.compileTimeoutMs !== undefined) header.compileTimeoutMs = common.compileTimeoutMs;
+    let body = input;
+    if (config !== undefined) {
+      // argv, environment and files travel after the input, as raw bytes.
+      header.inputBytes = input.byteLength;
+      body = Buffer.concat([input, encodeJobConfig(config)]);
+    }
+    // The reply's body is the output, the log, then the files section, each bounded by its limit:
+    // a longer one is refused at its head.
+    const maxReplyBody = limits.maxOutputBytes + limits.maxLogBytes + maxEncodedBytes(limits).reply;
+    this.request = { type: MessageType.Execute, header, body, replyType: MessageType.ExecuteResult, maxReplyBody };
   }
 
   override async populate(worker: JobWorker): Promise<void> {
@@ -324,30 +352,52 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     const header = reply.header as ExecuteReply;
     const times = this.usageOf(header, worker);
     if (!header.ok) {
-      const error = this.failureOf(header, worker, times);
+      // A job that failed while running sends what it had produced: it goes to the error's details.
+      const ended = header.outputBytes === undefined && reply.body.byteLength === 0 ? undefined : this.#endOf(header, reply.body, worker);
+      const error = this.failureOf(header, worker, times, ended ?? {});
       if (error instanceof CorruptedArtifactError && this.recover(this, error)) return;
       this.reject(error);
       return;
     }
-    const body = reply.body;
-    const { outputBytes, logBytes, logTruncated } = header;
-    if (!isByteCount(outputBytes) || !isByteCount(logBytes) || typeof logTruncated !== 'boolean') {
-      this.failReply(new ProtocolError(`worker ${worker.id} sent a reply with bad body fields`, { details: { outputBytes, logBytes, logTruncated } }));
+    this.resolve({ ...this.#endOf(header, reply.body, worker), ...times, workerId: worker.id }, worker, times);
+  }
+
+  /**
+   * What an execute job ended with, from an untrusted reply: every size a whole number within its
+   * limit, the sizes adding up to the body, the files section well formed with names that stay in
+   * the job's directory. Anything else fails the job and kills the worker (E_PROTOCOL).
+   */
+  #endOf(header: Partial<ExecuteEndHeader>, body: Uint8Array, worker: JobWorker): Omit<ExecuteOutcome, 'cpuTimeMs' | 'wallTimeMs' | 'peakRssBytes'> {
+    const { outputBytes, logBytes, logTruncated, memoryPages, maxMemoryPages } = header;
+    // No files section is the same as an empty one.
+    const filesBytes = header.filesBytes ?? 0;
+    const bad = (what: string): never =>
+      this.failReply(new ProtocolError(`worker ${worker.id} sent a reply with ${what}`, { details: { outputBytes, logBytes, logTruncated, filesBytes, memoryPages, maxMemoryPages } }));
+    if (!isByteCount(outputBytes) || !isByteCount(logBytes) || !isByteCount(filesBytes) || typeof logTruncated !== 'boolean') bad('bad body fields');
+    if (outputBytes! > this.limits.maxOutputBytes || logBytes! > this.limits.maxLogBytes) bad('more output or log than its limits');
+    for (const pages of [memoryPages, maxMemoryPages]) {
+      if (pages !== undefined && (!Number.isSafeInteger(pages) || pages < 0 || pages > 65_536)) bad('a bad memory size');
     }
-    if (body.byteLength !== outputBytes + logBytes) {
-      this.failReply(new ProtocolError(`worker ${worker.id} sent ${body.byteLength} bytes, announced ${outputBytes + logBytes}`));
+    if (body.byteLength !== outputBytes! + logBytes! + filesBytes!) bad(`${body.byteLength} body bytes, announced ${outputBytes! + logBytes! + filesBytes!}`);
+    let files: [string, Uint8Array][] = [];
+    if (filesBytes! > 0) {
+      try {
+        files = decodeFileList(body.subarray(outputBytes! + logBytes!), this.limits);
+      } catch (error) {
+        if (!(error instanceof JobFilesFormatError)) throw error;
+        bad(`a bad files section: ${error.message}`);
+      }
     }
-    this.resolve(
-      {
-        output: body.subarray(0, outputBytes),
-        log: body.subarray(outputBytes),
-        logTruncated,
-        ...times,
-        workerId: worker.id,
-      },
-      worker,
-      times,
-    );
+    const byName: Record<string, Uint8Array> = Object.create(null);
+    for (const [name, data] of files) byName[name] = data;
+    return {
+      output: body.subarray(0, outputBytes),
+      log: body.subarray(outputBytes!, outputBytes! + logBytes!),
+      logTruncated: logTruncated!,
+      files: byName,
+      memoryPages,
+      maxMemoryPages,
+    };
   }
 
   override failed(reason: JobFailureReason | 'cancelled', error: WardenError, worker: JobWorker | undefined): void {

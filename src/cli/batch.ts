@@ -1,12 +1,13 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Artifact } from '../artifactHandle.js';
-import { WardenError } from '../errors.js';
+import { ExitError, WardenError } from '../errors.js';
 import type { ExecuteOptions, ExecuteResult, Host } from '../host.js';
 import { DEFAULT_LIMITS } from '../options.js';
 import { UsageError, commonHelp, commonOptions, parseArgs, parseDuration, requirePositionals } from './args.js';
 import { readModule, readNamedFile, readStdin } from './files.js';
 import { encodeBytes, roundMs, table } from './format.js';
+import { failureProducts, filesJson, readJobFiles, writeOutDir } from './jobFiles.js';
 import { ProgressBar } from './progress.js';
 import { withHost } from './session.js';
 
@@ -19,10 +20,13 @@ Runs many jobs from a file of JSON lines, one job a line:
 
 Fields: module (required, a path), at most one of input (text), inputFile (a path) or
 inputBase64; id (default: the line number), priority, timeoutMs, isolation (worker|job),
-abi (run|wasi). Paths are relative to the jobs file's dir (to the current dir for "-",
-stdin). Each distinct module is read and prepared once. Blank lines are skipped; a bad line
-fails as its own job (E_BATCH_LINE) and the others run. Ids must be unique, a bad line's
-too: a repeated id rejects the file (E_BATCH_LINE) before any job runs.
+abi (run|wasi); for WASI modules args (the arguments after argv[0], a list of strings),
+env (an object of strings), files (an object: name in the job's directory → a path) and
+outDir (where to write the files the module created or changed). Paths are relative to the
+jobs file's dir (to the current dir for "-", stdin). Each distinct module is read and
+prepared once. Blank lines are skipped; a bad line fails as its own job (E_BATCH_LINE) and
+the others run. Ids must be unique, a bad line's too: a repeated id rejects the file
+(E_BATCH_LINE) before any job runs.
 
 A progress bar is drawn on stderr when it is a terminal. At the end a summary counts the
 jobs per outcome (success or the error code).
@@ -51,11 +55,14 @@ interface BatchJob {
   module: string;
   input: { text: string } | { file: string } | { base64: string } | undefined;
   options: ExecuteOptions;
+  /** The job directory's files: name → path to read. */
+  files: { name: string; file: string }[];
+  outDir: string | undefined;
 }
 
 type BatchResult = { id: string; line: number } & ({ ok: true; result: ExecuteResult } | { ok: false; error: WardenError });
 
-const FIELDS = new Set(['id', 'module', 'input', 'inputFile', 'inputBase64', 'priority', 'timeoutMs', 'isolation', 'abi']);
+const FIELDS = new Set(['id', 'module', 'input', 'inputFile', 'inputBase64', 'priority', 'timeoutMs', 'isolation', 'abi', 'args', 'env', 'files', 'outDir']);
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 function defaultWorkers(): number {
@@ -198,6 +205,19 @@ function parseJob(raw: string, line: number, baseDir: string): BatchJob {
   if (base64 !== undefined && !BASE64.test(base64)) throw bad('"inputBase64" is not base64');
   const input = string('input');
   const inputFile = string('inputFile');
+  const args = fields.args;
+  if (args !== undefined && (!Array.isArray(args) || !args.every((arg) => typeof arg === 'string'))) throw bad('"args" must be a list of strings');
+  const stringsObject = (name: string): Record<string, string> | undefined => {
+    const field = fields[name];
+    if (field === undefined) return undefined;
+    if (field === null || typeof field !== 'object' || Array.isArray(field) || !Object.values(field).every((v) => typeof v === 'string')) {
+      throw bad(`"${name}" must be an object of strings`);
+    }
+    return field as Record<string, string>;
+  };
+  const env = stringsObject('env');
+  const files = Object.entries(stringsObject('files') ?? {}).map(([name, file]) => ({ name, file: path.resolve(baseDir, file) }));
+  const outDir = string('outDir');
   // The values of priority, timeoutMs, isolation and abi are the host's to check (E_INVALID_OPTION).
   const options = Object.fromEntries(['priority', 'timeoutMs', 'isolation', 'abi'].filter((name) => fields[name] !== undefined).map((name) => [name, fields[name]]));
   return {
@@ -205,7 +225,13 @@ function parseJob(raw: string, line: number, baseDir: string): BatchJob {
     line,
     module: path.resolve(baseDir, module),
     input: input !== undefined ? { text: input } : inputFile !== undefined ? { file: path.resolve(baseDir, inputFile) } : base64 !== undefined ? { base64 } : undefined,
-    options: options as ExecuteOptions,
+    options: {
+      ...(options as ExecuteOptions),
+      // argv[0] is the module's path as the line gives it, as `warden run` makes it.
+      ...(args !== undefined || env !== undefined || files.length > 0 ? { args: [module, ...((args as string[] | undefined) ?? [])], env: env ?? {} } : {}),
+    },
+    files,
+    outDir: outDir === undefined ? undefined : path.resolve(baseDir, outDir),
   };
 }
 
@@ -242,10 +268,15 @@ async function runJob(host: Host, job: BatchJob, artifactOf: (module: string) =>
   try {
     const artifact = await artifactOf(job.module);
     const input = await inputOf(job);
-    const result = await host.execute(artifact, input, { ...(timeoutMs === undefined ? {} : { timeoutMs }), ...job.options });
+    const files = job.files.length === 0 ? undefined : await readJobFiles(job.files);
+    const result = await host.execute(artifact, input, { ...(timeoutMs === undefined ? {} : { timeoutMs }), ...job.options, ...(files ? { files } : {}) });
+    if (job.outDir !== undefined) await writeOutDir(job.outDir, result.files);
     return { id: job.id, line: job.line, ok: true, result };
   } catch (error) {
+    if (error instanceof UsageError) return { id: job.id, line: job.line, ok: false, error: new BatchLineError(error.message, { details: { line: job.line } }) };
     if (!(error instanceof WardenError)) throw error;
+    const left = failureProducts(error).files;
+    if (job.outDir !== undefined && Object.keys(left).length > 0) await writeOutDir(job.outDir, left).catch(() => {});
     return { id: job.id, line: job.line, ok: false, error };
   }
 }
@@ -261,9 +292,17 @@ function resultJson(result: BatchResult): Record<string, unknown> {
   const { id, line } = result;
   if (!result.ok) {
     const { code, message, deterministic } = result.error;
-    return { id, line, ok: false, code, message, deterministic };
+    const products = failureProducts(result.error);
+    const failed: Record<string, unknown> = { id, line, ok: false, code, message, deterministic };
+    if (result.error instanceof ExitError) failed.exitCode = result.error.exitCode;
+    if (products.output.byteLength > 0 || products.log.byteLength > 0) {
+      const out = encodeBytes(products.output);
+      const logText = encodeBytes(products.log);
+      Object.assign(failed, { output: out.text, outputEncoding: out.encoding, log: logText.text, logEncoding: logText.encoding, logTruncated: products.logTruncated });
+    }
+    return failed;
   }
-  const { output, log, logTruncated, cpuTimeMs, wallTimeMs, workerId, attempts } = result.result;
+  const { output, log, logTruncated, cpuTimeMs, wallTimeMs, workerId, attempts, files, memoryPages } = result.result;
   const out = encodeBytes(output);
   const logText = encodeBytes(log);
   return {
@@ -275,6 +314,8 @@ function resultJson(result: BatchResult): Record<string, unknown> {
     log: logText.text,
     logEncoding: logText.encoding,
     logTruncated,
+    files: filesJson(files),
+    memoryPages,
     cpuTimeMs: roundMs(cpuTimeMs),
     wallTimeMs: roundMs(wallTimeMs),
     workerId,

@@ -1,26 +1,34 @@
 import { missingAbiExports, type Abi, type Artifact } from '../artifactHandle.js';
 import { DEFAULT_LIMITS } from '../options.js';
 import { UsageError, commonHelp, commonOptions, parseArgs, parseChoice, parseDuration, requirePositionals } from './args.js';
-import { readInput, readModule } from './files.js';
+import { readInput, readModule, readNamedFile } from './files.js';
 import { encodeBytes, endLineOnTerminal, reportJsonFailure, roundMs, writeJson } from './format.js';
+import { failureProducts, filesJson, parseEnvOption, parseFileOption, readJobFiles, writeOutDir } from './jobFiles.js';
+import { ExitError, WardenError } from '../errors.js';
 import { withHost } from './session.js';
 
-export const runHelp = `Usage: warden run <module> [--input FILE | -] [--abi run|wasi] [--timeout 2s] [--json]
+export const runHelp = `Usage: warden run <module> [--input FILE | -] [--abi run|wasi] [--timeout 2s]
+                  [--file NAME=PATH]... [--env NAME=VALUE]... [--out-dir DIR] [--json] [-- ARGS...]
 
 Prepares <module> (raw, gzip or brotli WebAssembly; cached) and executes it once in a
 sandboxed worker. The output goes to stdout as raw bytes, the log (a WASI module's stderr)
-to stderr; on a terminal, a newline ends each if it does not end with one.
+to stderr, also when the module fails; on a terminal, a newline ends each if it does not end with one.
 
 Options:
-  --input FILE       the input; "-" reads stdin; none means an empty input
+  --input FILE       the input (a WASI module's stdin); "-" reads stdin; none means empty
   --abi run|wasi     the ABI (default: what the module's exports imply)
   --timeout T        CPU time the execution may use: 500ms, 2s, 1m or a number of ms
                      (default: ${DEFAULT_LIMITS.executeTimeoutMs}ms)
+  --file NAME=PATH   put the file PATH in the job's directory as NAME (repeatable; a bare
+                     PATH is named by its base name); the module sees it as NAME or /NAME
+  --env NAME=VALUE   set a variable of the module's environment (repeatable)
+  --out-dir DIR      write the files the module created or changed into DIR
   --json             print one JSON object instead: { ok, output, outputEncoding, log, ... }
+  -- ARGS...         the module's arguments: its argv is <module> ARGS...
 ${commonHelp}
 
-Exit code: 0 when the module ran, 1 when it failed (warden: E_CODE: message on stderr),
-2 for a usage error.`;
+Exit code: 0 when the module ran, 1 when it failed (warden: E_CODE: message on stderr; a
+WASI module that exits with a code other than 0 is E_EXIT), 2 for a usage error.`;
 
 const ABIS: readonly Abi[] = ['run', 'wasi'];
 
@@ -36,7 +44,7 @@ function checkAbi(abi: Abi, artifact: Artifact, modulePath: string): void {
 
 /** `warden run`: one prepare and one execute on a host of single-worker pools. */
 export async function runCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals, tokens } = parseArgs({
     args: argv,
     options: {
       ...commonOptions,
@@ -44,20 +52,31 @@ export async function runCommand(argv: string[]): Promise<number> {
       abi: { type: 'string' },
       timeout: { type: 'string' },
       json: { type: 'boolean' },
+      file: { type: 'string', multiple: true },
+      env: { type: 'string', multiple: true },
+      'out-dir': { type: 'string' },
     },
     strict: true,
     allowPositionals: true,
+    tokens: true,
   });
   if (values.help) {
     process.stdout.write(`${runHelp}\n`);
     return 0;
   }
-  const [modulePath] = requirePositionals(positionals, ['module']) as [string];
+  // Everything after `--` is the module's: its arguments, never warden's.
+  const terminator = tokens.find((token) => token.kind === 'option-terminator')?.index;
+  const moduleArgs = terminator === undefined ? [] : argv.slice(terminator + 1);
+  const [modulePath] = requirePositionals(positionals.slice(0, positionals.length - moduleArgs.length), ['module']) as [string];
+  const fileOptions = (values.file ?? []).map(parseFileOption);
+  const env = Object.fromEntries((values.env ?? []).map(parseEnvOption));
+  const outDir = values['out-dir'];
   const abi = values.abi === undefined ? undefined : parseChoice('abi', values.abi, ABIS);
   const timeoutMs = values.timeout === undefined ? undefined : parseDuration('timeout', values.timeout);
   try {
     const code = await readModule(modulePath);
     const input = await readInput(values.input);
+    const files = await readJobFiles(fileOptions);
     const session = { cacheDir: values['cache-dir'], allowInsecure: values['allow-insecure'] };
     const { artifact, result } = await withHost(session, async (host) => {
       const prepared = await host.prepare(code);
@@ -65,9 +84,13 @@ export async function runCommand(argv: string[]): Promise<number> {
       const executed = await host.execute(prepared, input, {
         ...(abi === undefined ? {} : { abi }),
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        args: [modulePath, ...moduleArgs],
+        env,
+        files,
       });
       return { artifact: prepared, result: executed };
     });
+    if (outDir !== undefined) await writeOutDir(outDir, result.files);
     if (values.json) {
       const output = encodeBytes(result.output);
       const log = encodeBytes(result.log);
@@ -78,6 +101,8 @@ export async function runCommand(argv: string[]): Promise<number> {
         log: log.text,
         logEncoding: log.encoding,
         logTruncated: result.logTruncated,
+        files: filesJson(result.files),
+        memoryPages: result.memoryPages,
         cpuTimeMs: roundMs(result.cpuTimeMs),
         wallTimeMs: roundMs(result.wallTimeMs),
         workerId: result.workerId,
@@ -98,7 +123,46 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (error) {
+    if (error instanceof WardenError) await reportProducts(error, { json: values.json === true, outDir });
+    if (values.json && error instanceof WardenError) return 1;
     if (values.json) return reportJsonFailure(error);
     throw error;
   }
+}
+
+/**
+ * What a failed module said still reaches the user: its files go to --out-dir, and, without
+ * --json, its output to stdout and its log to stderr, before warden's own error line. With
+ * --json they are printed in the JSON object, with the exit code and memory.
+ */
+async function reportProducts(error: WardenError, { json, outDir }: { json: boolean; outDir: string | undefined }): Promise<void> {
+  const { output, log, logTruncated, files } = failureProducts(error);
+  if (outDir !== undefined && Object.keys(files).length > 0) await writeOutDir(outDir, files);
+  if (json) {
+    const report: Record<string, unknown> = {
+      ok: false,
+      error: { code: error.code, message: error.message, deterministic: error.deterministic, ...(error instanceof ExitError ? { exitCode: error.exitCode } : {}) },
+    };
+    // A job that ran and failed: what it wrote, its files and its memory.
+    if (error.details.output instanceof Uint8Array) {
+      const out = encodeBytes(output);
+      const logText = encodeBytes(log);
+      Object.assign(report, {
+        output: out.text,
+        outputEncoding: out.encoding,
+        log: logText.text,
+        logEncoding: logText.encoding,
+        logTruncated,
+        files: filesJson(files),
+        memoryPages: error.details.memoryPages,
+        maxMemoryPages: error.details.maxMemoryPages,
+      });
+    }
+    writeJson(report);
+    process.stderr.write(`warden: ${error.code}: ${error.message}\n`);
+    return;
+  }
+  process.stderr.write(log);
+  if (logTruncated) process.stderr.write(`\nwarden: the log was truncated at ${log.byteLength} bytes\n`);
+  process.stdout.write(output);
 }

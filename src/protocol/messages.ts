@@ -2,9 +2,11 @@
  * The messages of the host ↔ worker protocol, typed in one place.
  * A worker refuses a HELLO whose `protocol` differs from its own. Version 3: headers are
  * bounded (a prepare reply no longer lists the module's exports: the host reads them from the
- * artifact).
+ * artifact). Version 4: the job's argv, environment and files travel in the Execute body and
+ * come back in the reply, with a failed job's output and log, `E_EXIT`'s exit code and the
+ * memory pages.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 export const MessageType = {
   /** host → worker, once: `{ protocol, info: WorkerInfo }`. */
@@ -25,9 +27,12 @@ export const MessageType = {
   Prepare: 10,
   /** worker → host: `PrepareReply`; on success the artifact is in `tmp-artifact`. */
   PrepareResult: 11,
-  /** host → worker: `ExecuteRequest`, body = the input; the artifact is hard-linked as `artifact`. */
+  /**
+   * host → worker: `ExecuteRequest`, body = the input, then (when `inputBytes` is set) the job's
+   * argv, environment and files (`shared/jobFiles.ts`); the artifact is hard-linked as `artifact`.
+   */
   Execute: 12,
-  /** worker → host: `ExecuteReply`, body = output bytes then log bytes. */
+  /** worker → host: `ExecuteReply`, body = output bytes, log bytes, then the files section (`filesBytes`). */
   ExecuteResult: 13,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
@@ -128,6 +133,8 @@ export interface JobFailureHeader {
   code: string;
   message: string;
   deterministic: boolean;
+  /** E_EXIT: the module's exit code. */
+  exitCode?: number;
 }
 
 /**
@@ -142,6 +149,8 @@ export interface PrepareRequest extends JobRequestIsolation {
   limits: import('../shared/limits.js').PrepareLimits;
   paramsHash: string;
   cpuTimeLimitMs: number;
+  /** CPU time compiling the module may take: a module that needs more is refused (E_TIMEOUT). */
+  compileTimeoutMs?: number;
 }
 
 /** What a job cost, in every reply. */
@@ -160,9 +169,26 @@ export type PrepareReply =
 export interface ExecuteRequest extends JobRequestIsolation {
   abi: 'run' | 'wasi';
   limits: import('../shared/limits.js').ExecuteLimits;
+  /** CPU time of the job's own execution (its thread, once the module is compiled). */
   cpuTimeLimitMs: number;
+  /** CPU time loading and compiling the module may take before that. */
+  compileTimeoutMs?: number;
+  /** Set when the body holds more than the input: the input's length, the argv, environment and files section after it. */
+  inputBytes?: number;
+}
+
+/** What an execute job ended with, success or failure while running; the body holds the bytes. */
+export interface ExecuteEndHeader {
+  outputBytes: number;
+  logBytes: number;
+  logTruncated: boolean;
+  /** Length of the files section after the log (0: the job created or changed no file). */
+  filesBytes: number;
+  /** The module's memory when it ended, in pages (absent when it exported none). */
+  memoryPages?: number;
+  maxMemoryPages?: number;
 }
 
 export type ExecuteReply =
-  | ({ ok: true; outputBytes: number; logBytes: number; logTruncated: boolean } & JobUsage)
-  | ({ ok: false; failure: JobFailureHeader } & JobUsage);
+  | ({ ok: true } & ExecuteEndHeader & JobUsage)
+  | ({ ok: false; failure: JobFailureHeader } & Partial<ExecuteEndHeader> & JobUsage);

@@ -28,6 +28,10 @@ export interface NativeAddon {
   probeSyscall(name: string): string;
   /** flock(fd, LOCK_EX | LOCK_NB): 'OK' or the errno name. Used by the host for the cache dir lock. */
   tryLock(fd: number): string;
+  /** The calling thread's CPU-time clock (pthread_getcpuclockid): any thread of the process can read it. */
+  threadCpuClock(): number;
+  /** A clock's reading in ns (clock_gettime). */
+  cpuClockNs(clock: number): number;
 }
 
 /** Path of the addon relative to this file: dist/shared → build/Release (the worker bundles in dist/worker are at the same depth). */

@@ -11,6 +11,8 @@ export interface JobFailure {
   message: string;
   /** `true` when the outcome depends only on the code and input (see `WardenError`). */
   deterministic: boolean;
+  /** E_EXIT: the code the module passed to `proc_exit` (never 0). */
+  exitCode?: number;
 }
 
 /** The codes a job produces, with their `deterministic` flag as `src/errors.ts` declares it. */
@@ -19,6 +21,7 @@ export const JOB_ERROR_CODES = {
   E_DECOMPRESS: true,
   E_PREPARATION: true,
   E_TRAP: true,
+  E_EXIT: true,
   E_TIMEOUT: false,
   E_OUT_OF_MEMORY: true,
   E_OUTPUT_TOO_LARGE: true,
@@ -38,22 +41,42 @@ export function isJobErrorCode(code: string): code is JobErrorCode {
   return Object.hasOwn(JOB_ERROR_CODES, code);
 }
 
+/** What an execute job had produced when it failed: kept so the caller sees what the program said. */
+export interface JobPartial {
+  output: Uint8Array;
+  log: Uint8Array;
+  logTruncated: boolean;
+  /** Files the job created or changed in its directory. */
+  files: [string, Uint8Array][];
+  /** Size of the module's memory when it ended, in 64 KiB pages (its peak: memory never shrinks). */
+  memoryPages: number | undefined;
+  /** The largest size its memory could reach, in pages. */
+  maxMemoryPages: number | undefined;
+}
+
 /** Thrown inside a job for a failure caused by the code, its input or its limits (never for bugs). */
 export class JobError extends Error {
   override name = 'JobError';
   readonly deterministic: boolean;
+  /** E_EXIT: the module's exit code. */
+  readonly exitCode: number | undefined;
+  /** What the job had produced, when it failed while running (set by `execute`). */
+  partial: JobPartial | undefined;
 
   constructor(
     readonly code: JobErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; exitCode?: number },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.deterministic = JOB_ERROR_CODES[code];
+    this.exitCode = options?.exitCode;
   }
 
   toFailure(): JobFailure {
-    return { code: this.code, message: this.message, deterministic: this.deterministic };
+    const failure: JobFailure = { code: this.code, message: this.message, deterministic: this.deterministic };
+    if (this.exitCode !== undefined) failure.exitCode = this.exitCode;
+    return failure;
   }
 }
 

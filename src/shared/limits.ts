@@ -7,7 +7,7 @@ const MiB = 1024 * 1024;
 
 /** Bounds checked while preparing a module; they are part of the parameters hashed into an artifact. */
 export interface PrepareLimits {
-  /** Size of the submitted code as received (compressed or not). */
+  /** Size of the submitted code as received: the compressed size for gzip or brotli code. */
   maxCodeBytes: number;
   /** Size of the module after gzip or brotli decompression: beyond it the code is a decompression bomb. */
   maxDecompressedBytes: number;
@@ -30,23 +30,47 @@ export interface ExecuteLimits {
   maxOutputBytes: number;
   /** Bytes kept of stderr; more is dropped and the log marked truncated. */
   maxLogBytes: number;
+  /** Files and directories the job's directory may hold at once (given, created, left). */
+  maxFiles: number;
+  /** Bytes of file content the job's directory may hold at once (a file counted once per name). */
+  maxFilesBytes: number;
+  /** UTF-8 bytes of a path in the job's directory, from its root. */
+  maxPathBytes: number;
+  /** UTF-8 bytes of argv and the environment together, each string with its NUL (as the job sees them). */
+  maxArgsBytes: number;
 }
 
 export const DEFAULT_PREPARE_LIMITS: Readonly<PrepareLimits> = Object.freeze({
   maxCodeBytes: 16 * MiB,
   maxDecompressedBytes: 64 * MiB,
-  maxMemoryPages: 1024,
+  maxMemoryPages: 4096,
   maxTableElements: 100_000,
   maxFunctions: 100_000,
   maxArtifactBytes: 80 * MiB,
 });
 
 export const DEFAULT_EXECUTE_LIMITS: Readonly<ExecuteLimits> = Object.freeze({
-  maxMemoryPages: 1024,
+  // 256 MiB: real programs (compilers, databases, synthesis) need far more than 64 MiB, and
+  // memory is only committed as the module grows it. Not more by default: past 64 MiB each
+  // memory.grow costs V8 a full GC, so growth page by page slows down quadratically and cannot
+  // be terminated until it stops (docs/api.md, "maxMemoryPages").
+  maxMemoryPages: 4096,
   maxInputBytes: 16 * MiB,
   maxOutputBytes: 16 * MiB,
   maxLogBytes: 64 * 1024,
+  maxFiles: 1000,
+  maxFilesBytes: 16 * MiB,
+  maxPathBytes: 4096,
+  maxArgsBytes: 256 * 1024,
 });
 
 /** Size of a WebAssembly page. */
 export const WASM_PAGE_BYTES = 65_536;
+
+/** Why code is refused for its size: the limit counts it as submitted, and compressed code is accepted. */
+export function codeTooLargeMessage(bytes: number, limits: Pick<PrepareLimits, 'maxCodeBytes' | 'maxDecompressedBytes'>): string {
+  return (
+    `code of ${bytes} bytes exceeds maxCodeBytes (${limits.maxCodeBytes}), which counts the code as submitted: ` +
+    `gzip or brotli compressed code is accepted and counted compressed (it may decompress to maxDecompressedBytes, ${limits.maxDecompressedBytes})`
+  );
+}

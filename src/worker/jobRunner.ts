@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { jobFailure, type JobErrorCode } from '../shared/jobError.js';
 import { wholeBuffer, type JobOutcome, type JobTask, type ThreadReply, type WarmUpTask } from './jobs/task.js';
+import { JobClock } from './threadClock.js';
 
 export interface JobRunnerOptions {
   /** V8 old-generation heap of the job thread, in MiB. Default 256. */
@@ -23,16 +24,27 @@ export interface JobRunnerOptions {
   pollIntervalMs?: number;
   /** Node flags of the job thread. Default: the process's own (`process.execArgv`). */
   execArgv?: string[];
+  /** How long a terminated thread may take to end before the job ends without it, ms. Default 2000. */
+  terminateGraceMs?: number;
 }
 
 export interface RunOptions {
-  /** CPU time the job may use, in ms; past it the thread is terminated and the job fails with E_TIMEOUT. */
+  /**
+   * CPU time the job may use, in ms; past it the thread is terminated and the job fails with
+   * E_TIMEOUT. A prepare job counts the whole process's CPU time; an execute job counts its own
+   * thread's, from the moment its module is compiled (see `compileTimeLimitMs`).
+   */
   cpuTimeLimitMs: number;
+  /**
+   * Execute jobs: CPU time (the whole process's: V8 compiles on background threads) that loading
+   * and compiling the module may take before the job's own budget starts. Default: `cpuTimeLimitMs`.
+   */
+  compileTimeLimitMs?: number;
   /** Aborting fails the job with E_ABORTED (the thread is terminated if the job was running). */
   signal?: AbortSignal;
 }
 
-/** A job's outcome with the time it took (CPU time of the whole process while the job ran). */
+/** A job's outcome with the time it took (CPU time as `RunOptions.cpuTimeLimitMs` counts it). */
 export type RunResult = JobOutcome & { cpuTimeMs: number; wallTimeMs: number };
 
 const DEFAULTS: Required<Omit<JobRunnerOptions, 'execArgv'>> = {
@@ -41,6 +53,7 @@ const DEFAULTS: Required<Omit<JobRunnerOptions, 'execArgv'>> = {
   stackSizeMb: 4,
   wallTimeFactor: 4,
   pollIntervalMs: 10,
+  terminateGraceMs: 2000,
 };
 
 function checkPositive(value: unknown, name: string): number {
@@ -113,6 +126,8 @@ type Pending = { resolve: (reply: ThreadReply) => void; reject: (error: Error) =
  */
 class JobThread {
   readonly worker: Worker;
+  /** The thread's own CPU clock, shared with it. */
+  readonly clock = new JobClock();
   /** Settles once the thread has loaded the job module and run the warm-up job. */
   readonly warm: Promise<void>;
   #pending: Pending | undefined;
@@ -128,6 +143,7 @@ class JobThread {
         stackSizeMb: options.stackSizeMb,
       },
       ...(execArgv ? { execArgv } : {}),
+      workerData: { clock: this.clock.shared },
     });
     // An idle thread never keeps the process alive; a task in flight does (see `exchange`).
     this.worker.unref();
@@ -182,7 +198,7 @@ export class JobRunner {
   readonly #options: Required<Omit<JobRunnerOptions, 'execArgv'>>;
   readonly #execArgv: string[] | undefined;
   #thread: JobThread;
-  /** Jobs run one after another: the CPU-time watch measures the whole process. */
+  /** Jobs run one after another: a prepare job's CPU-time watch measures the whole process. */
   #queue: Promise<unknown> = Promise.resolve();
   #closing: Promise<void> | undefined;
 
@@ -220,37 +236,62 @@ export class JobRunner {
     return this.#closing;
   }
 
-  async #runNow({ message, transferList }: ReturnType<typeof transferable>, { cpuTimeLimitMs, signal }: RunOptions): Promise<RunResult> {
+  async #runNow({ message, transferList }: ReturnType<typeof transferable>, options: RunOptions): Promise<RunResult> {
+    const { cpuTimeLimitMs, signal } = options;
     const thread = this.#thread;
     await thread.warm;
     if (this.#closing) throw new Error('JobRunner is closed');
-    const wallTimeLimitMs = cpuTimeLimitMs * this.#options.wallTimeFactor;
+    const factor = this.#options.wallTimeFactor;
+    const compileLimitMs = options.compileTimeLimitMs ?? cpuTimeLimitMs;
+    const phased = message.kind === 'execute';
+    thread.clock.reset();
     const startCpu = process.cpuUsage();
     const startWall = performance.now();
-    const cpuTimeMs = () => {
+    let runStartWall: number | undefined;
+    const processCpuMs = () => {
       const { user, system } = process.cpuUsage(startCpu);
       return (user + system) / 1000;
     };
-    const wallTimeMs = () => performance.now() - startWall;
+    /** An execute job counts its own execution only; a prepare job, the process since it started. */
+    const cpuTimeMs = () => (phased ? thread.clock.executionMs() : processCpuMs());
+    const wallTimeMs = () => performance.now() - (runStartWall ?? startWall);
     const done = (outcome: JobOutcome): RunResult => ({ ...outcome, cpuTimeMs: cpuTimeMs(), wallTimeMs: wallTimeMs() });
 
     let stop: Stop | undefined;
-    // The only way to stop code that does not cooperate: terminate its thread.
+    let giveUp: () => void = () => {};
+    const stuck = new Promise<never>((_, reject) => {
+      giveUp = () => reject(new Error('the job thread did not end when terminated'));
+    });
+    stuck.catch(() => {});
+    let graceTimer: NodeJS.Timeout | undefined;
+    // The only way to stop code that does not cooperate: terminate its thread. V8 does not act on
+    // the termination while wasm keeps growing its memory (each grow past 64 MiB runs a GC, which
+    // swallows the request): past a grace the job ends anyway and the thread is left to die.
     const abort = (reason: Stop) => {
       if (stop) return;
       stop = reason;
       void thread.terminate();
+      graceTimer = setTimeout(giveUp, this.#options.terminateGraceMs);
+      graceTimer.unref();
     };
     const onAbort = () => abort({ code: 'E_ABORTED', message: 'the job was aborted' });
     if (signal?.aborted) return done({ ok: false, failure: jobFailure('E_ABORTED', 'the job was aborted before it started') });
     signal?.addEventListener('abort', onAbort, { once: true });
     const watch = setInterval(() => {
+      if (phased && !thread.clock.started) {
+        // Loading and compiling the module: its own bound, which prepare checked the module meets.
+        const loadWallMs = performance.now() - startWall;
+        if (processCpuMs() > compileLimitMs) abort({ code: 'E_TIMEOUT', message: `compiling the module used more than ${compileLimitMs} ms of CPU time (compileTimeoutMs)` });
+        else if (loadWallMs > compileLimitMs * factor) abort({ code: 'E_TIMEOUT', message: `compiling the module took more than ${compileLimitMs * factor} ms of wall-clock time` });
+        return;
+      }
+      if (phased) runStartWall ??= performance.now();
       if (cpuTimeMs() > cpuTimeLimitMs) abort({ code: 'E_TIMEOUT', message: `the job used more than ${cpuTimeLimitMs} ms of CPU time` });
-      else if (wallTimeMs() > wallTimeLimitMs) abort({ code: 'E_TIMEOUT', message: `the job ran for more than ${wallTimeLimitMs} ms of wall-clock time` });
+      else if (wallTimeMs() > cpuTimeLimitMs * factor) abort({ code: 'E_TIMEOUT', message: `the job ran for more than ${cpuTimeLimitMs * factor} ms of wall-clock time` });
     }, this.#options.pollIntervalMs);
 
     try {
-      const reply = await thread.exchange(message, transferList);
+      const reply = await Promise.race([thread.exchange(message, transferList), stuck]);
       if (!reply.ok) throw new Error(`job thread failed: ${reply.message}`);
       if (!reply.outcome) throw new Error('job thread answered a job with no outcome');
       const result = done(reply.outcome);
@@ -269,6 +310,7 @@ export class JobRunner {
       throw error;
     } finally {
       clearInterval(watch);
+      clearTimeout(graceTimer);
       signal?.removeEventListener('abort', onAbort);
     }
   }
@@ -277,6 +319,8 @@ export class JobRunner {
   #replace(thread: JobThread): void {
     if (this.#thread !== thread) return;
     void thread.terminate();
+    // A thread still dying must not keep the process alive.
+    thread.worker.unref();
     this.#thread = new JobThread(this.#options, this.#execArgv);
   }
 }

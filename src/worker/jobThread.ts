@@ -4,13 +4,18 @@
  * job can be cut by terminating the thread while the main thread keeps the channel to the host.
  * One task in, one reply out (`ThreadReply`), buffers moved both ways, never cloned.
  */
-import { parentPort } from 'node:worker_threads';
-import { execute } from './jobs/execute.js';
+import { parentPort, workerData } from 'node:worker_threads';
+import { execute, type ExecuteResult } from './jobs/execute.js';
 import { JobError } from '../shared/jobError.js';
+import { decodeJobConfig, encodeFileList, type JobConfig } from '../shared/jobFiles.js';
+import { threadClock, type ThreadClock } from './threadClock.js';
 import { prepare } from './jobs/prepare.js';
 import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from '../shared/limits.js';
 import { WARM_UP_INPUT, WARM_UP_MODULE } from './jobs/warmUpModule.js';
-import { wholeBuffer, type JobOutcome, type JobTask, type ThreadReply, type WarmUpTask } from './jobs/task.js';
+import { wholeBuffer, type ExecuteEnd, type ExecuteTask, type JobOutcome, type JobTask, type ThreadReply, type WarmUpTask } from './jobs/task.js';
+
+/** This thread's CPU clock, shared with the main thread that watches it (`workerData.clock`). */
+const clock: ThreadClock = threadClock(workerData?.clock);
 
 async function warmUp(): Promise<void> {
   const { artifact } = prepare(WARM_UP_MODULE, DEFAULT_PREPARE_LIMITS, '0'.repeat(64));
@@ -30,16 +35,48 @@ function movable(outcome: JobOutcome, views: Uint8Array[]): Movable {
   return { outcome, transfer: views.map(wholeBuffer).filter((buffer) => buffer !== undefined) };
 }
 
+/** An execute job's end as it crosses to the main thread: its own buffers, the files encoded. */
+function ending(result: ExecuteResult): ExecuteEnd {
+  return {
+    output: owned(result.output),
+    log: owned(result.log),
+    logTruncated: result.logTruncated,
+    files: result.files.length === 0 ? new Uint8Array(0) : encodeFileList(result.files),
+    memoryPages: result.memoryPages,
+    maxMemoryPages: result.maxMemoryPages,
+  };
+}
+
+/** The task's input and its argv, environment and files (a bad section is warden's bug: the host checked it). */
+function split(task: ExecuteTask): { input: Uint8Array; config: JobConfig | undefined } {
+  if (task.inputBytes === undefined) return { input: task.input, config: undefined };
+  return { input: task.input.subarray(0, task.inputBytes), config: decodeJobConfig(task.input.subarray(task.inputBytes), task.limits) };
+}
+
+async function runExecute(task: ExecuteTask): Promise<Movable> {
+  const { input, config } = split(task);
+  try {
+    const result = await execute(task.artifact, input, task.abi, task.limits, {
+      ...(config === undefined ? {} : { args: config.args, env: config.env, files: config.files }),
+      started: () => clock.markStart(),
+      cpuNs: () => clock.ownNs(),
+    });
+    const end = ending(result);
+    return movable({ ok: true, kind: 'execute', ...end }, [end.output, end.log, end.files]);
+  } catch (error) {
+    if (!(error instanceof JobError) || error.partial === undefined) throw error;
+    const partial = ending(error.partial);
+    return movable({ ok: false, failure: error.toFailure(), partial }, [partial.output, partial.log, partial.files]);
+  }
+}
+
 async function run(task: JobTask): Promise<Movable> {
   if (task.kind === 'prepare') {
-    const { artifact, moduleBytes, exports } = prepare(task.code, task.limits, task.paramsHash);
+    const { artifact, moduleBytes, exports } = prepare(task.code, task.limits, task.paramsHash, task.compileTimeoutMs);
     const moved = owned(artifact);
     return movable({ ok: true, kind: 'prepare', artifact: moved, moduleBytes, exports }, [moved]);
   }
-  const result = await execute(task.artifact, task.input, task.abi, task.limits);
-  const output = owned(result.output);
-  const log = owned(result.log);
-  return movable({ ok: true, kind: 'execute', output, log, logTruncated: result.logTruncated }, [output, log]);
+  return runExecute(task);
 }
 
 /**

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type {
+  ExecuteEndHeader,
   ExecuteReply,
   ExecuteRequest,
   JobFailureHeader,
@@ -15,6 +16,7 @@ import { loadAddon } from '../shared/addon.js';
 import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from '../shared/limits.js';
 import { WARM_UP_INPUT, WARM_UP_MODULE } from './jobs/warmUpModule.js';
 import { JobRunner } from './jobRunner.js';
+import type { ExecuteEnd } from './jobs/task.js';
 
 /**
  * Job handling on the worker's main thread: reads what the host put in the worker dir, runs
@@ -90,7 +92,9 @@ const MAX_MESSAGE_CHARS = 1024;
 /** A failure as a reply carries it: its message bounded. */
 function failed(failure: JobFailureHeader, times: JobUsage): { ok: false; failure: JobFailureHeader } & JobUsage {
   const message = failure.message.length > MAX_MESSAGE_CHARS ? `${failure.message.slice(0, MAX_MESSAGE_CHARS)}…` : failure.message;
-  return { ok: false, failure: { code: failure.code, message, deterministic: failure.deterministic }, ...times };
+  const kept: JobFailureHeader = { code: failure.code, message, deterministic: failure.deterministic };
+  if (failure.exitCode !== undefined) kept.exitCode = failure.exitCode;
+  return { ok: false, failure: kept, ...times };
 }
 
 /** A full disk (ENOSPC) or the file size limit (EFBIG) is about the machine, not the code, and not a reason for this worker to die. */
@@ -109,7 +113,13 @@ export async function runPrepare(info: WorkerInfo, request: PrepareRequest, code
   }
   try {
     const result = await (await runnerFor(info, request)).run(
-      { kind: 'prepare', code, limits: request.limits, paramsHash: request.paramsHash },
+      {
+        kind: 'prepare',
+        code,
+        limits: request.limits,
+        paramsHash: request.paramsHash,
+        ...(request.compileTimeoutMs === undefined ? {} : { compileTimeoutMs: request.compileTimeoutMs }),
+      },
       { cpuTimeLimitMs: request.cpuTimeLimitMs },
     );
     const times = usage(result);
@@ -127,9 +137,17 @@ export async function runPrepare(info: WorkerInfo, request: PrepareRequest, code
   }
 }
 
-/** The body of an execute reply: the output, then the log. */
-function executeBody(result: { output: Uint8Array; log: Uint8Array }): Buffer {
-  return Buffer.concat([result.output, result.log]);
+/** The body of an execute reply: the output, the log, then the files section. */
+function executeBody(result: ExecuteEnd): Buffer {
+  return result.files.byteLength === 0 ? Buffer.concat([result.output, result.log]) : Buffer.concat([result.output, result.log, result.files]);
+}
+
+/** The header fields that say how the body of an execute reply divides. */
+function endHeader(end: ExecuteEnd): ExecuteEndHeader {
+  const header: ExecuteEndHeader = { outputBytes: end.output.byteLength, logBytes: end.log.byteLength, logTruncated: end.logTruncated, filesBytes: end.files.byteLength };
+  if (end.memoryPages !== undefined) header.memoryPages = end.memoryPages;
+  if (end.maxMemoryPages !== undefined) header.maxMemoryPages = end.maxMemoryPages;
+  return header;
 }
 
 export async function runExecute(
@@ -145,15 +163,22 @@ export async function runExecute(
     return { reply: failed(failure, usage()) };
   }
   const result = await (await runnerFor(info, request)).run(
-    { kind: 'execute', artifact, input, abi: request.abi, limits: request.limits },
-    { cpuTimeLimitMs: request.cpuTimeLimitMs },
+    {
+      kind: 'execute',
+      artifact,
+      input,
+      ...(request.inputBytes === undefined ? {} : { inputBytes: request.inputBytes }),
+      abi: request.abi,
+      limits: request.limits,
+    },
+    { cpuTimeLimitMs: request.cpuTimeLimitMs, ...(request.compileTimeoutMs === undefined ? {} : { compileTimeLimitMs: request.compileTimeoutMs }) },
   );
   const times = usage(result);
-  if (!result.ok) return { reply: failed(result.failure, times) };
+  if (!result.ok) {
+    // A job that failed while running still says what it wrote before (its output, log and files).
+    if (result.partial === undefined) return { reply: failed(result.failure, times) };
+    return { reply: { ...failed(result.failure, times), ...endHeader(result.partial) }, body: executeBody(result.partial) };
+  }
   if (result.kind !== 'execute') throw new Error('job thread answered an execute with a prepare result');
-  const body = executeBody(result);
-  return {
-    reply: { ok: true, outputBytes: result.output.byteLength, logBytes: result.log.byteLength, logTruncated: result.logTruncated, ...times },
-    body,
-  };
+  return { reply: { ok: true, ...endHeader(result), ...times }, body: executeBody(result) };
 }

@@ -5,6 +5,7 @@
  * socket the host created before the sandbox was locked.
  */
 import net from 'node:net';
+import v8 from 'node:v8';
 import { FrameDecoder, encodeFrame, writeFrame, type Frame } from '../protocol/frame.js';
 import {
   MessageType,
@@ -42,6 +43,10 @@ function onHello(frame: Frame): void {
     fatal('E_PROTOCOL', `host speaks protocol ${String(hello?.protocol)}, worker speaks ${PROTOCOL_VERSION}`);
   }
   info = hello.info;
+  // A prepare worker compiles every function up front (V8 otherwise compiles each on its first
+  // call): the compile it measures against compileTimeoutMs is then the whole module's, more than
+  // any execute's (lazy) compile of the same module needs.
+  if (info.kind === 'prepare') v8.setFlagsFromString('--no-wasm-lazy-compilation');
   addon = loadAddon();
   // The second seccomp filter goes on before anything from a job is looked at.
   if (info.layers.seccomp) addon.lockdown();

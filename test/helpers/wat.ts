@@ -90,8 +90,13 @@ export const sources = {
   echoHeapBase: runModule(PACK('(local.get $ptr)', '(local.get $len)')),
   trap: runModule('unreachable'),
   infiniteLoop: runModule('(loop $forever (br $forever)) (i64.const 0)'),
-  /** Grows memory a page at a time until it fails, then traps, as a module with a failed malloc would. */
+  /**
+   * Grows memory until it fails, then traps, as a module with a failed malloc would: 1 MiB at a time,
+   * then a page at a time to reach the maximum exactly (V8 runs a GC per grow past 64 MiB, so a
+   * page at a time all the way is slow and cannot be terminated).
+   */
   memoryBomb: runModule(`
+    (loop $grow (br_if $grow (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
     (loop $grow (br_if $grow (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
     unreachable`),
   /** Counts the pages `memory.grow(1)` adds before it returns -1; returns the count as 4 bytes at 0. */
@@ -110,7 +115,7 @@ export const sources = {
     (import "env" "something" (func $something))
     (memory (export "memory") 1)
     (func (export "run") (param i32 i32) (result i64) (call $something) (i64.const 0)))`,
-  tooMuchMemory: runModule('(i64.const 0)', { memory: '(memory (export "memory") 2000)' }),
+  tooMuchMemory: runModule('(i64.const 0)', { memory: '(memory (export "memory") 5000)' }),
   /** Two tables of 60,000 elements: each fits the default 100,000, together they do not. */
   twoTables: runModule('(i64.const 0)', { extra: '(table 60000 funcref) (table 60000 funcref)' }),
   /** Counts the `table.grow(1000)` calls on table 0 (10 elements, no maximum) that succeed; 4 bytes at 0. */

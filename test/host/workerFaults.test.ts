@@ -59,8 +59,8 @@ test.serial('a job whose worker dies twice fails with E_WORKER_DIED; the pool ke
 });
 
 test.serial('a SIGSTOPped worker is killed past its hard timeout and the job fails with E_TIMEOUT', async (t) => {
-  // Hard timeout: 300 ms × 1 + 1000 ms.
-  const { host, events } = await startScheduler(t, { limits: { hardTimeoutFactor: 1 } });
+  // Hard timeout of an execute: (300 ms + 300 ms of compileTimeoutMs) × 1 + 1000 ms.
+  const { host, events } = await startScheduler(t, { limits: { hardTimeoutFactor: 1, compileTimeoutMs: 300 } });
   const artifact = await host.prepare(hello.wasm);
   let stopped: { id: string; pid: number } | undefined;
   host.once('job:started', (e) => {
@@ -73,8 +73,8 @@ test.serial('a SIGSTOPped worker is killed past its hard timeout and the job fai
   const elapsed = Date.now() - started;
   t.is(error.code, 'E_TIMEOUT', error.message);
   t.false(error.deterministic);
-  t.regex(error.message, /hard timeout of 1300 ms/);
-  t.true(elapsed >= 1300 && elapsed < 15_000, `${elapsed} ms`);
+  t.regex(error.message, /hard timeout of 1600 ms/);
+  t.true(elapsed >= 1600 && elapsed < 15_000, `${elapsed} ms`);
   t.like(events.of('worker:exited').find((e) => e.id === stopped!.id), { reason: 'hard-timeout' });
   // The frozen process is gone (SIGKILL reaches stopped processes).
   const alive = await waitFor(() => fs.existsSync(`/proc/${stopped!.pid}`), (exists) => !exists);

@@ -16,7 +16,7 @@ const WasmException = (WebAssembly as unknown as { Exception?: abstract new (...
  * invisible from JS, and an allocator asks for more than one page at a time, so a module whose
  * `malloc` failed usually traps with some headroom left, not exactly at the maximum.
  */
-function nearMaximum({ memory, maxPages }: MemoryState): boolean {
+export function nearMaximum({ memory, maxPages }: MemoryState): boolean {
   if (memory === undefined || maxPages === undefined) return false;
   const pages = memory.buffer.byteLength / WASM_PAGE_BYTES;
   return maxPages - pages <= Math.max(1, maxPages / 8);

@@ -1,7 +1,7 @@
 import buffer from 'node:buffer';
 import zlib from 'node:zlib';
 import { JobError } from '../../shared/jobError.js';
-import type { PrepareLimits } from '../../shared/limits.js';
+import { codeTooLargeMessage, type PrepareLimits } from '../../shared/limits.js';
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 const GZIP_MAGIC = [0x1f, 0x8b];
@@ -51,7 +51,7 @@ function expectWasm(bytes: Buffer, format: string): Buffer {
  */
 export function maybeDecompress(code: Uint8Array, limits: Pick<PrepareLimits, 'maxCodeBytes' | 'maxDecompressedBytes'>): Uint8Array {
   if (code.byteLength > limits.maxCodeBytes) {
-    throw new JobError('E_PREVALIDATION', `code of ${code.byteLength} bytes exceeds ${limits.maxCodeBytes} bytes (maxCodeBytes)`);
+    throw new JobError('E_PREVALIDATION', codeTooLargeMessage(code.byteLength, limits));
   }
   if (isWasm(code)) return code;
   // zlib refuses a maxOutputLength above the largest Buffer (4 GiB on Node 20) before it

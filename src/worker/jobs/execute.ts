@@ -1,20 +1,18 @@
 import { ArtifactFormatError, decodeArtifact } from '../../shared/artifact.js';
-import { classifyError, type MemoryState } from './classify.js';
+import { classifyError, nearMaximum, type MemoryState } from './classify.js';
 import { WASI_MODULE } from './hostFunctions.js';
-import { JobError } from '../../shared/jobError.js';
-import type { ExecuteLimits } from '../../shared/limits.js';
+import { JobError, type JobPartial } from '../../shared/jobError.js';
+import { WASM_PAGE_BYTES, type ExecuteLimits } from '../../shared/limits.js';
+import { FsError } from './memoryFs.js';
 import { clampMemory } from './rewrite.js';
 import { placeInput, readOutput, runExports } from './runAbi.js';
 import { LogSink, OutputSink } from './sinks.js';
 import type { Abi } from './validate.js';
-import { ProcExit, WasiShim } from './wasi.js';
+import { DEFAULT_ARGS, ProcExit, WasiShim } from './wasi.js';
 
-export interface ExecuteResult {
-  output: Uint8Array;
+export interface ExecuteResult extends JobPartial {
   /** stderr (and, for the `run` ABI, stdout too), cut at `maxLogBytes`. */
   log: Uint8Array;
-  /** True when the log was cut. */
-  logTruncated: boolean;
 }
 
 function corrupted(message: string, cause?: unknown): JobError {
@@ -73,9 +71,29 @@ async function loadModule(artifact: Uint8Array, maxPages: number): Promise<Loade
   }
 }
 
+/** What a job's WASI world gets beyond its input, and how its CPU time is read. */
+export interface ExecuteOptions {
+  /** argv, argv[0] included. Default `["main"]`. */
+  args?: readonly string[];
+  /** `NAME=value` strings. Default none. */
+  env?: readonly string[];
+  /** The files the job's directory starts with (names checked by the caller). */
+  files?: readonly (readonly [string, Uint8Array])[];
+  /** Called once the module is compiled, just before the job's own execution starts. */
+  started?: () => void;
+  /** CPU time of this thread, ns (the job's CPU-time clocks). Default: the process's. */
+  cpuNs?: () => bigint;
+}
+
+function processCpuNs(): bigint {
+  const { user, system } = process.cpuUsage();
+  return BigInt(user + system) * 1000n;
+}
+
 /**
  * Runs a prepared module on an input under one of the two ABIs and returns what it wrote. Every
- * failure caused by the artifact, the module or its input is a thrown `JobError`.
+ * failure caused by the artifact, the module or its input is a thrown `JobError`; one that happens
+ * while the module runs carries what it had produced (`error.partial`).
  *
  * An input above `maxInputBytes` is E_TRAP ("input too large"): like a trap it depends only on the
  * code and input, so it is deterministic; the host should refuse such inputs before sending them.
@@ -83,17 +101,18 @@ async function loadModule(artifact: Uint8Array, maxPages: number): Promise<Loade
  * @example
  * const { output } = await execute(artifact, Buffer.from('hi'), 'run', DEFAULT_EXECUTE_LIMITS);
  */
-export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi, limits: ExecuteLimits): Promise<ExecuteResult> {
+export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi, limits: ExecuteLimits, options: ExecuteOptions = {}): Promise<ExecuteResult> {
   if (input.byteLength > limits.maxInputBytes) {
     throw new JobError('E_TRAP', `input too large: ${input.byteLength} bytes, more than ${limits.maxInputBytes} bytes (maxInputBytes)`);
   }
   const { module, maxPages } = await loadModuleCached(artifact, limits.maxMemoryPages);
+  options.started?.();
   const log = new LogSink(limits.maxLogBytes);
   const output = new OutputSink(limits.maxOutputBytes);
-  // The run ABI returns its output from `run`: whatever it prints is diagnostics, so it goes to the log.
-  const shim = new WasiShim(abi === 'wasi' ? { stdin: input, stdout: output, stderr: log } : { stdin: new Uint8Array(0), stdout: log, stderr: log });
+  const shim = newShim(abi, input, output, log, limits, options);
   const state: MemoryState = { memory: undefined, maxPages };
-  let result: Uint8Array;
+  let result: Uint8Array | undefined;
+  let failure: unknown;
   try {
     const instance = await WebAssembly.instantiate(module, { [WASI_MODULE]: shim.imports() });
     const memory = instance.exports.memory;
@@ -101,10 +120,47 @@ export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi,
     shim.memory.attach(state.memory);
     result = abi === 'run' ? callRun(instance, input, limits.maxOutputBytes) : callStart(instance, output);
   } catch (error) {
-    if (error instanceof ProcExit) result = exited(error, abi, output);
-    else throw classifyError(error, state);
+    if (error instanceof ProcExit) {
+      try {
+        result = exited(error, abi, output, state);
+      } catch (exitError) {
+        failure = exitError;
+      }
+    } else {
+      failure = classifyError(error, state);
+    }
   }
-  return { output: result, log: log.contents(), logTruncated: log.truncated };
+  const ended = {
+    output: result ?? (abi === 'wasi' ? output.contents() : new Uint8Array(0)),
+    log: log.contents(),
+    logTruncated: log.truncated,
+    files: shim.fs.changedFiles(),
+    memoryPages: state.memory === undefined ? undefined : state.memory.buffer.byteLength / WASM_PAGE_BYTES,
+    maxMemoryPages: maxPages ?? limits.maxMemoryPages,
+  };
+  if (failure === undefined) return ended;
+  if (failure instanceof JobError) failure.partial = ended;
+  throw failure;
+}
+
+/** The job's WASI world: stdio (the `run` ABI's stdout is diagnostics, so it goes to the log), argv, environment, files. */
+function newShim(abi: Abi, input: Uint8Array, output: OutputSink, log: LogSink, limits: ExecuteLimits, options: ExecuteOptions): WasiShim {
+  try {
+    return new WasiShim({
+      stdin: abi === 'wasi' ? input : new Uint8Array(0),
+      stdout: abi === 'wasi' ? output : log,
+      stderr: log,
+      args: options.args ?? DEFAULT_ARGS,
+      env: options.env ?? [],
+      files: options.files ?? [],
+      fsLimits: limits,
+      cpuNs: options.cpuNs ?? processCpuNs,
+    });
+  } catch (error) {
+    // The host checks the files against the same limits before it sends them.
+    if (error instanceof FsError) throw new JobError('E_TRAP', `the job's files do not fit its directory (errno ${error.errno})`, { cause: error });
+    throw error;
+  }
 }
 
 function callRun(instance: WebAssembly.Instance, input: Uint8Array, maxOutputBytes: number): Uint8Array {
@@ -120,9 +176,18 @@ function callStart(instance: WebAssembly.Instance, output: OutputSink): Uint8Arr
   return output.contents();
 }
 
-/** `proc_exit(0)` ends a WASI command successfully; any other exit is a failure of the job. */
-function exited(exit: ProcExit, abi: Abi, output: OutputSink): Uint8Array {
+/** `proc_exit(0)` ends a WASI command successfully; any other code is E_EXIT, saying so when memory ran out first. */
+function exited(exit: ProcExit, abi: Abi, output: OutputSink, state: MemoryState): Uint8Array {
   if (abi === 'run') throw new JobError('E_TRAP', `run ABI: the module called proc_exit(${exit.exitCode}) instead of returning from run`);
-  if (exit.exitCode !== 0) throw new JobError('E_TRAP', `the module exited with code ${exit.exitCode}`);
-  return output.contents();
+  if (exit.exitCode === 0) return output.contents();
+  const memory = memoryNote(state);
+  throw new JobError('E_EXIT', `the module exited with code ${exit.exitCode}${memory}`, { exitCode: exit.exitCode });
+}
+
+/** `; its memory was at its maximum ...` when the module's memory had (nearly) reached its limit. */
+function memoryNote(state: MemoryState): string {
+  if (!nearMaximum(state)) return '';
+  const pages = state.memory!.buffer.byteLength / WASM_PAGE_BYTES;
+  const mib = (pages * WASM_PAGE_BYTES) / (1 << 20);
+  return ` with its memory at ${pages} of its maximum of ${state.maxPages} pages (${mib} MiB): an allocation has probably failed (limits.maxMemoryPages)`;
 }

@@ -16,13 +16,13 @@ export interface PrepareResult {
 
 /**
  * Turns submitted code into an artifact: decompress (bounded), validate against the limits, compile
- * once to prove the module compiles, and encode. Throws `JobError` (E_PREVALIDATION, E_DECOMPRESS,
+ * once to prove the module compiles within `compileTimeoutMs` of CPU time, and encode. Throws `JobError` (E_PREVALIDATION, E_DECOMPRESS,
  * E_PREPARATION) for anything wrong with the code.
  *
  * @example
  * const { artifact } = prepare(wasm, DEFAULT_PREPARE_LIMITS, hashParams(DEFAULT_PREPARE_LIMITS));
  */
-export function prepare(code: Uint8Array, limits: PrepareLimits, paramsHash: string): PrepareResult {
+export function prepare(code: Uint8Array, limits: PrepareLimits, paramsHash: string, compileTimeoutMs = Infinity): PrepareResult {
   const module = maybeDecompress(code, limits);
   const { bytes, facts } = validateModule(module, limits);
   if (facts.abis.length === 0) {
@@ -33,11 +33,20 @@ export function prepare(code: Uint8Array, limits: PrepareLimits, paramsHash: str
   if (artifactBytes > limits.maxArtifactBytes) {
     throw new JobError('E_PREPARATION', `artifact of ${artifactBytes} bytes exceeds ${limits.maxArtifactBytes} bytes (maxArtifactBytes)`);
   }
+  // Process-wide CPU: V8 compiles on background threads as well as this one.
+  const before = process.cpuUsage();
   try {
     new WebAssembly.Module(bytes);
   } catch (error) {
     // Validation passed, so this is V8 refusing to compile (an implementation limit, most likely).
     throw new JobError('E_PREPARATION', `module does not compile: ${(error as Error).message}`, { cause: error });
+  }
+  // Each execute compiles the module again before its own CPU budget starts, under this same
+  // bound: an artifact that prepared is known to compile within it (on a machine as loaded).
+  const { user, system } = process.cpuUsage(before);
+  const compileMs = (user + system) / 1000;
+  if (compileMs > compileTimeoutMs) {
+    throw new JobError('E_TIMEOUT', `compiling the module used ${Math.round(compileMs)} ms of CPU time, more than ${compileTimeoutMs} ms (compileTimeoutMs)`);
   }
   return {
     artifact: encodeArtifact(bytes, paramsHash),

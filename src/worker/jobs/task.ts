@@ -12,12 +12,17 @@ export interface PrepareTask {
   limits: PrepareLimits;
   /** Hex sha256 of the preparation parameters, written into the artifact. */
   paramsHash: string;
+  /** CPU time compiling the module may take (each execute compiles it again under the same bound). Default: no bound but the job's. */
+  compileTimeoutMs?: number;
 }
 
 export interface ExecuteTask {
   kind: 'execute';
   artifact: Uint8Array;
+  /** The input, followed (from `inputBytes` on) by the argv, environment and files section (`shared/jobFiles.ts`). */
   input: Uint8Array;
+  /** Where the input ends; undefined when `input` is all input (no section: default argv, no files). */
+  inputBytes?: number;
   abi: Abi;
   limits: ExecuteLimits;
 }
@@ -37,17 +42,27 @@ export interface PrepareSuccess {
   exports: string[];
 }
 
-export interface ExecuteSuccess {
-  ok: true;
-  kind: 'execute';
+/** What an execute job ends with, whether it succeeded or failed while running. */
+export interface ExecuteEnd {
   output: Uint8Array;
   log: Uint8Array;
   logTruncated: boolean;
+  /** The files the job created or changed, encoded (`encodeFileList`); empty when there are none. */
+  files: Uint8Array;
+  memoryPages: number | undefined;
+  maxMemoryPages: number | undefined;
+}
+
+export interface ExecuteSuccess extends ExecuteEnd {
+  ok: true;
+  kind: 'execute';
 }
 
 export interface JobFailed {
   ok: false;
   failure: JobFailure;
+  /** An execute job that failed while running: what it had produced. */
+  partial?: ExecuteEnd;
 }
 
 export type JobOutcome = PrepareSuccess | ExecuteSuccess | JobFailed;

@@ -1,10 +1,13 @@
 import crypto from 'node:crypto';
 import { Fault, GuestMemory } from './guestMemory.js';
 import { WASI_FUNCTIONS } from './hostFunctions.js';
+import { FsError, MemoryFs, type FsLimits } from './memoryFs.js';
 import type { LogSink, OutputSink } from './sinks.js';
-import { ClockId, Errno, EventType, Filetype, Rights, Size, SUBSCRIPTION_CLOCK_ABSTIME } from './wasiTypes.js';
+import { FdTable, SINK_RIGHTS, STDIN_RIGHTS } from './wasiFds.js';
+import { FileCalls } from './wasiFiles.js';
+import { ClockId, DIRECTORY_INHERITING, DIRECTORY_RIGHTS, Errno, EventType, FdFlags, Size, SUBSCRIPTION_CLOCK_ABSTIME } from './wasiTypes.js';
 
-/** Thrown by `proc_exit` to unwind the module; `execute` turns it into success or E_TRAP. */
+/** Thrown by `proc_exit` to unwind the module; `execute` turns it into success or E_EXIT. */
 export class ProcExit extends Error {
   override name = 'ProcExit';
   constructor(readonly exitCode: number) {
@@ -12,17 +15,27 @@ export class ProcExit extends Error {
   }
 }
 
-export interface WasiStdio {
+/** Everything a job's WASI world is made of. */
+export interface WasiConfig {
   stdin: Uint8Array;
   stdout: OutputSink | LogSink;
   stderr: OutputSink | LogSink;
+  /** argv, argv[0] included. */
+  args: readonly string[];
+  /** `NAME=value` strings. */
+  env: readonly string[];
+  /** The files the job's directory starts with: relative paths (checked by the caller) and contents. */
+  files: readonly (readonly [string, Uint8Array])[];
+  fsLimits: FsLimits;
+  /** CPU time of the job's thread, ns: the job's CPU-time clocks count from the job's start. */
+  cpuNs: () => bigint;
 }
 
-/**
- * argv is `["main"]`: the design says "no arguments", but C programs commonly read `argv[0]`
- * (usage messages, getopt) and an empty argv makes them dereference NULL.
- */
-const ARGV0 = new TextEncoder().encode('main\0');
+/** argv when the caller gives none: C programs commonly read argv[0] (usage messages, getopt). */
+export const DEFAULT_ARGS: readonly string[] = ['main'];
+
+/** The name the job's directory is preopened under: absolute and relative paths both resolve in it. */
+export const PREOPEN_NAME = '/';
 
 const STDIN = 0;
 const STDOUT = 1;
@@ -30,35 +43,80 @@ const STDERR = 2;
 
 type WasiFunction = (...args: never[]) => number | void;
 
+const encoder = new TextEncoder();
+
+/** NUL-terminated strings laid out as `args_get` and `environ_get` write them. */
+function cStrings(strings: readonly string[]): Uint8Array[] {
+  return strings.map((s) => {
+    const bytes = encoder.encode(s);
+    const out = new Uint8Array(bytes.byteLength + 1);
+    out.set(bytes);
+    return out;
+  });
+}
+
 /**
- * An in-memory WASI preview 1: stdin is the job input, stdout and stderr go to sinks, and there is
- * no file, no preopen, no environment, no socket. Nothing here touches the host: node:wasi is not
- * used because it needs real file descriptors, which a sandboxed job must not have.
+ * An in-memory WASI preview 1: stdin is the job input, stdout and stderr go to sinks, argv and the
+ * environment are the caller's, and fd 3 is the job's own directory, preopened as `/`, held in this
+ * thread's memory (`memoryFs.ts`). Nothing here touches the host: node:wasi is not used because it
+ * needs real file descriptors and paths, which a sandboxed job must not have.
+ *
+ * stdio is what a pipe is: not a terminal (so wasi-libc's `isatty` is 0 and stdout is fully
+ * buffered), not seekable.
  */
 export class WasiShim {
   readonly memory = new GuestMemory();
-  readonly #stdio: WasiStdio;
-  #stdinOffset = 0;
-  readonly #open = new Set([STDIN, STDOUT, STDERR]);
+  readonly fs: MemoryFs;
+  readonly #fds: FdTable;
+  readonly #args: Uint8Array[];
+  readonly #env: Uint8Array[];
+  readonly #cpuNs: () => bigint;
+  readonly #cpuStart: bigint;
+  readonly #stdin: { bytes: Uint8Array; offset: number };
   /** Realtime is derived from the monotonic clock so that both advance together. */
   readonly #realtimeBase = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
 
-  constructor(stdio: WasiStdio) {
-    this.#stdio = stdio;
+  constructor(config: WasiConfig) {
+    this.#args = cStrings(config.args);
+    this.#env = cStrings(config.env);
+    this.#cpuNs = config.cpuNs;
+    this.#cpuStart = config.cpuNs();
+    this.#stdin = { bytes: config.stdin, offset: 0 };
+    this.fs = new MemoryFs(config.fsLimits, () => this.#realtime());
+    this.#fds = new FdTable(this.fs);
+    for (const [name, bytes] of config.files) this.fs.addInputFile(name, bytes);
+    this.#fds.set(STDIN, { kind: 'stdin', source: this.#stdin, rights: STDIN_RIGHTS, inheriting: 0n, flags: 0 });
+    this.#fds.set(STDOUT, { kind: 'sink', sink: config.stdout, rights: SINK_RIGHTS, inheriting: 0n, flags: FdFlags.APPEND });
+    this.#fds.set(STDERR, { kind: 'sink', sink: config.stderr, rights: SINK_RIGHTS, inheriting: 0n, flags: FdFlags.APPEND });
+    this.#fds.set(3, {
+      kind: 'dir',
+      node: this.fs.root,
+      preopen: PREOPEN_NAME,
+      listing: undefined,
+      rights: DIRECTORY_RIGHTS,
+      inheriting: DIRECTORY_INHERITING,
+      flags: 0,
+    });
   }
 
-  /** The `wasi_snapshot_preview1` import object; every preview 1 function is present. */
+  /**
+   * The `wasi_snapshot_preview1` import object; every preview 1 function is present. A call that
+   * returns nothing succeeded; a Fault (a bad guest pointer) or an FsError becomes its errno.
+   */
   imports(): Record<string, WasiFunction> {
-    const table = this.#functions();
+    const own = this.#functions();
+    const files = new FileCalls({ memory: this.memory, fds: this.#fds, fs: this.fs, now: () => this.#realtime(), moved: (bytes) => this.#moved(bytes) });
     const imports: Record<string, WasiFunction> = {};
     for (const name of WASI_FUNCTIONS.keys()) {
-      const fn = table[name];
-      if (fn === undefined) throw new Error(`WASI shim has no ${name}`);
+      const target = (Object.hasOwn(own, name) ? own : files) as unknown as Record<string, WasiFunction | undefined>;
+      const fn = target[name];
+      if (typeof fn !== 'function') throw new Error(`WASI shim has no ${name}`);
       imports[name] = (...args: never[]) => {
         try {
-          return fn(...args);
+          return fn.apply(target, args) ?? Errno.SUCCESS;
         } catch (error) {
           if (error instanceof Fault) return Errno.FAULT;
+          if (error instanceof FsError) return error.errno;
           throw error;
         }
       };
@@ -66,67 +124,29 @@ export class WasiShim {
     return imports;
   }
 
+  /**
+   * The one place every data-moving call reports the bytes it moved between the job and the host
+   * side (stdio, files, argv, environment, randomness): metering hooks here.
+   */
+  #moved(_bytes: number): void {}
+
+  #realtime(): bigint {
+    return this.#realtimeBase + process.hrtime.bigint();
+  }
+
   #now(clock: number): bigint | undefined {
-    if (clock === ClockId.MONOTONIC) return process.hrtime.bigint();
-    if (clock === ClockId.REALTIME) return this.#realtimeBase + process.hrtime.bigint();
-    return undefined;
-  }
-
-  /** Errno for a call on `fd` that stdio cannot serve: stdio lacks the capability, others are not open. */
-  #refuse(fd: number, forStdio: number = Errno.NOTCAPABLE): number {
-    return this.#open.has(fd) ? forStdio : Errno.BADF;
-  }
-
-  #sink(fd: number): OutputSink | LogSink | undefined {
-    if (!this.#open.has(fd)) return undefined;
-    return fd === STDOUT ? this.#stdio.stdout : fd === STDERR ? this.#stdio.stderr : undefined;
-  }
-
-  #fdWrite(fd: number, iovs: number, iovsLength: number, writtenPtr: number): number {
-    const sink = this.#sink(fd);
-    if (sink === undefined) return this.#refuse(fd);
-    const m = this.memory;
-    let written = 0;
-    for (let n = 0; n < iovsLength >>> 0; n++) {
-      const chunk = m.bytes(m.u32(iovs + n * Size.IOVEC), m.u32(iovs + n * Size.IOVEC + 4));
-      sink.write(chunk);
-      written += chunk.byteLength;
+    switch (clock) {
+      case ClockId.MONOTONIC:
+        return process.hrtime.bigint();
+      case ClockId.REALTIME:
+        return this.#realtime();
+      case ClockId.PROCESS_CPUTIME:
+      case ClockId.THREAD_CPUTIME:
+        // The job is one thread: its CPU time since the job started is both its process's and its thread's.
+        return this.#cpuNs() - this.#cpuStart;
+      default:
+        return undefined;
     }
-    m.setU32(writtenPtr, written);
-    return Errno.SUCCESS;
-  }
-
-  #fdRead(fd: number, iovs: number, iovsLength: number, readPtr: number): number {
-    if (fd !== STDIN || !this.#open.has(fd)) return this.#refuse(fd);
-    const m = this.memory;
-    const stdin = this.#stdio.stdin;
-    let read = 0;
-    for (let n = 0; n < iovsLength >>> 0 && this.#stdinOffset < stdin.byteLength; n++) {
-      const target = m.bytes(m.u32(iovs + n * Size.IOVEC), m.u32(iovs + n * Size.IOVEC + 4));
-      const chunk = stdin.subarray(this.#stdinOffset, this.#stdinOffset + target.byteLength);
-      target.set(chunk);
-      this.#stdinOffset += chunk.byteLength;
-      read += chunk.byteLength;
-    }
-    m.setU32(readPtr, read);
-    return Errno.SUCCESS;
-  }
-
-  #fdstat(fd: number, ptr: number): number {
-    if (!this.#open.has(fd)) return Errno.BADF;
-    const rights = fd === STDIN ? Rights.FD_READ : Rights.FD_WRITE;
-    this.memory.zero(ptr, Size.FDSTAT);
-    // A character device without seek rights: what a terminal or pipe looks like to wasi-libc.
-    this.memory.setU8(ptr, Filetype.CHARACTER_DEVICE);
-    this.memory.setU64(ptr + 8, rights | Rights.POLL_FD_READWRITE);
-    return Errno.SUCCESS;
-  }
-
-  #filestat(fd: number, ptr: number): number {
-    if (!this.#open.has(fd)) return Errno.BADF;
-    this.memory.zero(ptr, Size.FILESTAT);
-    this.memory.setU8(ptr + 16, Filetype.CHARACTER_DEVICE);
-    return Errno.SUCCESS;
   }
 
   #randomGet(ptr: number, length: number): number {
@@ -135,12 +155,31 @@ export class WasiShim {
     for (let offset = 0; offset < target.byteLength; offset += 65_536) {
       crypto.getRandomValues(target.subarray(offset, offset + 65_536));
     }
+    this.#moved(target.byteLength);
+    return Errno.SUCCESS;
+  }
+
+  /** `args_get` / `environ_get`: the pointers at `ptrs`, the strings at `buf`. */
+  #copyStrings(strings: Uint8Array[], ptrs: number, buf: number): number {
+    let at = buf;
+    for (const [n, bytes] of strings.entries()) {
+      this.memory.bytes(at, bytes.byteLength).set(bytes);
+      this.memory.setU32(ptrs + n * 4, at);
+      at += bytes.byteLength;
+    }
+    this.#moved(at - buf);
+    return Errno.SUCCESS;
+  }
+
+  #sizes(strings: Uint8Array[], countPtr: number, sizePtr: number): number {
+    this.memory.setU32(countPtr, strings.length);
+    this.memory.setU32(sizePtr, strings.reduce((sum, s) => sum + s.byteLength, 0));
     return Errno.SUCCESS;
   }
 
   /**
-   * Minimal `poll_oneoff`: stdio is always ready, so fd subscriptions complete at once; with none,
-   * the thread sleeps until the earliest clock subscription (how wasi-libc implements `sleep`).
+   * `poll_oneoff`: stdio and files are always ready, so fd subscriptions complete at once; with
+   * none, the thread sleeps until the earliest clock subscription (how wasi-libc implements `sleep`).
    */
   #pollOneoff(inPtr: number, outPtr: number, count: number, eventsPtr: number): number {
     const m = this.memory;
@@ -158,10 +197,7 @@ export class WasiShim {
         const now = this.#now(clock);
         clocks.push({ userdata, clock, deadline: now === undefined ? undefined : absolute ? timeout : now + timeout });
       } else if (type === EventType.FD_READ || type === EventType.FD_WRITE) {
-        const fd = m.u32(sub + 16);
-        const ok = type === EventType.FD_READ ? fd === STDIN : fd === STDOUT || fd === STDERR;
-        const nbytes = fd === STDIN ? BigInt(this.#stdio.stdin.byteLength - this.#stdinOffset) : 0n;
-        events.push({ userdata, type, error: this.#open.has(fd) && ok ? Errno.SUCCESS : Errno.BADF, nbytes });
+        events.push({ userdata, type, ...this.#fdReadiness(m.u32(sub + 16), type) });
       } else {
         events.push({ userdata, type, error: Errno.INVAL, nbytes: 0n });
       }
@@ -183,41 +219,41 @@ export class WasiShim {
     return Errno.SUCCESS;
   }
 
+  /** An fd subscription's event: ready at once, with the bytes left to read where that is known. */
+  #fdReadiness(fd: number, type: number): { error: number; nbytes: bigint } {
+    if (!this.#fds.has(fd)) return { error: Errno.BADF, nbytes: 0n };
+    const descriptor = this.#fds.get(fd);
+    const reading = type === EventType.FD_READ;
+    if (descriptor.kind === 'stdin') return reading ? { error: Errno.SUCCESS, nbytes: BigInt(this.#stdin.bytes.byteLength - this.#stdin.offset) } : { error: Errno.BADF, nbytes: 0n };
+    if (descriptor.kind === 'sink') return reading ? { error: Errno.BADF, nbytes: 0n } : { error: Errno.SUCCESS, nbytes: 0n };
+    if (descriptor.kind === 'file') return { error: Errno.SUCCESS, nbytes: reading ? BigInt(Math.max(0, descriptor.node.size - descriptor.offset)) : 0n };
+    return { error: Errno.ISDIR, nbytes: 0n };
+  }
+
   #sleepUntilFirst(clocks: { userdata: bigint; deadline: bigint | undefined; clock: number }[], events: { userdata: bigint; error: number; type: number; nbytes: bigint }[]): void {
     const first = clocks.reduce((a, b) => (b.deadline! < a.deadline! ? b : a));
     const remaining = first.deadline! - this.#now(first.clock)!;
+    const cpuClock = first.clock === ClockId.PROCESS_CPUTIME || first.clock === ClockId.THREAD_CPUTIME;
     // The job thread may block: the CPU-time watch does not count sleep, the wall-clock bound does.
-    if (remaining > 0n) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(remaining) / 1e6);
+    // A CPU-time clock does not advance while the thread sleeps: such a wait ends at once.
+    if (remaining > 0n && !cpuClock) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(remaining) / 1e6);
     for (const c of clocks) {
-      if (c.deadline! <= this.#now(c.clock)!) events.push({ userdata: c.userdata, type: EventType.CLOCK, error: Errno.SUCCESS, nbytes: 0n });
+      if (c.deadline! <= this.#now(c.clock)! || (c === first && cpuClock)) events.push({ userdata: c.userdata, type: EventType.CLOCK, error: Errno.SUCCESS, nbytes: 0n });
     }
   }
 
   #functions(): Record<string, WasiFunction> {
     const m = this.memory;
-    const refuse = (fd: number) => this.#refuse(fd);
-    const notSeekable = (fd: number) => this.#refuse(fd, Errno.SPIPE);
-    const notSocket = (fd: number) => this.#refuse(fd, Errno.NOTSOCK);
+    const notSocket = (fd: number) => (this.#fds.has(fd) ? Errno.NOTSOCK : Errno.BADF);
     return {
-      args_sizes_get: (argcPtr: number, bufSizePtr: number) => {
-        m.setU32(argcPtr, 1);
-        m.setU32(bufSizePtr, ARGV0.byteLength);
-        return Errno.SUCCESS;
-      },
-      args_get: (argvPtr: number, bufPtr: number) => {
-        m.bytes(bufPtr, ARGV0.byteLength).set(ARGV0);
-        m.setU32(argvPtr, bufPtr);
-        return Errno.SUCCESS;
-      },
-      environ_sizes_get: (countPtr: number, bufSizePtr: number) => {
-        m.setU32(countPtr, 0);
-        m.setU32(bufSizePtr, 0);
-        return Errno.SUCCESS;
-      },
-      environ_get: () => Errno.SUCCESS,
+      args_sizes_get: (countPtr: number, sizePtr: number) => this.#sizes(this.#args, countPtr, sizePtr),
+      args_get: (argvPtr: number, bufPtr: number) => this.#copyStrings(this.#args, argvPtr, bufPtr),
+      environ_sizes_get: (countPtr: number, sizePtr: number) => this.#sizes(this.#env, countPtr, sizePtr),
+      environ_get: (envPtr: number, bufPtr: number) => this.#copyStrings(this.#env, envPtr, bufPtr),
       clock_res_get: (clock: number, ptr: number) => {
         if (this.#now(clock) === undefined) return Errno.INVAL;
-        m.setU64(ptr, 1000n);
+        // What node:wasi reports for every clock.
+        m.setU64(ptr, 1n);
         return Errno.SUCCESS;
       },
       clock_time_get: (clock: number, _precision: bigint, ptr: number) => {
@@ -226,38 +262,6 @@ export class WasiShim {
         m.setU64(ptr, now);
         return Errno.SUCCESS;
       },
-      fd_advise: refuse,
-      fd_allocate: refuse,
-      fd_close: (fd: number) => (this.#open.delete(fd) ? Errno.SUCCESS : Errno.BADF),
-      fd_datasync: refuse,
-      fd_fdstat_get: (fd: number, ptr: number) => this.#fdstat(fd, ptr),
-      fd_fdstat_set_flags: refuse,
-      fd_fdstat_set_rights: refuse,
-      fd_filestat_get: (fd: number, ptr: number) => this.#filestat(fd, ptr),
-      fd_filestat_set_size: refuse,
-      fd_filestat_set_times: refuse,
-      fd_pread: notSeekable,
-      // EBADF for every fd: wasi-libc scans preopens from fd 3 until EBADF, and finds none.
-      fd_prestat_get: () => Errno.BADF,
-      fd_prestat_dir_name: () => Errno.BADF,
-      fd_pwrite: notSeekable,
-      fd_read: (fd: number, iovs: number, count: number, ptr: number) => this.#fdRead(fd, iovs, count, ptr),
-      fd_readdir: refuse,
-      fd_renumber: refuse,
-      fd_seek: notSeekable,
-      fd_sync: refuse,
-      fd_tell: notSeekable,
-      fd_write: (fd: number, iovs: number, count: number, ptr: number) => this.#fdWrite(fd, iovs, count, ptr),
-      path_create_directory: refuse,
-      path_filestat_get: refuse,
-      path_filestat_set_times: refuse,
-      path_link: refuse,
-      path_open: refuse,
-      path_readlink: refuse,
-      path_remove_directory: refuse,
-      path_rename: refuse,
-      path_symlink: (_old: number, _oldLength: number, fd: number) => refuse(fd),
-      path_unlink_file: refuse,
       poll_oneoff: (inPtr: number, outPtr: number, count: number, ptr: number) => this.#pollOneoff(inPtr, outPtr, count, ptr),
       proc_exit: (code: number) => {
         throw new ProcExit(code >>> 0);

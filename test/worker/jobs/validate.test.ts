@@ -36,7 +36,7 @@ test('facts of a run-ABI module', (t) => {
       { name: 'alloc', kind: 'function' },
       { name: 'run', kind: 'function' },
     ],
-    memory: { initial: 1, maximum: 1024 },
+    memory: { initial: 1, maximum: 4096 },
     abis: ['run'],
   });
   t.true(WebAssembly.validate(bytes));
@@ -75,7 +75,7 @@ test('a WASI import with the wrong signature is refused, with the expected one',
 });
 
 test('an initial memory above maxMemoryPages is refused', (t) => {
-  refusal(t, fixtures.tooMuchMemory, /memory starts with 2000 pages, more than 1024 pages \(maxMemoryPages\)/);
+  refusal(t, fixtures.tooMuchMemory, /memory starts with 5000 pages, more than 4096 pages \(maxMemoryPages\)/);
 });
 
 test('more than one memory is refused', (t) => {

@@ -37,10 +37,14 @@ test('stderr beyond maxLogBytes is cut and marked, the job still succeeds', asyn
   t.true(logTruncated);
 });
 
-test('proc_exit(3) is E_TRAP with the exit code', async (t) => {
+test('proc_exit(3) is E_EXIT with the exit code, and keeps what the module wrote', async (t) => {
   const error = await t.throwsAsync(wasi(fixtures.wasiExit3), { instanceOf: JobError });
-  t.is(error?.code, 'E_TRAP');
+  t.is(error?.code, 'E_EXIT');
+  t.is(error?.exitCode, 3);
+  t.true(error?.deterministic);
   t.regex(error!.message, /exited with code 3/);
+  t.truthy(error?.partial, 'the failure carries the output, log and files');
+  t.is(error?.partial?.files.length, 0);
 });
 
 test('proc_exit(0) is success', async (t) => {
@@ -69,14 +73,18 @@ test('poll_oneoff on a clock sleeps, then reports the clock event', async (t) =>
 
 /** WASI calls and the errno the shim must answer; scratch memory from 512, path bytes at 700. */
 const PROBES: [string, string, number][] = [
-  ['no preopen at fd 3', 'fd_prestat_get (i32.const 3) (i32.const 512)', Errno.BADF],
-  ['stdin is no preopen', 'fd_prestat_get (i32.const 0) (i32.const 512)', Errno.BADF],
-  ['path_open on a closed fd', 'path_open (i32.const 3) (i32.const 0) (i32.const 700) (i32.const 4) (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 512)', Errno.BADF],
+  ['the job directory is preopened at fd 3', 'fd_prestat_get (i32.const 3) (i32.const 512)', Errno.SUCCESS],
+  ['no other preopen', 'fd_prestat_get (i32.const 4) (i32.const 512)', Errno.BADF],
+  ['stdin is no preopen', 'fd_prestat_get (i32.const 0) (i32.const 512)', Errno.INVAL],
+  ['path_open on a closed fd', 'path_open (i32.const 9) (i32.const 0) (i32.const 700) (i32.const 4) (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 512)', Errno.BADF],
+  ['path_open of a missing file', 'path_open (i32.const 3) (i32.const 0) (i32.const 700) (i32.const 4) (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 512)', Errno.NOENT],
   ['path_open on stdin', 'path_open (i32.const 0) (i32.const 0) (i32.const 700) (i32.const 4) (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 512)', Errno.NOTCAPABLE],
-  ['seek on stdout', 'fd_seek (i32.const 1) (i64.const 0) (i32.const 0) (i32.const 512)', Errno.SPIPE],
-  ['tell on stdin', 'fd_tell (i32.const 0) (i32.const 512)', Errno.SPIPE],
-  ['read from stdout', 'fd_read (i32.const 1) (i32.const 600) (i32.const 1) (i32.const 512)', Errno.NOTCAPABLE],
-  ['write to stdin', 'fd_write (i32.const 0) (i32.const 600) (i32.const 1) (i32.const 512)', Errno.NOTCAPABLE],
+  ['path_open of an absolute path', 'path_open (i32.const 3) (i32.const 0) (i32.const 710) (i32.const 5) (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 512)', Errno.NOTCAPABLE],
+  ['".." at the root stays there (the preopen is "/")', 'path_open (i32.const 3) (i32.const 0) (i32.const 720) (i32.const 7) (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 512)', Errno.NOENT],
+  ['seek on stdout (a pipe: no seek right, as node:wasi answers)', 'fd_seek (i32.const 1) (i64.const 0) (i32.const 0) (i32.const 512)', Errno.NOTCAPABLE],
+  ['tell on stdin', 'fd_tell (i32.const 0) (i32.const 512)', Errno.NOTCAPABLE],
+  ['read from stdout', 'fd_read (i32.const 1) (i32.const 600) (i32.const 1) (i32.const 512)', Errno.BADF],
+  ['write to stdin', 'fd_write (i32.const 0) (i32.const 600) (i32.const 1) (i32.const 512)', Errno.BADF],
   ['write to a closed fd', 'fd_write (i32.const 5) (i32.const 600) (i32.const 1) (i32.const 512)', Errno.BADF],
   ['environ sizes', 'environ_sizes_get (i32.const 3000) (i32.const 3004)', Errno.SUCCESS],
   ['args sizes', 'args_sizes_get (i32.const 3008) (i32.const 3012)', Errno.SUCCESS],
@@ -84,7 +92,10 @@ const PROBES: [string, string, number][] = [
   ['fdstat of stdout', 'fd_fdstat_get (i32.const 1) (i32.const 3032)', Errno.SUCCESS],
   ['realtime clock', 'clock_time_get (i32.const 0) (i64.const 0) (i32.const 3056)', Errno.SUCCESS],
   ['monotonic clock', 'clock_time_get (i32.const 1) (i64.const 0) (i32.const 3064)', Errno.SUCCESS],
-  ['no CPU-time clock', 'clock_time_get (i32.const 2) (i64.const 0) (i32.const 512)', Errno.INVAL],
+  ['process CPU-time clock', 'clock_time_get (i32.const 2) (i64.const 0) (i32.const 512)', Errno.SUCCESS],
+  ['thread CPU-time clock', 'clock_time_get (i32.const 3) (i64.const 0) (i32.const 512)', Errno.SUCCESS],
+  ['no fifth clock', 'clock_time_get (i32.const 4) (i64.const 0) (i32.const 512)', Errno.INVAL],
+  ['clock resolution', 'clock_res_get (i32.const 1) (i32.const 3088)', Errno.SUCCESS],
   ['random bytes', 'random_get (i32.const 3072) (i32.const 16)', Errno.SUCCESS],
   ['random bytes outside memory', 'random_get (i32.const 65530) (i32.const 100)', Errno.FAULT],
   ['an iovec outside memory', 'fd_write (i32.const 2) (i32.const 65532) (i32.const 1) (i32.const 512)', Errno.FAULT],
@@ -113,6 +124,8 @@ function probeModule(): Uint8Array {
     (memory (export "memory") 1)
     (data (i32.const 600) "\\bc\\02\\00\\00\\04\\00\\00\\00")
     (data (i32.const 700) "file")
+    (data (i32.const 710) "/file")
+    (data (i32.const 720) "../file")
     (func (export "_start")
       ${calls.join('\n')}
       (i32.store (i32.const 400) (i32.const 2048)) (i32.store (i32.const 404) (i32.const ${4 * PROBES.length}))
@@ -120,7 +133,7 @@ function probeModule(): Uint8Array {
       (drop (call $fd_write (i32.const 1) (i32.const 400) (i32.const 2) (i32.const 416)))))`);
 }
 
-test('the shim refuses files, sockets and bad pointers with the right errno', async (t) => {
+test('the shim answers stdio, preopen, path, socket and bad-pointer calls with the right errno', async (t) => {
   const out = Buffer.from((await wasi(probeModule())).output);
   PROBES.forEach(([what, , errno], n) => t.is(out.readUInt32LE(4 * n), errno, what));
   const memory = out.subarray(4 * PROBES.length);
@@ -129,10 +142,12 @@ test('the shim refuses files, sockets and bad pointers with the right errno', as
   t.deepEqual([memory.readUInt32LE(at(3008)), memory.readUInt32LE(at(3012))], [1, 5], 'argc 1, "main\\0"');
   t.is(memory.readUInt32LE(at(3016)), 3020, 'argv[0] points into the buffer');
   t.is(memory.subarray(at(3020), at(3025)).toString('latin1'), 'main\0');
-  t.is(memory.readUInt8(at(3032)), 2, 'stdout is a character device');
+  t.is(memory.readUInt8(at(3032)), 0, 'stdout is a pipe (filetype unknown), not a character device');
+  t.is(memory.readBigUInt64LE(at(3040)) & ((1n << 2n) | (1n << 5n)), 0n, 'stdout has no seek or tell right');
   t.not(memory.readBigUInt64LE(at(3040)) & (1n << 6n), 0n, 'stdout has the fd_write right');
   const realtimeMs = Number(memory.readBigUInt64LE(at(3056)) / 1_000_000n);
   t.true(Math.abs(realtimeMs - Date.now()) < 60_000, 'realtime is the epoch time');
   t.true(memory.readBigUInt64LE(at(3064)) > 0n);
   t.false(memory.subarray(at(3072), at(3088)).every((byte) => byte === 0), 'random bytes were written');
+  t.is(memory.readBigUInt64LE(at(3088)), 1n, 'clock resolution is 1 ns, as node:wasi says');
 });

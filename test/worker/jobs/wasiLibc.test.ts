@@ -88,8 +88,10 @@ maybe('a wasi-libc program reads stdin, prints, sleeps, and finds no files or en
   t.is(Buffer.from(log).toString(), 'to stderr\n');
 });
 
-maybe('exit(5) from C is E_TRAP with the code', async (t) => {
+maybe('exit(5) from C is E_EXIT with the code', async (t) => {
   const error = await t.throwsAsync(run('exit:5'), { instanceOf: JobError });
+  t.is(error?.code, 'E_EXIT');
+  t.is(error?.exitCode, 5);
   t.regex(error!.message, /exited with code 5/);
   t.is((await run('exit:0')).output.byteLength, 0);
 });

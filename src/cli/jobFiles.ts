@@ -1,0 +1,78 @@
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { WardenError } from '../errors.js';
+import { UsageError } from './args.js';
+import { readNamedFile } from './files.js';
+import { encodeBytes } from './format.js';
+
+/** `NAME=PATH` of `--file` (or a bare `PATH`, named by its base name). */
+export function parseFileOption(text: string): { name: string; file: string } {
+  const at = text.indexOf('=');
+  if (at === 0) throw new UsageError(`--file expects NAME=PATH or PATH, got "${text}"`);
+  if (at === -1) return { name: path.basename(text), file: text };
+  const file = text.slice(at + 1);
+  if (file === '') throw new UsageError(`--file expects NAME=PATH or PATH, got "${text}"`);
+  return { name: text.slice(0, at), file };
+}
+
+/** `NAME=VALUE` of `--env`. */
+export function parseEnvOption(text: string): [string, string] {
+  const at = text.indexOf('=');
+  if (at <= 0) throw new UsageError(`--env expects NAME=VALUE, got "${text}"`);
+  return [text.slice(0, at), text.slice(at + 1)];
+}
+
+/** Reads the files named for the job's directory; the host checks the names and sizes. */
+export async function readJobFiles(files: { name: string; file: string }[]): Promise<Record<string, Uint8Array>> {
+  const out: Record<string, Uint8Array> = Object.create(null);
+  for (const { name, file } of files) {
+    if (Object.hasOwn(out, name)) throw new UsageError(`--file names "${name}" twice`);
+    out[name] = await readNamedFile(`file for ${name}`, file);
+  }
+  return out;
+}
+
+/** A directory the CLI cannot write the job's files into. CLI-only. */
+export class OutDirError extends WardenError {
+  readonly code = 'E_WRITE_FILE';
+  readonly deterministic = false;
+}
+
+/**
+ * Writes the files a job left into `dir`. The host has checked every name (relative, no `..`), and
+ * each target is checked again to stay inside `dir`.
+ */
+export async function writeOutDir(dir: string, files: Record<string, Uint8Array>): Promise<void> {
+  const root = path.resolve(dir);
+  for (const [name, data] of Object.entries(files)) {
+    const target = path.resolve(root, name);
+    if (!target.startsWith(root + path.sep)) throw new OutDirError(`refusing to write ${name}: outside ${root}`, { details: { name } });
+    try {
+      await fsp.mkdir(path.dirname(target), { recursive: true });
+      await fsp.writeFile(target, data);
+    } catch (error) {
+      throw new OutDirError(`cannot write ${target}: ${(error as Error).message}`, { cause: error, details: { name } });
+    }
+  }
+}
+
+/** Files for JSON: name → `{ data, encoding }`, text when UTF-8, base64 otherwise. */
+export function filesJson(files: Record<string, Uint8Array> | undefined): Record<string, { data: string; encoding: 'utf8' | 'base64' }> {
+  const out: Record<string, { data: string; encoding: 'utf8' | 'base64' }> = {};
+  for (const [name, bytes] of Object.entries(files ?? {})) {
+    const { text, encoding } = encodeBytes(bytes);
+    Object.defineProperty(out, name, { value: { data: text, encoding }, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+/** What a failed job had produced, from its error (empty for failures that produced nothing). */
+export function failureProducts(error: WardenError): { output: Uint8Array; log: Uint8Array; logTruncated: boolean; files: Record<string, Uint8Array> } {
+  const details = error.details as { output?: unknown; log?: unknown; logTruncated?: unknown; files?: unknown };
+  return {
+    output: details.output instanceof Uint8Array ? details.output : new Uint8Array(0),
+    log: details.log instanceof Uint8Array ? details.log : new Uint8Array(0),
+    logTruncated: details.logTruncated === true,
+    files: (details.files as Record<string, Uint8Array> | undefined) ?? {},
+  };
+}
