@@ -13,8 +13,9 @@ import { ATTACK_MARKER, ON_REPLY, startAttackerPool } from '../helpers/attacker.
 import { hello, pidOf, text } from '../helpers/scheduler.js';
 
 /** A failure reply with `code` and `deterministic` in place of the job's true reply. */
+/** Only the usage figures of the true reply are kept: a failure of a job that never ran carries no body fields. */
 const forge = (code: string, deterministic: boolean) =>
-  `${ON_REPLY}\n  onReply((header, body, n) => n === 0 ? { header: { ...header, ok: false, failure: { code: ${JSON.stringify(code)}, message: 'forged', deterministic: ${deterministic} } }, body: Buffer.alloc(0) } : undefined);\n`;
+  `${ON_REPLY}\n  onReply((header, body, n) => n === 0 ? { header: { cpuTimeMs: header.cpuTimeMs, wallTimeMs: header.wallTimeMs, peakRssBytes: header.peakRssBytes, ok: false, failure: { code: ${JSON.stringify(code)}, message: 'forged', deterministic: ${deterministic}, exitCode: 1 } }, body: Buffer.alloc(0) } : undefined);\n`;
 
 /** Codes no job may end with: the host's own, the protocol's, and names that are keys of every object. */
 const FORGED_CODES = ['E_HOST_CLOSED', 'E_INVALID_OPTION', 'E_POOL_DEGRADED', 'E_QUEUE_FULL', 'E_SANDBOX_UNAVAILABLE', 'E_PROTOCOL', 'toString', '__proto__', 'E_MADE_UP'];
