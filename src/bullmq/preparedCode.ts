@@ -36,9 +36,13 @@ export class PreparedCode {
     return this.#entries.size;
   }
 
-  /** The artifact of `hash`; a caller's signal ends its wait, not the shared preparation. */
-  artifact(hash: string, inline: Buffer | undefined, options: { priority: Priority; signal?: AbortSignal }): Promise<Artifact> {
+  /**
+   * The artifact of `hash`, and whether this node had it already (false for the call that
+   * prepared it). A caller's signal ends its wait, not the shared preparation.
+   */
+  async artifact(hash: string, inline: Buffer | undefined, options: { priority: Priority; signal?: AbortSignal }): Promise<{ artifact: Artifact; cached: boolean }> {
     let entry = this.#entries.get(hash);
+    const seen = entry !== undefined;
     if (entry) {
       // Most recently used last.
       this.#entries.delete(hash);
@@ -59,7 +63,8 @@ export class PreparedCode {
       });
       this.#entries.set(hash, created);
     }
-    return abortable(entry.promise, options.signal);
+    const artifact = await abortable(entry.promise, options.signal);
+    return { artifact, cached: seen || artifact.cached };
   }
 
   async #prepare(hash: string, inline: Buffer | undefined, priority: Priority, read: (bytes: number) => void): Promise<Artifact> {

@@ -176,7 +176,7 @@ export class WardenWorker {
       if (parsed.deadline !== undefined && parsed.deadline <= Date.now()) {
         throw new DeadlineError(`the job's deadline (${new Date(parsed.deadline).toISOString()}) passed before a node took it`);
       }
-      const artifact = await this.#code.artifact(parsed.codeHash, parsed.code, { priority: parsed.priority, ...(signal ? { signal } : {}) });
+      const { artifact, cached } = await this.#code.artifact(parsed.codeHash, parsed.code, { priority: parsed.priority, ...(signal ? { signal } : {}) });
       const result = await this.host.execute(artifact, parsed.input, {
         priority: parsed.priority,
         ...(parsed.abi === undefined ? {} : { abi: parsed.abi }),
@@ -196,7 +196,7 @@ export class WardenWorker {
         node: this.node,
         workerId: result.workerId,
         attempts: result.attempts,
-        cached: artifact.cached,
+        cached,
         artifactKey: result.artifactKey,
       };
     } catch (error) {

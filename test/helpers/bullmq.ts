@@ -1,0 +1,159 @@
+/**
+ * warden nodes and producers for tests, on a real Redis (test/helpers/redis.ts): nodes in this
+ * process (the library) or as `warden serve` processes (each its own cache dir, standing for a
+ * machine), each closed or killed after the test with no worker process left behind.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { ExecutionContext } from 'ava';
+import { WardenQueue, createWardenWorker, type WardenQueueOptions, type WardenWorker, type WardenWorkerOptions } from '../../src/bullmq/index.js';
+import { cliPath } from './cli.js';
+import { tempCacheDir, waitFor, workerProcesses } from './host.js';
+import type { TestRedis } from './redis.js';
+
+/** An example module with its input and expected output. */
+export interface ExampleModule {
+  name: string;
+  code: Buffer;
+  input: Buffer;
+  expected: Buffer;
+}
+
+/** The examples of the `run` ABI (built by `npm run build`). */
+export function exampleModules(names = ['hello', 'upper', 'sha256', 'calc']): ExampleModule[] {
+  const dir = path.resolve('examples');
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'examples.json'), 'utf8')) as {
+    examples: { name: string; wasm: string; input: string; expected: string }[];
+  };
+  return names.map((name) => {
+    const entry = manifest.examples.find((e) => e.name === name);
+    if (!entry) throw new Error(`no example ${name}`);
+    return {
+      name,
+      code: fs.readFileSync(path.join(dir, entry.wasm)),
+      input: fs.readFileSync(path.join(dir, entry.input)),
+      expected: fs.readFileSync(path.join(dir, entry.expected)),
+    };
+  });
+}
+
+/** Short locks and stall checks for tests, long enough for a loaded 2-core machine (renewed every 2.5 s). */
+export const TEST_LOCKS = { lockDurationMs: 5000, stalledIntervalMs: 2000, maxStalledCount: 5 };
+
+/** A node in this process on a fresh cache dir; closed after the test, its workers checked gone. */
+export async function startNode(
+  t: ExecutionContext,
+  redis: TestRedis,
+  queue: string,
+  options: Partial<WardenWorkerOptions> = {},
+): Promise<{ node: WardenWorker; cacheDir: string }> {
+  const cacheDir = await tempCacheDir('warden-node-');
+  const node = await createWardenWorker(queue, {
+    connection: redis.url,
+    ...TEST_LOCKS,
+    ...options,
+    host: { executeWorkers: 1, prepareWorkers: 1, ...options.host, cacheDir },
+  });
+  t.teardown(async () => {
+    await node.close({ graceMs: 0 });
+    const left = await waitFor(() => workerProcesses(cacheDir), (p) => p.length === 0);
+    await fsp.rm(cacheDir, { recursive: true, force: true });
+    if (left.length > 0) throw new Error(`worker processes left behind: ${left.join(', ')}`);
+  });
+  return { node, cacheDir };
+}
+
+/** A producer on the queue, closed after the test. */
+export function producer(t: ExecutionContext, redis: TestRedis, queue: string, options: Partial<WardenQueueOptions> = {}): WardenQueue {
+  const wardenQueue = new WardenQueue(queue, { connection: redis.url, ...options });
+  t.teardown(() => wardenQueue.close());
+  return wardenQueue;
+}
+
+/** A `warden serve` process. */
+export interface NodeProcess {
+  name: string;
+  cacheDir: string;
+  child: ChildProcess;
+  /** The inspector's address (its /metrics carries the node's labels). */
+  url: string;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<[number | null, NodeJS.Signals | null]>;
+}
+
+/**
+ * Starts `warden serve` as its own process with its own cache dir (a machine of its own),
+ * resolved once it takes jobs. Killed after the test if still running; no worker of it may
+ * outlive it.
+ */
+export async function spawnNode(t: ExecutionContext, redis: TestRedis, queue: string, name: string, extra: string[] = []): Promise<NodeProcess> {
+  const cacheDir = await tempCacheDir(`warden-${name}-`);
+  const args = [
+    cliPath,
+    'serve',
+    '--redis',
+    redis.url,
+    '--queue',
+    queue,
+    '--node',
+    name,
+    '--cache-dir',
+    cacheDir,
+    '--inspect-port',
+    '0',
+    '--lock-duration',
+    `${TEST_LOCKS.lockDurationMs}ms`,
+    '--stalled-interval',
+    `${TEST_LOCKS.stalledIntervalMs}ms`,
+    '--max-stalled-count',
+    String(TEST_LOCKS.maxStalledCount),
+    ...extra,
+  ];
+  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk));
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    // The launcher's parent-death signal takes the workers down with the node.
+    const left = await waitFor(() => workerProcesses(cacheDir), (p) => p.length === 0, 10_000);
+    await fsp.rm(cacheDir, { recursive: true, force: true });
+    if (left.length > 0) throw new Error(`worker processes of ${name} left behind: ${left.join(', ')}`);
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`node ${name} did not start within 60 s:\n${stderr}`)), 60_000);
+    child.stdout!.on('data', () => {
+      const match = /inspector (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    void exited.then(([code, signal]) => {
+      clearTimeout(timer);
+      reject(new Error(`node ${name} exited (${code ?? signal}) before it started:\n${stderr}`));
+    });
+  });
+  return { name, cacheDir, child, url, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+/** A node's metrics as `name{labels} value` lines. */
+export async function scrape(url: string): Promise<string[]> {
+  const response = await fetch(new URL('/metrics', url));
+  return (await response.text()).split('\n').filter((line) => line && !line.startsWith('#'));
+}
+
+/** The value of the one series whose line contains every fragment (0 when none). */
+export function metric(lines: string[], name: string, ...fragments: string[]): number {
+  const line = lines.find((l) => l.startsWith(`${name}{`) && fragments.every((f) => l.includes(f)));
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
