@@ -1,4 +1,5 @@
 import { Job, Queue, QueueEvents, type BackoffOptions, type JobsOptions } from 'bullmq';
+import createDebug from 'debug';
 import type { Redis } from 'ioredis';
 import type { Abi } from '../artifactHandle.js';
 import { PRIORITIES, type Priority } from '../actors/jobQueue.js';
@@ -82,6 +83,12 @@ export interface WardenJobResult {
 }
 
 export type WardenJob = Job<WardenJobData, WardenJobReturn>;
+
+/** A waiter first looks at its job itself after this long, then twice as long each time, up to LOOK_MAX_MS. */
+const LOOK_FIRST_MS = 5000;
+const LOOK_MAX_MS = 60_000;
+
+const debug = createDebug('warden:bullmq');
 
 const OPTION_NAMES = new Set(['connection', 'prefix', 'inlineCodeBytes', 'codeTtlSeconds', 'maxCodeBytes', 'maxInputBytes', 'attempts', 'backoff']);
 const SUBMIT_OPTION_NAMES = new Set(['priority', 'abi', 'timeoutMs', 'deadline', 'signal', 'attempts', 'backoff', 'jobId', 'name']);
@@ -254,6 +261,8 @@ export class WardenQueue {
     const events = (await this.#queueEvents()) as unknown as NodeJS.EventEmitter;
     return new Promise<WardenJobResult>((resolve, reject) => {
       let done = false;
+      let timer: NodeJS.Timeout | undefined;
+      let look: NodeJS.Timeout | undefined;
       const finish = (outcome: () => WardenJobResult): void => {
         if (done) return;
         done = true;
@@ -262,6 +271,7 @@ export class WardenQueue {
         events.off(`removed:${jobId}`, onRemoved);
         options.signal?.removeEventListener('abort', onSignal);
         if (timer) clearTimeout(timer);
+        if (look) clearTimeout(look);
         this.#localCancel.delete(jobId);
         try {
           resolve(outcome());
@@ -283,7 +293,18 @@ export class WardenQueue {
       events.on(`removed:${jobId}`, onRemoved);
       if (options.signal?.aborted) return onSignal();
       options.signal?.addEventListener('abort', onSignal, { once: true });
-      let timer: NodeJS.Timeout | undefined;
+      // The events stream is trimmed (about 10,000 events): a reader that lags further behind
+      // misses some. A waiter that has waited a while looks at the job itself, less and less often.
+      let lookAfterMs = LOOK_FIRST_MS;
+      const lookLater = (): void => {
+        look = setTimeout(() => {
+          if (done) return;
+          check();
+          lookAfterMs = Math.min(lookAfterMs * 2, LOOK_MAX_MS);
+          lookLater();
+        }, lookAfterMs);
+        look.unref();
+      };
       if (deadline !== undefined) {
         timer = setTimeout(() => {
           // Expiry: a job still waiting at its deadline is removed; a running one is its node's to fail.
@@ -292,24 +313,37 @@ export class WardenQueue {
         }, Math.max(0, deadline - Date.now()));
       }
       if (this.#cancelled.has(jobId)) return finish(fail(new AbortedError('the job was cancelled')));
+      const check = (): void =>
+        void Job.fromId<WardenJobData, WardenJobReturn>(this.queue as never, jobId).then(
+          (current) => {
+            if (done) return;
+            if (!current) return finish(fail(new RemoteJobError(`no job ${jobId} in queue ${this.name} (never added, or removed)`)));
+            if (!current.finishedOn) return;
+            // A completed job has a return value; a failed one has none (a retried one had a failedReason before).
+            if (current.returnvalue === null || current.returnvalue === undefined) return onFailed({ failedReason: current.failedReason });
+            return onCompleted({ returnvalue: current.returnvalue });
+          },
+          (error: Error) => {
+            if (!done) debug('cannot read job %s: %s', jobId, error.message);
+          },
+        );
       // It may have finished before the listeners were in place.
-      void Job.fromId<WardenJobData, WardenJobReturn>(this.queue as never, jobId).then(
-        (current) => {
-          if (!current) return finish(fail(new RemoteJobError(`no job ${jobId} in queue ${this.name} (never added, or removed)`)));
-          if (!current.finishedOn) return;
-          // A completed job has a return value; a failed one has none (a retried one had a failedReason before).
-          if (current.returnvalue === null || current.returnvalue === undefined) return onFailed({ failedReason: current.failedReason });
-          return onCompleted({ returnvalue: current.returnvalue });
-        },
-        (error: Error) => finish(fail(new RemoteJobError(`cannot read job ${jobId}: ${error.message}`))),
-      );
+      check();
+      lookLater();
     });
   }
 
   /** The queue's events, listened to once per producer (one blocking Redis connection). */
   #queueEvents(): Promise<QueueEvents> {
     this.#events ??= (async () => {
-      const events = new QueueEvents(this.name, { connection: bullConnection(this.#connection), prefix: this.#prefix });
+      // Read from the stream's last entry as of now, not from whenever the reader's first XREAD
+      // happens to run: an event between the two would be lost to a waiter that already looked.
+      const [last] = await this.#redis.xrevrange(this.queue.keys.events!, '+', '-', 'COUNT', 1);
+      const events = new QueueEvents(this.name, {
+        connection: bullConnection(this.#connection),
+        prefix: this.#prefix,
+        lastEventId: last?.[0] ?? '0-0',
+      });
       // Many waiters listen at once; each removes its listeners when it settles.
       events.setMaxListeners(0);
       await events.waitUntilReady();

@@ -157,3 +157,28 @@ export function metric(lines: string[], name: string, ...fragments: string[]): n
   const line = lines.find((l) => l.startsWith(`${name}{`) && fragments.every((f) => l.includes(f)));
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
+
+/**
+ * A WASI command that reads its input (up to 60,000 bytes), sleeps `ms` on the monotonic clock
+ * (`poll_oneoff`, no CPU used), then writes the input back: a job that stays in flight a while
+ * and whose result is still exact.
+ */
+export function sleepEchoSource(ms: number): string {
+  return `(module
+    (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 2)
+    (func (export "_start")
+      (i32.store (i32.const 0) (i32.const 1024))
+      (i32.store (i32.const 4) (i32.const 60000))
+      (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+      (i64.store (i32.const 65536) (i64.const 7))
+      (i32.store8 (i32.const 65544) (i32.const 0))
+      (i32.store (i32.const 65552) (i32.const 1))
+      (i64.store (i32.const 65560) (i64.const ${BigInt(ms) * 1_000_000n}))
+      (drop (call $poll_oneoff (i32.const 65536) (i32.const 65600) (i32.const 1) (i32.const 65640)))
+      (i32.store (i32.const 65700) (i32.const 1024))
+      (i32.store (i32.const 65704) (i32.load (i32.const 8)))
+      (drop (call $fd_write (i32.const 1) (i32.const 65700) (i32.const 1) (i32.const 65708)))))`;
+}
