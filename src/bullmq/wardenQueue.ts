@@ -1,4 +1,4 @@
-import { Job, Queue, QueueEvents, type BackoffOptions, type JobsOptions } from 'bullmq';
+import { Queue, QueueEvents, type Job, type BackoffOptions, type JobsOptions } from 'bullmq';
 import createDebug from 'debug';
 import type { Redis } from 'ioredis';
 import type { Abi } from '../artifactHandle.js';
@@ -313,15 +313,16 @@ export class WardenQueue {
         }, Math.max(0, deadline - Date.now()));
       }
       if (this.#cancelled.has(jobId)) return finish(fail(new AbortedError('the job was cancelled')));
+      // Three fields of the job's hash, not the whole job (its data can be megabytes).
       const check = (): void =>
-        void Job.fromId<WardenJobData, WardenJobReturn>(this.queue as never, jobId).then(
-          (current) => {
+        void this.#redis.hmget(this.queue.toKey(jobId), 'timestamp', 'finishedOn', 'returnvalue', 'failedReason').then(
+          ([timestamp, finishedOn, returnvalue, failedReason]) => {
             if (done) return;
-            if (!current) return finish(fail(new RemoteJobError(`no job ${jobId} in queue ${this.name} (never added, or removed)`)));
-            if (!current.finishedOn) return;
+            if (timestamp == null) return finish(fail(new RemoteJobError(`no job ${jobId} in queue ${this.name} (never added, or removed)`)));
+            if (finishedOn == null) return;
             // A completed job has a return value; a failed one has none (a retried one had a failedReason before).
-            if (current.returnvalue === null || current.returnvalue === undefined) return onFailed({ failedReason: current.failedReason });
-            return onCompleted({ returnvalue: current.returnvalue });
+            if (returnvalue == null) return onFailed({ failedReason: failedReason ?? '' });
+            return onCompleted({ returnvalue: parseJson(returnvalue) });
           },
           (error: Error) => {
             if (!done) debug('cannot read job %s: %s', jobId, error.message);
@@ -377,6 +378,14 @@ export class WardenQueue {
  */
 export function submit(queue: WardenQueue, code: Uint8Array, input: Uint8Array, options: SubmitOptions = {}): Promise<WardenJob> {
   return queue.submit(code, input, options);
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }
 
 function checkBytes(name: string, value: unknown): void {

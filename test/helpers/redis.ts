@@ -80,8 +80,11 @@ async function startOnce(dir: string): Promise<TestRedis> {
   };
 }
 
-/** Starts a redis-server for this test; it is stopped and its dir removed in teardown. */
-export async function startRedis(t: ExecutionContext): Promise<TestRedis> {
+/**
+ * Starts a redis-server on a free 127.0.0.1 port with a temp dir and no persistence; `stop()`
+ * ends it and removes the dir. For tests use `startRedis(t)`; the benchmark uses this.
+ */
+export async function launchRedis(): Promise<TestRedis> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'warden-redis-'));
   let redis: TestRedis | undefined;
   let lastError: unknown;
@@ -98,9 +101,18 @@ export async function startRedis(t: ExecutionContext): Promise<TestRedis> {
     throw lastError;
   }
   const started = redis;
-  t.teardown(async () => {
-    await started.stop();
-    await fsp.rm(dir, { recursive: true, force: true });
-  });
-  return started;
+  return {
+    ...started,
+    async stop() {
+      await started.stop();
+      await fsp.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Starts a redis-server for this test; it is stopped and its dir removed in teardown. */
+export async function startRedis(t: ExecutionContext): Promise<TestRedis> {
+  const redis = await launchRedis();
+  t.teardown(() => redis.stop());
+  return redis;
 }
