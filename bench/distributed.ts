@@ -33,7 +33,17 @@ export interface DistributedResult {
   /** Per case: jobs/s of each round's batch. */
   throughput: Record<Case, number[]>;
   /** Redis per job, from a batch on the one-node queue (producer waiting for each result included). */
-  redisPerJob: { commands: Record<string, number>; totalCommands: number; bytesIn: number; bytesOut: number; jobs: number };
+  redisPerJob: {
+    commands: Record<string, number>;
+    totalCommands: number;
+    bytesIn: number;
+    bytesOut: number;
+    /** Redis' own CPU time (INFO cpu, user + sys) per job, µs. */
+    cpuUs: number;
+    /** Redis memory per finished job kept (job hash, sets, its share of the events stream), bytes. */
+    memoryBytes: number;
+    jobs: number;
+  };
   executeWorkersPerNode: number;
 }
 
@@ -78,6 +88,11 @@ function commandCalls(info: string): Record<string, number> {
   const calls: Record<string, number> = {};
   for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls[match[1]!] = Number(match[2]);
   return calls;
+}
+
+function cpuSeconds(info: string): number {
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+  return field('used_cpu_user') + field('used_cpu_sys');
 }
 
 function statField(info: string, field: string): number {
@@ -136,10 +151,10 @@ export async function measureDistributed(
     // What a job costs Redis: everything the producer and the node send it, over a batch.
     await admin.config('SET', 'save', '');
     await admin.config('RESETSTAT');
-    const before = await admin.info('stats');
+    const before = await admin.info();
     const jobs = options.batchJobs;
     await batch[DIST.oneNode](jobs);
-    const after = await admin.info('stats');
+    const after = await admin.info();
     const commands = commandCalls(await admin.info('commandstats'));
     // The two INFO stats calls themselves and CONFIG RESETSTAT are ours, not the jobs'.
     const perJob = Object.fromEntries(
@@ -152,6 +167,8 @@ export async function measureDistributed(
       totalCommands: Object.values(perJob).reduce((a, b) => a + b, 0),
       bytesIn: (statField(after, 'total_net_input_bytes') - statField(before, 'total_net_input_bytes')) / jobs,
       bytesOut: (statField(after, 'total_net_output_bytes') - statField(before, 'total_net_output_bytes')) / jobs,
+      cpuUs: ((cpuSeconds(after) - cpuSeconds(before)) * 1e6) / jobs,
+      memoryBytes: (statField(after, 'used_memory') - statField(before, 'used_memory')) / jobs,
       jobs,
     };
     return { latencies, roundP50, throughput, redisPerJob, executeWorkersPerNode: workers };

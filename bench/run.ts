@@ -361,7 +361,8 @@ async function row8(ctx: BenchContext): Promise<void> {
       `(${Object.entries(perJob.commands)
         .sort((a, b) => b[1] - a[1])
         .map(([c, n]) => `${c} ${n.toFixed(2)}`)
-        .join(', ')}), ${perJob.bytesIn.toFixed(0)} B in, ${perJob.bytesOut.toFixed(0)} B out`,
+        .join(', ')}), ${perJob.bytesIn.toFixed(0)} B in, ${perJob.bytesOut.toFixed(0)} B out, ` +
+      `Redis CPU ${perJob.cpuUs.toFixed(0)} µs, ${(perJob.memoryBytes / 1024).toFixed(1)} KiB kept per finished job`,
   );
   out(`each node: ${r.executeWorkersPerNode} execute workers; the two-node case runs 2 × ${r.executeWorkersPerNode} workers on the same ${os.availableParallelism()} cores`);
   rows.push({
@@ -372,7 +373,7 @@ async function row8(ctx: BenchContext): Promise<void> {
     ratio: `p50 +${ms(p50(DIST.oneNode) - p50(DIST.direct))}; ${ratio(rate(DIST.oneNode) / rate(DIST.direct))} jobs/s`,
     target: '— (the cost)',
     met: undefined,
-    floor: `${perJob.totalCommands.toFixed(1)} Redis commands and ${((perJob.bytesIn + perJob.bytesOut) / 1024).toFixed(1)} KiB of Redis traffic per job; producer, Redis and node share this machine's cores`,
+    floor: `${perJob.totalCommands.toFixed(1)} Redis commands (most inside BullMQ's Lua scripts), ${((perJob.bytesIn + perJob.bytesOut) / 1024).toFixed(1)} KiB of Redis traffic and ${perJob.cpuUs.toFixed(0)} µs of Redis CPU per job; producer, Redis and node share this machine's cores`,
   });
   rows.push({
     id: '8b',
