@@ -2,6 +2,8 @@
  * `warden submit` and `warden serve` as users run them: the job id, the result with --wait (raw
  * or --json), a failure's code and exit status, and usage errors.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +27,13 @@ test.serial('warden submit: the job id, then --wait with raw output and --json; 
   const hello = path.resolve('examples/build/hello.wasm');
   const input = tempFile(t, 'input.txt', 'submit');
   const base = ['submit', '--redis', redis.url, '--queue', 'cli'];
+  // The QueueEvents example watches the same queue meanwhile.
+  const watcher = spawn(process.execPath, ['examples/scale-out/watch-results.mjs', redis.url, 'cli'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let watched = '';
+  watcher.stdout.on('data', (chunk: Buffer) => (watched += chunk));
+  const watcherExited = once(watcher, 'exit');
+  t.teardown(() => void (watcher.exitCode === null && watcher.kill('SIGKILL')));
+  await new Promise<void>((resolve) => watcher.stdout.on('data', () => watched.includes('watching queue') && resolve()));
 
   const added = await warden([...base, hello, '--input', input]);
   t.is(added.code, 0, added.stderr);
@@ -45,6 +54,11 @@ test.serial('warden submit: the job id, then --wait with raw output and --json; 
   const failedJson = await warden([...base, trap, '--wait', '--json']);
   t.is(failedJson.code, 1);
   t.like(JSON.parse(failedJson.stdout), { ok: false, error: { code: 'E_TRAP', deterministic: true } });
+
+  watcher.kill('SIGINT');
+  t.deepEqual(await watcherExited, [0, null]);
+  t.regex(watched, /completed on cli-node \(cached, [\d.]+ ms\): "Hello, submit!"/);
+  t.regex(watched, /failed on cli-node: E_TRAP \(deterministic, not retried\): /);
 });
 
 test('warden submit and serve: usage errors exit 2 and name the problem', async (t) => {
