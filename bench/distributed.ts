@@ -40,8 +40,6 @@ export interface DistributedResult {
     bytesOut: number;
     /** Redis' own CPU time (INFO cpu, user + sys) per job, µs. */
     cpuUs: number;
-    /** Redis memory per finished job kept (job hash, sets, its share of the events stream), bytes. */
-    memoryBytes: number;
     jobs: number;
   };
   executeWorkersPerNode: number;
@@ -168,7 +166,6 @@ export async function measureDistributed(
       bytesIn: (statField(after, 'total_net_input_bytes') - statField(before, 'total_net_input_bytes')) / jobs,
       bytesOut: (statField(after, 'total_net_output_bytes') - statField(before, 'total_net_output_bytes')) / jobs,
       cpuUs: ((cpuSeconds(after) - cpuSeconds(before)) * 1e6) / jobs,
-      memoryBytes: (statField(after, 'used_memory') - statField(before, 'used_memory')) / jobs,
       jobs,
     };
     return { latencies, roundP50, throughput, redisPerJob, executeWorkersPerNode: workers };

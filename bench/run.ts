@@ -362,7 +362,7 @@ async function row8(ctx: BenchContext): Promise<void> {
         .sort((a, b) => b[1] - a[1])
         .map(([c, n]) => `${c} ${n.toFixed(2)}`)
         .join(', ')}), ${perJob.bytesIn.toFixed(0)} B in, ${perJob.bytesOut.toFixed(0)} B out, ` +
-      `Redis CPU ${perJob.cpuUs.toFixed(0)} µs, ${(perJob.memoryBytes / 1024).toFixed(1)} KiB kept per finished job`,
+      `Redis CPU ${perJob.cpuUs.toFixed(0)} µs (memory per kept job: bench/redisCost.ts, on a fresh queue)`,
   );
   out(`each node: ${r.executeWorkersPerNode} execute workers; the two-node case runs 2 × ${r.executeWorkersPerNode} workers on the same ${os.availableParallelism()} cores`);
   rows.push({
