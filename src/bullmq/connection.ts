@@ -4,8 +4,11 @@
  */
 import type { ConnectionOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
+import createDebug from 'debug';
 import { InvalidOptionError } from '../errors.js';
 import { describe } from '../options.js';
+
+const debug = createDebug('warden:bullmq');
 
 /** A Redis URL (`redis://host:6379/0`, `rediss://...`) or ioredis options. */
 export type RedisConnection = string | (RedisOptions & { url?: string });
@@ -31,7 +34,11 @@ export function connectionOption(value: unknown): RedisOptions & { url?: string 
 /** A new ioredis client for the same server. */
 export function createRedis(connection: RedisOptions & { url?: string }, extra: RedisOptions = {}): Redis {
   const { url, ...rest } = connection;
-  return url === undefined ? new Redis({ ...rest, ...extra }) : new Redis(url, { ...rest, ...extra });
+  const client = url === undefined ? new Redis({ ...rest, ...extra }) : new Redis(url, { ...rest, ...extra });
+  // ioredis reconnects by itself; a command issued meanwhile fails on its own. Without a
+  // listener every failed attempt would be printed as an unhandled error event.
+  client.on('error', (error: Error) => debug('redis: %s', error.message));
+  return client;
 }
 
 /** Closes a client we opened: QUIT when it is connected, a plain disconnect otherwise. */

@@ -87,6 +87,12 @@ export type WardenJob = Job<WardenJobData, WardenJobReturn>;
 /** A waiter first looks at its job itself after this long, then twice as long each time, up to LOOK_MAX_MS. */
 const LOOK_FIRST_MS = 5000;
 const LOOK_MAX_MS = 60_000;
+/** How long close() waits for Redis before it drops the connections. */
+const CLOSE_WAIT_MS = 5000;
+
+function sleep(ms: number): Promise<undefined> {
+  return new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ms).unref());
+}
 
 const debug = createDebug('warden:bullmq');
 
@@ -148,6 +154,8 @@ export class WardenQueue {
     this.#redis = createRedis(this.#connection);
     this.#store = new CodeStore(this.#redis, store);
     this.queue = new Queue(name, { connection: bullConnection(this.#connection), prefix: this.#prefix });
+    // Connection trouble is reported by the calls that meet it; without a listener BullMQ prints it.
+    this.queue.on('error', (error: Error) => debug('queue %s: %s', name, error.message));
   }
 
   /**
@@ -347,6 +355,7 @@ export class WardenQueue {
       });
       // Many waiters listen at once; each removes its listeners when it settles.
       events.setMaxListeners(0);
+      events.on('error', (error: Error) => debug('queue events %s: %s', this.name, error.message));
       await events.waitUntilReady();
       return events;
     })();
@@ -357,12 +366,20 @@ export class WardenQueue {
     if (this.#closing) throw new InvalidOptionError('the WardenQueue is closed');
   }
 
-  /** Closes the queue's connections. Idempotent. */
+  /**
+   * Closes the queue's connections; with Redis unreachable, drops them after 5 s instead of
+   * waiting for it. Idempotent.
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      const events = await this.#events?.catch(() => undefined);
-      await Promise.all([events?.close(), this.queue.close()]);
-      await closeRedis(this.#redis);
+      for (const cancel of [...this.#localCancel.values()]) cancel();
+      const events = await Promise.race([this.#events?.catch(() => undefined), sleep(CLOSE_WAIT_MS)]);
+      const closed = Promise.all([events?.close(), this.queue.close(), closeRedis(this.#redis)]).then(() => true);
+      if (!(await Promise.race([closed, sleep(CLOSE_WAIT_MS).then(() => false)]))) {
+        // Not awaited: a lost server may never let these end.
+        for (const dropping of [events?.disconnect(), this.queue.disconnect()]) dropping?.catch(() => {});
+        this.#redis.disconnect();
+      }
     })();
     return this.#closing;
   }

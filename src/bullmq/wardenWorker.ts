@@ -66,6 +66,10 @@ const COUNTS_TTL_MS = 1000;
 /** A scrape must not hang on a Redis that does not answer. */
 const COUNTS_TIMEOUT_MS = 2000;
 
+/** How long past its grace a closing node waits for Redis before it drops the connections. */
+const CLOSE_MARGIN_MS = 5000;
+
+/** `promise`, or a rejection after `ms` (the promise runs on). */
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -112,6 +116,7 @@ export class WardenWorker {
     const store = new CodeStore(this.#redis, { prefix, ttlSeconds: 1, maxCodeBytes: host.options.limits.maxCodeBytes });
     this.#code = new PreparedCode(host, store, options.codeMemoryBytes);
     this.#queue = new Queue(queueName, { connection, prefix });
+    this.#queue.on('error', (error: Error) => debug('%s: queue: %s', this.node, error.message));
     this.#metrics = registerNodeMetrics(host.metricsRegistry, { node: this.node, queue: queueName }, () => this.counts());
     this.worker = new Worker<WardenJobData, WardenJobReturn>(
       queueName,
@@ -244,17 +249,42 @@ export class WardenWorker {
     }
     this.#closing = (async () => {
       const timer = setTimeout(() => this.#returnRunning(), graceMs);
+      // With Redis unreachable BullMQ would wait for it for ever (to record or hand back the
+      // running jobs): past the grace and a margin the node drops its connections and stops.
+      // What it held stays locked until the other nodes' stalled check recovers it.
+      let cut!: NodeJS.Timeout;
+      const dropped = new Promise<void>((resolve) => {
+        cut = setTimeout(() => {
+          this.#dropConnections();
+          resolve();
+        }, graceMs + CLOSE_MARGIN_MS);
+      });
       try {
-        await this.worker.close();
+        // BullMQ's close may still wait for the lost server after the drop: not this node.
+        await Promise.race([this.worker.close(), dropped]);
       } finally {
         clearTimeout(timer);
         this.#removePanel();
-        await this.host.close();
-        await this.#queue.close().catch((error: Error) => debug('%s: queue close: %s', this.node, error.message));
+        await this.host.close({ force: this.#dropped });
+        await withTimeout(this.#queue.close(), CLOSE_MARGIN_MS).catch((error: Error) => debug('%s: queue close: %s', this.node, error.message));
         await Promise.all([closeRedis(this.#subscriber), closeRedis(this.#redis)]);
+        clearTimeout(cut);
       }
     })();
     return this.#closing;
+  }
+
+  #dropped = false;
+
+  /** Cuts every connection of the node; what waits on them fails or is left behind. */
+  #dropConnections(): void {
+    this.#dropped = true;
+    debug('%s: Redis did not let the node close within its grace; dropping the connections', this.node);
+    this.worker.cancelAllJobs('the node is shutting down');
+    this.#subscriber.disconnect();
+    this.#redis.disconnect();
+    // Not awaited: BullMQ waits for an 'end' that a lost server may never give.
+    for (const dropping of [this.worker.disconnect(), this.#queue.disconnect()]) dropping.catch(() => {});
   }
 
   #returnRunning(): void {

@@ -112,6 +112,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.stderr.write(`warden: ${signal}: taking no more jobs; running ones may finish (a second signal hands them back now)\n`);
     await node.close();
     process.stderr.write('warden: node stopped\n');
+    // A node that had to drop a lost Redis may leave BullMQ's timers behind: they must not
+    // keep the process alive once everything of ours is closed.
+    setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref();
     return 0;
   } finally {
     await node?.close({ graceMs: 0 });

@@ -271,6 +271,21 @@ test.serial('close() hands running jobs back to the queue after its grace, no at
   t.is(result.node, 'second');
 });
 
+test.serial('close() ends even when Redis is gone: the node drops its connections after its grace', async (t) => {
+  const redis = await startRedis(t);
+  const { node } = await startNode(t, redis, 'gone');
+  const queue = producer(t, redis, 'gone');
+  const job = await queue.submit(sleeper, Buffer.alloc(0));
+  t.is(await untilState(queue, job, ['active']), 'active');
+  await redis.stop();
+  const started = Date.now();
+  await node.close({ graceMs: 200 });
+  // Liveness, not speed: it ended (the grace, the 5 s margin, the host's close), and the
+  // teardown checks that no worker process is left.
+  t.log(`closed in ${Date.now() - started} ms`);
+  t.pass();
+});
+
 test('options are checked at the boundary, each message naming its option', async (t) => {
   const cases: [Record<string, unknown>, RegExp][] = [
     [{}, /`connection` option to be a Redis URL/],
