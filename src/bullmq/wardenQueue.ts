@@ -234,7 +234,11 @@ export class WardenQueue {
     if (signal) {
       const onAbort = (): void => void this.cancel(job.id!).catch(() => {});
       if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        // Removed once a waiter of this producer saw the job end.
+        this.#signalCleanups.set(job.id!, () => signal.removeEventListener('abort', onAbort));
+      }
     }
     return job;
   }
@@ -254,6 +258,8 @@ export class WardenQueue {
 
   /** Waiters of this producer to reject when it cancels their job. */
   #localCancel = new Map<string, () => void>();
+  /** Submit signals' listeners, by job. */
+  #signalCleanups = new Map<string, () => void>();
 
   /**
    * Waits for a job's result. Rejects with the job's typed error (its class by `code`; the node,
@@ -281,6 +287,8 @@ export class WardenQueue {
         if (timer) clearTimeout(timer);
         if (look) clearTimeout(look);
         this.#localCancel.delete(jobId);
+        this.#signalCleanups.get(jobId)?.();
+        this.#signalCleanups.delete(jobId);
         try {
           resolve(outcome());
         } catch (error) {

@@ -190,6 +190,8 @@ export class WardenWorker {
         ...(signal ? { signal } : {}),
       });
       this.#metrics.attempt('completed');
+      // A cancellation that came too late to stop it.
+      if (job.id !== undefined) this.#cancelled.delete(job.id);
       return {
         warden: JOB_FORMAT,
         output: Buffer.from(result.output.buffer, result.output.byteOffset, result.output.byteLength).toString('base64'),
