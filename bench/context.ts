@@ -85,7 +85,8 @@ export async function executeOn(ctx: BenchContext, worker: WorkerProcess, input:
   await linkArtifact(worker.hostDir, ctx.host.cache.pathOf(ctx.artifact.key));
   try {
     const header: ExecuteRequest = { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs };
-    const reply = await worker.request(MessageType.Execute, header, input, { timeoutMs: 10_000, expect: MessageType.ExecuteResult });
+    const maxBody = header.limits.maxOutputBytes + header.limits.maxLogBytes;
+    const reply = await worker.request(MessageType.Execute, header, input, { timeoutMs: 10_000, expect: MessageType.ExecuteResult, maxBody });
     const result = reply.header as ExecuteReply;
     if (!result.ok) throw new Error(`execute failed on ${worker.info.id}: ${result.failure.code}: ${result.failure.message}`);
     return Buffer.from(reply.body.subarray(0, result.outputBytes)).toString('utf8');

@@ -92,7 +92,8 @@ async function coldJob(host: Host, artifact: Artifact): Promise<void> {
     await linkArtifact(worker.hostDir, host.cache.pathOf(artifact.key));
     const limits = host.options.limits;
     const header: ExecuteRequest = { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs, isolation: 'job' };
-    const reply = await worker.request(MessageType.Execute, header, HELLO_INPUT, { timeoutMs: 30_000, expect: MessageType.ExecuteResult });
+    const maxBody = header.limits.maxOutputBytes + header.limits.maxLogBytes;
+    const reply = await worker.request(MessageType.Execute, header, HELLO_INPUT, { timeoutMs: 30_000, expect: MessageType.ExecuteResult, maxBody });
     const result = reply.header as ExecuteReply;
     if (!result.ok) throw new Error(`cold job failed: ${result.failure.code}: ${result.failure.message}`);
     expectHello(Buffer.from(reply.body.subarray(0, result.outputBytes)).toString(), 'isolation bench (cold)');

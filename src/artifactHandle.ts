@@ -1,10 +1,18 @@
 import fs from 'node:fs';
 import { decodeArtifact } from './shared/artifact.js';
-import { EXTERNAL_KIND_NAMES, SectionId, readSections, sectionReader } from './shared/wasmReader.js';
+import { exportsOfModule } from './shared/moduleExports.js';
 
 export type Abi = 'run' | 'wasi';
 
 const codeOf = new WeakMap<Artifact, Uint8Array>();
+
+/** The exports each ABI runs through. */
+const ABI_EXPORTS: Record<Abi, readonly string[]> = { run: ['run', 'memory'], wasi: ['_start'] };
+
+/** The exports `abi` needs that a module's `exports` lack: none when the module can run with it. */
+export function missingAbiExports(abi: Abi, exports: readonly string[]): string[] {
+  return ABI_EXPORTS[abi].filter((name) => !exports.includes(name));
+}
 
 /**
  * A prepared artifact, as `host.prepare` returns it. Pass it to `host.execute`. It keeps the
@@ -28,7 +36,7 @@ export class Artifact {
     this.key = key;
     this.size = size;
     this.exports = Object.freeze([...exports]);
-    this.abi = exports.includes('run') && exports.includes('memory') ? 'run' : exports.includes('_start') ? 'wasi' : undefined;
+    this.abi = missingAbiExports('run', exports).length === 0 ? 'run' : missingAbiExports('wasi', exports).length === 0 ? 'wasi' : undefined;
     this.cached = cached;
     codeOf.set(this, code);
   }
@@ -49,18 +57,7 @@ export function artifactCode(artifact: Artifact): Uint8Array | undefined {
  */
 export function exportsOfArtifactFile(file: string): string[] {
   try {
-    const { module } = decodeArtifact(fs.readFileSync(file));
-    const section = readSections(module).find((s) => s.id === SectionId.export);
-    if (!section) return [];
-    const reader = sectionReader(module, section);
-    const names: string[] = [];
-    for (let n = reader.u32(); n > 0; n--) {
-      const name = reader.name();
-      const kind = reader.u8();
-      reader.u32();
-      if (EXTERNAL_KIND_NAMES[kind] !== undefined) names.push(name);
-    }
-    return names;
+    return exportsOfModule(decodeArtifact(fs.readFileSync(file)).module);
   } catch {
     return [];
   }

@@ -14,7 +14,7 @@ import { ArtifactGenerations, ExecuteJob, PrepareJob, type ExecuteOutcome, type 
 import type { Isolation, PoolJob } from './actors/poolJob.js';
 import { PRIORITIES, type Priority } from './actors/jobQueue.js';
 import { atDeadline } from './actors/timers.js';
-import { Artifact, artifactCode, exportsOfArtifactFile, type Abi } from './artifactHandle.js';
+import { Artifact, artifactCode, exportsOfArtifactFile, missingAbiExports, type Abi } from './artifactHandle.js';
 import {
   AbortedError,
   CorruptedArtifactError,
@@ -286,6 +286,8 @@ export class Host extends EventEmitter<HostEvents> {
     if (bytes.byteLength > this.options.limits.maxCodeBytes) {
       throw new PrevalidationError(`code of ${bytes.byteLength} bytes exceeds maxCodeBytes (${this.options.limits.maxCodeBytes})`);
     }
+    // Said plainly, without a worker: "not a WebAssembly module" would send one looking for the wrong file.
+    if (bytes.byteLength === 0) throw new PrevalidationError('the code is empty (0 bytes)');
     return this.#prepareShared(bytes, opts);
   }
 
@@ -366,6 +368,15 @@ export class Host extends EventEmitter<HostEvents> {
             ...(opts.deadline === undefined ? {} : { deadline: opts.deadline }),
           });
     const abi: Abi = options.abi ?? artifact.abi ?? 'run';
+    // The caller's mistake, said before a worker runs it (there it would be a trap of the module's).
+    // No exports known (an unreadable cached file) decides nothing: the worker still checks.
+    const missing = artifact.exports.length === 0 ? [] : missingAbiExports(abi, artifact.exports);
+    if (missing.length > 0) {
+      const needs = missing.map((name) => `\`${name}\``).join(' and ');
+      throw new InvalidOptionError(`Expected the \`abi\` option to be an ABI the module exports for: '${abi}' runs through ${needs}, which it does not export (its exports: ${artifact.exports.join(', ')})`, {
+        details: { option: 'abi', abi, exports: artifact.exports },
+      });
+    }
     const job = new ExecuteJob(
       this.#common('execute', opts),
       artifact.key,

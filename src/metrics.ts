@@ -4,7 +4,12 @@
  * and an application's registry is left alone (merge ours with `Registry.merge` if wanted).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AnyStateNode } from 'xstate';
+import { PRIORITIES } from './actors/jobQueue.js';
 import type { Host } from './host.js';
+import { machineDefinitions } from './machines/index.js';
+import type { WorkerFailureReason } from './machines/workerTypes.js';
+import { JOB_ERROR_CODES } from './shared/jobError.js';
 
 /** What the metrics read from the host. */
 type MetricsSource = Pick<Host, 'on' | 'queueSizes' | 'workers'>;
@@ -15,6 +20,43 @@ const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 const MIB = 1024 * 1024;
 /** Resident memory from 16 MiB to 4 GiB. */
 const MEMORY_BUCKETS = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096].map((mib) => mib * MIB);
+
+const KINDS = ['prepare', 'execute'] as const;
+
+/** Why a worker's machine reaches `dead`: the reasons `worker:exited` carries. */
+const DEATH_REASONS = ['spawn-failed', 'clear-failed', 'exited', 'killed', 'hard-timeout', 'retired'] as const satisfies readonly WorkerFailureReason[];
+
+/**
+ * The outcomes known in advance: success, what a job itself can end with, and what the host
+ * ends a job with. Any other code still gets its series when it first occurs.
+ */
+const OUTCOMES = ['success', ...Object.keys(JOB_ERROR_CODES), 'E_WORKER_DIED', 'E_DEADLINE', 'E_HOST_CLOSED', 'E_POOL_DEGRADED'];
+
+/** The worker machine's states as `host.workers()` names them: `idle`, `running.awaiting`. */
+function workerStates(): string[] {
+  const paths = (node: AnyStateNode, prefix: string): string[] =>
+    Object.values(node.states as Record<string, AnyStateNode>).flatMap((child) => {
+      const path = `${prefix}${child.key}`;
+      return Object.keys(child.states).length > 0 ? paths(child, `${path}.`) : [path];
+    });
+  return paths(machineDefinitions().worker.root as AnyStateNode, '');
+}
+
+/**
+ * Every label set known in advance, each at 0 from the start, as Prometheus' client
+ * guidelines ask: a series that appears at its first increment loses that increment to
+ * `rate()`, and a state no worker is in reads 0 instead of vanishing.
+ */
+function knownLabelSets() {
+  const states = workerStates();
+  return {
+    kinds: KINDS.map((kind) => ({ kind })),
+    workers: KINDS.flatMap((kind) => states.map((state) => ({ kind, state }))),
+    deaths: KINDS.flatMap((kind) => DEATH_REASONS.map((reason) => ({ kind, reason }))),
+    enqueued: KINDS.flatMap((kind) => PRIORITIES.map((priority) => ({ kind, priority }))),
+    finished: KINDS.flatMap((kind) => OUTCOMES.map((outcome) => ({ kind, outcome }))),
+  };
+}
 
 export class HostMetrics {
   readonly registry = new Registry();
@@ -46,6 +88,14 @@ export class HostMetrics {
       ['kind'],
       MEMORY_BUCKETS,
     );
+    const known = knownLabelSets();
+    for (const labels of known.kinds) {
+      workersSpawned.inc(labels, 0);
+      for (const histogram of [wallTime, cpuTime, peakMemory]) histogram.zero(labels);
+    }
+    for (const labels of known.deaths) workersDied.inc(labels, 0);
+    for (const labels of known.enqueued) jobsEnqueued.inc(labels, 0);
+    for (const labels of known.finished) jobsFinished.inc(labels, 0);
     new Gauge({
       name: 'warden_queue_depth',
       help: 'Jobs waiting, by pool and priority',
@@ -63,8 +113,9 @@ export class HostMetrics {
       labelNames: ['kind', 'state'] as const,
       registers,
       collect() {
-        // States no worker is in any more read 0, not their last count.
+        // States no worker is in read 0, not their last count, and never vanish.
         this.reset();
+        for (const labels of known.workers) this.set(labels, 0);
         for (const worker of host.workers()) this.inc({ kind: worker.kind, state: worker.state });
       },
     });

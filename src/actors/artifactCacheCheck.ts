@@ -36,14 +36,20 @@ export async function readWorkerArtifact(key: string, sourcePath: string, option
     throw cacheIoError('read prepared artifact', sourcePath, error);
   }
   let paramsHash: string;
+  let module: Uint8Array;
   try {
-    ({ paramsHash } = decodeArtifact(bytes));
+    ({ paramsHash, module } = decodeArtifact(bytes));
   } catch (error) {
     if (error instanceof ArtifactFormatError) throw refuse('bad-format', error.message, error);
     throw error;
   }
   if (paramsHash !== options.expectedParamsHash) {
     throw refuse('params-mismatch', `prepared under params ${paramsHash}, expected ${options.expectedParamsHash}`);
+  }
+  try {
+    options.inspect?.(module);
+  } catch (error) {
+    throw refuse('bad-module', (error as Error).message, error);
   }
   return bytes;
 }

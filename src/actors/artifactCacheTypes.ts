@@ -17,6 +17,8 @@ export interface InstallOptions {
   maxBytes: number;
   /** The params hash the artifact must have been prepared under (64 hex). */
   expectedParamsHash: string;
+  /** Called with the verified module before it is installed (to read facts from it); a throw refuses the install. */
+  inspect?: (module: Uint8Array) => void;
 }
 
 /** One cached artifact, as the cache sees it now (a snapshot, not a live view). */

@@ -12,6 +12,8 @@ import {
   type WorkerKind,
 } from '../protocol/messages.js';
 import { CorruptedArtifactError, ProtocolError, WorkerDiedError, errorFromFailure, type WardenError } from '../errors.js';
+import { isJobErrorCode } from '../shared/jobError.js';
+import { exportsOfModule } from '../shared/moduleExports.js';
 import type { JobFailureReason } from '../machines/index.js';
 import { WorkerDirFile, clearWorkerDir, linkArtifact } from '../sandbox/workerDir.js';
 import type { Abi } from '../artifactHandle.js';
@@ -124,11 +126,23 @@ abstract class BaseJob<T = unknown> implements PoolJob {
     return { cpuTimeMs, wallTimeMs, peakRssBytes };
   }
 
-  /** The error a failure reply reports, its fields checked: they become the caller's error. */
+  /**
+   * The error a failure reply reports, its fields checked: they become the caller's error. Only
+   * a code a job can end with is taken (src/shared/jobError.ts); its class, and so whether it is
+   * `deterministic`, is the host's, whatever the worker says. Any other code fails the job and
+   * the worker with E_PROTOCOL: a worker cannot make its job fail as E_HOST_CLOSED or E_INVALID_OPTION.
+   */
   protected failureOf(header: { failure: unknown }, worker: JobWorker, times: JobUsage): WardenError {
     const failure = header.failure as Partial<JobFailureHeader> | null | undefined;
     if (typeof failure?.code !== 'string' || typeof failure.message !== 'string') {
       this.failReply(new ProtocolError(`worker ${worker.id} sent a failure reply without a code and message`));
+    }
+    if (!isJobErrorCode(failure.code)) {
+      this.failReply(
+        new ProtocolError(`worker ${worker.id} reported ${JSON.stringify(failure.code.slice(0, 64))}, which is not a job error code`, {
+          details: { jobId: this.id, workerId: worker.id, code: failure.code.slice(0, 64) },
+        }),
+      );
     }
     return errorFromFailure({ code: failure.code, message: failure.message }, { jobId: this.id, workerId: worker.id, ...times });
   }
@@ -186,16 +200,18 @@ export class PrepareJob extends BaseJob<{ entry: ArtifactEntry; exports: string[
       this.reject(this.failureOf(header, worker, times));
       return;
     }
-    const { exports } = header;
-    if (!Array.isArray(exports) || !exports.every((name) => typeof name === 'string')) {
-      this.failReply(new ProtocolError(`worker ${worker.id} sent a prepare reply whose exports are not a list of names`));
-    }
     // The worker's file is untrusted: the cache opens it without following links or
     // blocking, checks it and copies it in. A bad one rejects this job (the collect step fails).
+    // The exports are read from the verified module, never from the reply: what a cache hit
+    // reports later comes from the same bytes.
+    let exports: string[] = [];
     try {
       const entry = await this.cache.installFrom(this.key, path.join(worker.hostDir, WorkerDirFile.tmpArtifact), {
         maxBytes: this.maxArtifactBytes,
         expectedParamsHash: this.paramsHash,
+        inspect: (module) => {
+          exports = exportsOfModule(module);
+        },
       });
       this.resolve({ entry, exports }, worker, times);
     } catch (error) {
@@ -265,7 +281,9 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
   ) {
     super(common);
     const header: ExecuteRequest = { abi, limits, cpuTimeLimitMs: common.cpuTimeLimitMs, isolation: common.isolation };
-    this.request = { type: MessageType.Execute, header, body: input, replyType: MessageType.ExecuteResult };
+    // The reply's body is the output then the log, each bounded by its limit: a longer one is refused at its head.
+    const maxReplyBody = limits.maxOutputBytes + limits.maxLogBytes;
+    this.request = { type: MessageType.Execute, header, body: input, replyType: MessageType.ExecuteResult, maxReplyBody };
   }
 
   override async populate(worker: JobWorker): Promise<void> {

@@ -5,6 +5,8 @@ import { provideSupervisorActions, type SupervisorMachineInput, type WorkerMachi
 import type { WorkerKind } from '../protocol/messages.js';
 import type { XStateInspector } from '../options.js';
 import { AbortedError, DeadlineError, HostClosedError, PoolDegradedError, type WardenError } from '../errors.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { DEFAULT_IDLE_CPU_POLICY, IdleCpuWatch, type IdleCpuPolicy, type IdleWorkerSample } from './idleCpu.js';
 import { JobQueue, type Priority, type QueueTicket } from './jobQueue.js';
 import { atDeadline } from './timers.js';
 import type { PoolJob } from './poolJob.js';
@@ -40,6 +42,12 @@ export interface PoolOptions {
   events: PoolEvents;
   /** The host's XState inspector, for the supervisor and every worker actor. */
   inspect?: XStateInspector | undefined;
+  /** Time for the pool's own timers (the idle CPU check). Default: the system clock. */
+  clock?: Clock;
+  /** When an idle worker is using too much CPU. Default {@link DEFAULT_IDLE_CPU_POLICY}. */
+  idleCpu?: IdleCpuPolicy;
+  /** @internal tests: reads a process's CPU time in ms. Default: `/proc/<pid>/stat`. */
+  readCpuMs?: (pid: number) => number | undefined;
 }
 
 /**
@@ -65,10 +73,16 @@ export class Pool {
   #budget: SpareBudget;
   /** The size the supervisor keeps the pool at: `size`, or less under the spares' memory budget. */
   #size: number;
+  #clock: Clock;
+  #idleCpu: IdleCpuWatch<PoolWorker>;
+  /** Armed while a worker that has run a job is idle: one timer per pool, nothing per job. */
+  #idleCpuTimer: TimerHandle | undefined;
 
   constructor(options: PoolOptions) {
     this.#options = options;
     this.kind = options.kind;
+    this.#clock = options.clock ?? systemClock;
+    this.#idleCpu = new IdleCpuWatch(options.idleCpu ?? DEFAULT_IDLE_CPU_POLICY, () => this.#clock.now(), options.readCpuMs);
     this.queue = new JobQueue<PoolJob>({
       name: options.kind,
       maxQueue: options.maxQueue,
@@ -142,6 +156,8 @@ export class Pool {
   async stop(error: WardenError = new HostClosedError('the host is closed')): Promise<void> {
     this.#stopped = true;
     this.supervisor.send({ type: 'STOP' });
+    if (this.#idleCpuTimer !== undefined) this.#clock.clearTimeout(this.#idleCpuTimer);
+    this.#idleCpuTimer = undefined;
     this.queue.drain(error);
     this.#checkDrained();
     for (const [job, { worker }] of this.#running) {
@@ -167,6 +183,8 @@ export class Pool {
     const worker = new PoolWorker(id, this.kind, {
       idle: (w) => {
         this.#idle.add(w);
+        // A worker that ran a job may have been left work by it: watched while idle.
+        if (w.used) this.#watchIdleCpu();
         queueMicrotask(() => this.#pump());
       },
       state: (w, value) => this.#options.events.workerState(w, value),
@@ -201,6 +219,7 @@ export class Pool {
   #onDead(worker: PoolWorker, output: WorkerMachineOutput): void {
     this.workers.delete(worker.id);
     this.#idle.delete(worker);
+    this.#idleCpu.forget(worker);
     for (const [job, entry] of this.#running) {
       if (entry.worker === worker) this.#finish(job);
     }
@@ -212,9 +231,10 @@ export class Pool {
     }
     // A death the host caused, or one a job caused (it died running untrusted code), is not
     // a sign that spawning is broken: counting it would let one tenant's code degrade the
-    // pool for everyone.
+    // pool for everyone. (A worker that took a job is never counted either: the supervisor
+    // heard WORKER_SERVED.)
     const { reason } = output.failure;
-    const expected = reason === 'killed' || reason === 'retired' || reason === 'hard-timeout' || worker.diedInJob;
+    const expected = reason === 'killed' || reason === 'retired' || reason === 'hard-timeout' || reason === 'idle-cpu' || worker.diedInJob;
     this.supervisor.send({ type: 'WORKER_DIED', id: worker.id, reason, expected });
     this.#pump();
   }
@@ -260,8 +280,39 @@ export class Pool {
 
   #start(job: PoolJob, worker: PoolWorker): void {
     this.#running.set(job, { worker, cleanup: this.#watch(job, worker) });
-    if (!worker.used) this.#measure(worker);
+    if (!worker.used) {
+      this.#measure(worker);
+      // It has started: whatever ends it from now on is no sign that spawning fails.
+      this.supervisor.send({ type: 'WORKER_SERVED', id: worker.id });
+    }
     worker.assign(job);
+  }
+
+  /** Arms the pool's idle CPU check if it is not armed. */
+  #watchIdleCpu(): void {
+    if (this.#idleCpuTimer !== undefined || this.#stopped) return;
+    this.#idleCpuTimer = this.#clock.setTimeout(() => this.#checkIdleCpu(), this.#idleCpu.policy.periodMs);
+    // The check must not keep a process alive on its own.
+    (this.#idleCpuTimer as { unref?: () => void } | undefined)?.unref?.();
+  }
+
+  /**
+   * Samples the CPU time of every idle worker that has run a job (src/actors/idleCpu.ts) and
+   * kills those past their budget (`idle-cpu`). Re-arms while any such worker is idle.
+   */
+  #checkIdleCpu(): void {
+    this.#idleCpuTimer = undefined;
+    const watched: IdleWorkerSample<PoolWorker>[] = [];
+    for (const worker of this.#idle) {
+      const pid = worker.process?.sandboxPid;
+      if (worker.used && pid !== undefined && worker.state === 'idle') watched.push({ key: worker, pid, epoch: worker.jobsAssigned });
+    }
+    for (const { key: worker, cpuMs, idleMs } of this.#idleCpu.sample(watched)) {
+      debug('%s: worker %s used %d ms of CPU in %d ms while idle: killed', this.kind, worker.id, cpuMs, idleMs);
+      this.#idle.delete(worker);
+      worker.idleCpu(cpuMs, idleMs);
+    }
+    if (watched.length > 0) this.#watchIdleCpu();
   }
 
   /**

@@ -44,8 +44,8 @@ export interface PoolJob {
   readonly deadline: number | undefined;
   /** The wall-clock bound after which the worker is killed. */
   readonly hardTimeoutMs: number;
-  /** The frame to send once the dir is ready. */
-  readonly request: { type: number; header: unknown; body?: Uint8Array; replyType: number };
+  /** The frame to send once the dir is ready; its reply may carry at most `maxReplyBody` bytes of body (default 0). */
+  readonly request: { type: number; header: unknown; body?: Uint8Array; replyType: number; maxReplyBody?: number };
   /** True once the job has its outcome (result or error). */
   readonly settled: boolean;
   /** Fill the worker dir (execute: hard-link the artifact). A throw fails the populate step. */

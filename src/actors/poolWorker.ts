@@ -50,6 +50,8 @@ export class PoolWorker {
   /** The worker died while running a job (the job, not the pool, is the likely cause). */
   diedInJob = false;
   #jobError: WardenError | undefined;
+  /** Why the pool asked it to stop, for the log. */
+  #stopReason: string | undefined;
 
   constructor(id: string, kind: WorkerKind, hooks: PoolWorkerHooks, inspect?: XStateInspector) {
     this.id = id;
@@ -69,8 +71,8 @@ export class PoolWorker {
       sendJob: () => {
         // The header carries the job's isolation: a one-job process locks itself down further
         // once the job's files are read.
-        const { type, header, body, replyType } = this.job!.request;
-        this.process!.request(type, header, body, { expect: replyType }).then(
+        const { type, header, body, replyType, maxReplyBody } = this.job!.request;
+        this.process!.request(type, header, body, { expect: replyType, maxBody: maxReplyBody ?? 0 }).then(
           (reply) => {
             this.#reply = reply;
             this.actor.send({ type: 'RESULT' });
@@ -118,8 +120,11 @@ export class PoolWorker {
         void this.process?.kill();
         hooks.retiring(this);
       },
-      killProcess: ({ reason }) => {
-        debug('worker %s: kill (%s)', this.id, reason);
+      killProcess: ({ reason, message }) => {
+        // A stop the pool asked for (host closed, retired, recycled) is routine, an exit was
+        // logged by the process, the rest are failures that end the worker.
+        if (reason === 'killed') debug('worker %s: stopping (%s)', this.id, this.#stopReason ?? 'asked');
+        else if (reason !== 'exited' && reason !== 'retired') debug('worker %s: killing it: %s', this.id, message);
         void this.process?.kill();
       },
       jobFailed: ({ reason, message }) => {
@@ -170,12 +175,23 @@ export class PoolWorker {
   }
 
   kill(reason: string): void {
+    this.#stopReason ??= reason;
     this.actor.send({ type: 'KILL', reason });
+  }
+
+  /** The host measured CPU use while it was idle, past the budget: it is killed if still idle. */
+  idleCpu(cpuMs: number, idleMs: number): void {
+    this.actor.send({ type: 'IDLE_CPU', cpuMs, idleMs });
   }
 
   /** It has been given a job: it is no longer a spare, fresh for a job that needs its own process. */
   get used(): boolean {
-    return this.actor.getSnapshot().context.jobsAssigned > 0;
+    return this.jobsAssigned > 0;
+  }
+
+  /** Jobs it has been given. */
+  get jobsAssigned(): number {
+    return this.actor.getSnapshot().context.jobsAssigned;
   }
 
   get state(): string {

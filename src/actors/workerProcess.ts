@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import { EventEmitter } from 'eventemitter3';
 import createDebug from 'debug';
-import { FrameDecoder, writeFrame, type Frame } from '../protocol/frame.js';
+import { FrameDecoder, writeFrame, type Frame, type FrameHead } from '../protocol/frame.js';
+import { FRAME_DEADLINE_MS, REPLY_TYPE } from '../protocol/replies.js';
 import {
   MessageType,
   PROTOCOL_VERSION,
@@ -16,6 +17,7 @@ import {
 import { ProtocolError, TimeoutError, WorkerDiedError, type WardenError } from '../errors.js';
 import { launcherArgs, parseLauncherFailure } from '../sandbox/launcher.js';
 import { packagePaths } from '../sandbox/paths.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
 
 const debug = createDebug('warden:worker');
 
@@ -39,9 +41,20 @@ export interface SpawnWorkerOptions {
   launcher?: string;
   /** @internal the test suite's attacker worker; never set by the host. */
   entry?: string;
+  /** Time for the incomplete-frame deadline. Default: the system clock. */
+  clock?: Clock;
+  /** How long a frame may take to arrive once begun. Default {@link FRAME_DEADLINE_MS}. */
+  frameDeadlineMs?: number;
 }
 
-interface Pending {
+/** What the reply to a request may be: its type and how large a body it may carry. */
+interface Expected {
+  request: number;
+  reply: number;
+  maxBody: number;
+}
+
+interface Pending extends Expected {
   resolve: (frame: Frame) => void;
   reject: (error: WardenError) => void;
   timer: NodeJS.Timeout | undefined;
@@ -49,10 +62,10 @@ interface Pending {
 
 const STDERR_TAIL = 4096;
 const KILL_GRACE_MS = 2000;
+/** Requests that timed out whose late answer is still accepted (and dropped): the most recent ones. */
+const ABANDONED_KEPT = 32;
 
 type WorkerProcessEvents = {
-  /** A frame that answers no pending request (job messages are routed by the owner). */
-  frame: [Frame];
   exit: [WorkerExit];
 };
 
@@ -69,18 +82,28 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
 
   #child: ChildProcess;
   #channel: net.Socket;
-  #decoder = new FrameDecoder();
+  #decoder = new FrameDecoder({ checkHead: (head) => this.#checkHead(head) });
   #pending = new Map<number, Pending>();
+  /** Requests that timed out: a slow worker's late answer is dropped, not a violation. */
+  #abandoned = new Map<number, Expected>();
+  #clock: Clock;
+  #frameDeadlineMs: number;
+  /** Armed while a frame is incomplete. */
+  #frameTimer: TimerHandle | undefined;
   #nextId = 1;
   #stderr = '';
   #exit: WorkerExit | undefined;
   #protocolError: WardenError | undefined;
   #sandboxPid: number | undefined;
+  /** The host asked it to end (kill or shutdown): its exit is a stop, not a death, in the log. */
+  #stopAsked = false;
 
   private constructor(options: SpawnWorkerOptions) {
     super();
     this.info = options.info;
     this.hostDir = options.hostDir;
+    this.#clock = options.clock ?? systemClock;
+    this.#frameDeadlineMs = options.frameDeadlineMs ?? FRAME_DEADLINE_MS;
     // An explicit empty environment: nothing of the host's (NODE_OPTIONS, secrets) reaches
     // the launcher or node. fd 3 is a unix socketpair libuv creates for the 'pipe' entry.
     this.#child = spawn(options.launcher ?? packagePaths.launcher, launcherArgs(options.info, options.hostDir, options.entry), {
@@ -106,7 +129,14 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       this.#child.once('close', (code, signal) => {
         {
           this.#exit = { code, signal, error: this.#exitError(code, signal), stderrTail: this.#stderr };
-          debug('worker %s exited code=%s signal=%s: %s', this.info.id, code, signal, this.#exit.error.message);
+          if (this.#stopAsked && this.#exit.error instanceof WorkerDiedError) {
+            // 137: the launcher's monitor SIGKILLs node on the host's SIGTERM and exits 128 + 9.
+            debug('worker %s stopped as asked (exit code %s, signal %s)', this.info.id, code, signal);
+          } else {
+            debug('worker %s exited code=%s signal=%s: %s', this.info.id, code, signal, this.#exit.error.message);
+          }
+          this.#stopFrameTimer();
+          this.#decoder.fail(new ProtocolError(`worker ${this.info.id} has exited`));
           for (const pending of this.#pending.values()) {
             clearTimeout(pending.timer);
             pending.reject(this.#exit.error);
@@ -175,35 +205,35 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     return this.#exit === undefined;
   }
 
-  /** Sends a message and waits for the reply with the same id (a big body is sent as is: do not change it afterwards). */
+  /**
+   * Sends a request and waits for the reply with the same id (a big body is sent as is: do not
+   * change it afterwards). The reply must be of the type the request expects (`expect`, else
+   * {@link REPLY_TYPE}) and carry at most `maxBody` bytes of body (default 0); anything else
+   * kills the worker with `E_PROTOCOL`, checked at the reply's first 13 bytes.
+   */
   request(
     type: number,
     header: unknown,
     body?: Uint8Array,
-    options: { timeoutMs?: number; expect?: number } = {},
+    options: { timeoutMs?: number; expect?: number; maxBody?: number } = {},
   ): Promise<Frame> {
+    const reply = options.expect ?? REPLY_TYPE[type];
+    if (reply === undefined) throw new TypeError(`message type ${type} is not a request: pass the reply type it expects`);
     if (this.#exit) return Promise.reject(this.#exit.error);
-    const id = this.#nextId++;
+    const id = this.#nextId;
+    // Ids stay within u32 and never 0 (0 answers nothing).
+    this.#nextId = (this.#nextId % 0xffff_ffff) + 1;
+    const expected: Expected = { request: type, reply, maxBody: options.maxBody ?? 0 };
     return new Promise<Frame>((resolve, reject) => {
       const timer =
         options.timeoutMs === undefined
           ? undefined
           : setTimeout(() => {
               this.#pending.delete(id);
+              this.#abandon(id, expected);
               reject(new TimeoutError(`worker ${this.info.id} did not answer message type ${type} within ${options.timeoutMs} ms`));
             }, options.timeoutMs);
-      this.#pending.set(id, {
-        timer,
-        reject,
-        resolve: (frame) => {
-          if (options.expect !== undefined && frame.type !== options.expect) {
-            const error = new ProtocolError(`worker ${this.info.id} answered message type ${type} with type ${frame.type}`);
-            reject(error);
-            // A worker that answers out of turn cannot be trusted with another job.
-            this.#protocolViolation(error);
-          } else resolve(frame);
-        },
-      });
+      this.#pending.set(id, { ...expected, timer, reject, resolve });
       this.send(type, id, header, body);
     });
   }
@@ -233,6 +263,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
    */
   async kill(): Promise<WorkerExit> {
     if (!this.#exit && this.#child.exitCode === null && this.#child.signalCode === null) {
+      this.#stopAsked = true;
       this.#child.kill('SIGTERM');
       const timer = setTimeout(() => this.#child.kill('SIGKILL'), KILL_GRACE_MS);
       timer.unref();
@@ -246,6 +277,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   /** Asks the worker to exit on its own; kills it if it does not within the grace period. */
   async shutdown(graceMs = KILL_GRACE_MS): Promise<WorkerExit> {
     if (this.#exit) return this.#exit;
+    this.#stopAsked = true;
     this.send(MessageType.Shutdown, 0, null);
     const timer = setTimeout(() => void this.kill(), graceMs);
     const exit = await this.exited;
@@ -254,6 +286,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   }
 
   #onData(chunk: Buffer): void {
+    // A worker being killed for a violation: what it still sends is dropped unread.
+    if (this.#protocolError) return;
     let frames: Frame[];
     try {
       frames = this.#decoder.push(chunk);
@@ -261,10 +295,11 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       this.#protocolViolation(error as WardenError);
       return;
     }
+    this.#watchIncompleteFrame(frames.length > 0);
     for (const frame of frames) {
       if (frame.type === MessageType.Fatal) {
         const fatal = frame.header as FatalHeader;
-        this.#protocolViolation(new ProtocolError(`worker ${this.info.id} failed: ${fatal?.code}: ${fatal?.message}`));
+        this.#protocolViolation(new ProtocolError(`worker ${this.info.id} failed: ${String(fatal?.code)}: ${String(fatal?.message)}`));
         return;
       }
       const pending = this.#pending.get(frame.id);
@@ -273,15 +308,85 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
         clearTimeout(pending.timer);
         pending.resolve(frame);
       } else {
-        this.emit('frame', frame);
+        // Only a late answer to a request that timed out gets here (checkHead let it in): dropped.
+        this.#abandoned.delete(frame.id);
+        debug('worker %s: late answer to request %d dropped', this.info.id, frame.id);
       }
     }
+  }
+
+  /**
+   * The rule of the channel (src/protocol/replies.ts), applied to each frame's head before its
+   * header or body is buffered: a frame that answers no request, answers it with the wrong
+   * type, or carries a body its request does not allow is refused at its 13th byte.
+   */
+  #checkHead(head: FrameHead): void {
+    if (head.type === MessageType.Fatal) {
+      if (head.id === 0 && head.bodyLength === 0) return;
+      throw new ProtocolError(`worker ${this.info.id} sent a Fatal frame with id ${head.id} and a ${head.bodyLength}-byte body`);
+    }
+    const expected = this.#pending.get(head.id) ?? this.#abandoned.get(head.id);
+    if (!expected) {
+      throw new ProtocolError(`worker ${this.info.id} sent message type ${head.type} with id ${head.id}, which answers no request`, {
+        details: { workerId: this.info.id, type: head.type, id: head.id },
+      });
+    }
+    if (head.type !== expected.reply) {
+      throw new ProtocolError(`worker ${this.info.id} answered message type ${expected.request} with type ${head.type}`, {
+        details: { workerId: this.info.id, type: head.type, expected: expected.reply },
+      });
+    }
+    if (head.bodyLength > expected.maxBody) {
+      throw new ProtocolError(
+        `worker ${this.info.id} answered message type ${expected.request} with a ${head.bodyLength}-byte body, at most ${expected.maxBody} allowed`,
+        { details: { workerId: this.info.id, type: head.type, bodyLength: head.bodyLength, maxBody: expected.maxBody } },
+      );
+    }
+  }
+
+  /** Remembers a request that timed out, so that its late answer is not taken for a forgery. */
+  #abandon(id: number, expected: Expected): void {
+    this.#abandoned.set(id, expected);
+    if (this.#abandoned.size > ABANDONED_KEPT) this.#abandoned.delete(this.#abandoned.keys().next().value!);
+  }
+
+  /**
+   * Bounds the time a frame may take once begun (`frameDeadlineMs`): a worker that announces a
+   * frame and then trickles it or falls silent is killed instead of holding host memory. Armed
+   * when a frame is left incomplete, re-armed when a new one begins; whole frames cost nothing.
+   */
+  #watchIncompleteFrame(completedAny: boolean): void {
+    if (this.#decoder.pending === 0) {
+      this.#stopFrameTimer();
+      return;
+    }
+    if (this.#frameTimer !== undefined && !completedAny) return;
+    this.#stopFrameTimer();
+    this.#frameTimer = this.#clock.setTimeout(() => {
+      this.#frameTimer = undefined;
+      const head = this.#decoder.partialHead;
+      const size = head ? `${13 + head.headerLength + head.bodyLength}` : 'an unknown number of';
+      this.#protocolViolation(
+        new ProtocolError(`worker ${this.info.id} left a frame incomplete for ${this.#frameDeadlineMs} ms (${this.#decoder.pending} of ${size} bytes)`, {
+          details: { workerId: this.info.id, received: this.#decoder.pending, deadlineMs: this.#frameDeadlineMs },
+        }),
+      );
+    }, this.#frameDeadlineMs);
+  }
+
+  #stopFrameTimer(): void {
+    if (this.#frameTimer === undefined) return;
+    this.#clock.clearTimeout(this.#frameTimer);
+    this.#frameTimer = undefined;
   }
 
   /** A worker that breaks the protocol is killed; the violation becomes its exit cause. */
   #protocolViolation(error: WardenError): void {
     this.#protocolError ??= error;
     debug('worker %s protocol violation: %s', this.info.id, error.message);
+    this.#stopFrameTimer();
+    // Nothing more is read from it: what it buffered is let go now, not when it has exited.
+    this.#decoder.fail(error instanceof ProtocolError ? error : new ProtocolError(error.message));
     void this.kill();
   }
 

@@ -1,13 +1,13 @@
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Artifact } from '../artifactHandle.js';
 import { WardenError } from '../errors.js';
 import type { ExecuteOptions, ExecuteResult, Host } from '../host.js';
 import { DEFAULT_LIMITS } from '../options.js';
-import { UsageError, commonHelp, commonOptions, parseDuration, requirePositionals } from './args.js';
-import { readNamedFile, readStdin } from './files.js';
-import { encodeBytes, table } from './format.js';
+import { UsageError, commonHelp, commonOptions, parseArgs, parseDuration, requirePositionals } from './args.js';
+import { readModule, readNamedFile, readStdin } from './files.js';
+import { encodeBytes, roundMs, table } from './format.js';
+import { ProgressBar } from './progress.js';
 import { withHost } from './session.js';
 
 export const batchHelp = `Usage: warden batch <jobs.ndjson | -> [--json] [--workers N] [--timeout 2s]
@@ -21,7 +21,8 @@ Fields: module (required, a path), at most one of input (text), inputFile (a pat
 inputBase64; id (default: the line number), priority, timeoutMs, isolation (worker|job),
 abi (run|wasi). Paths are relative to the jobs file's dir (to the current dir for "-",
 stdin). Each distinct module is read and prepared once. Blank lines are skipped; a bad line
-fails as its own job (E_BATCH_LINE) and the others run.
+fails as its own job (E_BATCH_LINE) and the others run. Ids must be unique, a bad line's
+too: a repeated id rejects the file (E_BATCH_LINE) before any job runs.
 
 A progress bar is drawn on stderr when it is a terminal. At the end a summary counts the
 jobs per outcome (success or the error code).
@@ -76,24 +77,34 @@ export async function batchCommand(argv: string[]): Promise<number> {
   const [file] = requirePositionals(positionals, ['jobs.ndjson']) as [string];
   const workers = values.workers === undefined ? defaultWorkers() : parseCount('workers', values.workers);
   const timeoutMs = values.timeout === undefined ? undefined : parseDuration('timeout', values.timeout);
-  const text = Buffer.from(file === '-' ? await readStdin() : await readNamedFile('jobs file', file)).toString('utf8');
+  const text = Buffer.from(file === '-' ? await readStdin('the jobs') : await readNamedFile('jobs file', file)).toString('utf8');
   const jobs = parseJobs(text, file === '-' ? process.cwd() : path.dirname(path.resolve(file)));
 
   const started = performance.now();
-  const progress = process.stderr.isTTY ? new Progress(jobs.length) : undefined;
+  // Nothing to run: no host to start (nor sandbox to check, nor cache dir to create).
+  if (jobs.length === 0) {
+    process.stderr.write(`warden batch: no jobs in ${file === '-' ? 'stdin' : file}\n`);
+    (values.json ? process.stderr : process.stdout).write(`${summarize(new Map(), 0)}\n`);
+    return 0;
+  }
+  const progress = process.stderr.isTTY ? new ProgressBar(jobs.length) : undefined;
   // Counts only: a result (its output) is dropped once reported, so memory stays flat however many jobs.
   const outcomes = new Map<string, number>();
   const report = (result: BatchResult): void => {
     const outcome = result.ok ? 'success' : result.error.code;
     outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
     progress?.count(result.ok);
-    if (values.json) process.stdout.write(`${JSON.stringify(resultJson(result))}\n`);
+    const json = (): boolean => process.stdout.write(`${JSON.stringify(resultJson(result))}\n`);
+    if (values.json && progress) progress.above(json);
+    else if (values.json) json();
     else if (!result.ok && progress) progress.print(`${failureLine(result)}\n`);
     else if (!result.ok) process.stderr.write(`${failureLine(result)}\n`);
   };
   const session = { cacheDir: values['cache-dir'], allowInsecure: values['allow-insecure'], executeWorkers: workers };
   try {
-    await withHost(session, (host) => runJobs(host, jobs, { lanes: workers * 2, timeoutMs, report }));
+    // Only bad lines: their failures need no host.
+    if (jobs.every((job) => 'ok' in job)) jobs.forEach((job) => report(job as BatchResult));
+    else await withHost(session, (host) => runJobs(host, jobs, { lanes: workers * 2, timeoutMs, report }));
   } finally {
     progress?.clear();
   }
@@ -108,24 +119,48 @@ function parseCount(option: string, text: string): number {
   return value;
 }
 
-/** Each non-blank line as a job, or as the error that makes it none. */
+/** How many repeated ids the error lists before it says how many more there are. */
+const LISTED_DUPLICATES = 5;
+
+/**
+ * Each non-blank line as a job, or as the error that makes it none. Ids must be unique across
+ * the file, a bad line's included (its failure is reported under its id): a repeated id
+ * rejects the whole file before anything runs, since its results could not be told apart.
+ */
 function parseJobs(text: string, baseDir: string): (BatchJob | BatchResult)[] {
-  const ids = new Set<string>();
+  const firstWithId = new Map<string, { line: number; named: boolean }>();
+  const repeats: string[] = [];
   const jobs: (BatchJob | BatchResult)[] = [];
   for (const [index, raw] of text.split('\n').entries()) {
     if (raw.trim() === '') continue;
     const line = index + 1;
+    let job: BatchJob | BatchResult;
     try {
-      const job = parseJob(raw, line, baseDir);
-      if (ids.has(job.id)) throw new BatchLineError(`the id "${job.id}" was used by an earlier line`, { details: { line } });
-      ids.add(job.id);
-      jobs.push(job);
+      job = parseJob(raw, line, baseDir);
     } catch (error) {
       if (!(error instanceof BatchLineError)) throw error;
-      jobs.push({ id: idOf(raw) ?? String(line), line, ok: false, error });
+      job = { id: idOf(raw) ?? String(line), line, ok: false, error };
     }
+    const named = idOf(raw) !== undefined;
+    const first = firstWithId.get(job.id);
+    if (first === undefined) firstWithId.set(job.id, { line, named });
+    else repeats.push(repeatedId(job.id, { line, named }, first));
+    jobs.push(job);
+  }
+  if (repeats.length > 0) {
+    const more = repeats.length > LISTED_DUPLICATES ? `, and ${repeats.length - LISTED_DUPLICATES} more` : '';
+    throw new BatchLineError(`ids must be unique, no job was run: ${repeats.slice(0, LISTED_DUPLICATES).join('; ')}${more}`, {
+      details: { repeats: repeats.length },
+    });
   }
   return jobs;
+}
+
+/** Says how a line came to repeat an id: a line that names none has its line number as its id. */
+function repeatedId(id: string, line: { line: number; named: boolean }, first: { line: number; named: boolean }): string {
+  if (!line.named) return `line ${line.line} names no id, and its line number "${id}" is the id of line ${first.line}`;
+  if (!first.named) return `line ${line.line} names the id "${id}", which is line ${first.line}'s line number (it names no id)`;
+  return `line ${line.line} repeats the id "${id}" of line ${first.line}`;
 }
 
 /** The id of a bad line, if it has a usable one, so its failure can still be matched. */
@@ -187,7 +222,7 @@ async function runJobs(
   const artifactOf = (module: string): Promise<Artifact> => {
     let artifact = artifacts.get(module);
     if (!artifact) {
-      artifact = readNamedFile('module', module).then((code) => host.prepare(code));
+      artifact = readModule(module).then((code) => host.prepare(code));
       artifacts.set(module, artifact);
     }
     return artifact;
@@ -240,8 +275,8 @@ function resultJson(result: BatchResult): Record<string, unknown> {
     log: logText.text,
     logEncoding: logText.encoding,
     logTruncated,
-    cpuTimeMs,
-    wallTimeMs,
+    cpuTimeMs: roundMs(cpuTimeMs),
+    wallTimeMs: roundMs(wallTimeMs),
     workerId,
     attempts,
   };
@@ -259,39 +294,4 @@ function summarize(counts: Map<string, number>, elapsedMs: number): string {
   const rows = [...counts].sort((a, b) => rank(b) - rank(a) || a[0].localeCompare(b[0])).map(([outcome, n]) => [outcome, String(n)]);
   const head = `${total} jobs in ${(elapsedMs / 1000).toFixed(1)}s: ${succeeded} succeeded, ${total - succeeded} failed`;
   return rows.length === 0 ? head : `${head}\n\n${table(['outcome', 'jobs'], rows)}`;
-}
-
-/** A one-line progress bar on stderr (a terminal), redrawn at most every 100 ms. */
-class Progress {
-  #done = 0;
-  #failed = 0;
-  #drawnAt = 0;
-
-  constructor(readonly total: number) {
-    this.#draw();
-  }
-
-  count(ok: boolean): void {
-    this.#done++;
-    if (!ok) this.#failed++;
-    if (this.#done === this.total || performance.now() - this.#drawnAt >= 100) this.#draw();
-  }
-
-  /** Writes a line above the bar. */
-  print(text: string): void {
-    process.stderr.write(`\r\x1b[K${text}`);
-    this.#draw();
-  }
-
-  clear(): void {
-    process.stderr.write('\r\x1b[K');
-  }
-
-  #draw(): void {
-    this.#drawnAt = performance.now();
-    const width = 30;
-    const filled = this.total === 0 ? width : Math.round((this.#done / this.total) * width);
-    const bar = `${'#'.repeat(filled)}${'.'.repeat(width - filled)}`;
-    process.stderr.write(`\r\x1b[K[${bar}] ${this.#done}/${this.total}  failed ${this.#failed}`);
-  }
 }

@@ -1,10 +1,10 @@
+import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import type { ArtifactCache, ArtifactEntry } from '../actors/artifactCache.js';
 import { resolveHostOptions } from '../options.js';
-import { commonHelp, commonOptions, parseByteCount, requirePositionals, UsageError } from './args.js';
+import { cacheDirHelp, cacheDirOption, helpOption, parseArgs, parseByteCount, requirePositionals, UsageError } from './args.js';
 import { humanBytes, isoSeconds, table, writeJson } from './format.js';
-import { withCache, type SessionOptions } from './session.js';
+import { cacheDirOf, withCache, type SessionOptions } from './session.js';
 
 /** The size bound a host prunes to when `cacheMaxBytes` is not set. */
 const DEFAULT_MAX_BYTES = resolveHostOptions({}).cacheMaxBytes;
@@ -12,23 +12,26 @@ const DEFAULT_MAX_BYTES = resolveHostOptions({}).cacheMaxBytes;
 export const cacheHelp = `Usage: warden cache <ls|prune|clear> [options]
 
 Lists and removes the prepared artifacts in the cache dir. The cache dir is locked
-meanwhile: while a host uses it, these commands fail with E_CACHE_LOCKED.
+meanwhile: while a host uses it, these commands fail with E_CACHE_LOCKED. A cache dir
+that does not exist holds no artifacts: it is not created.
 
 Commands:
   ls [--json]                 list the artifacts, least recently used first, and the total
   prune [--max-bytes N]       remove least recently used artifacts until at most N bytes
-                              remain (default: ${DEFAULT_MAX_BYTES}, a host's default bound)
+                              remain (default: ${humanBytes(DEFAULT_MAX_BYTES)}, a host's default bound)
   clear                       remove every artifact
 
 Options (every cache command):
   --json             print JSON instead of text
-${commonHelp}
+${cacheDirHelp}
+  -h, --help         show this help
 
 N is a byte count: 0, 1048576, or with a binary suffix 512K, 64M, 1G.
 Exit code: 0 on success, 1 on a failure (warden: E_CODE: message on stderr), 2 for a
 usage error.`;
 
-const subcommandOptions = { ...commonOptions, json: { type: 'boolean' } } as const;
+// No --allow-insecure: these commands start no host and check no sandbox.
+const subcommandOptions = { ...cacheDirOption, ...helpOption, json: { type: 'boolean' } } as const;
 
 function entryJson(entry: { key: string; size: number; lastUsed: Date }): Record<string, unknown> {
   return { key: entry.key, size: entry.size, lastUsed: entry.lastUsed.toISOString() };
@@ -65,12 +68,24 @@ async function prune(cache: ArtifactCache, json: boolean, maxBytes: number): Pro
     writeJson({ pruned: pruned.map(entryJson), prunedBytes, totalBytes: cache.totalBytes, maxBytes });
     return;
   }
-  const left = `${cache.totalBytes} bytes (${humanBytes(cache.totalBytes)}) left, bound ${maxBytes} bytes`;
+  const left = `${humanBytes(cache.totalBytes)} left (bound ${humanBytes(maxBytes)})`;
   const text =
     pruned.length === 0
       ? `nothing to prune: ${left}`
-      : `${entriesTable(pruned)}\n\npruned ${pruned.length} artifact${pruned.length === 1 ? '' : 's'}, ${prunedBytes} bytes (${humanBytes(prunedBytes)}); ${left}`;
+      : `${entriesTable(pruned)}\n\npruned ${pruned.length} artifact${pruned.length === 1 ? '' : 's'}, ${humanBytes(prunedBytes)}; ${left}`;
   process.stdout.write(`${text}\n`);
+}
+
+/** What `ls`, `prune` and `clear` print for a cache dir that does not exist: an empty cache. */
+function emptyCache(name: 'ls' | 'prune' | 'clear', json: boolean, maxBytes: number, cacheDir: string): void {
+  if (name === 'ls') {
+    if (json) writeJson({ cacheDir, artifacts: [], count: 0, totalBytes: 0 });
+    else process.stdout.write('0 artifacts, total 0 bytes (0 B)\n');
+  } else if (name === 'prune') {
+    if (json) writeJson({ pruned: [], prunedBytes: 0, totalBytes: 0, maxBytes });
+    else process.stdout.write(`nothing to prune: 0 B left (bound ${humanBytes(maxBytes)})\n`);
+  } else if (json) writeJson({ removed: [], removedBytes: 0 });
+  else process.stdout.write('removed 0 artifacts, 0 bytes (0 B)\n');
 }
 
 async function clear(cache: ArtifactCache, json: boolean): Promise<void> {
@@ -104,8 +119,15 @@ export async function cacheCommand(argv: string[]): Promise<number> {
   requirePositionals(positionals, []);
   const maxBytesText = (values as { 'max-bytes'?: string })['max-bytes'];
   const maxBytes = maxBytesText === undefined ? DEFAULT_MAX_BYTES : parseByteCount('max-bytes', maxBytesText);
-  const session: SessionOptions = { cacheDir: values['cache-dir'], allowInsecure: values['allow-insecure'] };
+  const session: SessionOptions = { cacheDir: values['cache-dir'], allowInsecure: false };
   const json = values.json ?? false;
+  const cacheDir = cacheDirOf(session);
+  // Listing or removing must not leave a new directory behind (a typo in --cache-dir).
+  if (!fs.existsSync(cacheDir)) {
+    process.stderr.write(`warden: no cache dir at ${cacheDir}: nothing is cached there\n`);
+    emptyCache(name, json, maxBytes, cacheDir);
+    return 0;
+  }
   await withCache(session, async (cache) => {
     reportRemovedOnOpen(cache);
     if (name === 'ls') await ls(cache, json);

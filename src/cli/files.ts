@@ -1,5 +1,5 @@
 import fsp from 'node:fs/promises';
-import { WardenError } from '../errors.js';
+import { PrevalidationError, WardenError } from '../errors.js';
 
 /**
  * A file named on the command line cannot be read (missing, a directory, no permission).
@@ -30,8 +30,19 @@ export async function readNamedFile(what: string, file: string): Promise<Uint8Ar
   }
 }
 
-/** All of stdin, for `--input -`. */
-export async function readStdin(): Promise<Uint8Array> {
+/** A module named on the command line; an empty file is said to be one, with its name. */
+export async function readModule(file: string): Promise<Uint8Array> {
+  const code = await readNamedFile('module', file);
+  if (code.byteLength === 0) throw new PrevalidationError(`module ${file} is an empty file (0 bytes)`, { details: { file } });
+  return code;
+}
+
+/**
+ * All of stdin, for `--input -` (`what` names it in the message). On a terminal the command
+ * would otherwise wait in silence for what it reads: it says so first.
+ */
+export async function readStdin(what = 'the input'): Promise<Uint8Array> {
+  if (process.stdin.isTTY) process.stderr.write(`warden: reading ${what} from stdin, the terminal: end it with Ctrl-D\n`);
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);

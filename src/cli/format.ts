@@ -37,6 +37,19 @@ export function encodeBytes(bytes: Uint8Array): { text: string; encoding: 'utf8'
   return isUtf8(buffer) ? { text: buffer.toString('utf8'), encoding: 'utf8' } : { text: buffer.toString('base64'), encoding: 'base64' };
 }
 
+/** A duration for JSON and text: milliseconds to 0.1 ms (`22.080619999999954` → `22.1`). */
+export function roundMs(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
+
+/**
+ * Ends the line on a terminal when `bytes` did not: raw bytes stay raw in a pipe or a file,
+ * while a person's prompt does not glue to `Hello, world!`.
+ */
+export function endLineOnTerminal(stream: NodeJS.WriteStream, bytes: Uint8Array): void {
+  if (stream.isTTY && bytes.byteLength > 0 && bytes[bytes.byteLength - 1] !== 0x0a) stream.write('\n');
+}
+
 export function writeJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }

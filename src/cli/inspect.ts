@@ -1,7 +1,6 @@
-import { parseArgs } from 'node:util';
 import { createHost } from '../host.js';
 import { startDemo } from '../inspector/demo.js';
-import { UsageError, commonHelp, commonOptions, requirePositionals } from './args.js';
+import { UsageError, commonHelp, commonOptions, parseArgs, requirePositionals } from './args.js';
 import { InterruptedError } from './session.js';
 
 export const inspectHelp = `Usage: warden inspect [--demo] [--port N]
@@ -14,7 +13,12 @@ address, then runs until Ctrl-C. /metrics on the same address serves Prometheus 
 Options:
   --demo             feed the host a steady mix of good and failing jobs, to watch it work
   --port N           the port to listen on (default: a free one)
-${commonHelp}`;
+${commonHelp}
+
+Ctrl-C (SIGINT) or SIGTERM stops it: the host is closed, then the command exits.
+Exit code: 0 when stopped by Ctrl-C or SIGTERM (its normal end), 1 when the host cannot
+start (warden: E_CODE: message on stderr, e.g. E_SANDBOX_UNAVAILABLE or E_CACHE_LOCKED),
+2 for a usage error, 130 / 143 when a second Ctrl-C / SIGTERM ends it at once.`;
 
 /** Execute workers of the inspected host: two, so the page shows jobs side by side. */
 const EXECUTE_WORKERS = 2;

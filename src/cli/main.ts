@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { WardenError } from '../errors.js';
 import { packagePaths } from '../sandbox/paths.js';
-import { UsageError } from './args.js';
+import { UsageError, nodeParseArgsMessage } from './args.js';
 import { batchCommand, batchHelp } from './batch.js';
 import { cacheCommand, cacheHelp } from './cache.js';
 import { diagramCommand, diagramHelp } from './diagram.js';
@@ -48,9 +48,14 @@ Set DEBUG=warden:* to see what the host does.`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+  // No command is a usage error like the others: the help goes to stderr, stdout stays empty.
+  if (name === undefined) {
+    process.stderr.write(`warden: missing <command>\n\n${mainHelp}\n`);
+    return 2;
+  }
+  if (name === '-h' || name === '--help' || name === 'help') {
     process.stdout.write(`${mainHelp}\n`);
-    return name === undefined ? 2 : 0;
+    return 0;
   }
   if (name === '-v' || name === '--version') {
     process.stdout.write(`${JSON.parse(readFileSync(packagePaths.packageJson, 'utf8')).version}\n`);
@@ -65,7 +70,8 @@ async function main(argv: string[]): Promise<number> {
     return await command.run(rest);
   } catch (error) {
     if (!isUsageError(error)) throw error;
-    process.stderr.write(`warden ${name}: ${error.message}\nRun "warden ${name} --help" for usage.\n`);
+    const message = error instanceof UsageError ? error.message : nodeParseArgsMessage(error);
+    process.stderr.write(`warden ${name}: ${message}\nRun "warden ${name} --help" for usage.\n`);
     return 2;
   }
 }

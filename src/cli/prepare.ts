@@ -1,7 +1,6 @@
-import { parseArgs } from 'node:util';
 import { DEFAULT_LIMITS } from '../options.js';
-import { commonHelp, commonOptions, parseDuration, requirePositionals } from './args.js';
-import { readNamedFile } from './files.js';
+import { commonHelp, commonOptions, parseArgs, parseDuration, requirePositionals } from './args.js';
+import { readModule } from './files.js';
 import { fields, humanBytes, reportJsonFailure, writeJson } from './format.js';
 import { withHost } from './session.js';
 
@@ -35,7 +34,7 @@ export async function prepareCommand(argv: string[]): Promise<number> {
   const [modulePath] = requirePositionals(positionals, ['module']) as [string];
   const timeoutMs = values.timeout === undefined ? undefined : parseDuration('timeout', values.timeout);
   try {
-    const code = await readNamedFile('module', modulePath);
+    const code = await readModule(modulePath);
     const session = { cacheDir: values['cache-dir'], allowInsecure: values['allow-insecure'] };
     const artifact = await withHost(session, (host) => host.prepare(code, timeoutMs === undefined ? {} : { timeoutMs }));
     if (values.json) {

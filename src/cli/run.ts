@@ -1,16 +1,15 @@
-import { parseArgs } from 'node:util';
-import type { Abi } from '../artifactHandle.js';
+import { missingAbiExports, type Abi, type Artifact } from '../artifactHandle.js';
 import { DEFAULT_LIMITS } from '../options.js';
-import { commonHelp, commonOptions, parseChoice, parseDuration, requirePositionals } from './args.js';
-import { readInput, readNamedFile } from './files.js';
-import { encodeBytes, reportJsonFailure, writeJson } from './format.js';
+import { UsageError, commonHelp, commonOptions, parseArgs, parseChoice, parseDuration, requirePositionals } from './args.js';
+import { readInput, readModule } from './files.js';
+import { encodeBytes, endLineOnTerminal, reportJsonFailure, roundMs, writeJson } from './format.js';
 import { withHost } from './session.js';
 
 export const runHelp = `Usage: warden run <module> [--input FILE | -] [--abi run|wasi] [--timeout 2s] [--json]
 
 Prepares <module> (raw, gzip or brotli WebAssembly; cached) and executes it once in a
 sandboxed worker. The output goes to stdout as raw bytes, the log (a WASI module's stderr)
-to stderr.
+to stderr; on a terminal, a newline ends each if it does not end with one.
 
 Options:
   --input FILE       the input; "-" reads stdin; none means an empty input
@@ -24,6 +23,16 @@ Exit code: 0 when the module ran, 1 when it failed (warden: E_CODE: message on s
 2 for a usage error.`;
 
 const ABIS: readonly Abi[] = ['run', 'wasi'];
+
+/** `--abi` names an ABI the module cannot run with: the command line is wrong, not the module. */
+function checkAbi(abi: Abi, artifact: Artifact, modulePath: string): void {
+  const missing = missingAbiExports(abi, artifact.exports);
+  if (missing.length === 0 || artifact.exports.length === 0) return;
+  const implied = artifact.abi ? `; its exports imply --abi ${artifact.abi}, the default` : '';
+  throw new UsageError(
+    `--abi ${abi} runs a module through ${missing.map((name) => `\`${name}\``).join(' and ')}, which ${modulePath} does not export (it exports ${artifact.exports.join(', ')}${implied})`,
+  );
+}
 
 /** `warden run`: one prepare and one execute on a host of single-worker pools. */
 export async function runCommand(argv: string[]): Promise<number> {
@@ -47,11 +56,12 @@ export async function runCommand(argv: string[]): Promise<number> {
   const abi = values.abi === undefined ? undefined : parseChoice('abi', values.abi, ABIS);
   const timeoutMs = values.timeout === undefined ? undefined : parseDuration('timeout', values.timeout);
   try {
-    const code = await readNamedFile('module', modulePath);
+    const code = await readModule(modulePath);
     const input = await readInput(values.input);
     const session = { cacheDir: values['cache-dir'], allowInsecure: values['allow-insecure'] };
     const { artifact, result } = await withHost(session, async (host) => {
       const prepared = await host.prepare(code);
+      if (abi !== undefined) checkAbi(abi, prepared, modulePath);
       const executed = await host.execute(prepared, input, {
         ...(abi === undefined ? {} : { abi }),
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
@@ -68,16 +78,23 @@ export async function runCommand(argv: string[]): Promise<number> {
         log: log.text,
         logEncoding: log.encoding,
         logTruncated: result.logTruncated,
-        cpuTimeMs: result.cpuTimeMs,
-        wallTimeMs: result.wallTimeMs,
+        cpuTimeMs: roundMs(result.cpuTimeMs),
+        wallTimeMs: roundMs(result.wallTimeMs),
         workerId: result.workerId,
         artifactKey: result.artifactKey,
         cached: artifact.cached,
       });
     } else {
       process.stderr.write(result.log);
-      if (result.logTruncated) process.stderr.write(`\nwarden: the log was truncated at ${result.log.byteLength} bytes\n`);
+      if (result.logTruncated) {
+        const cut = result.log.byteLength > 0 && result.log[result.log.byteLength - 1] !== 0x0a;
+        process.stderr.write(`${cut ? '\n' : ''}warden: the log was truncated at ${result.log.byteLength} bytes\n`);
+      } else {
+        endLineOnTerminal(process.stderr, result.log);
+      }
       process.stdout.write(result.output);
+      // Raw bytes for a pipe or a file; a terminal's prompt must not glue to the output.
+      endLineOnTerminal(process.stdout, result.output);
     }
     return 0;
   } catch (error) {

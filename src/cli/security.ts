@@ -1,7 +1,7 @@
 import fsp from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { checkSecurity, type SecurityStatus } from '../sandbox/security.js';
 import { defaultCacheDir } from '../options.js';
+import { cacheDirOption, helpOption, parseArgs } from './args.js';
 
 export const securityHelp = `Usage: warden security [--json] [--cache-dir DIR]
 
@@ -13,7 +13,8 @@ Options:
   --cache-dir DIR   the cache dir to check from (default: ${defaultCacheDir()})
   -h, --help        show this help
 
-Exit code: 0 when every layer is available (the sandbox is complete), 1 otherwise.`;
+Exit code: 0 when every layer is available (the sandbox is complete), 1 otherwise, 2 for a
+usage error.`;
 
 function table(status: SecurityStatus): string {
   const rows = status.features.map((f) => [f.feature, f.available ? 'yes' : 'NO', f.available ? f.detail : f.detail || '-']);
@@ -29,7 +30,7 @@ function table(status: SecurityStatus): string {
 export async function securityCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { json: { type: 'boolean' }, 'cache-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { json: { type: 'boolean' }, ...cacheDirOption, ...helpOption },
     strict: true,
   });
   if (values.help) {

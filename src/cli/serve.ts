@@ -1,7 +1,6 @@
-import { parseArgs } from 'node:util';
 import type { HostOptions } from '../options.js';
 import { DEFAULT_LIMITS } from '../options.js';
-import { UsageError, commonHelp, commonOptions, parseChoice, parseDuration, requirePositionals } from './args.js';
+import { UsageError, commonHelp, commonOptions, parseArgs, parseChoice, parseDuration, requirePositionals } from './args.js';
 import { parsePositive, queueHelp, queueOf, queueOptions, redactedUrl } from './queueArgs.js';
 import { InterruptedError } from './session.js';
 

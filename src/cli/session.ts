@@ -66,13 +66,18 @@ export async function withHost<T>(options: SessionOptions, use: (host: Host) => 
   }
 }
 
+/** The absolute cache dir the options name, or the default one. */
+export function cacheDirOf(options: SessionOptions): string {
+  return path.resolve(options.cacheDir ?? defaultCacheDir());
+}
+
 /**
  * Runs `use` with the artifact cache opened directly, under the cache dir lock: what a host
  * does at startup minus the sandbox check and the workers, which listing or removing files
  * does not need. The lock keeps a running host (or another command) out meanwhile.
  */
 export async function withCache<T>(options: SessionOptions, use: (cache: ArtifactCache) => Promise<T>): Promise<T> {
-  const cacheDir = path.resolve(options.cacheDir ?? defaultCacheDir());
+  const cacheDir = cacheDirOf(options);
   await fsp.mkdir(cacheDir, { recursive: true, mode: 0o700 });
   const lock = CacheLock.acquire(cacheDir);
   try {

@@ -1,8 +1,7 @@
-import { parseArgs } from 'node:util';
 import type { Abi } from '../artifactHandle.js';
 import { PRIORITIES, type Priority } from '../actors/jobQueue.js';
-import { commonHelp, parseChoice, parseDuration, requirePositionals } from './args.js';
-import { readInput, readNamedFile } from './files.js';
+import { helpOption, parseArgs, parseChoice, parseDuration, requirePositionals } from './args.js';
+import { readInput, readModule } from './files.js';
 import { encodeBytes, reportJsonFailure, writeJson } from './format.js';
 import { parsePositive, queueHelp, queueOf, queueOptions } from './queueArgs.js';
 
@@ -27,7 +26,7 @@ ${queueHelp}
   --attempts N       attempts when failures are not deterministic (default: 3)
   --deadline T       give up T from now: 500ms, 2s, 1m (default: none)
   --job-id ID        a job id of your own: submitting it again adds nothing
-${commonHelp.split('\n').filter((line) => line.includes('--help')).join('\n')}
+  -h, --help         show this help
 
 Exit code: 0 when the job was added (with --wait: when it succeeded), 1 when it failed
 (warden: E_CODE: message on stderr), 2 for a usage error.`;
@@ -37,7 +36,7 @@ export async function submitCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     options: {
-      help: { type: 'boolean', short: 'h' },
+      ...helpOption,
       ...queueOptions,
       input: { type: 'string' },
       wait: { type: 'boolean' },
@@ -64,7 +63,7 @@ export async function submitCommand(argv: string[]): Promise<number> {
   const attempts = values.attempts === undefined ? undefined : parsePositive('attempts', values.attempts);
   const deadlineMs = values.deadline === undefined ? undefined : parseDuration('deadline', values.deadline);
   try {
-    const code = await readNamedFile('module', modulePath);
+    const code = await readModule(modulePath);
     const input = await readInput(values.input);
     // Loaded here: the other commands do not pay for BullMQ and ioredis at startup.
     const { WardenQueue } = await import('../bullmq/wardenQueue.js');

@@ -26,6 +26,8 @@ export interface DiagramEdge {
   label: string;
   /** The guard in words, `isAlive and hasJob`, or `undefined`. */
   guard: string | undefined;
+  /** Declared on the machine's root: it applies in every live top-level state (drawn from each). */
+  fromRoot?: boolean;
 }
 
 export interface DiagramGraph {
@@ -69,12 +71,12 @@ interface TransitionLike {
   guard?: unknown;
 }
 
-function toEdges(sources: string[], label: string, transitions: readonly TransitionLike[]): DiagramEdge[] {
+function toEdges(sources: string[], label: string, transitions: readonly TransitionLike[], fromRoot: boolean): DiagramEdge[] {
   const edges: DiagramEdge[] = [];
   for (const transition of transitions) {
     const guard = describeGuard(transition.guard);
     const targets = transition.target && transition.target.length > 0 ? transition.target.map((t) => t.id) : [undefined];
-    for (const source of sources) for (const target of targets) edges.push({ source, target, label, guard });
+    for (const source of sources) for (const target of targets) edges.push({ source, target, label, guard, ...(fromRoot ? { fromRoot } : {}) });
   }
   return edges;
 }
@@ -92,15 +94,15 @@ function stateOf(node: AnyStateNode, parent: string | undefined): DiagramState {
 }
 
 /** Every transition a node declares: events first (definition order), then `always`, then delays. */
-function edgesOf(node: AnyStateNode, sources: string[]): DiagramEdge[] {
+function edgesOf(node: AnyStateNode, sources: string[], fromRoot = false): DiagramEdge[] {
   const edges: DiagramEdge[] = [];
   for (const [event, transitions] of node.transitions as Map<string, TransitionLike[]>) {
     if (event.startsWith('xstate.after.')) continue; // drawn from `node.after`, with the delay's name
-    edges.push(...toEdges(sources, event, transitions));
+    edges.push(...toEdges(sources, event, transitions, fromRoot));
   }
-  edges.push(...toEdges(sources, 'always', (node.always ?? []) as TransitionLike[]));
+  edges.push(...toEdges(sources, 'always', (node.always ?? []) as TransitionLike[], fromRoot));
   for (const delayed of node.after as ReadonlyArray<TransitionLike & { delay: string | number }>) {
-    edges.push(...toEdges(sources, delayLabel(delayed.delay), [delayed]));
+    edges.push(...toEdges(sources, delayLabel(delayed.delay), [delayed], fromRoot));
   }
   return edges;
 }
@@ -120,7 +122,7 @@ export function machineGraph(machine: AnyStateMachine): DiagramGraph {
   const root = machine.root as AnyStateNode;
   const states = Object.values(root.states as Record<string, AnyStateNode>).map((node) => stateOf(node, undefined));
   const edges: DiagramEdge[] = [];
-  edges.push(...edgesOf(root, states.filter((s) => !s.final).map((s) => s.id)));
+  edges.push(...edgesOf(root, states.filter((s) => !s.final).map((s) => s.id), true));
   const visit = (node: AnyStateNode): void => {
     edges.push(...edgesOf(node, [node.id]));
     for (const child of Object.values(node.states as Record<string, AnyStateNode>)) visit(child);
@@ -140,9 +142,26 @@ export function allStates(graph: DiagramGraph): DiagramState[] {
   return out;
 }
 
+/** The conditions of a guard made only of `and` (`isAlive and hasJob`); none for no guard; `undefined` for any other guard. */
+function conjuncts(guard: string | undefined): Set<string> | undefined {
+  if (guard === undefined) return new Set();
+  return /[()]|\bor\b|\bnot\b|\bin\b/.test(guard) ? undefined : new Set(guard.split(' and '));
+}
+
+/** Whether guard `a` only adds conditions to guard `b` (`isAlive and hasJob` to `isAlive`). */
+function addsConditions(a: string | undefined, b: string | undefined): boolean {
+  const more = conjuncts(a);
+  const fewer = conjuncts(b);
+  return more !== undefined && fewer !== undefined && more.size > fewer.size && [...fewer].every((c) => more.has(c));
+}
+
 /**
  * Edges with the same source, target and guard merged into one, their labels joined with
- * `, ` (`EXITED, KILL [isAlive]`), in the order of their first occurrence.
+ * `, ` (`EXITED, KILL [isAlive]`), in the order of their first occurrence. Then an edge whose
+ * guard only adds conditions to another's with the same ends and events is left out: the
+ * machine goes the same way whenever the weaker guard holds, so the stronger one changes
+ * nothing a diagram shows (it exists for its actions, which are not drawn):
+ * `EXITED, KILL [isAlive and hasJob]` beside `EXITED, KILL [isAlive]`.
  */
 export function mergedEdges(graph: DiagramGraph): DiagramEdge[] {
   const merged = new Map<string, { edge: DiagramEdge; labels: string[] }>();
@@ -152,5 +171,11 @@ export function mergedEdges(graph: DiagramGraph): DiagramEdge[] {
     if (!entry) merged.set(key, { edge, labels: [edge.label] });
     else if (!entry.labels.includes(edge.label)) entry.labels.push(edge.label);
   }
-  return [...merged.values()].map(({ edge, labels }) => ({ ...edge, label: labels.join(', ') }));
+  const edges = [...merged.values()].map(({ edge, labels }) => ({ ...edge, label: labels.join(', ') }));
+  // Targetless edges are kept as they are: their guards decide which actions run, which is all they draw.
+  return edges.filter(
+    (edge) =>
+      edge.target === undefined ||
+      !edges.some((other) => other !== edge && other.source === edge.source && other.target === edge.target && other.label === edge.label && addsConditions(edge.guard, other.guard)),
+  );
 }

@@ -25,11 +25,14 @@ export const PAGE_HTML = `<!doctype html>
 <main>
   <section class="charts">
     <div id="charts"></div>
+    <p class="legend"><span class="now">2</span> workers in the state now <span class="recent">5</span> entered it in the last minute
+      <span class="lit"></span> the transition just taken</p>
   </section>
+  <div class="lower">
   <section class="side">
-    <div class="panel"><h2>Workers</h2><table id="workers"><thead><tr><th>worker</th><th>kind</th><th>state</th><th>pid</th><th>job</th><th>done</th></tr></thead><tbody></tbody></table></div>
-    <div class="panel"><h2>Queues <small>waiting jobs by priority</small></h2><table id="queues"></table></div>
-    <div class="panel"><h2>Running jobs</h2><table id="running"><thead><tr><th>job</th><th>kind</th><th>worker</th><th>for</th></tr></thead><tbody></tbody></table></div>
+    <div class="panel"><h2>Workers</h2><div class="scroll"><table id="workers"><thead><tr><th>worker</th><th>kind</th><th>state</th><th>pid</th><th>job</th><th>done</th></tr></thead><tbody></tbody></table></div></div>
+    <div class="panel"><h2>Queues <small>waiting jobs by priority</small></h2><div class="scroll"><table id="queues"></table></div></div>
+    <div class="panel"><h2>Running jobs</h2><div class="scroll"><table id="running"><thead><tr><th>job</th><th>kind</th><th>worker</th><th>for</th></tr></thead><tbody></tbody></table></div></div>
     <div class="panel"><h2>Security</h2><div id="security"></div></div>
   </section>
   <section class="events panel">
@@ -43,6 +46,7 @@ export const PAGE_HTML = `<!doctype html>
     </div>
     <ol id="log" data-paused="false"></ol>
   </section>
+  </div>
 </main>
 </body>
 </html>
@@ -53,20 +57,42 @@ export const PAGE_CSS = `
   --ok: #15803d; --bad: #b91c1c; --warn: #b45309; --node: #eef2f8; --active: #f59e0b; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 13px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--text); background: var(--bg); }
-header { display: flex; align-items: center; gap: 18px; padding: 8px 16px; background: #1d2330; color: #fff; }
+header { flex: none; display: flex; align-items: center; gap: 18px; padding: 8px 16px; background: #1d2330; color: #fff; }
 h1 { margin: 0; font-size: 17px; font-weight: 600; } h1 span { font-weight: 300; color: #9fb4d8; }
 h2 { margin: 0 0 6px; font-size: 13px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); }
 h2 small { text-transform: none; letter-spacing: 0; font-weight: 400; }
 .totals { flex: 1; color: #cfd6e4; } .totals b.ok { color: #86efac; } .totals b.bad { color: #fca5a5; }
 .connection { padding: 2px 8px; border-radius: 10px; background: #7f1d1d; }
 .connection[data-connected="true"] { background: #166534; }
-main { display: grid; grid-template-columns: minmax(0, 1.3fr) minmax(0, 1fr); grid-template-rows: auto 230px; gap: 10px; padding: 10px; height: calc(100vh - 42px); }
-.panel { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; }
-.charts { display: flex; flex-direction: column; gap: 10px; min-height: 0; overflow: auto; }
-.chart { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 6px 10px; }
-.chart svg { width: 100%; height: 200px; display: block; }
-.side { display: flex; flex-direction: column; gap: 10px; min-height: 0; overflow: auto; }
-.events { grid-column: 1 / -1; display: flex; flex-direction: column; min-height: 0; }
+/* The charts side by side on top, as tall as they need (scrolling inside past the screen); below
+   them the panels and the event log share all the rest: no empty band, and the log is as tall
+   as the screen allows. */
+body { display: flex; flex-direction: column; height: 100vh; }
+main { flex: 1 1 auto; min-height: 0; display: flex; flex-direction: column; gap: 10px; padding: 10px; }
+/* The panels as wide as their widest table (while the screen allows), the log the rest. */
+.lower { flex: 1 1 240px; min-height: 240px; display: grid; grid-template-columns: minmax(0, max-content) minmax(0, 1fr); gap: 10px; }
+.panel { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; min-width: 0; }
+.scroll { overflow-x: auto; }
+.charts { flex: 0 1 auto; display: flex; flex-direction: column; gap: 6px; min-height: 0; min-width: 0; overflow: auto; }
+#charts { display: flex; flex-wrap: wrap; gap: 10px; align-items: stretch; }
+/* A chart scrolls sideways rather than shrinking its labels below reading size. */
+.chart { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 6px 10px; overflow-x: auto; }
+.chart svg { width: 100%; height: auto; display: block; margin: 0 auto; }
+.legend { margin: 0; color: var(--muted); font-size: 12px; display: flex; align-items: center; gap: 6px; flex-wrap: wrap; }
+.legend .now, .legend .recent { display: inline-block; min-width: 16px; height: 16px; border-radius: 8px; color: #fff; font-size: 10px; font-weight: 700; text-align: center; line-height: 16px; }
+.legend .now { background: #d97706; } .legend .recent { background: #64748b; margin-left: 10px; }
+.legend .lit { display: inline-block; width: 26px; height: 3px; background: var(--active); margin-left: 10px; }
+.side { display: flex; flex-direction: column; gap: 10px; min-height: 0; min-width: 0; overflow: auto; }
+.events { display: flex; flex-direction: column; min-height: 0; }
+/* Narrow screens: one column, the page scrolls, each part keeps a readable size. */
+@media (max-width: 1100px) {
+  body { height: auto; }
+  .lower { flex: none; grid-template-columns: minmax(0, 1fr); }
+  .charts, .side { overflow: visible; }
+  .events { height: 70vh; }
+  .log-bar { flex-wrap: wrap; }
+  header { flex-wrap: wrap; }
+}
 table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { text-align: left; padding: 1px 5px; border-bottom: 1px solid #eef0f3; white-space: nowrap; }
 th { color: var(--muted); font-weight: 500; }
@@ -78,7 +104,8 @@ td.num, th.num { text-align: right; }
 .feature.yes::before { content: "✓ "; color: var(--ok); font-weight: 700; }
 .feature.no::before { content: "✗ "; color: var(--bad); font-weight: 700; }
 .verdict { font-weight: 600; } .verdict.yes { color: var(--ok); } .verdict.no { color: var(--bad); }
-.log-bar { display: flex; align-items: center; gap: 10px; margin-bottom: 4px; }
+.log-bar { display: flex; align-items: center; gap: 4px 10px; margin-bottom: 4px; flex-wrap: wrap; }
+#log-groups { white-space: nowrap; }
 .log-bar h2 { margin: 0; }
 .log-bar label { margin-right: 6px; color: var(--muted); }
 .pending { color: var(--warn); min-width: 60px; }
@@ -96,11 +123,19 @@ svg .state.final > rect { stroke-width: 2.5; }
 svg .state.active > rect { fill: #fde68a; stroke: var(--active); stroke-width: 2; }
 svg .state.compound.active-inside > rect { stroke: var(--active); }
 svg .state text.name { font-size: 12px; fill: var(--text); text-anchor: middle; dominant-baseline: central; }
-svg .state.compound text.name { font-size: 11px; fill: var(--muted); text-anchor: start; }
+svg .state.compound text.name { font-size: 12px; fill: var(--muted); text-anchor: start; }
 svg .badge { display: none; } svg .state.active .badge { display: inline; }
 svg .badge circle { fill: #d97706; } svg .badge text { fill: #fff; font-size: 10px; font-weight: 700; text-anchor: middle; dominant-baseline: central; }
 svg .edge { fill: none; stroke: #8c96a8; stroke-width: 1.1; }
 svg .edge:hover { stroke: var(--accent); stroke-width: 2.2; }
+svg .edge.fired { animation: fired 2.5s ease-out; }
+@keyframes fired { from { stroke: var(--active); stroke-width: 3.5; } to { stroke: #8c96a8; stroke-width: 1.1; } }
+svg .state.entered > rect { animation: entered 1.5s ease-out; }
+@keyframes entered { from { stroke: var(--active); stroke-width: 3; } }
+svg .any-live { fill: none; stroke: #b6bfcc; stroke-dasharray: 2 4; stroke-width: 1.2; }
+svg text.any-live-name { font-size: 11px; fill: var(--muted); font-style: italic; }
+svg .recent { display: none; } svg .state.has-recent .recent { display: inline; }
+svg .recent rect { fill: #64748b; } svg .recent text { fill: #fff; font-size: 9px; font-weight: 700; text-anchor: middle; dominant-baseline: central; }
 svg .initial { fill: #1d2330; }
 .chart-title { display: flex; justify-content: space-between; }
 .chart-title { gap: 12px; } .chart-title h2 { white-space: nowrap; }
@@ -113,6 +148,8 @@ export const PAGE_JS = String.raw`'use strict';
   var MAX_LOG = 500;
   var GROUPS = ['job', 'worker', 'artifact', 'pool', 'security', 'events'];
   var nodes = {};
+  var edges = {};
+  var charts = {};
   var workers = {};
   var pools = [];
   var startedAt = {};
@@ -228,53 +265,192 @@ export const PAGE_JS = String.raw`'use strict';
     return { x: cx + dx * s, y: cy + dy * s };
   }
 
+  function center(b) { return { x: b.x + b.w / 2, y: b.y + b.h / 2 }; }
+
+  // Whether a point lies in a box grown by a margin.
+  function inside(b, x, y, m) { return x > b.x - m && x < b.x + b.w + m && y > b.y - m && y < b.y + b.h + m; }
+
+  // A quadratic curve from box a to box b that bends around the boxes in its way: the bend
+  // grows, to either side, until the curve crosses none (or crosses the fewest).
+  function route(a, b, obstacles) {
+    var ca = center(a), cb = center(b);
+    var mx = (ca.x + cb.x) / 2, my = (ca.y + cb.y) / 2, dx = cb.x - ca.x, dy = cb.y - ca.y;
+    var len = Math.sqrt(dx * dx + dy * dy) || 1;
+    var best = null;
+    [16, -16, 40, -40, 70, -70, 110, -110, 160, -160, 220, -220, 300, -300].some(function (bend) {
+      var c = { x: mx - (dy / len) * bend, y: my + (dx / len) * bend };
+      var p = border(a, c.x, c.y), q = border(b, c.x, c.y), hits = 0;
+      obstacles.forEach(function (o) {
+        for (var t = 0.04; t < 0.97; t += 0.03) {
+          var u = 1 - t, x = u * u * p.x + 2 * u * t * c.x + t * t * q.x, y = u * u * p.y + 2 * u * t * c.y + t * t * q.y;
+          if (inside(o, x, y, 3)) { hits++; return; }
+        }
+      });
+      if (!best || hits < best.hits) best = { p: p, c: c, q: q, hits: hits };
+      return hits === 0;
+    });
+    return best;
+  }
+
   function drawChart(chart) {
     var L = layoutChart(chart);
     var M = 16;
     var box = html('div', { class: 'chart' });
     var title = html('div', { class: 'chart-title' }, [html('h2', {}, [chart.machine + ' machine']), html('span', { 'data-summary': chart.machine })]);
     box.append(title);
-    var root = svg('svg', { viewBox: [-M - 14, -M, L.w + 2 * M + 14, L.h + 2 * M].join(' '), 'data-machine': chart.machine, role: 'img' });
+    var root = svg('svg', { 'data-machine': chart.machine, role: 'img' });
     root.setAttribute('aria-label', chart.machine + ' state chart');
     var defs = svg('defs', {}, root);
-    var marker = svg('marker', { id: 'arrow-' + chart.machine, viewBox: '0 0 10 10', refX: '9', refY: '5', markerWidth: '7', markerHeight: '7', orient: 'auto-start-reverse' }, defs);
+    // In user units: a lit (thicker) edge keeps the same arrow head.
+    var marker = svg('marker', { id: 'arrow-' + chart.machine, viewBox: '0 0 10 10', refX: '9', refY: '5', markerWidth: '8', markerHeight: '8', markerUnits: 'userSpaceOnUse', orient: 'auto-start-reverse' }, defs);
     svg('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#8c96a8' }, marker);
+    var frameLayer = svg('g', {}, root);
     var stateLayer = svg('g', {}, root);
     var edgeLayer = svg('g', {}, root);
+    var extent = { x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity };
+    function grow(x, y) { extent.x0 = Math.min(extent.x0, x); extent.y0 = Math.min(extent.y0, y); extent.x1 = Math.max(extent.x1, x); extent.y1 = Math.max(extent.y1, y); }
+    function growBox(b) { grow(b.x, b.y); grow(b.x + b.w, b.y + b.h); }
+    var byId = L.byId;
+    function ancestors(id) { var out = []; for (var p = byId[id] && byId[id].parent; p !== undefined; p = byId[p] && byId[p].parent) out.push(p); return out; }
+    function within(id, outer) { return id === outer || ancestors(id).indexOf(outer) >= 0; }
     nodes[chart.machine] = {};
+    edges[chart.machine] = [];
     // Parents first, so a compound box lies under its children.
     chart.states.forEach(function (s) {
       var b = L.boxes[s.id];
+      growBox(b);
       var compound = L.children[s.id].length > 0;
-      var g = svg('g', { class: 'state' + (compound ? ' compound' : '') + (s.final ? ' final' : ''), 'data-state': s.id, 'data-count': '0' }, stateLayer);
+      var g = svg('g', { class: 'state' + (compound ? ' compound' : '') + (s.final ? ' final' : ''), 'data-state': s.id, 'data-count': '0', 'data-recent': '0' }, stateLayer);
       svg('rect', { x: b.x, y: b.y, width: b.w, height: b.h, rx: compound ? 8 : 14 }, g);
       var name = svg('text', { class: 'name', x: compound ? b.x + 8 : b.x + b.w / 2, y: compound ? b.y + 11 : b.y + b.h / 2 }, g);
       name.textContent = s.key;
       var badge = svg('g', { class: 'badge' }, g);
       svg('circle', { cx: b.x + b.w - 2, cy: b.y + 2, r: 9 }, badge);
       svg('text', { x: b.x + b.w - 2, y: b.y + 2 }, badge);
+      var recent = svg('g', { class: 'recent' }, g);
+      // A leaf's on its lower right corner; a compound's on its top edge, clear of its children.
+      var rx = compound ? b.x + b.w - 32 : b.x + b.w - 2, ry = compound ? b.y + 2 : b.y + b.h - 1;
+      svg('rect', { x: rx - 12, y: ry - 7, width: 24, height: 14, rx: 7 }, recent);
+      svg('text', { x: rx, y: ry }, recent);
       svg('title', {}, g).textContent = s.id;
       nodes[chart.machine][s.id] = g;
     });
+    // Transitions declared on the machine's root are taken from any live top-level state:
+    // one frame around those states, and one arrow per target from it, instead of an arrow
+    // from each state that would cross the others.
+    var rootEdges = chart.edges.filter(function (e) { return e.fromRoot; });
+    var frame = null;
+    if (rootEdges.length) {
+      var sources = {};
+      rootEdges.forEach(function (e) { sources[e.source] = true; });
+      var fb = { x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity };
+      Object.keys(sources).forEach(function (id) {
+        var b = L.boxes[id];
+        fb.x0 = Math.min(fb.x0, b.x); fb.y0 = Math.min(fb.y0, b.y); fb.x1 = Math.max(fb.x1, b.x + b.w); fb.y1 = Math.max(fb.y1, b.y + b.h);
+      });
+      frame = { x: fb.x0 - 10, y: fb.y0 - 22, w: fb.x1 - fb.x0 + 20, h: fb.y1 - fb.y0 + 32 };
+      var clear = rootEdges.every(function (e) { var t = L.boxes[e.target]; return t && !inside(frame, t.x + t.w / 2, t.y + t.h / 2, 0); });
+      if (!clear) frame = null;
+    }
+    if (frame) {
+      growBox(frame);
+      svg('rect', { class: 'any-live', x: frame.x, y: frame.y, width: frame.w, height: frame.h, rx: 12 }, frameLayer);
+      svg('text', { class: 'any-live-name', x: frame.x + 10, y: frame.y + 13 }, frameLayer).textContent = 'any live state';
+      var byTarget = {};
+      rootEdges.forEach(function (e) { (byTarget[e.target] = byTarget[e.target] || []).push(e); });
+      Object.keys(byTarget).forEach(function (target) {
+        var t = L.boxes[target], group = byTarget[target];
+        var q = border(t, frame.x + frame.w / 2, frame.y + frame.h / 2), p = border(frame, q.x, q.y);
+        var path = svg('path', { class: 'edge', d: 'M' + p.x + ',' + p.y + ' L' + q.x + ',' + q.y, 'marker-end': 'url(#arrow-' + chart.machine + ')', 'data-source': 'any', 'data-target': target, 'data-taken': '0' }, edgeLayer);
+        svg('title', {}, path).textContent = group[0].label + ': any live state → ' + target;
+        group.forEach(function (e) { edges[chart.machine].push({ source: e.source, target: e.target, fromRoot: true, path: path }); });
+      });
+    }
     chart.edges.forEach(function (e) {
+      if (e.fromRoot && frame) return;
       var a = L.boxes[e.source], b = L.boxes[e.target];
       if (!a || !b || e.source === e.target) return;
-      var ca = { x: a.x + a.w / 2, y: a.y + a.h / 2 }, cb = { x: b.x + b.w / 2, y: b.y + b.h / 2 };
-      // A bend to the left of the direction: the two directions between a pair part ways.
-      var mx = (ca.x + cb.x) / 2, my = (ca.y + cb.y) / 2, dx = cb.x - ca.x, dy = cb.y - ca.y;
-      var len = Math.sqrt(dx * dx + dy * dy) || 1, bend = 16;
-      var c = { x: mx - (dy / len) * bend, y: my + (dx / len) * bend };
-      var p = border(a, c.x, c.y), q = border(b, c.x, c.y);
-      var path = svg('path', { class: 'edge', d: 'M' + p.x + ',' + p.y + ' Q' + c.x + ',' + c.y + ' ' + q.x + ',' + q.y, 'marker-end': 'url(#arrow-' + chart.machine + ')', 'data-source': e.source, 'data-target': e.target }, edgeLayer);
+      // In the way: every state but the two ends and the compound states around either.
+      var obstacles = chart.states.filter(function (s) {
+        return !within(e.source, s.id) && !within(e.target, s.id) && !within(s.id, e.source) && !within(s.id, e.target);
+      }).map(function (s) { return L.boxes[s.id]; });
+      var r = route(a, b, obstacles);
+      grow(r.p.x, r.p.y); grow(r.q.x, r.q.y); grow((r.p.x + 2 * r.c.x + r.q.x) / 4, (r.p.y + 2 * r.c.y + r.q.y) / 4);
+      var path = svg('path', { class: 'edge', d: 'M' + r.p.x + ',' + r.p.y + ' Q' + r.c.x + ',' + r.c.y + ' ' + r.q.x + ',' + r.q.y, 'marker-end': 'url(#arrow-' + chart.machine + ')',
+        'data-source': e.source, 'data-target': e.target, 'data-taken': '0', 'data-crossings': String(r.hits) }, edgeLayer);
       svg('title', {}, path).textContent = e.label + ': ' + e.source + ' → ' + e.target;
+      edges[chart.machine].push({ source: e.source, target: e.target, fromRoot: e.fromRoot, path: path });
     });
     if (chart.initial && L.boxes[chart.initial]) {
       var i = L.boxes[chart.initial];
+      grow(i.x - 22, i.y);
       svg('circle', { class: 'initial', cx: i.x - 16, cy: i.y + i.h / 2, r: 5 }, edgeLayer);
       svg('path', { class: 'edge', d: 'M' + (i.x - 11) + ',' + (i.y + i.h / 2) + ' L' + i.x + ',' + (i.y + i.h / 2), 'marker-end': 'url(#arrow-' + chart.machine + ')' }, edgeLayer);
     }
+    var w = extent.x1 - extent.x0 + 2 * M, h = extent.y1 - extent.y0 + 2 * M;
+    root.setAttribute('viewBox', [extent.x0 - M, extent.y0 - M, w, h].join(' '));
+    // Never drawn below 90 % (12 px state names stay above 10 px): the chart scrolls instead;
+    // never above 100 %, which would only take room from the event log.
+    root.style.minWidth = Math.round(w * 0.9) + 'px';
+    root.style.maxWidth = Math.round(w) + 'px';
+    // Side by side, each chart takes room in proportion to its drawing; where two do not fit
+    // at their smallest, they go one under the other.
+    box.style.flex = Math.round(w) + ' 1 0';
+    box.style.minWidth = 'min(' + (Math.round(w * 0.9) + 22) + 'px, 100%)';
+    charts[chart.machine] = { byId: byId, ancestors: ancestors, within: within };
     box.append(root);
     document.getElementById('charts').append(box);
+  }
+
+  // ---- recent transitions: an arrow lights up when taken, each state counts its entries ----
+  var RECENT_MS = 60000;
+  var entries = { worker: {}, supervisor: {} };
+
+  // The drawn edge for a move between two states (ids): the most specific declared one.
+  function edgeFor(machine, from, to) {
+    var c = charts[machine];
+    if (!c) return null;
+    var best = null, bestDepth = -1;
+    (edges[machine] || []).forEach(function (e) {
+      if (!c.within(from, e.source) || !c.within(to, e.target)) return;
+      var depth = c.ancestors(e.source).length + c.ancestors(e.target).length + (e.fromRoot ? 0 : 0.5);
+      if (depth > bestDepth) { best = e; bestDepth = depth; }
+    });
+    return best;
+  }
+
+  function took(machine, from, to) {
+    var c = charts[machine];
+    if (!c || from === to || !c.byId[to]) return;
+    var now = Date.now();
+    // The states entered: the target and those of its ancestors the move did not start inside.
+    [to].concat(c.ancestors(to)).forEach(function (id) {
+      if (from !== undefined && c.within(from, id)) return;
+      (entries[machine][id] = entries[machine][id] || []).push(now);
+      var g = nodes[machine][id];
+      if (g) { g.classList.remove('entered'); void g.getBBox(); g.classList.add('entered'); }
+    });
+    var e = from === undefined || !c.byId[from] ? null : edgeFor(machine, from, to);
+    if (e) {
+      e.path.setAttribute('data-taken', String(Number(e.path.getAttribute('data-taken')) + 1));
+      e.path.classList.remove('fired');
+      void e.path.getBBox();
+      e.path.classList.add('fired');
+    }
+    renderRecent(machine);
+  }
+
+  function renderRecent(machine) {
+    var since = Date.now() - RECENT_MS, table = nodes[machine] || {};
+    for (var id in table) {
+      var list = (entries[machine][id] || []).filter(function (t) { return t >= since; });
+      entries[machine][id] = list;
+      var g = table[id];
+      g.setAttribute('data-recent', String(list.length));
+      g.classList.toggle('has-recent', list.length > 0);
+      g.querySelector('.recent text').textContent = String(list.length);
+      g.querySelector('title').textContent = id + ': ' + (g.getAttribute('data-count') || '0') + ' now, entered ' + list.length + ' times in the last minute';
+    }
   }
 
   // ---- live highlight: how many workers (or pools) are in each state ----
@@ -363,6 +539,11 @@ export const PAGE_JS = String.raw`'use strict';
     var running = {};
     state.workers.forEach(function (w) { if (w.jobId) running[w.jobId] = true; });
     Object.keys(startedAt).forEach(function (id) { if (!running[id]) delete startedAt[id]; });
+    // A pool's supervisor has no events of its own: its moves show between two snapshots.
+    state.pools.forEach(function (p) {
+      var before = pools.filter(function (x) { return x.kind === p.kind; })[0];
+      if (before && before.state !== p.state) took('supervisor', 'supervisor.' + before.state, 'supervisor.' + p.state);
+    });
     pools = state.pools;
     renderWorkers();
     renderQueues(state.queues);
@@ -379,10 +560,19 @@ export const PAGE_JS = String.raw`'use strict';
     var d = record.data;
     // Events were dropped: the picture may be stale until the next snapshot, so take it now.
     if (record.type === 'events:overflow') refresh();
+    // The handshake is done by now: its state events may already have come.
+    else if (record.type === 'worker:spawned' && workers[d.id]) workers[d.id].pid = d.pid;
     else if (record.type === 'worker:spawned') workers[d.id] = { id: d.id, kind: d.kind, state: 'spawning', pid: d.pid, jobsCompleted: 0 };
-    else if (record.type === 'worker:state' && workers[d.id]) workers[d.id].state = d.state;
-    else if (record.type === 'worker:state') workers[d.id] = { id: d.id, kind: d.kind, state: d.state, jobsCompleted: 0 };
-    else if (record.type === 'worker:exited') delete workers[d.id];
+    else if (record.type === 'worker:state' && workers[d.id]) {
+      took('worker', 'worker.' + workers[d.id].state, 'worker.' + d.state);
+      workers[d.id].state = d.state;
+    } else if (record.type === 'worker:state') {
+      took('worker', undefined, 'worker.' + d.state);
+      workers[d.id] = { id: d.id, kind: d.kind, state: d.state, jobsCompleted: 0 };
+    } else if (record.type === 'worker:exited') {
+      if (workers[d.id] && workers[d.id].state !== 'dead') took('worker', 'worker.' + workers[d.id].state, 'worker.dead');
+      delete workers[d.id];
+    }
     else if (record.type === 'job:started') {
       startedAt[d.jobId] = record.time;
       if (workers[d.workerId]) workers[d.workerId].jobId = d.jobId;
@@ -413,7 +603,7 @@ export const PAGE_JS = String.raw`'use strict';
 
   function appendLog(record) {
     var ol = document.getElementById('log');
-    var li = html('li', { 'data-type': record.type }, [
+    var li = html('li', { 'data-type': record.type, title: record.type + ' ' + summary(record.data) }, [
       html('span', { class: 'time' }, [new Date(record.time).toLocaleTimeString()]),
       html('span', { class: 'type' }, [record.type]), summary(record.data)]);
     li.hidden = !matches(li);
@@ -483,8 +673,13 @@ export const PAGE_JS = String.raw`'use strict';
       applyState(state);
     }).then(function () {
       connect();
-      // Queues, supervisors and running times change without an event of their own.
-      setInterval(refresh, 1000);
+      // Queues, supervisors and running times change without an event of their own; the
+      // counts of recent entries age.
+      setInterval(function () {
+        refresh();
+        renderRecent('worker');
+        renderRecent('supervisor');
+      }, 1000);
     });
   }
 

@@ -10,8 +10,11 @@ export interface ChartGraph {
   machine: string;
   initial: string | undefined;
   states: { id: string; key: string; parent: string | undefined; final: boolean; initial: string | undefined }[];
-  /** Targetless transitions (actions only) are left out: they draw no arrow. */
-  edges: { source: string; target: string; label: string }[];
+  /**
+   * Targetless transitions (actions only) are left out: they draw no arrow. `fromRoot`: declared
+   * on the machine's root, so taken from any live top-level state (the page draws those once).
+   */
+  edges: { source: string; target: string; label: string; fromRoot: boolean }[];
 }
 
 /** The charts of the real machine definitions; computed once, they never change. */
@@ -23,7 +26,7 @@ export function machineCharts(): ChartGraph[] {
       initial: graph.initial,
       states: allStates(graph).map(({ id, key, parent, final, initial }) => ({ id, key, parent, final, initial })),
       edges: mergedEdges(graph).flatMap((edge) =>
-        edge.target === undefined ? [] : [{ source: edge.source, target: edge.target, label: edgeLabel(edge) }],
+        edge.target === undefined ? [] : [{ source: edge.source, target: edge.target, label: edgeLabel(edge), fromRoot: edge.fromRoot === true }],
       ),
     };
   });

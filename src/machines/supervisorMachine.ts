@@ -24,7 +24,7 @@ function surplus(context: Context): number {
 }
 
 function findWorker(context: Context, event: Event) {
-  return event.type === 'WORKER_DIED' || event.type === 'supervisor.workerStable'
+  return event.type === 'WORKER_DIED' || event.type === 'WORKER_SERVED' || event.type === 'supervisor.workerStable'
     ? context.workers.find((worker) => worker.id === event.id)
     : undefined;
 }
@@ -57,7 +57,10 @@ const supervisorSetup = setup({
     /** Answers a pending `spawnWorker`: anything else is a stray the counts must not absorb. */
     isPendingSpawn: ({ context }) => context.spawning > 0,
     isKnownWorker: ({ context, event }) => findWorker(context, event) !== undefined,
-    /** An early death the host did not cause: spawning, or the sandbox, is failing. */
+    /**
+     * A death the host did not cause, of a worker that never started properly (not alive for
+     * `stableMs`, never took a job): spawning, or the sandbox, is failing.
+     */
     isEarlyDeath: ({ context, event }) =>
       event.type === 'WORKER_DIED' && event.expected !== true && findWorker(context, event)?.stable === false,
     /** Evaluated before the failure is counted, hence the + 1. */
@@ -130,10 +133,16 @@ const growBackoff = supervisorSetup.assign(({ context }) => ({
   backoffMs: Math.min(context.backoffMs * context.backoff.factor, context.backoff.maxMs),
 }));
 
-const markStable = supervisorSetup.assign(({ context, event }) => ({
-  workers: context.workers.map((worker) => (event.type === 'supervisor.workerStable' && worker.id === event.id ? { ...worker, stable: true } : worker)),
-  backoffMs: context.backoff.initialMs,
-}));
+/** The worker proved that spawning works (it stayed alive, or it took a job): the backoff starts over. */
+const markStable = supervisorSetup.enqueueActions(({ context, event, enqueue }) => {
+  if (event.type !== 'supervisor.workerStable' && event.type !== 'WORKER_SERVED') return;
+  // Served before `stableMs`: its own timer has nothing left to prove.
+  if (event.type === 'WORKER_SERVED') enqueue.cancel(`stable:${event.id}`);
+  enqueue.assign({
+    workers: context.workers.map((worker) => (worker.id === event.id ? { ...worker, stable: true } : worker)),
+    backoffMs: context.backoff.initialMs,
+  });
+});
 
 const expireFailure = supervisorSetup.assign(({ context }) => ({ recentFailures: context.recentFailures - 1 }));
 
@@ -171,6 +180,7 @@ const bookkeeping = {
     { guard: 'isEarlyDeath', actions: [removeWorker, recordFailure] },
     { guard: 'isKnownWorker', actions: removeWorker },
   ],
+  WORKER_SERVED: { guard: 'isUnstableWorker', actions: markStable },
   'supervisor.workerStable': { guard: 'isUnstableWorker', actions: markStable },
   'supervisor.failureExpired': { guard: 'isCurrentFailure', actions: expireFailure },
 } as const;
@@ -183,7 +193,10 @@ const bookkeeping = {
  *
  * - `running`: spawns what is missing (`spawnWorker` once per worker).
  * - `backingOff`: after a spawn failure or an early death; waits `backoff`, which grows by
- *   `factor` up to `maxMs` and resets once a new worker stays alive for `stableMs`.
+ *   `factor` up to `maxMs` and resets once a new worker stays alive for `stableMs` or takes a job.
+ * - A failure is a spawn failure or an early death: a worker the host did not end, dying before
+ *   it was stable. A worker that took a job (`WORKER_SERVED`) is stable: what ends it later is
+ *   its jobs' doing, and one tenant's code must not degrade the pool for everyone.
  * - `degraded`: more than `maxFailures` failures within `windowMs`; no respawning
  *   (`poolDegraded`); after `cooldownMs`, one spawn: success → `running` (`poolRecovered`).
  * - `stopped` (final): after STOP, nothing is spawned any more.

@@ -39,7 +39,7 @@ export const DEFAULT_STABLE_MS = 5_000;
 /** A worker the supervisor counts as alive. */
 export interface SupervisedWorker {
   id: string;
-  /** It has been alive for `stableMs`. */
+  /** It has been alive for `stableMs`, or it has taken a job: either way spawning it worked. */
   stable: boolean;
 }
 
@@ -80,6 +80,12 @@ export type SupervisorMachineEvent =
    * purpose (a retirement, an abort, a hard timeout): such a death is never a pool failure.
    */
   | { type: 'WORKER_DIED'; id: string; reason: string; expected?: boolean }
+  /**
+   * A worker took its first job. It has started: its death from now on is about the jobs it ran
+   * (a tenant's code may end it on purpose), never a sign that spawning fails, so it never counts
+   * toward a crash loop. Crash-loop detection is for workers that cannot start.
+   */
+  | { type: 'WORKER_SERVED'; id: string }
   | { type: 'RESIZE'; size: number }
   | { type: 'STOP' };
 

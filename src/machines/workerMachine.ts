@@ -35,6 +35,11 @@ function deathFailure(context: WorkerMachineContext, event: WorkerMachineEvent):
     }
     case 'KILL':
       return { reason: 'killed', message: `worker ${context.id} was killed${job}: ${event.reason}` };
+    case 'IDLE_CPU':
+      return {
+        reason: 'idle-cpu',
+        message: `worker ${context.id} is killed: it used ${Math.round(event.cpuMs)} ms of CPU in ${Math.round(event.idleMs)} ms while idle (work its last job left running)`,
+      };
     default:
       // The only other way into `dead` is the hard timeout, a delayed event of the machine itself.
       return {
@@ -167,6 +172,8 @@ export const workerMachine = workerSetup.createMachine({
         params: ({ context }) => ({ workerId: context.id, jobsCompleted: context.jobsCompleted, spare: context.jobsAssigned === 0 }),
       },
       on: {
+        // Work a job left running: the worker must not take another job.
+        IDLE_CPU: { target: 'dead', actions: recordDeath },
         ASSIGN: {
           target: 'running',
           actions: assign({

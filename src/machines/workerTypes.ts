@@ -29,6 +29,8 @@ export type WorkerFailureReason =
   | 'hard-timeout'
   | 'exited'
   | 'killed'
+  /** Killed for using CPU while idle (reuse mode): work a job left running (src/actors/idleCpu.ts). */
+  | 'idle-cpu'
   /** Not a failure: a one-job process ended after its job, as planned. */
   | 'retired';
 
@@ -87,7 +89,13 @@ export type WorkerMachineEvent =
   /** The process ended, whatever the state. */
   | { type: 'EXITED'; code: number | null; signal: string | null; reason: string }
   /** The host wants the worker gone (shutdown, resize, abort). */
-  | { type: 'KILL'; reason: string };
+  | { type: 'KILL'; reason: string }
+  /**
+   * The host measured CPU use while the worker was idle beyond its budget (`cpuMs` over the
+   * last `idleMs` of idleness): a job left work running. Only taken in `idle`: a worker that
+   * has meanwhile taken a job is measured again at its next idle stretch.
+   */
+  | { type: 'IDLE_CPU'; cpuMs: number; idleMs: number };
 
 /** The parameters each named action receives: the host needs nothing else from the machine. */
 export interface WorkerActionParams {

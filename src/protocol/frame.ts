@@ -73,34 +73,95 @@ export function writeFrame(sink: FrameSink, type: number, id: number, header: un
   sink.uncork();
 }
 
+/** A frame's fixed fields, known once its first 13 bytes have arrived: before its header or body is buffered. */
+export interface FrameHead {
+  type: number;
+  id: number;
+  headerLength: number;
+  bodyLength: number;
+}
+
+export interface FrameDecoderOptions {
+  /** Bound on one frame, fixed fields included. Default {@link DEFAULT_MAX_FRAME}. */
+  maxFrame?: number;
+  /** Bound on one frame's header, bounded apart from its body. Default {@link DEFAULT_MAX_HEADER}. */
+  maxHeader?: number;
+  /**
+   * Checks each frame's head as soon as its fixed fields have arrived, before anything more of
+   * it is buffered or parsed: a frame nobody asked for is refused at its 13th byte. Throws a
+   * `ProtocolError` to refuse it.
+   */
+  checkHead?: (head: FrameHead) => void;
+}
+
+/**
+ * Bound on a frame's header (UTF-8 JSON): headers carry control fields only, never data, so
+ * parsing one is a few microseconds of the event loop, whatever a peer sends.
+ */
+export const DEFAULT_MAX_HEADER = 16 * 1024;
+
+/** Chunks shorter than this are copied into a buffer of the decoder's own instead of kept one object each. */
+const COALESCE_BELOW = 4096;
+/** Size of the buffers small chunks are copied into. */
+const COALESCE_BYTES = 16 * 1024;
+
 /**
  * Incremental decoder: feed it chunks as they arrive, get whole frames back.
- * Throws `ProtocolError` on a frame above `maxFrame` or a malformed one; after that the
- * stream is unusable (the caller kills the peer).
+ * Throws `ProtocolError` on a frame above `maxFrame`, a header above `maxHeader`, a head that
+ * `checkHead` refuses or a malformed frame; after that the stream is unusable (the caller
+ * kills the peer).
+ *
+ * What a peer can make it hold is bounded by the bytes it sent: chunks of 4 KiB and more are
+ * kept as they are (a big body is copied once, when its frame is whole), smaller ones are
+ * copied into shared 16 KiB buffers, so a peer writing one byte at a time costs about one
+ * byte of memory per byte, not one object per write.
  */
 export class FrameDecoder {
+  readonly maxFrame: number;
+  readonly maxHeader: number;
+  readonly #checkHead: ((head: FrameHead) => void) | undefined;
   #chunks: Buffer[] = [];
   #buffered = 0;
+  /** The head of the frame being received, once checked. */
+  #head: FrameHead | undefined;
+  /** The buffer small chunks are copied into, and how much of it is used. */
+  #open: Buffer | undefined;
+  #openUsed = 0;
+  /** Buffers of the decoder's own: a frame in one of them is copied out, never handed out as a view that would pin it. */
+  #owned = new WeakSet<ArrayBufferLike>();
   #failed: ProtocolError | undefined;
 
-  constructor(readonly maxFrame: number = DEFAULT_MAX_FRAME) {}
+  constructor(options: number | FrameDecoderOptions = {}) {
+    const resolved = typeof options === 'number' ? { maxFrame: options } : options;
+    this.maxFrame = resolved.maxFrame ?? DEFAULT_MAX_FRAME;
+    this.maxHeader = resolved.maxHeader ?? DEFAULT_MAX_HEADER;
+    this.#checkHead = resolved.checkHead;
+  }
 
   push(chunk: Uint8Array): Frame[] {
     if (this.#failed) throw this.#failed;
-    this.#chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    this.#buffered += chunk.byteLength;
     const frames: Frame[] = [];
     try {
+      this.#append(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
       for (;;) {
         const frame = this.#next();
         if (!frame) break;
         frames.push(frame);
       }
     } catch (error) {
-      this.#failed = error as ProtocolError;
+      this.fail(error as ProtocolError);
       throw error;
     }
     return frames;
+  }
+
+  /** Ends the stream: every later `push` throws `error`, and what was buffered is let go. */
+  fail(error: ProtocolError): void {
+    this.#failed ??= error;
+    this.#chunks = [];
+    this.#buffered = 0;
+    this.#head = undefined;
+    this.#open = undefined;
   }
 
   /** Bytes received but not yet part of a whole frame. */
@@ -108,43 +169,108 @@ export class FrameDecoder {
     return this.#buffered;
   }
 
+  /** The head of the frame being received, once its fixed fields are in. */
+  get partialHead(): FrameHead | undefined {
+    return this.#head;
+  }
+
+  #append(chunk: Buffer): void {
+    const n = chunk.length;
+    if (n === 0) return;
+    this.#buffered += n;
+    // Nothing buffered: whole frames in the chunk are handed out as views of it.
+    if (n >= COALESCE_BELOW || this.#chunks.length === 0) {
+      this.#chunks.push(chunk);
+      return;
+    }
+    const open = this.#open;
+    const last = this.#chunks.at(-1)!;
+    const openEnd = open ? open.byteOffset + this.#openUsed : -1;
+    if (open && last.buffer === open.buffer && last.byteOffset + last.length === openEnd && this.#openUsed + n <= open.length) {
+      chunk.copy(open, this.#openUsed);
+      this.#openUsed += n;
+      this.#chunks[this.#chunks.length - 1] = open.subarray(last.byteOffset - open.byteOffset, this.#openUsed);
+      return;
+    }
+    const fresh = Buffer.allocUnsafeSlow(COALESCE_BYTES);
+    this.#owned.add(fresh.buffer);
+    chunk.copy(fresh, 0);
+    this.#open = fresh;
+    this.#openUsed = n;
+    this.#chunks.push(fresh.subarray(0, n));
+  }
+
   #next(): Frame | undefined {
-    if (this.#buffered < PREFIX) return undefined;
-    const length = this.#peek(PREFIX).readUInt32BE(0);
-    if (length > this.maxFrame) {
-      throw new ProtocolError(`frame of ${length} bytes exceeds the ${this.maxFrame}-byte limit`);
-    }
-    if (length < FIXED) throw new ProtocolError(`frame of ${length} bytes is shorter than its fixed fields`);
-    if (this.#buffered < PREFIX + length) return undefined;
-    // A frame inside one chunk is a view of it; one spread over chunks is gathered once, its
+    const head = this.#head ?? this.#readHead();
+    if (!head) return undefined;
+    const total = PREFIX + FIXED + head.headerLength + head.bodyLength;
+    if (this.#buffered < total) return undefined;
+    this.#head = undefined;
+    // A frame inside one chunk of the peer's is a view of it; any other is gathered once, its
     // body into a buffer of its own (the worker can then move it to its job thread, not copy it).
-    const whole = this.#chunks[0]!.length >= PREFIX + length;
-    const head = whole ? this.#take(PREFIX + FIXED) : this.#gather(PREFIX + FIXED);
-    const type = head.readUInt8(4);
-    const id = head.readUInt32BE(5);
-    const headerLength = head.readUInt32BE(9);
-    if (headerLength > length - FIXED) {
-      throw new ProtocolError(`header length ${headerLength} runs past the end of a ${length}-byte frame`);
+    const first = this.#chunks[0]!;
+    let headerText: string;
+    let body: Buffer;
+    if (first.length >= total && !this.#owned.has(first.buffer)) {
+      const bodyStart = PREFIX + FIXED + head.headerLength;
+      headerText = first.toString('utf8', PREFIX + FIXED, bodyStart);
+      body = head.bodyLength === 0 ? EMPTY : first.subarray(bodyStart, total);
+      if (first.length === total) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(total);
+      this.#buffered -= total;
+    } else {
+      this.#discard(PREFIX + FIXED);
+      headerText = this.#gather(head.headerLength).toString('utf8');
+      body = this.#gather(head.bodyLength);
     }
-    const headerBytes = whole ? this.#take(headerLength) : this.#gather(headerLength);
-    const bodyLength = length - FIXED - headerLength;
-    const body = whole ? this.#take(bodyLength) : this.#gather(bodyLength);
     let header: unknown;
     try {
-      header = JSON.parse(headerBytes.toString('utf8'));
+      header = JSON.parse(headerText);
     } catch (cause) {
       throw new ProtocolError('frame header is not valid JSON', { cause });
     }
-    return { type, id, header, body };
+    return { type: head.type, id: head.id, header, body };
   }
 
-  /** The first `n` buffered bytes, contiguous (merging chunks only when the first is shorter). */
+  /** Reads and checks the next frame's fixed fields, once they are in; the length as soon as it is. */
+  #readHead(): FrameHead | undefined {
+    if (this.#buffered < PREFIX) return undefined;
+    if (this.#buffered < PREFIX + FIXED) {
+      this.#checkLength(this.#peek(PREFIX).readUInt32BE(0));
+      return undefined;
+    }
+    const bytes = this.#peek(PREFIX + FIXED);
+    const length = bytes.readUInt32BE(0);
+    this.#checkLength(length);
+    const headerLength = bytes.readUInt32BE(9);
+    if (headerLength > length - FIXED) {
+      throw new ProtocolError(`header length ${headerLength} runs past the end of a ${length}-byte frame`);
+    }
+    if (headerLength > this.maxHeader) {
+      throw new ProtocolError(`frame header of ${headerLength} bytes exceeds the ${this.maxHeader}-byte limit`);
+    }
+    const head = { type: bytes.readUInt8(4), id: bytes.readUInt32BE(5), headerLength, bodyLength: length - FIXED - headerLength };
+    this.#checkHead?.(head);
+    this.#head = head;
+    return head;
+  }
+
+  #checkLength(length: number): void {
+    if (length > this.maxFrame) throw new ProtocolError(`frame of ${length} bytes exceeds the ${this.maxFrame}-byte limit`);
+    if (length < FIXED) throw new ProtocolError(`frame of ${length} bytes is shorter than its fixed fields`);
+  }
+
+  /** The first `n` buffered bytes, contiguous, left in place (copied only when they span chunks). */
   #peek(n: number): Buffer {
     const first = this.#chunks[0]!;
     if (first.length >= n) return first;
-    const merged = Buffer.concat(this.#chunks);
-    this.#chunks = [merged];
-    return merged;
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    for (const chunk of this.#chunks) {
+      filled += chunk.copy(out, filled, 0, Math.min(chunk.length, n - filled));
+      if (filled === n) break;
+    }
+    return out;
   }
 
   /** Removes and returns the first `n` bytes as a view (they must lie in the first chunk). */
@@ -157,6 +283,11 @@ export class FrameDecoder {
     else this.#chunks.shift();
     this.#buffered -= n;
     return out;
+  }
+
+  /** Removes the first `n` bytes, wherever they lie. */
+  #discard(n: number): void {
+    for (let left = n; left > 0; ) left -= this.#take(Math.min(this.#chunks[0]!.length, left)).length;
   }
 
   /** Removes the first `n` bytes, copied into a buffer that owns its whole ArrayBuffer. */

@@ -1,8 +1,10 @@
 /**
  * The messages of the host ↔ worker protocol, typed in one place.
- * Version 1. A worker refuses a HELLO whose `protocol` differs from its own.
+ * A worker refuses a HELLO whose `protocol` differs from its own. Version 3: headers are
+ * bounded (a prepare reply no longer lists the module's exports: the host reads them from the
+ * artifact).
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export const MessageType = {
   /** host → worker, once: `{ protocol, info: WorkerInfo }`. */
@@ -152,7 +154,7 @@ export interface JobUsage {
 }
 
 export type PrepareReply =
-  | ({ ok: true; artifactBytes: number; moduleBytes: number; exports: string[] } & JobUsage)
+  | ({ ok: true; artifactBytes: number; moduleBytes: number } & JobUsage)
   | ({ ok: false; failure: JobFailureHeader } & JobUsage);
 
 export interface ExecuteRequest extends JobRequestIsolation {

@@ -24,9 +24,19 @@ export const JOB_ERROR_CODES = {
   E_OUTPUT_TOO_LARGE: true,
   E_CORRUPTED_ARTIFACT: false,
   E_ABORTED: false,
+  /** The prepare worker could not write `tmp-artifact` (disk full, file size limit). */
+  E_CACHE_IO: false,
 } as const;
 
 export type JobErrorCode = keyof typeof JOB_ERROR_CODES;
+
+/**
+ * Whether `code` is one a job may end with: the only codes the host accepts from a worker (own
+ * keys only: `toString` or `__proto__` are not codes).
+ */
+export function isJobErrorCode(code: string): code is JobErrorCode {
+  return Object.hasOwn(JOB_ERROR_CODES, code);
+}
 
 /** Thrown inside a job for a failure caused by the code, its input or its limits (never for bugs). */
 export class JobError extends Error {

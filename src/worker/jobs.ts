@@ -3,6 +3,7 @@ import path from 'node:path';
 import type {
   ExecuteReply,
   ExecuteRequest,
+  JobFailureHeader,
   JobRequestIsolation,
   JobUsage,
   PrepareReply,
@@ -79,10 +80,22 @@ function usage(times: { cpuTimeMs: number; wallTimeMs: number } = { cpuTimeMs: 0
   return { cpuTimeMs: times.cpuTimeMs, wallTimeMs: times.wallTimeMs, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
 }
 
+/**
+ * The longest failure message a reply carries. Messages can quote the module (an import's
+ * name): cut, the reply's header stays far below the host's header bound (16 KiB, escaping
+ * included), which a longer one would break.
+ */
+const MAX_MESSAGE_CHARS = 1024;
+
+/** A failure as a reply carries it: its message bounded. */
+function failed(failure: JobFailureHeader, times: JobUsage): { ok: false; failure: JobFailureHeader } & JobUsage {
+  const message = failure.message.length > MAX_MESSAGE_CHARS ? `${failure.message.slice(0, MAX_MESSAGE_CHARS)}…` : failure.message;
+  return { ok: false, failure: { code: failure.code, message, deterministic: failure.deterministic }, ...times };
+}
+
 /** A full disk (ENOSPC) or the file size limit (EFBIG) is about the machine, not the code, and not a reason for this worker to die. */
 function cacheIoFailure(error: unknown, times: JobUsage): PrepareReply {
-  const failure = { code: 'E_CACHE_IO', message: `cannot write tmp-artifact: ${(error as Error).message}`, deterministic: false };
-  return { ok: false, failure, ...times };
+  return failed({ code: 'E_CACHE_IO', message: `cannot write tmp-artifact: ${(error as Error).message}`, deterministic: false }, times);
 }
 
 export async function runPrepare(info: WorkerInfo, request: PrepareRequest, code: Uint8Array): Promise<PrepareReply> {
@@ -100,14 +113,15 @@ export async function runPrepare(info: WorkerInfo, request: PrepareRequest, code
       { cpuTimeLimitMs: request.cpuTimeLimitMs },
     );
     const times = usage(result);
-    if (!result.ok) return { ok: false, failure: result.failure, ...times };
+    if (!result.ok) return failed(result.failure, times);
     if (result.kind !== 'prepare') throw new Error('job thread answered a prepare with an execute result');
     try {
       fs.writeSync(fd, result.artifact);
     } catch (error) {
       return cacheIoFailure(error, times);
     }
-    return { ok: true, artifactBytes: result.artifact.byteLength, moduleBytes: result.moduleBytes, exports: result.exports, ...times };
+    // No export list: it can be as long as the module, and the host reads it from the artifact.
+    return { ok: true, artifactBytes: result.artifact.byteLength, moduleBytes: result.moduleBytes, ...times };
   } finally {
     fs.closeSync(fd);
   }
@@ -127,19 +141,15 @@ export async function runExecute(
   try {
     artifact = fs.readFileSync(path.join(info.dir, WorkerDirFile.artifact));
   } catch (error) {
-    const failure = {
-      code: 'E_CORRUPTED_ARTIFACT',
-      message: `cannot read the artifact: ${(error as Error).message}`,
-      deterministic: false,
-    };
-    return { reply: { ok: false, failure, ...usage() } };
+    const failure = { code: 'E_CORRUPTED_ARTIFACT', message: `cannot read the artifact: ${(error as Error).message}`, deterministic: false };
+    return { reply: failed(failure, usage()) };
   }
   const result = await (await runnerFor(info, request)).run(
     { kind: 'execute', artifact, input, abi: request.abi, limits: request.limits },
     { cpuTimeLimitMs: request.cpuTimeLimitMs },
   );
   const times = usage(result);
-  if (!result.ok) return { reply: { ok: false, failure: result.failure, ...times } };
+  if (!result.ok) return { reply: failed(result.failure, times) };
   if (result.kind !== 'execute') throw new Error('job thread answered an execute with a prepare result');
   const body = executeBody(result);
   return {

@@ -66,7 +66,10 @@ async function onFrame(frame: Frame): Promise<void> {
       // Loaded on first use: probes pull in child_process and net, which a worker serving
       // jobs never needs at startup.
       const { runProbe } = await import('./probes.js');
-      send(MessageType.ProbeResult, frame.id, await runProbe(String(probe.name), String(probe.arg ?? ''), addon!));
+      const result = await runProbe(String(probe.name), String(probe.arg ?? ''), addon!);
+      // Bounded like every header (the host refuses one above 16 KiB): a listing can be long.
+      if (result.detail !== undefined && result.detail.length > 2048) result.detail = `${result.detail.slice(0, 2048)}…`;
+      send(MessageType.ProbeResult, frame.id, result);
       return;
     }
     case MessageType.Prepare: {

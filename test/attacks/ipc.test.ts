@@ -36,16 +36,8 @@ test.serial('ipc: a frame whose header is not JSON gets the worker killed with E
   await t.throwsAsync(pending);
 });
 
-test.serial('ipc: a reply to a request never asked is ignored, the worker stays usable', async (t) => {
-  // Host request table: frames with an unknown id match no pending request.
-  const { host } = await startHost(t);
-  const attacker = await startAttacker(t, host);
-  const r = await attacker.run("ctx.send(ctx.MessageType.ProbeResult, 0x7fffff00, { ok: true, detail: '\"forged\"' }); ctx.send(ctx.MessageType.Pong, 0x7fffff01, null); return 'sent';");
-  t.is(r.value, 'sent');
-  t.is((await attacker.run('return 2;')).value, 2);
-  t.true((await attacker.worker.ping()) >= 0);
-  t.true(attacker.worker.alive);
-});
+// A reply to a request never asked (an unknown id) was ignored until issue 11: it is now a
+// protocol violation, shown with the other out-of-turn frames in hostFrames.test.ts.
 
 test.serial('ipc: a reply of the wrong type to a pending ping gets the worker killed with E_PROTOCOL', async (t) => {
   // Host request table: every request names the reply type it accepts.

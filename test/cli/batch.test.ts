@@ -5,9 +5,10 @@
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFile, spawn } from 'node:child_process';
-import { promisify } from 'node:util';
+import { spawn } from 'node:child_process';
 import { cacheDirFor, cliPath, warden } from '../helpers/cli.js';
+import { sleepCode } from '../helpers/scheduler.js';
+import { onTerminal } from '../helpers/terminal.js';
 import { fixtures } from '../helpers/wat.js';
 
 const hello = path.resolve('examples/build/hello.wasm');
@@ -38,7 +39,7 @@ test('every job gets a JSON result; failures, bad lines and a missing module fai
       { id: 'nomodule', input: 'x' },
       { id: 'missing', module: 'missing.wasm' },
       { id: 'typo', module: hello, inptu: 'x' },
-      { id: 'a', module: hello },
+      { id: 'again', module: hello, input: 'again' },
       { id: 'urgent', module: hello, priority: 'urgent' },
       { module: hello, input: 'anonymous' },
     ]),
@@ -62,14 +63,15 @@ test('every job gets a JSON result; failures, bad lines and a missing module fai
   t.regex(byLine.get(8)!.message as string, new RegExp(`${dir}/missing\\.wasm`));
   t.like(byLine.get(9), { id: 'typo', ok: false, code: 'E_BATCH_LINE' });
   t.regex(byLine.get(9)!.message as string, /unknown field "inptu"/);
-  t.like(byLine.get(10), { id: 'a', ok: false, code: 'E_BATCH_LINE' });
-  t.regex(byLine.get(10)!.message as string, /id "a"/);
+  t.like(byLine.get(10), { id: 'again', ok: true, output: 'Hello, again!' });
+  // Times to 0.1 ms.
+  for (const r of results.filter((r) => r.ok)) for (const time of [r.cpuTimeMs, r.wallTimeMs]) t.regex(String(time), /^\d+(\.\d)?$/);
   t.like(byLine.get(11), { id: 'urgent', ok: false, code: 'E_INVALID_OPTION' });
   t.like(byLine.get(12), { id: '12', ok: true, output: 'Hello, anonymous!' });
   // With --json the summary goes to stderr; no progress bar off a terminal.
-  t.regex(stderr, /^11 jobs in [\d.]+s: 4 succeeded, 7 failed$/m);
-  t.regex(stderr, /^success +4$/m);
-  t.regex(stderr, /^E_BATCH_LINE +4$/m);
+  t.regex(stderr, /^11 jobs in [\d.]+s: 5 succeeded, 6 failed$/m);
+  t.regex(stderr, /^success +5$/m);
+  t.regex(stderr, /^E_BATCH_LINE +3$/m);
   t.regex(stderr, /^E_TRAP +1$/m);
   t.regex(stderr, /^E_READ_FILE +1$/m);
   t.regex(stderr, /^E_INVALID_OPTION +1$/m);
@@ -107,18 +109,71 @@ test('usage errors exit 2; an unreadable jobs file is E_READ_FILE; --help', asyn
   t.regex(help.stdout, /^Usage: warden batch/);
 });
 
-const execFileAsync = promisify(execFile);
-const shellQuote = (arg: string): string => `'${arg.replaceAll("'", "'\\''")}'`;
 
-test('on a terminal, stderr shows a progress bar up to the total', async (t) => {
-  if (!fs.existsSync('/usr/bin/script')) return t.pass('no script(1) to provide a terminal');
+test('on a terminal the progress bar fits the width and follows a resize', async (t) => {
   const cacheDir = await cacheDirFor(t);
-  const dir = dirWith(t, { 'jobs.ndjson': ndjson([1, 2, 3, 4].map((n) => ({ module: hello, input: String(n) }))) });
-  const command = [process.execPath, cliPath, 'batch', path.join(dir, 'jobs.ndjson'), '--cache-dir', cacheDir].map(shellQuote).join(' ');
-  // script(1) runs the command on a pseudo-terminal: stdout and stderr both reach the capture.
-  const { stdout } = await execFileAsync('/usr/bin/script', ['-qec', command, '/dev/null'], { env: { PATH: process.env.PATH } });
-  t.regex(stdout, /\[#{30}\] 4\/4 {2}failed 0/);
-  t.regex(stdout, /4 jobs in [\d.]+s: 4 succeeded, 0 failed/);
+  // Jobs that sleep (no CPU), so the batch is still running when the terminal is resized.
+  const dir = dirWith(t, {
+    'sleep.wasm': sleepCode(1_000),
+    'jobs.ndjson': ndjson([1, 2, 3].map((n) => ({ id: `s${n}`, module: 'sleep.wasm', timeoutMs: 5_000 }))),
+  });
+  const run = await onTerminal([process.execPath, cliPath, 'batch', path.join(dir, 'jobs.ndjson'), '--workers', '1', '--cache-dir', cacheDir], {
+    columns: 40,
+    steps: [{ after: '0/3', columns: 30 }],
+  });
+  t.is(run.exitCode, 0, run.output);
+  const [resizedAt] = run.marks;
+  // Each redraw: carriage return, clear to the end of the line, the bar.
+  const bars = [...run.output.matchAll(/\r\x1b\[K([^\r\n]*)/g)].filter((m) => / \d+\/\d+ {2}failed \d+$/.test(m[1]!)).map((m) => ({ at: m.index!, text: m[1]! }));
+  t.true(bars.length >= 3, JSON.stringify(run.output));
+  for (const bar of bars) t.true(bar.text.length < 40, `narrower than 40 columns: ${JSON.stringify(bar.text)}`);
+  // Redrawn for the new width at once (before a job ended), and narrower than 30 columns from then on.
+  const after = bars.filter((bar) => bar.at >= resizedAt!);
+  const firstFitting = after.findIndex((bar) => bar.text.length < 30);
+  t.true(firstFitting >= 0, JSON.stringify(after));
+  t.regex(after[firstFitting]!.text, /^\[\.+\] 0\/3 {2}failed 0$/);
+  for (const bar of after.slice(firstFitting)) t.true(bar.text.length < 30, `narrower than 30 columns: ${JSON.stringify(bar.text)}`);
+  t.regex(after.at(-1)!.text, /^\[#+\] 3\/3 {2}failed 0$/);
+  t.regex(run.output, /3 jobs in [\d.]+s: 3 succeeded, 0 failed/);
+});
+
+test('an empty jobs file runs nothing and starts no host', async (t) => {
+  const cacheDir = path.join(await cacheDirFor(t), 'never-created');
+  const dir = dirWith(t, { 'empty.ndjson': '', 'blank.ndjson': '\n  \n\n' });
+  for (const name of ['empty.ndjson', 'blank.ndjson']) {
+    const { code, stdout, stderr } = await warden(['batch', path.join(dir, name), '--cache-dir', cacheDir]);
+    t.is(code, 0, stderr);
+    t.is(stdout, '0 jobs in 0.0s: 0 succeeded, 0 failed\n');
+    t.is(stderr, `warden batch: no jobs in ${path.join(dir, name)}\n`);
+  }
+  // No host: no sandbox check, no cache dir.
+  t.false(fs.existsSync(cacheDir));
+});
+
+test('a repeated id, a bad line\'s included, rejects the file before any job runs', async (t) => {
+  const cacheDir = path.join(await cacheDirFor(t), 'never-created');
+  const dir = dirWith(t, {
+    'jobs.ndjson': ndjson([
+      { id: 'typo', module: hello, inptu: 'x' },
+      { id: 'typo', module: hello },
+      { module: hello },
+      { id: '3', module: hello },
+      { id: 'fine', module: hello },
+      { id: 'fine', module: upper },
+      { id: '8', module: hello },
+      { module: hello },
+    ]),
+  });
+  const { code, stdout, stderr } = await warden(['batch', path.join(dir, 'jobs.ndjson'), '--json', '--cache-dir', cacheDir]);
+  t.is(code, 1);
+  t.is(stdout, '', 'no job ran, so no result');
+  t.is(
+    stderr,
+    'warden: E_BATCH_LINE: ids must be unique, no job was run: line 2 repeats the id "typo" of line 1; ' +
+      'line 4 names the id "3", which is line 3\'s line number (it names no id); line 6 repeats the id "fine" of line 5; ' +
+      'line 8 names no id, and its line number "8" is the id of line 7\n',
+  );
+  t.false(fs.existsSync(cacheDir), 'no host was started');
 });
 
 test('SIGINT stops the batch: the host is closed, the rest is not run, exit 130', async (t) => {

@@ -40,6 +40,7 @@ test('prepare prints the key, size, exports and abi, and says when the artifact 
   t.regex(first.stdout, /^abi\s+run$/m);
   t.regex(first.stdout, /^cached\s+no$/m);
   const second = await warden(['prepare', hello, '--timeout', '10s', '--allow-insecure', '--cache-dir', cacheDir]);
+  t.is(second.code, 0, second.stderr);
   t.regex(second.stdout, /^cached\s+yes$/m);
   t.deepEqual(workerDirsIn(cacheDir), [], 'the host removed its worker dirs');
 });
@@ -101,12 +102,13 @@ test('cache prune --max-bytes removes the least recently used artifacts down to 
   const newer = await prepare(cacheDir, sha256);
   const none = await warden(['cache', 'prune', '--cache-dir', cacheDir]);
   t.is(none.code, 0);
-  t.regex(none.stdout, /^nothing to prune: \d+ bytes .* left, bound 1073741824 bytes\n$/);
+  t.regex(none.stdout, /^nothing to prune: \d+\.\d KiB left \(bound 1\.0 GiB\)\n$/);
   const { code, stdout } = await warden(['cache', 'prune', '--max-bytes', String(newer.size), '--cache-dir', cacheDir]);
   t.is(code, 0);
   t.regex(stdout, new RegExp(`^${older.key}\\s`, 'm'));
   t.notRegex(stdout, new RegExp(newer.key));
-  t.regex(stdout, new RegExp(`pruned 1 artifact, ${older.size} bytes .*; ${newer.size} bytes .* left, bound ${newer.size} bytes\\n$`));
+  // Sizes for people: 553 B, 1.6 KiB, 1.0 GiB, never a raw 1073741824.
+  t.regex(stdout, new RegExp(`\\n\\npruned 1 artifact, ${older.size} B; ${(newer.size / 1024).toFixed(1)} KiB left \\(bound ${(newer.size / 1024).toFixed(1)} KiB\\)\\n$`));
   t.deepEqual((await listJson(cacheDir)).artifacts.map((a) => a.key), [newer.key]);
 });
 
@@ -187,5 +189,32 @@ const usageError = test.macro(async (t, args: string[], message: RegExp) => {
 
 test('cache without a command is a usage error', usageError, ['cache'], /^warden cache: missing <ls\|prune\|clear>/);
 test('cache with an unknown command is a usage error', usageError, ['cache', 'list'], /^warden cache: unknown command "list"/);
-test('cache ls takes no --max-bytes', usageError, ['cache', 'ls', '--max-bytes', '1'], /Unknown option '--max-bytes'/);
+test('cache ls takes no --max-bytes', usageError, ['cache', 'ls', '--max-bytes', '1'], /^warden cache: unknown option --max-bytes\n/);
+test('cache takes no --allow-insecure: it starts no host', usageError, ['cache', 'ls', '--allow-insecure'], /^warden cache: unknown option --allow-insecure\n/);
+
+test('cache --help offers only what the cache commands take', async (t) => {
+  const { code, stdout } = await warden(['cache', '--help']);
+  t.is(code, 0);
+  t.regex(stdout, /--cache-dir DIR/);
+  t.notRegex(stdout, /--allow-insecure/);
+  t.regex(stdout, /\(default: 1\.0 GiB, a host's default bound\)/);
+});
+
+test('cache ls, prune and clear of a cache dir that does not exist: empty, and the dir is not created', async (t) => {
+  const cacheDir = path.join(await cacheDirFor(t), 'no', 'such', 'dir');
+  const expected: Record<string, [string, unknown]> = {
+    ls: ['0 artifacts, total 0 bytes (0 B)\n', { cacheDir, artifacts: [], count: 0, totalBytes: 0 }],
+    prune: ['nothing to prune: 0 B left (bound 1.0 GiB)\n', { pruned: [], prunedBytes: 0, totalBytes: 0, maxBytes: 1024 ** 3 }],
+    clear: ['removed 0 artifacts, 0 bytes (0 B)\n', { removed: [], removedBytes: 0 }],
+  };
+  for (const [command, [text, json]] of Object.entries(expected)) {
+    const plain = await warden(['cache', command, '--cache-dir', cacheDir]);
+    t.is(plain.code, 0, command);
+    t.is(plain.stdout, text, command);
+    t.is(plain.stderr, `warden: no cache dir at ${cacheDir}: nothing is cached there\n`);
+    const asJson = await warden(['cache', command, '--json', '--cache-dir', cacheDir]);
+    t.deepEqual(JSON.parse(asJson.stdout), json, command);
+  }
+  t.false(fs.existsSync(path.join(cacheDir, '..', '..')), 'not even its parent was created');
+});
 test('cache clear takes no arguments', usageError, ['cache', 'clear', 'everything'], /unexpected argument "everything"/);

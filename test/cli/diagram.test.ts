@@ -5,10 +5,14 @@ import { warden } from '../helpers/cli.js';
 
 const machines = machineDefinitions();
 
-test('warden diagram prints the Mermaid diagrams of both machines by default', async (t) => {
+test('warden diagram prints both machines by default, as Markdown with a fenced mermaid block each', async (t) => {
   const { code, stdout } = await warden(['diagram']);
   t.is(code, 0);
-  t.is(stdout, `${toMermaid(machines.worker)}\n${toMermaid(machines.supervisor)}`);
+  // A Mermaid document holds one diagram: two need a container (test/diagram/mermaid.test.ts parses them).
+  t.is(
+    stdout,
+    `## worker machine\n\n\`\`\`mermaid\n${toMermaid(machines.worker)}\`\`\`\n\n## supervisor machine\n\n\`\`\`mermaid\n${toMermaid(machines.supervisor)}\`\`\`\n`,
+  );
 });
 
 test('warden diagram --format dot --machine picks the format and the machine', async (t) => {

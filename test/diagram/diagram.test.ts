@@ -96,3 +96,14 @@ test('docs/architecture.md shows the generated diagrams of the real machines (no
     );
   }
 });
+
+test('an edge whose guard only adds conditions to another one with the same ends and events is left out', (t) => {
+  const worker = toMermaid(machines.worker);
+  // The root's EXITED/KILL: [isAlive and hasJob] (report the job lost, then die) and [isAlive] go to the same place.
+  t.notRegex(worker, /isAlive and hasJob/);
+  t.is(worker.match(/--> dead: EXITED, KILL \[isAlive\]$/gm)?.length, 5);
+  // Guards that lead to different targets are all kept.
+  const supervisor = toMermaid(machines.supervisor);
+  t.regex(supervisor, /^ {4}running --> degraded: SPAWN_FAILED \[isPendingSpawn and wouldCrashLoop\]$/m);
+  t.regex(supervisor, /^ {4}running --> backingOff: SPAWN_FAILED \[isPendingSpawn\]$/m);
+});

@@ -2,12 +2,13 @@
  * Fuzzes the IPC frame decoder: the host decodes whatever a possibly compromised worker sends.
  * Contract: frames or `ProtocolError` (E_PROTOCOL), never another exception; the outcome does not
  * depend on how the stream is chunked; a length prefix above the maximum is refused as soon as its
- * 4 bytes are in, before the body is waited for; once failed, the decoder stays failed.
+ * 4 bytes are in, a header length that runs past its frame or above the header bound as soon as
+ * the 13 fixed bytes are in, before the body is waited for; once failed, the decoder stays failed.
  */
 import assert from 'node:assert/strict';
 import test from 'ava';
 import fc from 'fast-check';
-import { DEFAULT_MAX_FRAME, FrameDecoder, encodeFrame, type Frame } from '../../src/protocol/frame.js';
+import { DEFAULT_MAX_FRAME, DEFAULT_MAX_HEADER, FrameDecoder, encodeFrame, type Frame } from '../../src/protocol/frame.js';
 import { ProtocolError } from '../../src/errors.js';
 import { mutationsOf, params } from './_fuzz.js';
 
@@ -26,9 +27,10 @@ function reference(stream: Uint8Array, maxFrame: number): Expected {
     if (buf.length - pos < 4) return { frames, fails: false };
     const length = buf.readUInt32BE(pos);
     if (length > maxFrame || length < 9) return { frames, fails: true };
-    if (buf.length - pos < 4 + length) return { frames, fails: false };
+    if (buf.length - pos < 13) return { frames, fails: false };
     const headerLength = buf.readUInt32BE(pos + 9);
-    if (headerLength > length - 9) return { frames, fails: true };
+    if (headerLength > length - 9 || headerLength > DEFAULT_MAX_HEADER) return { frames, fails: true };
+    if (buf.length - pos < 4 + length) return { frames, fails: false };
     let header: unknown;
     try {
       header = JSON.parse(buf.toString('utf8', pos + 13, pos + 13 + headerLength));
@@ -161,7 +163,8 @@ test('a length prefix above the maximum is refused as soon as its 4 bytes are in
           thrown = error;
         }
         assert.deepEqual(first, []);
-        return thrown instanceof ProtocolError && thrown.code === 'E_PROTOCOL' && decoder.pending === 4;
+        // Nothing was waited for, and what was buffered is let go with the error.
+        return thrown instanceof ProtocolError && thrown.code === 'E_PROTOCOL' && decoder.pending === 0;
       },
     ),
     params(500),
@@ -171,12 +174,15 @@ test('a length prefix above the maximum is refused as soon as its 4 bytes are in
 
 test('a truthful but large length prefix waits without buffering more than was received', (t) => {
   fc.assert(
-    fc.property(fc.integer({ min: 9, max: DEFAULT_MAX_FRAME }), fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 6 }), (length, chunks) => {
-      const prefix = Buffer.alloc(4);
-      prefix.writeUInt32BE(length);
+    fc.property(fc.integer({ min: 9, max: DEFAULT_MAX_FRAME }), fc.nat(), fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 6 }), (length, header, chunks) => {
+      // A head that holds: its header within the frame and the header bound.
+      const head = Buffer.alloc(13);
+      head.writeUInt32BE(length);
+      head.writeUInt32BE(header % (Math.min(length - 9, DEFAULT_MAX_HEADER) + 1), 9);
       const decoder = new FrameDecoder();
-      let received = 4;
-      assert.deepEqual(decoder.push(prefix), []);
+      let received = 13;
+      if (received >= 4 + length) return true;
+      assert.deepEqual(decoder.push(head), []);
       for (const c of chunks) {
         if (received + c.length >= 4 + length) break;
         received += c.length;

@@ -55,7 +55,7 @@ export interface AttackOutcome {
 /** A real sandboxed worker, started exactly as the host starts one, that runs the test's JavaScript. */
 export interface Attacker {
   worker: WorkerProcess;
-  /** Runs the body of an async function inside the worker: `ctx` (fs, net, channel, send, info, addon) and `require` are in scope. */
+  /** Runs the body of an async function inside the worker: `ctx` (fs, net, channel, send, encodeFrame, FrameDecoder, MessageType, info, addon) and `require` are in scope. */
   run(body: string, timeoutMs?: number): Promise<AttackOutcome>;
 }
 

@@ -130,6 +130,7 @@ const FD_TOLERANCE = 3;
 export async function startScheduler(
   t: ExecutionContext,
   options: HostOptions = {},
+  { readyTimeoutMs = 15_000 }: { readyTimeoutMs?: number } = {},
 ): Promise<{ host: Host; cacheDir: string; events: Recorder }> {
   const before = openFds();
   // Teardowns run last-registered first: this one runs after startHost's has closed the host.
@@ -158,8 +159,8 @@ export async function startScheduler(
   const events = record(host);
   // Start from a ready host: every worker spawned (closing a host whose workers are still
   // spawning is a case of its own, in close.test.ts).
-  await idleWorkers(host, 'prepare', host.options.prepareWorkers);
-  await idleWorkers(host, 'execute', host.options.executeWorkers);
+  await idleWorkers(host, 'prepare', host.options.prepareWorkers, readyTimeoutMs);
+  await idleWorkers(host, 'execute', host.options.executeWorkers, readyTimeoutMs);
   return { host, cacheDir, events };
 }
 

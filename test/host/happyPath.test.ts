@@ -4,6 +4,7 @@
 import test from 'ava';
 import zlib from 'node:zlib';
 import { Artifact } from '../../src/index.js';
+import { needsExamples } from '../helpers/examples.js';
 import { example, hello, startScheduler, text } from '../helpers/scheduler.js';
 
 test.serial('run ABI: execute with code directly ("world" → "Hello, world!")', async (t) => {
@@ -33,7 +34,7 @@ test.serial('run ABI: sha256 (AssemblyScript) of the example input', async (t) =
   t.is(text(result.output).trim(), text(sha.expected).trim());
 });
 
-test.serial('WASI ABI: wordcount reads stdin, writes stdout, and its stderr is the log', async (t) => {
+needsExamples(['wordcount'], test.serial)('WASI ABI: wordcount reads stdin, writes stdout, and its stderr is the log', async (t) => {
   const { host } = await startScheduler(t);
   const wc = example('wordcount');
   const artifact = await host.prepare(wc.wasm);
@@ -88,7 +89,10 @@ test.serial('gzip- and brotli-compressed code are prepared and run', async (t) =
   const artifact = await host.prepare(gzip);
   t.true(artifact.cached);
   t.is(artifact.abi, 'run');
-  // The WASI example compressed too: the ABI is read from the decompressed module.
+});
+
+needsExamples(['wordcount'], test.serial)('compressed WASI code: the ABI is read from the decompressed module', async (t) => {
+  const { host } = await startScheduler(t);
   const wc = example('wordcount');
   const wasi = await host.execute(zlib.brotliCompressSync(wc.wasm), wc.input);
   t.is(text(wasi.output), text(wc.expected));

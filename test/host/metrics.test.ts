@@ -136,3 +136,32 @@ test.serial('every successful job reports its peak memory, in both isolations', 
   }
   t.is(metrics('warden_job_peak_rss_bytes_sum', { kind: 'execute' }), results.reduce((sum, r) => sum + r.peakRssBytes, 0));
 });
+
+test.serial('every known label set is exported at 0 before anything happened', async (t) => {
+  const { host } = await startScheduler(t);
+  const text = await host.metrics();
+  const samples = parse(text);
+  const at = (name: string, labels: Record<string, string>): number | undefined => samples.get(key(name, labels));
+  // Every state of the worker machine, for both pools, whether or not a worker is in it.
+  const states = ['spawning', 'idle', 'running.populating', 'running.awaiting', 'running.collecting', 'clearingDir', 'retiring', 'dead'];
+  for (const kind of ['prepare', 'execute']) {
+    for (const state of states) t.not(at('warden_workers', { kind, state }), undefined, `warden_workers ${kind} ${state}`);
+    t.is(states.reduce((sum, state) => sum + at('warden_workers', { kind, state })!, 0), 1, `one ${kind} worker, in some state`);
+    for (const reason of ['spawn-failed', 'clear-failed', 'exited', 'killed', 'hard-timeout', 'retired']) {
+      t.is(at('warden_workers_died_total', { kind, reason }), 0, `died ${kind} ${reason}`);
+    }
+    for (const priority of ['critical', 'high', 'normal', 'background']) t.is(at('warden_jobs_enqueued_total', { kind, priority }), 0);
+    for (const outcome of ['success', 'E_TRAP', 'E_TIMEOUT', 'E_PREVALIDATION', 'E_WORKER_DIED']) t.is(at('warden_jobs_finished_total', { kind, outcome }), 0);
+    t.is(at('warden_workers_spawned_total', { kind }), 1);
+    for (const histogram of ['warden_job_duration_seconds', 'warden_job_cpu_seconds', 'warden_job_peak_rss_bytes']) {
+      t.is(at(`${histogram}_count`, { kind }), 0, histogram);
+      t.is(at(`${histogram}_bucket`, { kind, le: '+Inf' }), 0, histogram);
+    }
+  }
+  // And a state that empties reads 0 rather than vanishing.
+  await host.execute(hello.wasm, Buffer.from('x'));
+  await idleWorkers(host, 'execute');
+  const after = await read(host);
+  t.is(after('warden_workers', { kind: 'execute', state: 'idle' }), 1);
+  t.true(parse(await host.metrics()).has(key('warden_workers', { kind: 'execute', state: 'running.awaiting' })));
+});

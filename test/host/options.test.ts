@@ -83,6 +83,9 @@ const callCases: CallCase[] = [
   { name: 'execute: NaN deadline', option: 'deadline', call: (host, artifact) => host.execute(artifact, input, bad({ deadline: NaN })) },
   { name: 'execute: unknown abi', option: 'abi', call: (host, artifact) => host.execute(artifact, input, bad({ abi: 'native' })) },
   { name: 'execute with code: unknown abi', option: 'abi', call: (host) => host.execute(hello.wasm, input, bad({ abi: 'native' })) },
+  // hello is a run-ABI module: no `_start`, so not a trap in a worker but the caller's mistake.
+  { name: 'execute: an abi the module lacks the exports for', option: 'abi', call: (host, artifact) => host.execute(artifact, input, { abi: 'wasi' }) },
+  { name: 'execute with code: an abi the module lacks the exports for', option: 'abi', call: (host) => host.execute(hello.wasm, input, { abi: 'wasi' }) },
 ];
 
 test.serial('per-call invalid options → E_INVALID_OPTION naming the option, nothing queued', async (t) => {
@@ -98,4 +101,15 @@ test.serial('per-call invalid options → E_INVALID_OPTION naming the option, no
   t.is(events.of('job:queued').length, queuedBefore, 'no invalid call queued a job');
   // The host is unaffected.
   t.truthy(await host.execute(artifact, input));
+});
+
+test.serial('empty code is E_PREVALIDATION said plainly, before any worker', async (t) => {
+  const { host, events } = await startScheduler(t);
+  for (const call of [() => host.prepare(new Uint8Array(0)), () => host.execute(new Uint8Array(0), input)]) {
+    const error = await rejection(call());
+    t.is(error.code, 'E_PREVALIDATION');
+    t.is(error.message, 'the code is empty (0 bytes)');
+    t.true(error.deterministic);
+  }
+  t.is(events.of('job:queued').length, 0);
 });

@@ -43,6 +43,7 @@ const payloads: { [K in Event['type']]: (snapshot: Snapshot) => Array<Extract<Ev
       { type: 'WORKER_DIED' as const, id: worker.id, reason: 'crashed' },
       { type: 'WORKER_DIED' as const, id: worker.id, reason: 'retired', expected: true },
     ]),
+  WORKER_SERVED: ({ context }) => context.workers.map((worker) => ({ type: 'WORKER_SERVED' as const, id: worker.id })),
   RESIZE: () => [1, 3, -1].map((size) => ({ type: 'RESIZE' as const, size })),
   STOP: () => [{ type: 'STOP' }],
   'supervisor.workerStable': ({ context }) =>
@@ -159,6 +160,30 @@ function replay(path: Path) {
   }
   return { snapshot: actor.getSnapshot(), calls, answered, degradations, recoveries };
 }
+
+test('a worker that took a job never counts against the pool: its death is no failure, whatever it died of', (t) => {
+  let served = 0;
+  let deathsAfterServing = 0;
+  const problems: string[] = [];
+  for (const { state, transitions: edges } of Object.values(adjacency)) {
+    for (const { event, state: next } of Object.values(edges)) {
+      // A worker's first job proves spawning works, as staying alive for stableMs does.
+      if (event.type === 'WORKER_SERVED' && state.context.workers.some((worker) => worker.id === event.id && !worker.stable) && !state.matches('stopped')) {
+        served++;
+        if (!next.context.workers.find((worker) => worker.id === event.id)?.stable) problems.push(`served but not stable: ${serializeSnapshot(next)}`);
+        if (next.context.backoffMs !== input.backoff.initialMs) problems.push(`served but the backoff was not reset: ${serializeSnapshot(next)}`);
+      }
+      const dead = event.type === 'WORKER_DIED' ? state.context.workers.find((worker) => worker.id === event.id) : undefined;
+      if (dead?.stable && !state.matches('stopped')) {
+        deathsAfterServing++;
+        if (next.context.recentFailures !== state.context.recentFailures) problems.push(`a stable worker's death was counted: ${JSON.stringify(event)}`);
+        if (state.matches('running') && !next.matches('running')) problems.push(`a stable worker's death left running: ${JSON.stringify(event)}`);
+      }
+    }
+  }
+  t.deepEqual(problems.slice(0, 5), []);
+  t.true(served > 100 && deathsAfterServing > 100, `${served} WORKER_SERVED, ${deathsAfterServing} deaths of stable workers walked`);
+});
 
 test('each shortest path, replayed on a real actor, ends in the model state with a consistent action log', (t) => {
   for (const path of paths) {

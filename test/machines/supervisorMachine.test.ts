@@ -84,6 +84,49 @@ test('keeps the pool at its size: a stable worker that dies is replaced at once'
   t.deepEqual(pool.spawnTimes(), [0, 0, 5_000, 5_000]);
 });
 
+test('a worker that took a job and then dies young is never a failure: one tenant cannot degrade the pool', (t) => {
+  const pool = startSupervisor({ crashLoop: { maxFailures: 5, windowMs: 10_000 }, stableMs: 5_000 });
+  // Each worker serves one job, then exits while idle 100 ms after its spawn: ten in one second.
+  for (let i = 0; i < 10; i++) {
+    const id = freshId();
+    pool.actor.send({ type: 'WORKER_SPAWNED', id });
+    pool.actor.send({ type: 'WORKER_SERVED', id });
+    pool.clock.increment(100);
+    pool.actor.send({ type: 'WORKER_DIED', id, reason: 'exited' });
+    t.is(pool.state(), 'running');
+  }
+  t.is(pool.context().recentFailures, 0);
+  t.is(pool.callsOf('poolDegraded').length, 0);
+  t.is(pool.spawnTimes().length, 11, 'each one replaced at once');
+  // The same deaths without a job are a crash loop: crash-loop detection is for workers that cannot start.
+  for (let i = 0; i < 6; i++) {
+    const id = freshId();
+    pool.actor.send({ type: 'WORKER_SPAWNED', id });
+    pool.clock.increment(100);
+    pool.actor.send({ type: 'WORKER_DIED', id, reason: 'exited' });
+    pool.clock.increment(pool.context().backoffMs);
+  }
+  t.is(pool.callsOf('poolDegraded').length, 1);
+});
+
+test('WORKER_SERVED makes a worker stable at once: its stability timer is cancelled and the backoff starts over', (t) => {
+  const pool = startSupervisor({ stableMs: 5_000 });
+  pool.actor.send({ type: 'SPAWN_FAILED', error: boom });
+  pool.clock.increment(100);
+  t.is(pool.context().backoffMs, 200);
+  const a = freshId();
+  pool.actor.send({ type: 'WORKER_SPAWNED', id: a });
+  pool.actor.send({ type: 'WORKER_SERVED', id: a });
+  t.deepEqual(pool.context().workers, [{ id: a, stable: true }]);
+  t.is(pool.context().backoffMs, 100);
+  // Served again, served by a stranger, its stability delay passing: nothing changes.
+  const before = pool.actor.getSnapshot().context;
+  pool.actor.send({ type: 'WORKER_SERVED', id: a });
+  pool.actor.send({ type: 'WORKER_SERVED', id: 'stranger' });
+  pool.clock.increment(5_000);
+  t.deepEqual(pool.actor.getSnapshot().context, before);
+});
+
 test('backs off exponentially after spawn failures, up to maxMs, with the exact delays', (t) => {
   const pool = startSupervisor({ backoff: { initialMs: 100, maxMs: 1_000, factor: 2 } });
   const expectedGaps = [100, 200, 400, 800, 1_000, 1_000];

@@ -43,6 +43,7 @@ const payloads: { [K in WorkerMachineEvent['type']]: (snapshot: Snapshot) => Arr
     { type: 'EXITED', code: null, signal: 'SIGKILL', reason: 'oom-killed' },
   ],
   KILL: () => [{ type: 'KILL', reason: 'shutdown' }],
+  IDLE_CPU: () => [{ type: 'IDLE_CPU', cpuMs: 600, idleMs: 1_000 }],
 };
 
 /** Delayed transitions appear as `xstate.after.*` events: the model takes them like any other. */
@@ -78,6 +79,33 @@ function checkInvariants(snapshot: Snapshot): string[] {
   if (snapshot.matches('spawning') && (context.jobsAssigned > 0 || context.lastFailure)) problems.push('spawning is the start');
   return problems;
 }
+
+test('IDLE_CPU kills an idle worker and only an idle one, and fails no job', (t) => {
+  let kills = 0;
+  for (const { state, transitions: edges } of Object.values(adjacency)) {
+    for (const { event, state: next } of Object.values(edges)) {
+      if (event.type !== 'IDLE_CPU') continue;
+      if (state.matches('idle')) {
+        kills++;
+        t.true(next.matches('dead'), serializeSnapshot(state));
+        t.is(next.context.lastFailure?.reason, 'idle-cpu');
+        t.is(next.context.jobsCompleted, state.context.jobsCompleted);
+      } else {
+        t.is(serializeSnapshot(next), serializeSnapshot(state), `IDLE_CPU outside idle changes nothing: ${serializeSnapshot(state)}`);
+      }
+    }
+  }
+  t.true(kills > 0);
+  // On a real actor: the kill is the last thing the host hears, and no job is failed for it.
+  const calls: string[] = [];
+  const actions = Object.fromEntries(workerActionNames.map((name) => [name, () => calls.push(name)]));
+  const actor = createActor(workerMachine.provide({ actions }), { input }).start();
+  actor.send({ type: 'SPAWNED' });
+  actor.send({ type: 'IDLE_CPU', cpuMs: 600, idleMs: 1_000 });
+  t.deepEqual(calls, ['becameIdle', 'killProcess']);
+  t.deepEqual(actor.getSnapshot().output?.failure.reason, 'idle-cpu');
+  t.regex(actor.getSnapshot().output?.failure.message ?? '', /used 600 ms of CPU in 1000 ms while idle/);
+});
 
 test('the walk reaches every state node of the worker machine', (t) => {
   const reached = stateNodes.filter((node) => paths.some((path) => path.state.matches(valueOf(node.path) as never)));

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { FrameDecoder, SEPARATE_BODY_BYTES, encodeFrame, writeFrame } from '../../src/protocol/frame.js';
+import { DEFAULT_MAX_HEADER, FrameDecoder, SEPARATE_BODY_BYTES, encodeFrame, writeFrame, type Frame, type FrameHead } from '../../src/protocol/frame.js';
 import { ProtocolError } from '../../src/errors.js';
 
 test('frames round-trip with raw bodies, split at every byte boundary', (t) => {
@@ -67,4 +67,53 @@ test('a body gathered from several chunks owns its whole ArrayBuffer (movable to
   t.true(Buffer.from(got).equals(body));
   t.is(got.byteOffset, 0);
   t.is(got.buffer.byteLength, body.length);
+});
+
+test('a header above the header bound is refused at the 13th byte, before it is buffered', (t) => {
+  const decoder = new FrameDecoder({ maxHeader: 100 });
+  const frame = encodeFrame(4, 1, 'x'.repeat(200));
+  t.deepEqual(decoder.push(frame.subarray(0, 12)), []);
+  const error = t.throws(() => decoder.push(frame.subarray(12, 13)), { instanceOf: ProtocolError });
+  t.regex(error!.message, /header of 202 bytes exceeds the 100-byte limit/);
+  t.is(decoder.pending, 0, 'what was buffered is let go');
+  t.throws(() => decoder.push(frame.subarray(13)), { instanceOf: ProtocolError }, 'the stream stays failed');
+  t.is(DEFAULT_MAX_HEADER, 16 * 1024);
+  t.throws(() => new FrameDecoder().push(encodeFrame(4, 1, 'x'.repeat(DEFAULT_MAX_HEADER))), { instanceOf: ProtocolError });
+});
+
+test('checkHead sees each frame once, at its 13th byte, and can refuse it before its body is buffered', (t) => {
+  const heads: FrameHead[] = [];
+  const decoder = new FrameDecoder({
+    checkHead: (head) => {
+      heads.push(head);
+      if (head.type === 99) throw new ProtocolError('type 99 is not allowed');
+    },
+  });
+  const ok = encodeFrame(13, 7, { ok: true }, Buffer.alloc(1000, 1));
+  for (let at = 0; at < ok.length; at += 5) decoder.push(ok.subarray(at, at + 5));
+  t.deepEqual(heads, [{ type: 13, id: 7, headerLength: 11, bodyLength: 1000 }]);
+  const bad = encodeFrame(99, 8, null, Buffer.alloc(1 << 20));
+  t.throws(() => decoder.push(bad.subarray(0, 13)), { instanceOf: ProtocolError, message: /type 99/ });
+  t.is(heads.length, 2);
+});
+
+test('a one-byte trickle costs about one byte per byte, and the frame comes out whole and owning its buffer', (t) => {
+  const body = Buffer.alloc(300_000, 3);
+  const frame = encodeFrame(13, 1, { ok: true }, body);
+  const decoder = new FrameDecoder();
+  let frames: Frame[] = [];
+  // Fresh one-byte buffers, as a socket delivers them: each would be an object of its own if kept.
+  for (let i = 0; i < frame.length; i++) frames = decoder.push(Buffer.from([frame[i]!]));
+  t.is(frames.length, 1);
+  t.true(Buffer.from(frames[0]!.body).equals(body));
+  t.is(frames[0]!.body.buffer.byteLength, body.length, 'the body owns its whole ArrayBuffer');
+});
+
+test('a small frame in a coalesced buffer is copied out, never a view that pins the buffer', (t) => {
+  const decoder = new FrameDecoder();
+  const frame = encodeFrame(13, 1, { ok: true }, Buffer.from('tiny'));
+  decoder.push(frame.subarray(0, 1));
+  const [got] = [...decoder.push(frame.subarray(1, 2)), ...decoder.push(frame.subarray(2))];
+  t.is(Buffer.from(got!.body).toString(), 'tiny');
+  t.is(got!.body.buffer.byteLength, 4);
 });

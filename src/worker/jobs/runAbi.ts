@@ -1,7 +1,7 @@
 import { JobError } from '../../shared/jobError.js';
 import { WASM_PAGE_BYTES } from '../../shared/limits.js';
 
-/** The `run` ABI's view of an instance (DESIGN.md §4). */
+/** The `run` ABI's view of an instance (docs/api.md, `ExecuteOptions.abi`; examples/README.md). */
 export interface RunExports {
   memory: WebAssembly.Memory;
   run: (ptr: number, len: number) => unknown;

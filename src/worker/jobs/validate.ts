@@ -13,7 +13,7 @@ import {
   type Reader,
 } from '../../shared/wasmReader.js';
 
-/** The two ways a job can be run (DESIGN.md §4). */
+/** The two ways a job can be run (docs/api.md, `ExecuteOptions.abi`). */
 export type Abi = 'run' | 'wasi';
 
 export interface ModuleExport {
