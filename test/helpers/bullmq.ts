@@ -152,10 +152,11 @@ export async function scrape(url: string): Promise<string[]> {
   return (await response.text()).split('\n').filter((line) => line && !line.startsWith('#'));
 }
 
-/** The value of the one series whose line contains every fragment (0 when none). */
+/** The sum of the series whose line contains every fragment (0 when none): other labels (priority, ...) add up. */
 export function metric(lines: string[], name: string, ...fragments: string[]): number {
-  const line = lines.find((l) => l.startsWith(`${name}{`) && fragments.every((f) => l.includes(f)));
-  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+  return lines
+    .filter((l) => l.startsWith(`${name}{`) && fragments.every((f) => l.includes(f)))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 }
 
 /**
