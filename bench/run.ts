@@ -11,6 +11,8 @@
  *   5. sha256 over 1 MiB                               vs raw WebAssembly here     ≤ 1.1×
  *   6. 100,000 jobs queued at once: enqueue cost flat, memory per job, loop delay p99 ≤ 20 ms
  *   7. idle worker resident memory                     vs plain node              ≤ 60 MB
+ *   8. one warden node through BullMQ + Redis          vs host.execute directly   (the cost; no target)
+ *      and two nodes vs one on this machine                                      (no target: one machine)
  *
  * Options:
  *   --only 1,3,5     only these rows (floors always run)
@@ -29,6 +31,7 @@ import { parseArgs } from 'node:util';
 import { Piscina } from 'piscina';
 import { OUTPUT_DIR, createContext, destroyContext, type BenchContext } from './context.js';
 import { COMPUTE, INPUT_BYTES, measureCompute } from './compute.js';
+import { DIST, measureDistributed } from './distributed.js';
 import { FLOORS, measureFloor } from './floor.js';
 import { COLD, measureHostColdStart } from './hostColdStart.js';
 import { runInvestigation } from './investigation.js';
@@ -52,7 +55,8 @@ const { values: args } = parseArgs({
   },
 });
 const quick = args.quick ?? false;
-const only = new Set((args.only ?? '1,2,3,4,5,6,7').split(',').map((x) => Number(x.trim())));
+const ALL_ROWS = '1,2,3,4,5,6,7,8';
+const only = new Set((args.only ?? ALL_ROWS).split(',').map((x) => Number(x.trim())));
 const machineReadable = (args.json ?? false) || (args.markdown ?? false);
 const RESULTS_FILE = path.join(OUTPUT_DIR, 'results.json');
 
@@ -333,6 +337,57 @@ async function row7(ctx: BenchContext): Promise<void> {
   results.row7 = r;
 }
 
+async function row8(ctx: BenchContext): Promise<void> {
+  const rounds = quick ? 2 : 4;
+  const latencyJobs = quick ? 100 : 200;
+  const batchJobs = quick ? 1000 : 2000;
+  heading(`Row 8: going distributed, a trivial job through BullMQ + Redis (${rounds} rounds × ${latencyJobs} one at a time + ${batchJobs} at once, per case)`);
+  const r = await measureDistributed(ctx, { rounds, latencyJobs, batchJobs, warmUpJobs: quick ? 300 : 1000 });
+  const p50 = (name: string) => median(r.roundP50[name as keyof typeof r.roundP50]);
+  const rate = (name: string) => median(r.throughput[name as keyof typeof r.throughput]);
+  out(
+    table(
+      ['case', 'p50 one at a time', 'p99', 'jobs/s, batch', 'rounds min – max', 'jobs/s vs direct'],
+      Object.values(DIST).map((name) => {
+        const all = summarize(r.latencies[name]);
+        const t = summarize(r.throughput[name]);
+        return [name, ms(p50(name)), ms(all.p99), t.median.toFixed(0), `${t.min.toFixed(0)} – ${t.max.toFixed(0)}`, ratio(t.median / rate(DIST.direct))];
+      }),
+    ),
+  );
+  const perJob = r.redisPerJob;
+  out(
+    `Redis per job (${perJob.jobs} jobs, producer awaiting each result): ${perJob.totalCommands.toFixed(1)} commands ` +
+      `(${Object.entries(perJob.commands)
+        .sort((a, b) => b[1] - a[1])
+        .map(([c, n]) => `${c} ${n.toFixed(2)}`)
+        .join(', ')}), ${perJob.bytesIn.toFixed(0)} B in, ${perJob.bytesOut.toFixed(0)} B out, ` +
+      `Redis CPU ${perJob.cpuUs.toFixed(0)} µs (memory per kept job: bench/redisCost.ts, on a fresh queue)`,
+  );
+  out(`each node: ${r.executeWorkersPerNode} execute workers; the two-node case runs 2 × ${r.executeWorkersPerNode} workers on the same ${os.availableParallelism()} cores`);
+  rows.push({
+    id: 8,
+    what: 'one node through BullMQ + Redis vs host.execute directly, trivial job: p50 one at a time / jobs/s',
+    warden: `${ms(p50(DIST.oneNode))} / ${rate(DIST.oneNode).toFixed(0)} jobs/s`,
+    peer: `host.execute: ${ms(p50(DIST.direct))} / ${rate(DIST.direct).toFixed(0)} jobs/s`,
+    ratio: `p50 +${ms(p50(DIST.oneNode) - p50(DIST.direct))}; ${ratio(rate(DIST.oneNode) / rate(DIST.direct))} jobs/s`,
+    target: '— (the cost)',
+    met: undefined,
+    floor: `${perJob.totalCommands.toFixed(1)} Redis commands (most inside BullMQ's Lua scripts), ${((perJob.bytesIn + perJob.bytesOut) / 1024).toFixed(1)} KiB of Redis traffic and ${perJob.cpuUs.toFixed(0)} µs of Redis CPU per job; producer, Redis and node share this machine's cores`,
+  });
+  rows.push({
+    id: '8b',
+    what: `two nodes vs one on this ${os.availableParallelism()}-core machine, jobs/s`,
+    warden: `two nodes: ${rate(DIST.twoNodes).toFixed(0)} jobs/s`,
+    peer: `one node: ${rate(DIST.oneNode).toFixed(0)} jobs/s`,
+    ratio: ratio(rate(DIST.twoNodes) / rate(DIST.oneNode)),
+    target: '— (one machine)',
+    met: undefined,
+    floor: 'both nodes share the same cores with Redis and the producer: this shows the cost of a second node here, not scaling',
+  });
+  results.row8 = { latencies: summaryOf(r.latencies), roundP50: summaryOf(r.roundP50), throughput: summaryOf(r.throughput), redisPerJob: r.redisPerJob };
+}
+
 async function isolationSection(): Promise<void> {
   heading("Isolation between jobs: a fresh process per job ('job') vs reuse ('worker'), 2 workers each");
   const r = await measureIsolation(quick ? 10 : 20, 5, quick ? 30 : 60);
@@ -395,12 +450,13 @@ async function main(): Promise<void> {
     if (only.has(5)) await row5(ctx);
     if (only.has(6)) await row6(ctx);
     if (only.has(7)) await row7(ctx);
+    if (only.has(8)) await row8(ctx);
     if (args.investigate) await runInvestigation(ctx, { out, heading, summary, results, quick });
   } finally {
     await piscina.destroy();
     await destroyContext(ctx);
   }
-  if (!args['no-isolation'] && only.size === 7) await isolationSection();
+  if (!args['no-isolation'] && only.size === ALL_ROWS.split(',').length) await isolationSection();
   const loadAfter = os.loadavg().map((l) => l.toFixed(2)).join(' ');
   const report: Report = {
     date: new Date(started).toISOString(),

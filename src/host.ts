@@ -3,6 +3,7 @@ import fsp from 'node:fs/promises';
 import crypto from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
 import createDebug from 'debug';
+import type { Registry } from 'prom-client';
 import type { InspectionEvent, StateValue } from 'xstate';
 import { ArtifactCache } from './actors/artifactCache.js';
 import { CacheLock } from './actors/cacheLock.js';
@@ -219,6 +220,11 @@ export class Host extends EventEmitter<HostEvents> {
   /** The host's metrics in Prometheus' text format (`metricsContentType`), from a registry of its own. */
   metrics(): Promise<string> {
     return this.#metrics.text();
+  }
+
+  /** The prom-client registry behind `metrics()`, for more metrics or default labels (warden/bullmq adds node and queue). */
+  get metricsRegistry(): Registry {
+    return this.#metrics.registry;
   }
 
   /** The HTTP `Content-Type` of `metrics()`. */

@@ -10,6 +10,8 @@ import { inspectCommand, inspectHelp } from './inspect.js';
 import { prepareCommand, prepareHelp } from './prepare.js';
 import { runCommand, runHelp } from './run.js';
 import { securityCommand, securityHelp } from './security.js';
+import { serveCommand, serveHelp } from './serve.js';
+import { submitCommand, submitHelp } from './submit.js';
 import { InterruptedError } from './session.js';
 
 const commands: Record<string, { run: (argv: string[]) => Promise<number>; summary: string; help: string }> = {
@@ -20,6 +22,8 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; summa
   security: { run: securityCommand, summary: 'check the sandbox layers this machine offers', help: securityHelp },
   diagram: { run: diagramCommand, summary: 'print state diagrams of the worker and supervisor machines', help: diagramHelp },
   inspect: { run: inspectCommand, summary: 'serve a live web page of the host: state charts, workers, queues, events', help: inspectHelp },
+  serve: { run: serveCommand, summary: 'run a node that takes jobs from a BullMQ queue on Redis', help: serveHelp },
+  submit: { run: submitCommand, summary: 'add a job to a BullMQ queue for the nodes, and wait for its result', help: submitHelp },
 };
 
 /** Our own usage errors and parseArgs' (unknown option, missing option value). */

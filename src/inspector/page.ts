@@ -14,6 +14,7 @@ export const PAGE_HTML = `<!doctype html>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="/app.css">
 <script src="/app.js" defer></script>
+<script src="/panels.js" defer></script>
 </head>
 <body>
 <header>

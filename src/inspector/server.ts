@@ -7,6 +7,8 @@ import { InvalidOptionError } from '../errors.js';
 import type { Host } from '../host.js';
 import { describe } from '../options.js';
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
+import { inspectorPanels } from './panels.js';
+import { PANELS_JS } from './panelsScript.js';
 import { hostSnapshot, machineCharts, type ChartGraph } from './snapshot.js';
 
 const debug = createDebug('warden:inspector');
@@ -166,6 +168,10 @@ async function route(host: Host, charts: ChartGraph[], streams: Streams, req: ht
       return send(res, 'text/css; charset=utf-8', PAGE_CSS);
     case '/state':
       return send(res, 'application/json', JSON.stringify({ machines: charts, ...hostSnapshot(host) }));
+    case '/panels':
+      return send(res, 'application/json', JSON.stringify(await inspectorPanels(host)));
+    case '/panels.js':
+      return send(res, 'text/javascript; charset=utf-8', PANELS_JS);
     case '/metrics':
       return send(res, host.metricsContentType, await host.metrics());
     case '/events':
