@@ -14,8 +14,9 @@ import {
   type WorkerInfo,
 } from '../protocol/messages.js';
 import { ProtocolError, TimeoutError, WorkerDiedError, type WardenError } from '../errors.js';
-import { launcherArgs, parseLauncherFailure } from '../sandbox/launcher.js';
+import { launcherArgs, parseLauncherFailure, type TestEntry, type WorkerCgroup } from '../sandbox/launcher.js';
 import { packagePaths } from '../sandbox/paths.js';
+import { removeCgroups } from '../sandbox/cgroup.js';
 
 const debug = createDebug('warden:worker');
 
@@ -37,8 +38,10 @@ export interface SpawnWorkerOptions {
   cwd: string;
   handshakeTimeoutMs?: number;
   launcher?: string;
+  /** The cgroups the launcher creates and joins; removed once the process has exited. */
+  cgroup?: WorkerCgroup;
   /** @internal the test suite's attacker worker; never set by the host. */
-  entry?: string;
+  entry?: TestEntry;
 }
 
 interface Pending {
@@ -85,7 +88,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     this.hostDir = options.hostDir;
     // An explicit empty environment: nothing of the host's (NODE_OPTIONS, secrets) reaches
     // the launcher or node. fd 3 is a unix socketpair libuv creates for the 'pipe' entry.
-    this.#child = spawn(options.launcher ?? packagePaths.launcher, launcherArgs(options.info, options.hostDir, options.entry), {
+    const args = launcherArgs(options.info, options.hostDir, { entry: options.entry, cgroup: options.cgroup });
+    this.#child = spawn(options.launcher ?? packagePaths.launcher, args, {
       cwd: options.cwd,
       env: {},
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
@@ -105,8 +109,14 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     this.exited = new Promise((resolve) => {
       // 'close', not 'exit': it comes after the pipes are drained, so the launcher's step
       // line on stderr has arrived by then.
-      this.#child.once('close', (code, signal) => {
+      this.#child.once('close', async (code, signal) => {
         {
+          // The monitor has reaped node, and every task of the pid namespace is gone with it:
+          // the worker's cgroups are empty and can go before anyone learns it exited.
+          if (options.cgroup) {
+            const cgroupError = await removeCgroups(options.cgroup.dirs);
+            if (cgroupError) debug('cannot remove the cgroup of worker %s: %s', this.info.id, cgroupError.message);
+          }
           this.#exit = { code, signal, error: this.#exitError(code, signal), stderrTail: this.#stderr };
           if (this.#stopAsked && this.#exit.error instanceof WorkerDiedError) {
             // 137: the launcher's monitor SIGKILLs node on the host's SIGTERM and exits 128 + 9.
