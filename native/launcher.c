@@ -1069,7 +1069,7 @@ static const struct {
 	/* The host's total and free RAM, load average, uptime and task count. Node asks at
 	 * startup (libuv's total memory, when /proc/meminfo is missing) and takes the error as
 	 * "unknown": V8 then keeps its own default heap limit (1.4 GiB on x86_64) instead of one
-	 * sized from the host's RAM. glibc's qsort asks too, and falls back to sorting in place. */
+	 * sized from the host's RAM. glibc's qsort asks too (to size a buffer) and sorts either way. */
 	DENY(sysinfo),
 #ifdef __NR_clone3
 	/* ENOSYS, not EPERM: glibc then falls back to clone(2), whose flags we can inspect
