@@ -768,8 +768,10 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
       ArtifactCache.open(resolved.cacheDir, { maxBytes: resolved.cacheMaxBytes, maxArtifactBytes: resolved.limits.maxArtifactBytes }),
     ]);
     if (purged.length > 0) debug('purged %d stale worker dirs', purged.length);
+    // Refused first: a host that does not start must leave no cgroup behind.
+    enforceSecurity(status, resolved.allowInsecure);
     const cgroups = await openHostCgroups(status, resolved);
-    const missing = enforceSecurity(status, resolved.allowInsecure);
+    const missing = status.features.filter((f) => !f.available);
     const host = new Host(resolved, status, lock, cache, cgroups);
     // After the caller has had the chance to subscribe.
     setImmediate(() => host.emitSafely('security:status', status));

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { checkSecurity, enforceSecurity } from '../../src/sandbox/security.js';
 import { loadAddon } from '../../src/shared/addon.js';
 import { SandboxUnavailableError } from '../../src/errors.js';
-import { tempCacheDir } from '../helpers/host.js';
+import { hostCgroupsLeft, tempCacheDir } from '../helpers/host.js';
 
 const exec = promisify(execFile);
 const fixture = path.resolve('test/fixtures/host-probe.mjs');
@@ -72,6 +72,7 @@ test('a missing layer stops startup with E_SANDBOX_UNAVAILABLE naming each featu
   t.regex(report.error.message, /fix: allow unprivileged user namespaces/);
   t.regex(report.error.message, /allowInsecure/);
   t.falsy(report.started);
+  t.deepEqual(hostCgroupsLeft(cacheDir), [], 'a host that does not start leaves no cgroup');
 });
 
 test('with allowInsecure the host starts, warns once per missing feature and runs workers with what is left', async (t) => {
