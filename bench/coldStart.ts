@@ -36,7 +36,7 @@ export type ColdStartSamples = Record<string, Record<string, number[]>>;
  * addon load, seccomp lockdown, attestation, the Ready frame. Then one idle ping.
  */
 function handshakeOnBootedWorker(ctx: BenchContext, sandbox = true): Promise<Metrics> {
-  const program = [ctx.plan.node, ...ctx.plan.nodeFlags, ctx.plan.entry];
+  const program = [ctx.plan.node, ...ctx.plan.nodeFlags, sandbox ? ctx.plan.entry : ctx.plan.hostEntry];
   const [cmd, args] = sandbox ? sandboxed(ctx.plan, program) : [program[0]!, program.slice(1)];
   const info = sandbox ? ctx.plan.info : ctx.unsandboxedInfo;
   return new Promise((resolve, reject) => {
@@ -103,13 +103,13 @@ export async function measureColdStart(ctx: BenchContext, rounds: number): Promi
     [CASES.launcherNode]: exit(...sandboxed(plan, [plan.node, '-e', '0'])),
     [CASES.launcherNodeFlags]: exit(...sandboxed(plan, [...workerNode, '-e', '0'])),
     [CASES.launcherModules]: exit(...sandboxed(plan, [...workerNode, plan.entry]), true),
-    [CASES.plainModules]: exit(plan.node, [...plan.nodeFlags, plan.entry], true),
+    [CASES.plainModules]: exit(plan.node, [...plan.nodeFlags, plan.hostEntry], true),
     [CASES.manual]: async () => {
       const r = await manualStart(...sandboxed(plan, [...workerNode, plan.entry]), plan.info, plan.cwd);
       return { ms: r.pong, ready: r.ready, pingAfterHandshake: r.pong - r.ready, cpu: r.cpu };
     },
     [CASES.manualUnsandboxed]: async () => {
-      const r = await manualStart(plan.node, [...plan.nodeFlags, plan.entry], ctx.unsandboxedInfo, plan.cwd, { viaLauncher: false });
+      const r = await manualStart(plan.node, [...plan.nodeFlags, plan.hostEntry], ctx.unsandboxedInfo, plan.cwd, { viaLauncher: false });
       return { ms: r.pong, ready: r.ready, pingAfterHandshake: r.pong - r.ready, cpu: r.cpu };
     },
     [CASES.handshakeOnly]: () => handshakeOnBootedWorker(ctx),

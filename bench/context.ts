@@ -13,7 +13,7 @@ import type { WorkerProcess } from '../src/actors/workerProcess.js';
 import { MessageType, type ExecuteReply, type ExecuteRequest, type WorkerInfo } from '../src/protocol/messages.js';
 import { executeLimitsOf } from '../src/options.js';
 import { PACKAGE_ROOT } from '../src/sandbox/paths.js';
-import { clearWorkerDir, createWorkerDir, linkArtifact } from '../src/sandbox/workerDir.js';
+import { clearWorkerDir, createWorkerDir, copyArtifact } from '../src/sandbox/workerDir.js';
 import { launchPlan, type LaunchPlan } from './sandbox.js';
 import { sleep } from './stats.js';
 
@@ -57,7 +57,7 @@ export async function createContext(executeWorkers: number, options: { maxQueue?
   const artifact = await host.prepare(helloWasm);
   const hostDir = await createWorkerDir(cacheDir, 'execute');
   // Workers started by hand only ever run the hello job: its artifact stays linked in their dir.
-  await linkArtifact(hostDir, host.cache.pathOf(artifact.key));
+  await copyArtifact(hostDir, host.cache.pathOf(artifact.key));
   const limits = host.options.limits;
   const info = host.workerInfo('execute', 'bench-manual', hostDir);
   return {
@@ -82,7 +82,7 @@ export async function destroyContext(ctx: BenchContext): Promise<void> {
  */
 export async function executeOn(ctx: BenchContext, worker: WorkerProcess, input: Uint8Array = HELLO_INPUT): Promise<string> {
   const limits = ctx.host.options.limits;
-  await linkArtifact(worker.hostDir, ctx.host.cache.pathOf(ctx.artifact.key));
+  await copyArtifact(worker.hostDir, ctx.host.cache.pathOf(ctx.artifact.key));
   try {
     const header: ExecuteRequest = { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs };
     const maxBody = header.limits.maxOutputBytes + header.limits.maxLogBytes;

@@ -10,7 +10,7 @@ import type net from 'node:net';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { BenchContext } from './context.js';
-import { clearWorkerDir, createWorkerDir, linkArtifact, removeWorkerDir } from '../src/sandbox/workerDir.js';
+import { clearWorkerDir, createWorkerDir, copyArtifact, removeWorkerDir } from '../src/sandbox/workerDir.js';
 import { since } from './stats.js';
 
 export const FLOORS = {
@@ -18,7 +18,7 @@ export const FLOORS = {
   workerThread: 'worker_threads message round trip',
   linkUnlink: 'hard link + unlink (fs.linkSync/unlinkSync, cache dir)',
   wardenPing: 'warden ping on an idle sandboxed worker (framed)',
-  dirWork: "warden's per-job dir work: await linkArtifact + clearWorkerDir",
+  dirWork: "warden's dir work on an artifact change: await copyArtifact + clearWorkerDir",
 } as const;
 
 /** Round trips over fd 3 to a child node that echoes every byte back. */
@@ -94,7 +94,7 @@ async function dirWork(ctx: BenchContext, n: number): Promise<number[]> {
   const samples: number[] = [];
   for (let i = 0; i < n + 100; i++) {
     const t0 = process.hrtime.bigint();
-    await linkArtifact(dir, artifact);
+    await copyArtifact(dir, artifact);
     await clearWorkerDir(dir, 'execute');
     if (i >= 100) samples.push(since(t0));
   }

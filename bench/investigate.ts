@@ -94,10 +94,13 @@ type Runner = (extra?: { measureMemory?: boolean; execute?: boolean }) => Promis
 export async function investigate(ctx: BenchContext, rounds: number): Promise<Investigation> {
   const { plan } = ctx;
   const { variants: entries, skipped } = await buildEntryVariants(ctx);
+  const HOST_PACKAGE = [packagePaths.dist, packagePaths.addon, packagePaths.packageJson];
 
   const runner = (program: string[], options: { binds?: string[]; sandboxFlags?: string[]; info?: typeof plan.info; execute?: boolean } = {}): Runner => {
     return (extra = {}) =>
-      manualStart(...sandboxed(plan, [plan.node, ...program], options), options.info ?? plan.info, plan.cwd, {
+      // The variants resolve the package's dist/ and addon at their host paths (they predate the
+      // worker's neutral /warden view): bound here, for the investigation only.
+      manualStart(...sandboxed(plan, [plan.node, ...program], { ...options, binds: [...(options.binds ?? []), ...HOST_PACKAGE] }), options.info ?? plan.info, plan.cwd, {
         ...((extra.execute ?? options.execute ?? true) ? { execute: ctx.manualJob } : {}),
         measureMemory: extra.measureMemory ?? false,
       });

@@ -22,7 +22,7 @@ import { createHost, type Host } from '../src/index.js';
 import type { Artifact } from '../src/artifactHandle.js';
 import { executeLimitsOf } from '../src/options.js';
 import { MessageType, type ExecuteReply, type ExecuteRequest } from '../src/protocol/messages.js';
-import { linkArtifact } from '../src/sandbox/workerDir.js';
+import { copyArtifact } from '../src/sandbox/workerDir.js';
 import { HELLO_INPUT, HELLO_WASM, expectHello, poolsIdle } from './context.js';
 import { ms, since, sleep, spread, summarize, table } from './stats.js';
 
@@ -89,7 +89,7 @@ async function pooled(host: Host, artifact: Artifact): Promise<void> {
 async function coldJob(host: Host, artifact: Artifact): Promise<void> {
   const worker = await host.spawnWorker('execute');
   try {
-    await linkArtifact(worker.hostDir, host.cache.pathOf(artifact.key));
+    await copyArtifact(worker.hostDir, host.cache.pathOf(artifact.key));
     const limits = host.options.limits;
     const header: ExecuteRequest = { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs, isolation: 'job' };
     const maxBody = header.limits.maxOutputBytes + header.limits.maxLogBytes;

@@ -18,7 +18,10 @@ export interface LaunchPlan {
   sandboxArgs: string[];
   node: string;
   nodeFlags: string[];
+  /** The worker entry as node inside the sandbox sees it (under /warden). */
   entry: string;
+  /** The same file at its host path, for runs without the sandbox. */
+  hostEntry: string;
   info: WorkerInfo;
   cwd: string;
 }
@@ -34,6 +37,7 @@ export function launchPlan(info: WorkerInfo, hostDir: string, cwd: string): Laun
     node: node!,
     nodeFlags: rest.slice(0, -1),
     entry: rest[rest.length - 1]!,
+    hostEntry: packagePaths.workerEntry,
     info,
     cwd,
   };

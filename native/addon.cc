@@ -16,10 +16,7 @@
 #include <napi.h>
 
 #include <errno.h>
-#include <linux/audit.h>
 #include <linux/capability.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <linux/netlink.h>
 #include <sched.h>
 #include <stddef.h>
@@ -40,14 +37,8 @@
 #include <string>
 #include <type_traits>
 
-#if defined(__x86_64__) && !defined(__ILP32__)
-#define WARDEN_AUDIT_ARCH AUDIT_ARCH_X86_64
-#define WARDEN_X32_BIT 0x40000000U
-#elif defined(__aarch64__) && defined(__AARCH64EL__)
-#define WARDEN_AUDIT_ARCH AUDIT_ARCH_AARCH64
-#else
-#error "warden_addon supports x86_64 and little-endian aarch64 only"
-#endif
+#include "errno_names.h"
+#include "seccomp_bpf.h"
 
 #ifndef __NR_landlock_create_ruleset
 #define __NR_landlock_create_ruleset 444  // same number on x86_64 and aarch64
@@ -86,29 +77,9 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // errno names
 
-const struct {
-  int value;
-  const char* name;
-} kErrnoNames[] = {
-    {EPERM, "EPERM"}, {ENOENT, "ENOENT"}, {ESRCH, "ESRCH"}, {EINTR, "EINTR"},
-    {E2BIG, "E2BIG"}, {ENOEXEC, "ENOEXEC"}, {EBADF, "EBADF"}, {ECHILD, "ECHILD"},
-    {EAGAIN, "EAGAIN"}, {ENOMEM, "ENOMEM"}, {EACCES, "EACCES"}, {EFAULT, "EFAULT"},
-    {EBUSY, "EBUSY"}, {EEXIST, "EEXIST"}, {ENODEV, "ENODEV"}, {ENOTDIR, "ENOTDIR"},
-    {EISDIR, "EISDIR"}, {EINVAL, "EINVAL"}, {ENFILE, "ENFILE"}, {EMFILE, "EMFILE"},
-    {EROFS, "EROFS"}, {ENOSYS, "ENOSYS"}, {ENOKEY, "ENOKEY"}, {EPROTOTYPE, "EPROTOTYPE"},
-    {EOPNOTSUPP, "EOPNOTSUPP"},  // ENOTSUP has the same value on Linux
-    {EAFNOSUPPORT, "EAFNOSUPPORT"}, {EPROTONOSUPPORT, "EPROTONOSUPPORT"},
-    {ESOCKTNOSUPPORT, "ESOCKTNOSUPPORT"},
-#if ENOTSUP != EOPNOTSUPP
-    {ENOTSUP, "ENOTSUP"},
-#endif
-};
-
 std::string ErrnoName(int err) {
-  for (const auto& e : kErrnoNames) {
-    if (e.value == err) return e.name;
-  }
-  return "E" + std::to_string(err);
+  const char* name = warden_errno_name(err);
+  return name != nullptr ? name : "E" + std::to_string(err);
 }
 
 // The result of a probe: 'OK' when the call succeeded, else the errno name.
@@ -163,26 +134,12 @@ void ThrowLockdown(Napi::Env env, const char* step, int err) {
 // ---------------------------------------------------------------------------------------------
 // lockdown()
 
-// Low 32 bits of syscall argument n (both supported arches are little-endian).
-#define ARG_LO(n) (offsetof(struct seccomp_data, args) + 8 * (n))
-#define RET(action) BPF_STMT(BPF_RET | BPF_K, (action))
-#define RET_ERRNO(err) RET(SECCOMP_RET_ERRNO | ((err) & SECCOMP_RET_DATA))
+#define RET WARDEN_BPF_RET
+#define RET_ERRNO WARDEN_BPF_RET_ERRNO
 // "if nr == N return errno": two instructions, jumps relative to themselves.
 #define DENY(nr, err) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), RET_ERRNO(err)
-
-// Syscall numbers only mean something for one ABI: any other arch (e.g. i386 via int 0x80 on
-// x86_64, aarch32 compat on aarch64) is killed. Leaves the syscall number loaded.
-#ifdef WARDEN_X32_BIT
-// x32 syscalls report AUDIT_ARCH_X86_64 too, with this bit set in nr: their own table.
-#define CHECK_X32 BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, WARDEN_X32_BIT, 0, 1), RET(SECCOMP_RET_KILL_PROCESS),
-#else
-#define CHECK_X32
-#endif
-#define CHECK_ARCH_LOAD_NR                                                   \
-  BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),  \
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, WARDEN_AUDIT_ARCH, 1, 0),         \
-      RET(SECCOMP_RET_KILL_PROCESS),                                        \
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)), CHECK_X32
+// Syscall numbers only mean something for one ABI (native/seccomp_bpf.h); leaves nr loaded.
+#define CHECK_ARCH_LOAD_NR WARDEN_BPF_PROLOGUE
 
 const struct sock_filter kFilter[] = {
     CHECK_ARCH_LOAD_NR
@@ -202,7 +159,7 @@ const struct sock_filter kFilter[] = {
     // clone: CLONE_THREAD (which the kernel only accepts with CLONE_SIGHAND and CLONE_VM) makes
     // a thread of this process. Without it a new process would be created: EPERM. The kernel
     // only looks at the low 32 bits of the flags.
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(0)),
+    WARDEN_BPF_LOAD_ARG(0),
     BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_THREAD, 0, 1),
     RET(SECCOMP_RET_ALLOW),
     RET_ERRNO(EPERM),

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -38,23 +39,13 @@
 #include <sys/types.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
-#include <linux/audit.h>
 #include <linux/capability.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <linux/securebits.h>
 
-#if defined(__x86_64__)
-#define SECCOMP_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define SECCOMP_ARCH AUDIT_ARCH_AARCH64
-#else
-#error "launcher: the seccomp filter is written for x86_64 and aarch64 only"
-#endif
-#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "launcher: the seccomp filter reads the low 32 bits of arguments at offset 0"
-#endif
+#include "errno_names.h"
+#include "seccomp_bpf.h"
 
 /* ---- Kernel ABI the system headers may lack ------------------------------------- */
 
@@ -120,8 +111,15 @@ struct wl_mount_attr {
 #ifndef __NR_open_tree_attr
 #define __NR_open_tree_attr 467
 #endif
-#ifndef SECCOMP_RET_KILL_PROCESS
-#define SECCOMP_RET_KILL_PROCESS SECCOMP_RET_KILL
+#ifndef __NR_memfd_secret
+#define __NR_memfd_secret 447
+#endif
+#ifndef __NR_statmount
+#define __NR_statmount 457
+#define __NR_listmount 458
+#endif
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
 #endif
 #ifndef SECBIT_NO_CAP_AMBIENT_RAISE
 #define SECBIT_NO_CAP_AMBIENT_RAISE (1 << 6)
@@ -135,7 +133,7 @@ struct wl_mount_attr {
 /* ---- Steps and fatal errors ----------------------------------------------------- */
 
 enum step {
-	STEP_ARGS, STEP_FDS, STEP_PDEATHSIG, STEP_USERNS, STEP_IDMAP, STEP_PIDNS,
+	STEP_ARGS, STEP_FDS, STEP_PDEATHSIG, STEP_CGROUP, STEP_USERNS, STEP_IDMAP, STEP_PIDNS,
 	STEP_ROOTFS, STEP_PIVOT_ROOT, STEP_RLIMITS, STEP_CAPS, STEP_NO_NEW_PRIVS,
 	STEP_LANDLOCK, STEP_SECCOMP, STEP_EXECVE, STEP_NETNS /* --check netns only */
 };
@@ -145,7 +143,8 @@ static const struct {
 	int exit_code;
 } steps[] = {
 	[STEP_ARGS] = {"args", 100},         [STEP_FDS] = {"fds", 101},
-	[STEP_PDEATHSIG] = {"pdeathsig", 102}, [STEP_USERNS] = {"userns", 103},
+	[STEP_PDEATHSIG] = {"pdeathsig", 102}, [STEP_CGROUP] = {"cgroup", 114},
+	[STEP_USERNS] = {"userns", 103},
 	[STEP_IDMAP] = {"idmap", 104},       [STEP_PIDNS] = {"pidns", 105},
 	[STEP_ROOTFS] = {"rootfs", 106},     [STEP_PIVOT_ROOT] = {"pivot_root", 107},
 	[STEP_RLIMITS] = {"rlimits", 108},   [STEP_CAPS] = {"caps", 109},
@@ -157,25 +156,11 @@ static const struct {
 /* In check mode a failed probe exits 1 whatever the step; bad arguments still 100. */
 static bool check_mode;
 
-static const struct {
-	int value;
-	const char *name;
-} errno_names[] = {
-#define E(x) {x, #x}
-	E(EPERM), E(ENOENT), E(ESRCH), E(EINTR), E(EIO), E(ENXIO), E(E2BIG), E(ENOEXEC),
-	E(EBADF), E(ECHILD), E(EAGAIN), E(ENOMEM), E(EACCES), E(EFAULT), E(EBUSY),
-	E(EEXIST), E(EXDEV), E(ENODEV), E(ENOTDIR), E(EISDIR), E(EINVAL), E(ENFILE),
-	E(EMFILE), E(ENOTTY), E(ETXTBSY), E(EFBIG), E(ENOSPC), E(EROFS), E(EMLINK),
-	E(EPIPE), E(ERANGE), E(ENAMETOOLONG), E(ENOSYS), E(ELOOP), E(ENOMSG),
-	E(EUSERS), E(ENOTSOCK), E(EOPNOTSUPP), E(EAFNOSUPPORT), E(ECONNREFUSED),
-#undef E
-};
-
 static const char *errno_name(int err, char *buf, size_t len)
 {
-	for (size_t i = 0; i < sizeof errno_names / sizeof errno_names[0]; i++)
-		if (errno_names[i].value == err)
-			return errno_names[i].name;
+	const char *name = warden_errno_name(err);
+	if (name != NULL)
+		return name;
 	snprintf(buf, len, "%d", err);
 	return buf;
 }
@@ -209,6 +194,7 @@ static void die_step(enum step step, int err, const char *fmt, ...)
 #define IPC_FD 3
 #define NEW_ROOT "/tmp" /* exists on every host; the tmpfs only shadows it in our mount ns */
 #define MAX_BINDS 128
+#define MAX_CGROUPS 4 /* one per cgroup v1 hierarchy used (memory, pids), one for v2 */
 
 enum kind { KIND_NONE, KIND_PREPARE, KIND_EXECUTE };
 
@@ -221,8 +207,12 @@ struct options {
 	enum kind kind;
 	struct bind binds[MAX_BINDS];
 	size_t n_binds;
-	uint64_t rlimit_data, rlimit_fsize, rlimit_nofile, nice;
-	bool has_rlimit_data, has_rlimit_fsize, has_nice;
+	const char *cgroups[MAX_CGROUPS];
+	size_t n_cgroups;
+	uint64_t rlimit_data, rlimit_fsize, rlimit_nofile, rlimit_nproc, nice;
+	uint64_t cgroup_memory, cgroup_pids;
+	bool has_rlimit_data, has_rlimit_fsize, has_rlimit_nproc, has_nice;
+	bool has_cgroup_memory, has_cgroup_pids;
 	bool no_userns, no_pivot_root, no_netns, no_landlock, no_seccomp;
 	char **node_argv; /* NODE, NODE_ARGS..., NULL: a tail of argv */
 };
@@ -272,6 +262,29 @@ static void parse_rlimit(int argc, char **argv, int *i, uint64_t *value, bool *s
 		die_step(STEP_ARGS, 0, "option %s must be an integer >= %llu, got '%s'", opt,
 			 (unsigned long long)min, s);
 	*seen = true;
+}
+
+/* DIR is the cgroup to create (it must not exist yet: an existing one could be another
+ * worker's), in a cgroup filesystem. Absolute, no "." or "..": it names a host path. */
+static void parse_cgroup(int argc, char **argv, int *i, struct options *o)
+{
+	const char *dir = option_value(argc, argv, i);
+
+	if (o->n_cgroups == MAX_CGROUPS)
+		die_step(STEP_ARGS, 0, "more than %d --cgroup options", MAX_CGROUPS);
+	if (!is_clean_absolute(dir))
+		die_step(STEP_ARGS, 0, "--cgroup DIR must be a clean absolute path, got '%s'", dir);
+	o->cgroups[o->n_cgroups++] = dir;
+}
+
+/* Limits without a cgroup to hold them, or a cgroup without limits, are mistakes. */
+static void check_cgroup_args(const struct options *o)
+{
+	bool limits = o->has_cgroup_memory || o->has_cgroup_pids;
+	if (limits && o->n_cgroups == 0)
+		die_step(STEP_ARGS, 0, "--cgroup-memory and --cgroup-pids need --cgroup");
+	if (o->n_cgroups > 0 && !(o->has_cgroup_memory && o->has_cgroup_pids))
+		die_step(STEP_ARGS, 0, "--cgroup needs --cgroup-memory and --cgroup-pids");
 }
 
 static bool parse_switch(const char *a, struct options *o)
@@ -327,6 +340,14 @@ static void parse_run_args(int argc, char **argv, struct options *o)
 				if (strcmp(o->binds[b].dest, dest) == 0)
 					die_step(STEP_ARGS, 0, "--ro-bind DEST '%s' given twice", dest);
 			o->binds[o->n_binds++] = (struct bind){src, dest};
+		} else if (strcmp(a, "--cgroup") == 0) {
+			parse_cgroup(argc, argv, &i, o);
+		} else if (strcmp(a, "--cgroup-memory") == 0) {
+			parse_rlimit(argc, argv, &i, &o->cgroup_memory, &o->has_cgroup_memory, 1);
+		} else if (strcmp(a, "--cgroup-pids") == 0) {
+			parse_rlimit(argc, argv, &i, &o->cgroup_pids, &o->has_cgroup_pids, 1);
+		} else if (strcmp(a, "--rlimit-nproc") == 0) {
+			parse_rlimit(argc, argv, &i, &o->rlimit_nproc, &o->has_rlimit_nproc, 1);
 		} else if (strcmp(a, "--rlimit-data") == 0) {
 			parse_rlimit(argc, argv, &i, &o->rlimit_data, &o->has_rlimit_data, 1);
 		} else if (strcmp(a, "--rlimit-fsize") == 0) {
@@ -356,6 +377,7 @@ static void parse_run_args(int argc, char **argv, struct options *o)
 		die_step(STEP_ARGS, 0, "option --worker-dir is too long");
 	if (o->kind == KIND_NONE)
 		die_step(STEP_ARGS, 0, "option --kind is required");
+	check_cgroup_args(o);
 	/* Without a user namespace only root may create the others (README: "--no-userns: and
 	 * so, unless root, no other namespace either"): no mount ns means no new root. */
 	if (o->no_userns && geteuid() != 0)
@@ -462,9 +484,72 @@ static void step_pdeathsig(pid_t host)
 		die_step(STEP_PDEATHSIG, ESRCH, "parent exited before PR_SET_PDEATHSIG");
 }
 
+/* A limit in DIR/FILE; 0 when DIR has no such file (its controller is in another hierarchy,
+ * or, for the optional ones, not in this kernel), 1 once written. */
+static int set_cgroup_limit(enum step step, const char *dir, const char *file, uint64_t value)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path)
+		die_step(step, ENAMETOOLONG, "cgroup path %s/%s", dir, file);
+	if (write_proc(path, "%llu\n", (unsigned long long)value) == 0)
+		return 1;
+	if (errno == ENOENT)
+		return 0;
+	die_step(step, errno, "write %llu to %s", (unsigned long long)value, path);
+}
+
+/* Creates each cgroup, limits it and moves this process into it, before any namespace: the
+ * cgroup namespace unshared next is rooted here, and every process of the sandbox (the
+ * monitor, node, its threads) is created inside. The memory limit counts what RLIMIT_DATA
+ * cannot (shared memory, page cache, kernel memory) and the pids limit holds for uid 0 too,
+ * which RLIMIT_NPROC exempts. The host removes the cgroups once the monitor has exited. */
+static void step_cgroup(enum step step, const char *const *dirs, size_t n, uint64_t memory, uint64_t pids)
+{
+	bool has_memory = false, has_pids = false;
+
+	for (size_t i = 0; i < n; i++) {
+		/* EEXIST is fatal: joining a cgroup we did not create could mean joining another
+		 * worker's, under its limits and beside its processes. */
+		if (mkdir(dirs[i], 0755) < 0)
+			die_step(step, errno, "mkdir %s", dirs[i]);
+		if (set_cgroup_limit(step, dirs[i], "memory.max", memory)) { /* v2 */
+			/* Swap would let the memory limit be exceeded; and an OOM kill takes the
+			 * whole worker, not one thread's process of it. */
+			set_cgroup_limit(step, dirs[i], "memory.swap.max", 0);
+			set_cgroup_limit(step, dirs[i], "memory.oom.group", 1);
+			has_memory = true;
+		} else if (set_cgroup_limit(step, dirs[i], "memory.limit_in_bytes", memory)) { /* v1 */
+			/* memory+swap: present only with swap accounting; must not be below the
+			 * memory limit, so it is written second. */
+			set_cgroup_limit(step, dirs[i], "memory.memsw.limit_in_bytes", memory);
+			has_memory = true;
+		}
+		has_pids |= set_cgroup_limit(step, dirs[i], "pids.max", pids) == 1;
+	}
+	if (!has_memory || !has_pids)
+		die_step(step, ENOENT, "no %s controller in the --cgroup dirs", has_memory ? "pids" : "memory");
+	for (size_t i = 0; i < n; i++) {
+		char procs[PATH_MAX];
+		snprintf(procs, sizeof procs, "%s/cgroup.procs", dirs[i]);
+		/* "0": the writing process itself. */
+		if (write_proc(procs, "0\n") < 0)
+			die_step(step, errno, "join %s", dirs[i]);
+	}
+}
+
+/* CLONE_NEWTIME needs CONFIG_TIME_NS (Linux 5.6); unshare fails with EINVAL for the whole
+ * set of flags without it, so it is asked for only where the kernel has it. */
+static bool have_time_ns(void)
+{
+	return access("/proc/self/ns/time", F_OK) == 0;
+}
+
 static int namespace_flags(const struct options *o)
 {
 	int others = CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | CLONE_NEWPID;
+	if (have_time_ns())
+		others |= CLONE_NEWTIME;
 	if (!o->no_pivot_root)
 		others |= CLONE_NEWNS;
 	if (!o->no_netns)
@@ -472,6 +557,21 @@ static int namespace_flags(const struct options *o)
 	if (!o->no_userns)
 		return CLONE_NEWUSER | others;
 	return geteuid() == 0 ? others : 0;
+}
+
+/* The monotonic and boot-time clocks of the time namespace's processes start from zero: they
+ * tell how long the worker has run, not how long the host has been up (uptime is what sysinfo
+ * is also denied for). The kernel refuses an offset that would make a clock negative, hence
+ * whole seconds, rounded down. Only possible before a process enters the namespace. */
+static void set_time_offsets(enum step step)
+{
+	struct timespec mono, boot;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &mono) < 0 || clock_gettime(CLOCK_BOOTTIME, &boot) < 0)
+		die_step(step, errno, "clock_gettime");
+	if (write_proc("/proc/self/timens_offsets", "monotonic %lld 0\nboottime %lld 0\n",
+		       -(long long)mono.tv_sec, -(long long)boot.tv_sec) < 0)
+		die_step(step, errno, "write /proc/self/timens_offsets");
 }
 
 static void step_userns(int flags)
@@ -483,6 +583,8 @@ static void step_userns(int flags)
 			 flags & CLONE_NEWUSER ? userns_hint(errno) : "");
 	if ((flags & CLONE_NEWUTS) && sethostname("warden", strlen("warden")) < 0)
 		die_step(STEP_USERNS, errno, "sethostname");
+	if (flags & CLONE_NEWTIME)
+		set_time_offsets(STEP_USERNS);
 }
 
 static volatile pid_t monitored_child;
@@ -553,6 +655,11 @@ static void step_pidns(void)
 	if (p.revents & (POLLHUP | POLLERR))
 		die_step(STEP_PIDNS, ESRCH, "monitor exited before PR_SET_PDEATHSIG");
 	close(alive[0]);
+	/* Its own session and process group: kill(0, ...) from node would otherwise reach the
+	 * monitor, which shares the group the host started, from outside the pid namespace
+	 * (Landlock's signal scope stops that too, but only from ABI 6 on). */
+	if (setsid() < 0)
+		die_step(STEP_PIDNS, errno, "setsid in pid 1");
 }
 
 /* Sources are opened before the tmpfs is mounted on NEW_ROOT, so that paths under the
@@ -745,6 +852,16 @@ static void step_rlimits(const struct options *o)
 {
 	set_rlimit(RLIMIT_CORE, "RLIMIT_CORE", 0);
 	set_rlimit(RLIMIT_NOFILE, "RLIMIT_NOFILE", o->rlimit_nofile);
+	/* Counted per user and user namespace, and charged to every namespace up to the host's:
+	 * left at the host's values, one worker could queue the host user's whole allowance of
+	 * signals or POSIX message queue bytes, or lock its memory. Node needs none of them. */
+	set_rlimit(RLIMIT_SIGPENDING, "RLIMIT_SIGPENDING", 64);
+	set_rlimit(RLIMIT_MSGQUEUE, "RLIMIT_MSGQUEUE", 0);
+	set_rlimit(RLIMIT_MEMLOCK, "RLIMIT_MEMLOCK", 0);
+	/* Tasks of this user in the worker's user namespace (the monitor, node and its threads).
+	 * The kernel does not apply it to uid 0: the pids cgroup is what holds there. */
+	if (o->has_rlimit_nproc)
+		set_rlimit(RLIMIT_NPROC, "RLIMIT_NPROC", o->rlimit_nproc);
 	if (o->has_rlimit_fsize)
 		set_rlimit(RLIMIT_FSIZE, "RLIMIT_FSIZE", o->rlimit_fsize);
 	if (o->has_rlimit_data)
@@ -883,11 +1000,14 @@ static void step_landlock(const struct options *o)
 
 /* ---- seccomp filter --------------------------------------------------------------- */
 
-#define RET_ERRNO(e) (SECCOMP_RET_ERRNO | ((e) & SECCOMP_RET_DATA))
-#define LOAD(field) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, field))
-#define RET(v) BPF_STMT(BPF_RET | BPF_K, (v))
+#define LOAD WARDEN_BPF_LOAD
+#define LOAD_ARG WARDEN_BPF_LOAD_ARG
+#define RET WARDEN_BPF_RET
+#define RET_ERRNO WARDEN_BPF_RET_ERRNO
+#define JUMP_IF_SET(bits, jt, jf) BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, (bits), (jt), (jf))
+#define JUMP_IF_EQ(value, jt, jf) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (value), (jt), (jf))
 #define CLONE_NS_FLAGS (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | \
-			CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET)
+			CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWTIME)
 
 /* Plain denials; a syscall the arch lacks (iopl on aarch64) is simply left out. */
 static const struct {
@@ -907,6 +1027,8 @@ static const struct {
 	DENY(open_tree), DENY(move_mount), DENY(fsopen), DENY(fsconfig), DENY(fsmount), DENY(fspick),
 #endif
 	DENY(mount_setattr), DENY(open_tree_attr),
+	/* The mount table names each bind's source path on the host (the cache dir). */
+	DENY(statmount), DENY(listmount),
 	DENY(unshare), DENY(setns), DENY(bpf), DENY(perf_event_open), DENY(userfaultfd),
 	DENY(keyctl), DENY(add_key), DENY(request_key),
 	DENY(kexec_load), DENY(kexec_file_load),
@@ -928,6 +1050,27 @@ static const struct {
 #ifdef __NR_ioperm
 	DENY(ioperm),
 #endif
+#ifdef __NR_modify_ldt
+	DENY(modify_ldt), /* 16-bit segments: a classic kernel attack surface, nothing node uses */
+#endif
+	/* Memory RLIMIT_DATA does not count: shared memory (shmem pages belong to no process's
+	 * data segment, and SysV segments and memfds outlive their mappings). The IPC namespace
+	 * is the worker's own, so no segment of the host's could be reached anyway. */
+	DENY(shmget), DENY(shmat), DENY(msgget), DENY(semget), DENY(mq_open),
+	DENY(memfd_create), DENY(memfd_secret),
+	/* Machine-wide quotas one worker could use up for everyone: fs.aio-max-nr (io_setup),
+	 * and the inotify/fanotify instances counted against the host user in every user
+	 * namespace up to the initial one. */
+	DENY(io_setup), DENY(io_submit),
+#ifdef __NR_inotify_init
+	DENY(inotify_init),
+#endif
+	DENY(inotify_init1), DENY(fanotify_init),
+	/* The host's total and free RAM, load average, uptime and task count. Node asks at
+	 * startup (libuv's total memory, when /proc/meminfo is missing) and takes the error as
+	 * "unknown": V8 then keeps its own default heap limit (1.4 GiB on x86_64) instead of one
+	 * sized from the host's RAM. glibc's qsort asks too (to size a buffer) and sorts either way. */
+	DENY(sysinfo),
 #ifdef __NR_clone3
 	/* ENOSYS, not EPERM: glibc then falls back to clone(2), whose flags we can inspect
 	 * (clone3 passes them in memory, out of BPF's reach). */
@@ -936,7 +1079,7 @@ static const struct {
 #undef DENY
 };
 
-#define MAX_INSNS 256
+#define MAX_INSNS 512
 struct filter {
 	struct sock_filter insns[MAX_INSNS];
 	size_t n;
@@ -954,56 +1097,72 @@ static void emit(struct filter *f, struct sock_filter insn)
  * paths that never reach the next test. */
 static void emit_block(struct filter *f, int nr, const struct sock_filter *block, size_t n)
 {
-	emit(f, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0,
-					     (unsigned char)n));
+	emit(f, (struct sock_filter)JUMP_IF_EQ((unsigned)nr, 0, (unsigned char)n));
 	for (size_t i = 0; i < n; i++)
 		emit(f, block[i]);
 }
 
 static void build_launcher_filter(struct filter *f)
 {
+	static const struct sock_filter prologue[] = {WARDEN_BPF_PROLOGUE};
+	/* A shared mapping is shmem (of /dev/zero, of an anonymous region), which RLIMIT_DATA
+	 * does not count; a MAP_GROWSDOWN region counts as stack, not data. Neither V8 nor
+	 * glibc maps either: private mappings only. The type is the low bits of the flags
+	 * (MAP_SHARED 1, MAP_PRIVATE 2, MAP_SHARED_VALIDATE 3). */
+	static const struct sock_filter mmap_private_only[] = {
+		LOAD_ARG(3),
+		JUMP_IF_SET(MAP_SHARED | MAP_GROWSDOWN, 0, 1),
+		RET_ERRNO(EPERM),
+		RET(SECCOMP_RET_ALLOW),
+	};
+	/* Mode 0 grows the file and so is bounded by RLIMIT_FSIZE; FALLOC_FL_KEEP_SIZE (and
+	 * every other mode) allocates blocks past the size, which no limit counts. */
+	static const struct sock_filter fallocate_mode_0[] = {
+		LOAD_ARG(1),
+		JUMP_IF_EQ(0, 0, 1),
+		RET(SECCOMP_RET_ALLOW),
+		RET_ERRNO(EPERM),
+	};
 	/* The domain is an int: the kernel ignores the upper half of the register. */
 	static const struct sock_filter unix_only[] = {
-		LOAD(args[0]),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_UNIX, 0, 1),
+		LOAD_ARG(0),
+		JUMP_IF_EQ(AF_UNIX, 0, 1),
 		RET(SECCOMP_RET_ALLOW),
-		RET(RET_ERRNO(EAFNOSUPPORT)),
+		RET_ERRNO(EAFNOSUPPORT),
 	};
 	/* clone(2) takes its flags in the first argument on both arches. */
 	static const struct sock_filter clone_no_ns[] = {
-		LOAD(args[0]),
-		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_NS_FLAGS, 0, 1),
-		RET(RET_ERRNO(EPERM)),
+		LOAD_ARG(0),
+		JUMP_IF_SET(CLONE_NS_FLAGS, 0, 1),
+		RET_ERRNO(EPERM),
 		RET(SECCOMP_RET_ALLOW),
 	};
 	/* TIOCSTI pushes input into a terminal we may share with the host; TIOCLINUX can
 	 * read the console. The kernel truncates the request to 32 bits, so do we. */
 	static const struct sock_filter ioctl_no_tty_inject[] = {
-		LOAD(args[1]),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TIOCSTI, 2, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TIOCLINUX, 1, 0),
+		LOAD_ARG(1),
+		JUMP_IF_EQ(TIOCSTI, 2, 0),
+		JUMP_IF_EQ(TIOCLINUX, 1, 0),
 		RET(SECCOMP_RET_ALLOW),
-		RET(RET_ERRNO(EPERM)),
+		RET_ERRNO(EPERM),
 	};
 #define BLOCK(nr, b) emit_block(f, nr, b, sizeof b / sizeof b[0])
 
-	emit(f, (struct sock_filter)LOAD(arch));
-	emit(f, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_ARCH, 1, 0));
-	emit(f, (struct sock_filter)RET(SECCOMP_RET_KILL_PROCESS));
-	emit(f, (struct sock_filter)LOAD(nr));
-#ifdef __x86_64__
-	/* x32 syscalls share the arch value but have their own numbers for the same calls. */
-	emit(f, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x40000000, 0, 1));
-	emit(f, (struct sock_filter)RET(SECCOMP_RET_KILL_PROCESS));
-#endif
-	for (size_t i = 0; i < sizeof denied_syscalls / sizeof denied_syscalls[0]; i++) {
-		struct sock_filter deny[] = {RET(RET_ERRNO(denied_syscalls[i].err))};
-		BLOCK(denied_syscalls[i].nr, deny);
-	}
+	for (size_t i = 0; i < sizeof prologue / sizeof prologue[0]; i++)
+		emit(f, prologue[i]);
+	/* The kernel caches a verdict that does not depend on arguments and skips the program
+	 * for those syscalls; the ones that read arguments run it, so they are tested first,
+	 * the most frequent (mmap) at the top. */
+	BLOCK(__NR_mmap, mmap_private_only);
+	BLOCK(__NR_ioctl, ioctl_no_tty_inject);
+	BLOCK(__NR_clone, clone_no_ns);
 	BLOCK(__NR_socket, unix_only);
 	BLOCK(__NR_socketpair, unix_only);
-	BLOCK(__NR_clone, clone_no_ns);
-	BLOCK(__NR_ioctl, ioctl_no_tty_inject);
+	BLOCK(__NR_fallocate, fallocate_mode_0);
+	for (size_t i = 0; i < sizeof denied_syscalls / sizeof denied_syscalls[0]; i++) {
+		struct sock_filter deny[] = {RET_ERRNO(denied_syscalls[i].err)};
+		BLOCK(denied_syscalls[i].nr, deny);
+	}
 	emit(f, (struct sock_filter)RET(SECCOMP_RET_ALLOW));
 #undef BLOCK
 }
@@ -1032,6 +1191,8 @@ static int run(const struct options *o, pid_t host)
 
 	step_fds();
 	step_pdeathsig(host);
+	if (o->n_cgroups > 0)
+		step_cgroup(STEP_CGROUP, o->cgroups, o->n_cgroups, o->cgroup_memory, o->cgroup_pids);
 	if (ns != 0)
 		step_userns(ns);
 	if (ns & CLONE_NEWUSER)
@@ -1072,6 +1233,16 @@ static void probe_landlock(void)
 		die_step(STEP_LANDLOCK, errno, "opendir(.) under the ruleset");
 }
 
+/* --check cgroup's dirs: the probe creates, limits and joins them; they are removed as soon
+ * as it has exited, whatever its outcome. */
+static struct options check_cgroups;
+
+static void remove_check_cgroups(void)
+{
+	for (size_t i = 0; i < check_cgroups.n_cgroups; i++)
+		rmdir(check_cgroups.cgroups[i]);
+}
+
 static void wait_probe(pid_t pid, enum step step, const char *what)
 {
 	int status;
@@ -1079,6 +1250,7 @@ static void wait_probe(pid_t pid, enum step step, const char *what)
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			die_step(step, errno, "waitpid %s", what);
+	remove_check_cgroups();
 	if (WIFSIGNALED(status))
 		die_step(step, 0, "%s killed by signal %d", what, WTERMSIG(status));
 	if (WEXITSTATUS(status) != 0) /* it printed its own step= line */
@@ -1091,9 +1263,14 @@ static void probe_userns(void)
 	gid_t gid = getegid();
 	char cwd[PATH_MAX];
 
-	if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID) < 0)
-		die_step(STEP_USERNS, errno, "unshare(user, mount, pid)%s", userns_hint(errno));
+	int timens = have_time_ns() ? CLONE_NEWTIME : 0;
+
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | timens) < 0)
+		die_step(STEP_USERNS, errno, "unshare(user, mount, pid%s)%s", timens ? ", time" : "",
+			 userns_hint(errno));
 	step_idmap(uid, gid);
+	if (timens)
+		set_time_offsets(STEP_USERNS);
 	pid_t pid = fork();
 	if (pid < 0)
 		die_step(STEP_PIDNS, errno, "fork");
@@ -1118,12 +1295,9 @@ static void probe_userns(void)
 static void probe_seccomp(void)
 {
 	struct sock_filter insns[] = {
-		LOAD(arch),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_ARCH, 1, 0),
-		RET(SECCOMP_RET_KILL_PROCESS),
-		LOAD(nr),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_uname, 0, 1),
-		RET(RET_ERRNO(EPERM)),
+		WARDEN_BPF_PROLOGUE
+		JUMP_IF_EQ(__NR_uname, 0, 1),
+		RET_ERRNO(EPERM),
 		RET(SECCOMP_RET_ALLOW),
 	};
 	struct utsname u;
@@ -1155,6 +1329,21 @@ static void probe_netns(void)
 	if_freenameindex(ifs);
 }
 
+static void probe_cgroup(void)
+{
+	step_cgroup(STEP_CGROUP, check_cgroups.cgroups, check_cgroups.n_cgroups, 64 << 20, 1);
+	/* This process is the only one in its cgroups and pids.max is 1: a fork must fail. */
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0) {
+		waitpid(pid, NULL, 0);
+		die_step(STEP_CGROUP, 0, "a fork succeeded under pids.max 1");
+	}
+	if (errno != EAGAIN)
+		die_step(STEP_CGROUP, errno, "fork under pids.max 1");
+}
+
 static int run_check(int argc, char **argv)
 {
 	static const struct {
@@ -1167,10 +1356,21 @@ static int run_check(int argc, char **argv)
 		{"userns", STEP_USERNS, probe_userns, "userns=1 pivot_root=1"},
 		{"seccomp", STEP_SECCOMP, probe_seccomp, "seccomp=1"},
 		{"netns", STEP_NETNS, probe_netns, "netns=1"},
+		{"cgroup", STEP_CGROUP, probe_cgroup, "cgroup=1 memory=1 pids=1"},
 	};
+	const char *usage = "usage: --check landlock|userns|seccomp|netns, or --check cgroup --cgroup DIR...";
 
-	if (argc != 3)
-		die_step(STEP_ARGS, 0, "usage: --check landlock|userns|seccomp|netns (nothing else)");
+	if (argc >= 3 && strcmp(argv[2], "cgroup") == 0) {
+		for (int i = 3; i < argc; i++) {
+			if (strcmp(argv[i], "--cgroup") != 0)
+				die_step(STEP_ARGS, 0, "%s", usage);
+			parse_cgroup(argc, argv, &i, &check_cgroups);
+		}
+		if (check_cgroups.n_cgroups == 0)
+			die_step(STEP_ARGS, 0, "%s", usage);
+	} else if (argc != 3) {
+		die_step(STEP_ARGS, 0, "%s", usage);
+	}
 	for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
 		if (strcmp(argv[2], checks[i].feature) != 0)
 			continue;
@@ -1186,6 +1386,8 @@ static int run_check(int argc, char **argv)
 		wait_probe(pid, checks[i].step, "probe");
 		if (abi > 0)
 			printf("abi=%d ", abi);
+		if (checks[i].step == STEP_USERNS && have_time_ns())
+			printf("timens=1 ");
 		printf("%s\n", checks[i].ok);
 		return fflush(stdout) == 0 ? 0 : 1;
 	}

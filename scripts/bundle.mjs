@@ -1,10 +1,14 @@
 #!/usr/bin/env node
-// Bundles the two entries that start inside every sandboxed worker process into one CommonJS
-// file each, beside tsc's output (run after tsc, from any cwd):
+// Bundles the entries that run inside every sandboxed worker process into one CommonJS file
+// each, beside tsc's output (run after tsc, from any cwd):
 //
 //   dist/worker/main.cjs       the worker process (node's argv entry, src/sandbox/paths.ts)
 //   dist/worker/jobThread.cjs  the job thread (a worker_threads Worker that src/worker/jobRunner.ts
 //                              starts from the file beside it)
+//   dist/worker/probes.cjs     the sandbox probes, which main.cjs loads on the first probe
+//
+// These three and the addon are all of the package a worker sees (src/sandbox/runtime.ts): no
+// package.json, so nothing may need one; CommonJS throughout.
 //
 // Why: a cold worker spends more time resolving and loading its ES module graph (a file, a
 // stat and a compile per module) than running it (docs/performance.md, row 3). CommonJS, not an
@@ -28,9 +32,22 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRIES = {
   'src/worker/main.ts': 'dist/worker/main.cjs',
   'src/worker/jobThread.ts': 'dist/worker/jobThread.cjs',
+  'src/worker/probes.ts': 'dist/worker/probes.cjs',
 };
 
-async function bundle(source, outfile) {
+/** The probes stay a module of their own, imported on the first probe: its bundle, beside. */
+const probesAsBundle = {
+  name: 'probes-as-bundle',
+  setup(plugin) {
+    plugin.onResolve({ filter: /^\.\/probes\.js$/ }, () => ({ path: './probes.cjs', external: true }));
+  },
+};
+
+/**
+ * Bundles `source` (a path relative to the package root) into `outfile` as the worker bundles
+ * are built. Exported for the test suite, which bundles its attacker workers the same way.
+ */
+export async function bundle(source, outfile) {
   const result = await build({
     absWorkingDir: root,
     entryPoints: [source],
@@ -51,7 +68,7 @@ async function bundle(source, outfile) {
     logLevel: 'warning',
     // The probes (child_process, net) stay a module of their own, imported on the first probe:
     // a worker serving jobs never loads them.
-    external: ['./probes.js'],
+    plugins: [probesAsBundle],
   });
   // A warning is a bundle that may not run as its modules did (e.g. `import.meta` in CommonJS).
   if (result.warnings.length > 0) throw new Error(`${source}: esbuild warned, see above`);
@@ -62,4 +79,6 @@ async function bundle(source, outfile) {
   await Promise.all(result.outputFiles.map((file) => fs.writeFile(file.path, file.contents)));
 }
 
-for (const [source, outfile] of Object.entries(ENTRIES)) await bundle(source, outfile);
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  for (const [source, outfile] of Object.entries(ENTRIES)) await bundle(source, outfile);
+}

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import crypto from 'node:crypto';
+import path from 'node:path';
 import { EventEmitter } from 'eventemitter3';
 import createDebug from 'debug';
 import type { Registry } from 'prom-client';
@@ -42,6 +43,8 @@ import type { WorkerInfo, WorkerKind } from './protocol/messages.js';
 import { SANDBOX_WORKER_DIR } from './sandbox/paths.js';
 import { checkSecurity, enforceSecurity, type FeatureStatus, type SecurityStatus } from './sandbox/security.js';
 import { createWorkerDir, purgeStaleWorkerDirs, removeWorkerDir } from './sandbox/workerDir.js';
+import { HostCgroups, hostCgroupName } from './sandbox/cgroup.js';
+import type { TestEntry, WorkerCgroup } from './sandbox/launcher.js';
 import { hashParams } from './shared/artifact.js';
 import { codeTooLargeMessage } from './shared/limits.js';
 import { eventStream, type EventsOptions, type HostEventRecord } from './events.js';
@@ -142,7 +145,7 @@ export class Host extends EventEmitter<HostEvents> {
    * suite's attacker worker); the real worker when undefined. Not an option: no caller of the
    * public API can choose what runs in the sandbox.
    */
-  workerEntry: string | undefined;
+  workerEntry: TestEntry | undefined;
   /** Aborted once `close` has finished: event iterators end. */
   #closed = new AbortController();
   #metrics: HostMetrics;
@@ -150,14 +153,17 @@ export class Host extends EventEmitter<HostEvents> {
   #generations: ArtifactGenerations;
   /** Inspector servers of this host: closed with it. */
   #inspectors = new Set<Inspector>();
+  /** The cgroup every worker's own goes under, when the host has the cgroup layer. */
+  #cgroups: HostCgroups | undefined;
 
   /** @internal use `createHost` */
-  constructor(options: ResolvedHostOptions, status: SecurityStatus, lock: CacheLock, cache: ArtifactCache) {
+  constructor(options: ResolvedHostOptions, status: SecurityStatus, lock: CacheLock, cache: ArtifactCache, cgroups?: HostCgroups) {
     super();
     this.options = options;
     this.securityStatus = status;
     this.#lock = lock;
     this.cache = cache;
+    this.#cgroups = cgroups;
     this.#metrics = new HostMetrics(this);
     this.#generations = new ArtifactGenerations(cache);
     cache.on('artifact:deleted', (e) => this.#emit('artifact:deleted', { key: e.key, reason: e.reason }));
@@ -426,12 +432,14 @@ export class Host extends EventEmitter<HostEvents> {
     const info = this.workerInfo(kind, id, hostDir);
     let worker: WorkerProcess;
     try {
+      const cgroup = this.workerCgroup(hostDir);
       worker = await WorkerProcess.spawn({
         info,
         hostDir,
         cwd: this.options.cacheDir,
         handshakeTimeoutMs: this.options.handshakeTimeoutMs,
         ...(this.workerEntry ? { entry: this.workerEntry } : {}),
+        ...(cgroup ? { cgroup } : {}),
       });
     } catch (error) {
       await removeWorkerDir(hostDir);
@@ -450,6 +458,11 @@ export class Host extends EventEmitter<HostEvents> {
       this.#spawned.delete(worker);
     });
     return worker;
+  }
+
+  /** The cgroups of the worker whose dir is `hostDir` (named after it), when the host has cgroups. @internal */
+  workerCgroup(hostDir: string): WorkerCgroup | undefined {
+    return this.#cgroups ? { dirs: this.#cgroups.workerDirs(path.basename(hostDir)) } : undefined;
   }
 
   /** What a worker of this host is: its limits and the layers checked at startup. @internal */
@@ -491,6 +504,7 @@ export class Host extends EventEmitter<HostEvents> {
         }));
         // Dirs whose removal failed when their worker died (left for the next startup otherwise).
         await purgeStaleWorkerDirs(this.options.cacheDir).catch((error: Error) => debug('purge on close failed: %s', error.message));
+        await this.#cgroups?.close();
         await this.cache.flush();
       } finally {
         // Even when a step failed (the cache could not be flushed): the lock, the event
@@ -740,25 +754,49 @@ function withSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined, dea
  * const { output } = await host.execute(fs.readFileSync('hello.wasm'), Buffer.from('world'));
  * await host.close();
  */
+/**
+ * The host's own cgroup over its workers' (named after the cache dir, which the host has
+ * locked), when the check found the layer. Should making it fail after a good check, the
+ * layer is reported off rather than the host refused: workers keep every other layer.
+ */
+async function openHostCgroups(status: SecurityStatus, options: ResolvedHostOptions): Promise<HostCgroups | undefined> {
+  if (!status.layers.cgroup || !status.cgroups) return undefined;
+  const name = hostCgroupName(options.cacheDir);
+  try {
+    return await HostCgroups.open(status.cgroups, name, options.limits.workersMemoryBytes);
+  } catch (error) {
+    const feature = status.features.find((f) => f.feature === 'cgroup')!;
+    feature.available = false;
+    feature.detail = `cannot create ${name}: ${(error as Error).message}`;
+    feature.fix ??= 'see the cgroup check';
+    status.layers.cgroup = false;
+    delete status.cgroups;
+    return undefined;
+  }
+}
+
 export async function createHost(options: HostOptions = {}): Promise<Host> {
   const resolved = resolveHostOptions(options);
   await fsp.mkdir(resolved.cacheDir, { recursive: true, mode: 0o700 });
   const lock = CacheLock.acquire(resolved.cacheDir);
   try {
     const [status, purged, cache] = await Promise.all([
-      checkSecurity(resolved.cacheDir),
+      checkSecurity(resolved.cacheDir, { cgroups: resolved.cgroups }),
       purgeStaleWorkerDirs(resolved.cacheDir),
       ArtifactCache.open(resolved.cacheDir, { maxBytes: resolved.cacheMaxBytes, maxArtifactBytes: resolved.limits.maxArtifactBytes }),
     ]);
     if (purged.length > 0) debug('purged %d stale worker dirs', purged.length);
-    const missing = enforceSecurity(status, resolved.allowInsecure);
-    const host = new Host(resolved, status, lock, cache);
+    // Refused first: a host that does not start must leave no cgroup behind.
+    enforceSecurity(status, resolved.allowInsecure);
+    const cgroups = await openHostCgroups(status, resolved);
+    const missing = status.features.filter((f) => !f.available);
+    const host = new Host(resolved, status, lock, cache, cgroups);
     // After the caller has had the chance to subscribe.
     setImmediate(() => host.emitSafely('security:status', status));
     for (const feature of missing) {
       // Once per missing feature per host: on the emitter and as a process warning.
       process.emitWarning(`warden: sandbox layer "${feature.feature}" is unavailable (${feature.detail}); fix: ${feature.fix}`, {
-        code: 'WARDEN_INSECURE',
+        code: feature.required ? 'WARDEN_INSECURE' : 'WARDEN_DEGRADED',
       });
       setImmediate(() => host.emitSafely('security:warning', feature));
     }

@@ -20,10 +20,25 @@ export interface HostLimits extends PrepareLimits, ExecuteLimits {
   compileTimeoutMs: number;
   /** The wall-clock hard timeout is this multiple of the CPU-time limit (PVF keeps such a bound). Default 4. */
   hardTimeoutFactor: number;
-  /** RLIMIT_DATA of each worker process, bytes. Default 4 GiB. */
+  /**
+   * RLIMIT_DATA of each worker process, bytes, and the memory limit of its cgroup where the host
+   * has cgroups (which also counts shared memory, page cache and kernel memory). Default 4 GiB.
+   */
   dataBytes: number;
   /** RLIMIT_NOFILE of each worker process. Default 128. */
   openFiles: number;
+  /**
+   * Threads each worker process may run: RLIMIT_NPROC inside its user namespace and, where the
+   * host has cgroups, the pids limit of its cgroup (the only one that holds for a host running
+   * as root). A worker uses about 12. Default 64.
+   */
+  threads: number;
+  /**
+   * Memory all the host's workers may use together, bytes: the memory limit of the cgroup they
+   * share, where the host has cgroups (each worker's own is `dataBytes`). Default: half the
+   * memory the host can use (the machine's, or its own cgroup's limit if lower).
+   */
+  workersMemoryBytes: number;
   /**
    * Nice increment of each worker process (0–19): untrusted code never starves the host that
    * schedules it. Workers still use all idle CPU. Default 10.
@@ -41,6 +56,12 @@ export interface HostOptions {
   cacheDir?: string;
   /** Start even when sandbox layers are missing (each is warned about once). Default: false. */
   allowInsecure?: boolean;
+  /**
+   * Put each worker in a memory and pids cgroup of its own, under one the host's workers share,
+   * where the host can create them (cgroup v1 as root, or a delegated cgroup v2 subtree).
+   * `false`: never (the security status then reports the layer off). Default: true.
+   */
+  cgroups?: boolean;
   /** Prepare workers kept alive. Default 1. */
   prepareWorkers?: number;
   /** Execute workers kept alive. Default `os.availableParallelism()`. */
@@ -79,6 +100,7 @@ export type XStateInspector = ((event: InspectionEvent) => void) | Observer<Insp
 export interface ResolvedHostOptions {
   cacheDir: string;
   allowInsecure: boolean;
+  cgroups: boolean;
   prepareWorkers: number;
   executeWorkers: number;
   maxQueue: number;
@@ -91,6 +113,13 @@ export interface ResolvedHostOptions {
   inspect: XStateInspector | undefined;
 }
 
+/** Half the memory this process can use: the machine's, or its own cgroup's limit if lower. */
+function defaultWorkersMemory(): number {
+  const constrained = process.constrainedMemory?.() ?? 0;
+  const usable = constrained > 0 ? Math.min(constrained, os.totalmem()) : os.totalmem();
+  return Math.max(1, Math.floor(usable / 2));
+}
+
 export const DEFAULT_LIMITS: Readonly<HostLimits> = Object.freeze({
   ...DEFAULT_PREPARE_LIMITS,
   ...DEFAULT_EXECUTE_LIMITS,
@@ -100,6 +129,8 @@ export const DEFAULT_LIMITS: Readonly<HostLimits> = Object.freeze({
   hardTimeoutFactor: 4,
   dataBytes: 4 * 1024 * 1024 * 1024,
   openFiles: 128,
+  threads: 64,
+  workersMemoryBytes: defaultWorkersMemory(),
   workerNice: 10,
   jobHeapMb: 256,
   jobStackMb: 4,
@@ -210,6 +241,7 @@ function resolveLimits(limits: unknown): HostLimits {
 const HOST_OPTION_NAMES: readonly (keyof HostOptions)[] = [
   'cacheDir',
   'allowInsecure',
+  'cgroups',
   'prepareWorkers',
   'executeWorkers',
   'maxQueue',
@@ -247,9 +279,15 @@ export function resolveHostOptions(options: HostOptions = {}): ResolvedHostOptio
       details: { option: 'allowInsecure' },
     });
   }
+  if (options.cgroups !== undefined && typeof options.cgroups !== 'boolean') {
+    throw new InvalidOptionError(`Expected the \`cgroups\` option to be a boolean, got ${describe(options.cgroups)}`, {
+      details: { option: 'cgroups' },
+    });
+  }
   return {
     cacheDir: path.resolve(cacheDir ?? defaultCacheDir()),
     allowInsecure: allowInsecure ?? false,
+    cgroups: options.cgroups ?? true,
     prepareWorkers: positiveInteger('prepareWorkers', options.prepareWorkers, 1),
     executeWorkers: positiveInteger('executeWorkers', options.executeWorkers, os.availableParallelism()),
     maxQueue: positiveInteger('maxQueue', options.maxQueue, 10_000, true),
@@ -286,6 +324,7 @@ export function workerLimits(limits: HostLimits): WorkerLimits {
     // A prepare worker writes only the artifact: the file size limit is the artifact limit.
     fileBytes: limits.maxArtifactBytes,
     openFiles: limits.openFiles,
+    threads: limits.threads,
     nice: limits.workerNice,
     jobHeapMb: limits.jobHeapMb,
     jobStackMb: limits.jobStackMb,

@@ -60,6 +60,15 @@ export async function readRegularFile(file: string, maxBytes: number): Promise<{
     const tooLarge = (size: number): FileRefusedError =>
       new FileRefusedError(`${file} holds ${size} bytes, more than the limit of ${maxBytes}`, 'too-large', { size, maxBytes });
     if (stats.size > maxBytes) throw tooLarge(stats.size);
+    // The disk it takes, too: blocks allocated past the size (fallocate's FALLOC_FL_KEEP_SIZE)
+    // escape RLIMIT_FSIZE. 1 MiB of slack for filesystem rounding and metadata.
+    if (stats.blocks * 512 > maxBytes + 1024 * 1024) {
+      throw new FileRefusedError(`${file} has ${stats.blocks * 512} bytes allocated, more than the limit of ${maxBytes}`, 'too-large', {
+        size: stats.size,
+        allocated: stats.blocks * 512,
+        maxBytes,
+      });
+    }
     // One spare byte, so a read returning 0 there proves the end of the file.
     let buffer = Buffer.allocUnsafe(stats.size + 1);
     let length = 0;

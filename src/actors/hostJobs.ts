@@ -16,7 +16,7 @@ import { CorruptedArtifactError, ProtocolError, WorkerDiedError, errorFromFailur
 import { isJobErrorCode } from '../shared/jobError.js';
 import { exportsOfModule } from '../shared/moduleExports.js';
 import type { JobFailureReason } from '../machines/index.js';
-import { WorkerDirFile, clearWorkerDir, linkArtifact } from '../sandbox/workerDir.js';
+import { WorkerDirFile, clearWorkerDir, copyArtifact } from '../sandbox/workerDir.js';
 import type { Abi } from '../artifactHandle.js';
 import type { Priority } from './jobQueue.js';
 import type { Isolation, JobWorker, PoolJob } from './poolJob.js';
@@ -279,12 +279,12 @@ export class ArtifactGenerations {
   }
 }
 
-/** An execute job: the artifact hard-linked into the worker dir, input in, output out. */
+/** An execute job: the artifact copied into the worker dir, input in, output out. */
 export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
   readonly kind = 'execute' as const;
   readonly request: PoolJob['request'];
   #pinned = false;
-  /** Inode of the artifact file this job ran against: a recovery must not delete a newer one. */
+  /** Inode of the cache file this job's artifact came from: a recovery must not delete a newer one. */
   linkedIno: number | undefined;
 
   constructor(
@@ -315,7 +315,7 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
   }
 
   override async populate(worker: JobWorker): Promise<void> {
-    // Pinned while hard-linked into a worker dir: pruning never removes it under a job.
+    // Pinned while the job runs: pruning never removes it from under the copy or a recovery.
     if (!this.cache.pin(this.artifactKey)) {
       throw new MissingArtifactError(`artifact ${this.artifactKey} is no longer in the cache`, { details: { key: this.artifactKey } });
     }
@@ -323,9 +323,9 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     const generation = this.generations.of(this.artifactKey);
     const kept = worker.linked;
     if (kept?.key === this.artifactKey && kept.generation === generation) {
-      // The dir still links the file the cache holds for this key (the clear step after the
-      // last job checked the link's inode): no link, unlink or stat for this job.
-      this.linkedIno = kept.ino;
+      // The dir still holds a copy of the file the cache holds for this key (the clear step
+      // after the last job checked the copy's inode): no copy, unlink or stat for this job.
+      this.linkedIno = kept.cacheIno;
       return;
     }
     if (kept) {
@@ -334,13 +334,16 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
       await clearWorkerDir(worker.hostDir, 'execute');
     }
     try {
-      await linkArtifact(worker.hostDir, this.cache.pathOf(this.artifactKey));
-      const { ino } = await fsp.lstat(path.join(worker.hostDir, WorkerDirFile.artifact));
-      this.linkedIno = ino;
-      worker.linked = { key: this.artifactKey, ino, generation };
+      const source = this.cache.pathOf(this.artifactKey);
+      const [cacheIno, ino] = await Promise.all([
+        fsp.stat(source).then((stats) => stats.ino),
+        copyArtifact(worker.hostDir, source).then(async () => (await fsp.lstat(path.join(worker.hostDir, WorkerDirFile.artifact))).ino),
+      ]);
+      this.linkedIno = cacheIno;
+      worker.linked = { key: this.artifactKey, ino, cacheIno, generation };
     } catch (cause) {
       this.#unpin();
-      throw new MissingArtifactError(`cannot link artifact ${this.artifactKey}: ${(cause as Error).message}`, {
+      throw new MissingArtifactError(`cannot copy artifact ${this.artifactKey}: ${(cause as Error).message}`, {
         cause,
         details: { key: this.artifactKey },
       });

@@ -7,12 +7,14 @@ import type { Priority } from './jobQueue.js';
 /** How far jobs are kept apart: a reused worker process, or a process of its own. */
 export type Isolation = 'worker' | 'job';
 
-/** The artifact link an execute worker's dir keeps between jobs (see `ExecuteJob.populate`). */
+/** The artifact copy an execute worker's dir keeps between jobs (see `ExecuteJob.populate`). */
 export interface LinkedArtifact {
   key: string;
-  /** Inode of the linked file: the clear step keeps the link only while `artifact` is still this file. */
+  /** Inode of the copy: the clear step keeps it only while `artifact` is still this file. */
   ino: number;
-  /** The cache's generation of `key` when it was linked (see `ArtifactGenerations`). */
+  /** Inode of the cache file it was copied from: a recovery deletes only that file. */
+  cacheIno: number;
+  /** The cache's generation of `key` when it was copied (see `ArtifactGenerations`). */
   generation: number;
 }
 

@@ -15,9 +15,10 @@ import {
   type WorkerInfo,
 } from '../protocol/messages.js';
 import { ProtocolError, TimeoutError, WorkerDiedError, type WardenError } from '../errors.js';
-import { launcherArgs, parseLauncherFailure } from '../sandbox/launcher.js';
+import { launcherArgs, parseLauncherFailure, type TestEntry, type WorkerCgroup } from '../sandbox/launcher.js';
 import { packagePaths } from '../sandbox/paths.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { removeCgroups } from '../sandbox/cgroup.js';
 
 const debug = createDebug('warden:worker');
 
@@ -39,8 +40,10 @@ export interface SpawnWorkerOptions {
   cwd: string;
   handshakeTimeoutMs?: number;
   launcher?: string;
+  /** The cgroups the launcher creates and joins; removed once the process has exited. */
+  cgroup?: WorkerCgroup;
   /** @internal the test suite's attacker worker; never set by the host. */
-  entry?: string;
+  entry?: TestEntry;
   /** Time for the incomplete-frame deadline. Default: the system clock. */
   clock?: Clock;
   /** How long a frame may take to arrive once begun. Default {@link FRAME_DEADLINE_MS}. */
@@ -106,7 +109,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     this.#frameDeadlineMs = options.frameDeadlineMs ?? FRAME_DEADLINE_MS;
     // An explicit empty environment: nothing of the host's (NODE_OPTIONS, secrets) reaches
     // the launcher or node. fd 3 is a unix socketpair libuv creates for the 'pipe' entry.
-    this.#child = spawn(options.launcher ?? packagePaths.launcher, launcherArgs(options.info, options.hostDir, options.entry), {
+    const args = launcherArgs(options.info, options.hostDir, { entry: options.entry, cgroup: options.cgroup });
+    this.#child = spawn(options.launcher ?? packagePaths.launcher, args, {
       cwd: options.cwd,
       env: {},
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
@@ -126,8 +130,14 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     this.exited = new Promise((resolve) => {
       // 'close', not 'exit': it comes after the pipes are drained, so the launcher's step
       // line on stderr has arrived by then.
-      this.#child.once('close', (code, signal) => {
+      this.#child.once('close', async (code, signal) => {
         {
+          // The monitor has reaped node, and every task of the pid namespace is gone with it:
+          // the worker's cgroups are empty and can go before anyone learns it exited.
+          if (options.cgroup) {
+            const cgroupError = await removeCgroups(options.cgroup.dirs);
+            if (cgroupError) debug('cannot remove the cgroup of worker %s: %s', this.info.id, cgroupError.message);
+          }
           this.#exit = { code, signal, error: this.#exitError(code, signal), stderrTail: this.#stderr };
           if (this.#stopAsked && this.#exit.error instanceof WorkerDiedError) {
             // 137: the launcher's monitor SIGKILLs node on the host's SIGTERM and exits 128 + 9.

@@ -46,6 +46,8 @@ export interface SandboxLayers {
   netns: boolean;
   landlock: boolean;
   seccomp: boolean;
+  /** A memory and pids cgroup per worker, under one the host's workers share. */
+  cgroup: boolean;
 }
 
 export interface WorkerLimits {
@@ -59,6 +61,8 @@ export interface WorkerLimits {
   fileBytes: number;
   /** RLIMIT_NOFILE of the worker process. */
   openFiles: number;
+  /** Threads of the worker process: with the launcher's monitor, its RLIMIT_NPROC and pids.max. */
+  threads: number;
   /** How much lower than the host's the worker's CPU priority is (nice increment, 0–19). */
   nice: number;
 }

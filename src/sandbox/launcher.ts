@@ -1,13 +1,14 @@
 import { LauncherError } from '../errors.js';
 import type { WorkerInfo } from '../protocol/messages.js';
-import { packagePaths } from './paths.js';
-import { runtimeBinds } from './runtime.js';
+import { WORKER_FILES, packagePaths, sandboxPackagePath } from './paths.js';
+import { runtimeBinds, type Bind } from './runtime.js';
 
 /** Exit codes of the launcher's steps (native/README.md). */
 export const LAUNCHER_STEP_EXIT: Record<string, number> = {
   args: 100,
   fds: 101,
   pdeathsig: 102,
+  cgroup: 114,
   userns: 103,
   idmap: 104,
   pidns: 105,
@@ -29,24 +30,52 @@ export const LAUNCHER_STEP_EXIT: Record<string, number> = {
 const NODE_FLAGS = ['--disable-proto=throw', '--no-warnings', '--openssl-config=/dev/null'];
 
 /**
- * The launcher's command line for one worker (WorkerInfo says what it is; hostDir where its
- * dir is). `entry` replaces the worker entry for the test suite's attacker worker only; it is
- * bound read-only into the sandbox next to the runtime. No public API reaches it.
+ * @internal TEST ONLY: what the test suite's attacker workers run instead of the worker. `file`
+ * is bound where the worker's entry is, so the sandbox holds exactly what a worker's does,
+ * plus `binds` (the attack's native fixture). No public API reaches it.
  */
-export function launcherArgs(info: WorkerInfo, hostDir: string, entry: string = packagePaths.workerEntry): string[] {
+export interface TestEntry {
+  file: string;
+  binds?: Bind[];
+}
+
+/** The cgroups a worker is created in (one per hierarchy), made and joined by the launcher. */
+export interface WorkerCgroup {
+  dirs: string[];
+}
+
+/**
+ * The launcher's command line for one worker (WorkerInfo says what it is; hostDir where its
+ * dir is; `cgroup` where its cgroups go, when the host has them).
+ */
+export function launcherArgs(info: WorkerInfo, hostDir: string, options: { entry?: TestEntry; cgroup?: WorkerCgroup } = {}): string[] {
+  const { entry, cgroup } = options;
+  const newRoot = info.layers.pivotRoot;
   const args = ['--worker-dir', hostDir, '--kind', info.kind];
-  for (const bind of runtimeBinds()) args.push('--ro-bind', bind.source, bind.target);
-  if (entry !== packagePaths.workerEntry) args.push('--ro-bind', entry, entry);
+  const entryTarget = sandboxPackagePath(WORKER_FILES.entry);
+  for (const bind of runtimeBinds()) {
+    args.push('--ro-bind', entry && bind.target === entryTarget ? entry.file : bind.source, bind.target);
+  }
+  for (const bind of entry?.binds ?? []) args.push('--ro-bind', bind.source, bind.target);
+  // Each worker task: the launcher's monitor, node and its threads.
+  const tasks = String(info.limits.threads + 1);
+  if (cgroup) {
+    for (const dir of cgroup.dirs) args.push('--cgroup', dir);
+    args.push('--cgroup-memory', String(info.limits.dataBytes), '--cgroup-pids', tasks);
+  }
   args.push('--rlimit-data', String(info.limits.dataBytes));
   args.push('--rlimit-fsize', String(info.limits.fileBytes));
   args.push('--rlimit-nofile', String(info.limits.openFiles));
+  args.push('--rlimit-nproc', tasks);
   if (info.limits.nice > 0) args.push('--nice', String(info.limits.nice));
   if (!info.layers.userns) args.push('--no-userns');
   if (!info.layers.pivotRoot) args.push('--no-pivot-root');
   if (!info.layers.netns) args.push('--no-netns');
   if (!info.layers.landlock) args.push('--no-landlock');
   if (!info.layers.seccomp) args.push('--no-seccomp');
-  args.push('--', process.execPath, ...NODE_FLAGS, entry);
+  // Without a new root node sees the host's filesystem: the entry is at its host path.
+  const hostEntry = entry?.file ?? packagePaths.workerEntry;
+  args.push('--', process.execPath, ...NODE_FLAGS, newRoot ? entryTarget : hostEntry);
   return args;
 }
 

@@ -15,5 +15,30 @@ export const packagePaths = {
   workerEntry: path.join(PACKAGE_ROOT, 'dist', 'worker', 'main.cjs'),
 } as const;
 
+/**
+ * Where the package's files appear inside a worker's new root: a neutral path, so nothing in
+ * the sandbox tells where the package is installed on the host. The layout below it mirrors
+ * the package's, so the paths the worker code computes relative to itself (the addon from
+ * dist/worker, the job thread beside the entry) hold in both places.
+ */
+export const SANDBOX_PACKAGE_ROOT = '/warden';
+
+/**
+ * The package files a worker runs, and nothing else of the package: the worker's three
+ * bundles (scripts/bundle.mjs) and the addon. Paths relative to the package root, the same
+ * on the host and under {@link SANDBOX_PACKAGE_ROOT}.
+ */
+export const WORKER_FILES = {
+  entry: 'dist/worker/main.cjs',
+  jobThread: 'dist/worker/jobThread.cjs',
+  probes: 'dist/worker/probes.cjs',
+  addon: 'build/Release/warden_addon.node',
+} as const;
+
+/** A package file's path inside the sandbox. */
+export function sandboxPackagePath(relative: string): string {
+  return path.posix.join(SANDBOX_PACKAGE_ROOT, relative);
+}
+
 /** The worker dir as every worker sees it inside its new root. */
 export const SANDBOX_WORKER_DIR = '/worker';

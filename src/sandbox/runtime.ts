@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { readElfDeps } from './elf.js';
-import { packagePaths } from './paths.js';
+import { PACKAGE_ROOT, WORKER_FILES, sandboxPackagePath } from './paths.js';
 
 /** One read-only bind: `source` on the host, `target` inside the new root. */
 export interface Bind {
@@ -40,9 +40,10 @@ let cached: Bind[] | undefined;
 
 /**
  * Everything node needs to start the worker, and nothing more: the node binary, its ELF
- * interpreter and the libraries it links against (transitively), the package's compiled
- * JavaScript, its package.json (the module type) and the addon. Each is bound at its own
- * path so module resolution inside the sandbox matches the host.
+ * interpreter and the libraries it links against (transitively), each at its own path (the
+ * dynamic loader looks for them there); and the worker's own files (its bundles and the addon)
+ * under the neutral /warden, never the package's install path, its other files or its
+ * package.json.
  */
 export function runtimeBinds(): Bind[] {
   if (cached) return cached;
@@ -69,10 +70,10 @@ export function runtimeBinds(): Bind[] {
       queue.push(found);
     }
   }
-  add(packagePaths.packageJson);
-  add(packagePaths.dist);
-  // Nothing of node_modules: the worker runs on node's own modules, dist/ and the addon.
-  add(packagePaths.addon);
+  // Nothing of node_modules: the worker runs on node's own modules, its bundles and the addon.
+  for (const file of Object.values(WORKER_FILES)) {
+    binds.set(sandboxPackagePath(file), fs.realpathSync(path.join(PACKAGE_ROOT, file)));
+  }
   cached = [...binds].map(([target, source]) => ({ source, target }));
   return cached;
 }

@@ -28,9 +28,15 @@ async function createTmpArtifact(dir: string): Promise<void> {
   await handle.close();
 }
 
-/** Execute jobs: hard-links the cached artifact as `artifact` (never a symlink, never a copy). */
-export async function linkArtifact(dir: string, artifactPath: string): Promise<void> {
-  await fsp.link(artifactPath, path.join(dir, WorkerDirFile.artifact));
+/**
+ * Execute jobs: copies the cached artifact in as `artifact` (a reflink where the filesystem
+ * has them), never a link. A hard link would share the cache file's inode with every worker
+ * dir that holds it: its link count tells a worker how many others run that module, and its
+ * times when the cache last used it. The copy is made when a worker's artifact changes, not
+ * per job: the dir keeps it for the next job of the same artifact.
+ */
+export async function copyArtifact(dir: string, artifactPath: string): Promise<void> {
+  await fsp.copyFile(artifactPath, path.join(dir, WorkerDirFile.artifact), fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
 }
 
 /**
@@ -39,8 +45,8 @@ export async function linkArtifact(dir: string, artifactPath: string): Promise<v
  * writes through) and truncated. An entry that is not what the host put there is removed.
  * Throws `WorkerDirError` (code `E_CLEAR_WORKER_DIR`); the caller then kills the worker.
  *
- * `keepArtifactIno` (execute): the `artifact` link stays for the next job if it is still the
- * file the host linked, a regular file of that inode. Returns whether it stayed.
+ * `keepArtifactIno` (execute): the `artifact` copy stays for the next job if it is still the
+ * file the host put there, a regular file of that inode. Returns whether it stayed.
  */
 export async function clearWorkerDir(dir: string, kind: WorkerKind, keepArtifactIno?: number): Promise<boolean> {
   try {
@@ -98,10 +104,19 @@ async function removeEntry(entryPath: string): Promise<void> {
   await fsp.rm(entryPath, { recursive: true, force: true });
 }
 
+/** Allocation a file may hold beyond its size before the host calls it foul (filesystem rounding and metadata). */
+export const ALLOCATION_SLACK_BYTES = 1024 * 1024;
+
 async function truncateNoFollow(file: string): Promise<void> {
   const handle = await fsp.open(file, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   try {
-    if (!(await handle.stat()).isFile()) throw new Error(`${file} is not a regular file`);
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw new Error(`${file} is not a regular file`);
+    // Blocks allocated past the size (fallocate with FALLOC_FL_KEEP_SIZE) count against the
+    // disk but not against RLIMIT_FSIZE: a worker that made them is not given another job.
+    if (stats.blocks * 512 > stats.size + ALLOCATION_SLACK_BYTES) {
+      throw new Error(`${file} has ${stats.blocks * 512} bytes allocated for ${stats.size} bytes of content`);
+    }
     await handle.truncate(0);
   } finally {
     await handle.close();

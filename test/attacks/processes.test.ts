@@ -3,6 +3,7 @@
  * processes, signal others or read the host's environment.
  */
 import test from 'ava';
+import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import { setHostEnv, startHost } from '../helpers/host.js';
 import { startAttacker } from '../helpers/attacker.js';
@@ -88,4 +89,27 @@ test.serial("processes: reading the host's environment gives {}", async (t) => {
   const value = r.value as { env: Record<string, string>; argv: string };
   t.deepEqual(value.env, {});
   t.false(value.argv.includes('hunter2'));
+});
+
+test.serial("processes: without Landlock's signal scope (ABI < 6), kill(0, SIGSTOP) stays in the sandbox: the launcher's monitor runs on", async (t) => {
+  // Own session (setsid in pid 1 of the worker's pid namespace): the process group the host
+  // started holds the monitor alone. Landlock is turned off here, as on a kernel without its
+  // signal scope, which would refuse the signal too.
+  const { host } = await startHost(t);
+  const attacker = await startAttacker(t, host, 'execute', { layers: { landlock: false } });
+  const monitor = attacker.worker.pid!;
+  t.teardown(() => {
+    try {
+      process.kill(monitor, 'SIGCONT');
+    } catch {
+      // gone
+    }
+  });
+  const r = await attacker.run("process.kill(0, 'SIGSTOP'); return 'sent';");
+  t.is(r.value, 'sent');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const state = fs.readFileSync(`/proc/${monitor}/stat`, 'utf8').split(') ')[1]!.split(' ')[0];
+  t.not(state, 'T', 'the monitor is not stopped');
+  t.is((await attacker.run('return 1;')).value, 1, 'the worker still answers');
+  t.true((await attacker.worker.ping()) >= 0);
 });

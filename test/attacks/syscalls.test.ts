@@ -34,3 +34,13 @@ for (const name of [
     t.is(r.value, 'EPERM');
   });
 }
+
+const x86 = process.arch === 'x64';
+(x86 ? test.serial : test.skip)(`syscalls: modify_ldt fails with EPERM${x86 ? '' : ' (skipped: x86_64 only)'}`, async (t) => {
+  // seccomp (launcher): 16-bit segment descriptors, a classic kernel attack surface. Read
+  // (func 0) into a buffer: harmless even where allowed.
+  const { host } = await startHost(t);
+  const attacker = await startAttacker(t, host);
+  const r = await attacker.run('const n = ctx.native; return n.syscall(n.nr.modify_ldt, 0, Buffer.alloc(64), 64).errno;');
+  t.is(r.value, 'EPERM');
+});

@@ -16,6 +16,8 @@ test('warden security prints a table of every feature and exits 0 when the sandb
   const { code, stdout } = await run(['security', '--cache-dir', cacheDir]);
   t.is(code, 0, stdout);
   for (const feature of ['userns', 'netns', 'seccomp', 'landlock']) t.regex(stdout, new RegExp(`^${feature}\\s+yes\\s+\\S`, 'm'));
+  // The cgroup layer is optional: present or not, the sandbox is complete.
+  t.regex(stdout, /^cgroup\s+(yes|no \(optional\))\s+\S/m);
   t.regex(stdout, /^feature\s+available\s+detail$/m);
   t.regex(stdout, /sandbox: complete/);
 });
@@ -27,7 +29,12 @@ test('warden security --json prints the status for machines', async (t) => {
   t.is(code, 0);
   const status = JSON.parse(stdout);
   t.true(status.secure);
-  t.deepEqual(status.features.map((f: { feature: string }) => f.feature).sort(), ['landlock', 'netns', 'seccomp', 'userns']);
+  t.deepEqual(status.features.map((f: { feature: string }) => f.feature).sort(), ['cgroup', 'landlock', 'netns', 'seccomp', 'userns']);
+  t.deepEqual(
+    status.features.filter((f: { required: boolean }) => !f.required).map((f: { feature: string }) => f.feature),
+    ['cgroup'],
+  );
+  t.is(typeof status.layers.cgroup, 'boolean');
   t.true(status.landlockAbi >= 1);
 });
 

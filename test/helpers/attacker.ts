@@ -5,12 +5,42 @@ import { WorkerProcess } from '../../src/actors/workerProcess.js';
 import { createWorkerDir, removeWorkerDir } from '../../src/sandbox/workerDir.js';
 import fs from 'node:fs';
 import type { Host, HostOptions } from '../../src/index.js';
-import type { WorkerKind } from '../../src/protocol/messages.js';
+import type { SandboxLayers, WorkerKind } from '../../src/protocol/messages.js';
+import type { TestEntry } from '../../src/sandbox/launcher.js';
+import { PACKAGE_ROOT } from '../../src/sandbox/paths.js';
 import { startHost, waitFor, workerProcesses } from './host.js';
 import { idleWorkers } from './scheduler.js';
 
-const ATTACKER_ENTRY = path.resolve('test/fixtures/attacker-worker.mjs');
-const POOL_ATTACKER_ENTRY = path.resolve('test/fixtures/attacker-pool-worker.mjs');
+/** Where attacker workers find their native fixture (test/fixtures/attack-native.mjs). */
+const ATTACK_NATIVE = { source: path.join(PACKAGE_ROOT, 'build', 'Release', 'warden_attack.node'), target: '/attack/attack.node' };
+const bundles = new Map<string, Promise<TestEntry>>();
+
+/**
+ * An attacker entry as the sandbox gets it: bundled into one CommonJS file the way the
+ * worker's entry is (scripts/bundle.mjs), into build/test (beside build/Release, at the depth
+ * of dist/worker, so the addon's relative path holds on the host too), once per test process.
+ * The launcher binds it where the worker's entry is, and the native fixture beside.
+ */
+export function attackerEntry(fixture: 'attacker-worker' | 'attacker-pool-worker'): Promise<TestEntry> {
+  let entry = bundles.get(fixture);
+  if (!entry) {
+    entry = (async () => {
+      const { bundle } = (await import(new URL('../../scripts/bundle.mjs', import.meta.url).href)) as {
+        bundle: (source: string, outfile: string) => Promise<void>;
+      };
+      const file = path.join(PACKAGE_ROOT, 'build', 'test', `${fixture}.cjs`);
+      const partial = `${file}.${process.pid}.tmp`;
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      await bundle(`test/fixtures/${fixture}.mjs`, path.relative(PACKAGE_ROOT, partial));
+      // Another test process may be bundling the same file: each writes its own, then renames.
+      fs.renameSync(partial, file);
+      fs.rmSync(`${partial}.map`, { force: true });
+      return { file, binds: [ATTACK_NATIVE] };
+    })();
+    bundles.set(fixture, entry);
+  }
+  return entry;
+}
 
 /** The input line that makes a pool attacker worker run the rest of the input as JavaScript first. */
 export const ATTACK_MARKER = 'ATTACK\n';
@@ -60,13 +90,22 @@ export interface Attacker {
 }
 
 /**
- * Starts an attacker worker in `host`'s cache dir, with the host's security status, limits
- * and layers: the same launcher command line but for the entry file. Killed after the test.
+ * Starts an attacker worker in `host`'s cache dir, with the host's security status, limits,
+ * layers and cgroups: the same launcher command line but for the entry file. Killed after the
+ * test. `layers` turns layers off, as on a machine that lacks them.
  */
-export async function startAttacker(t: ExecutionContext, host: Host, kind: WorkerKind = 'execute'): Promise<Attacker> {
+export async function startAttacker(
+  t: ExecutionContext,
+  host: Host,
+  kind: WorkerKind = 'execute',
+  options: { layers?: Partial<SandboxLayers> } = {},
+): Promise<Attacker> {
+  const entry = await attackerEntry('attacker-worker');
   const hostDir = await createWorkerDir(host.options.cacheDir, kind);
-  const info = host.workerInfo(kind, `attacker-${crypto.randomBytes(4).toString('hex')}`, hostDir);
-  const worker = await WorkerProcess.spawn({ info, hostDir, cwd: host.options.cacheDir, entry: ATTACKER_ENTRY });
+  const hostInfo = host.workerInfo(kind, `attacker-${crypto.randomBytes(4).toString('hex')}`, hostDir);
+  const info = { ...hostInfo, layers: { ...hostInfo.layers, ...options.layers } };
+  const cgroup = info.layers.cgroup ? host.workerCgroup(hostDir) : undefined;
+  const worker = await WorkerProcess.spawn({ info, hostDir, cwd: host.options.cacheDir, entry, ...(cgroup ? { cgroup } : {}) });
   t.teardown(async () => {
     await worker.kill();
     await removeWorkerDir(hostDir);
@@ -81,10 +120,11 @@ export async function startAttacker(t: ExecutionContext, host: Host, kind: Worke
   };
 }
 
-/** Whether `pid` runs `entry` (its command line names it). */
+/** Whether `pid` runs `entry`: its launcher's command line binds it (node sees it at the worker entry's path). */
 function runsEntry(pid: number, entry: string): boolean {
   try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(entry);
+    const ppid = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1];
+    return [pid, ppid].some((p) => fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes(entry));
   } catch {
     return false;
   }
@@ -97,21 +137,22 @@ function runsEntry(pid: number, entry: string): boolean {
  * pools ever start is one; the host's teardown checks no process or dir is left.
  */
 export async function startAttackerPool(t: ExecutionContext, options: HostOptions = {}): Promise<{ host: Host; cacheDir: string }> {
+  const entry = await attackerEntry('attacker-pool-worker');
   const { host, cacheDir } = await startHost(t, options);
   // Set before the first worker is spawned: the pools ask for their workers when the host is
   // created, but each spawn reads the entry only after creating its dir (I/O, which cannot
   // complete before this continuation runs). Checked below all the same.
-  host.workerEntry = POOL_ATTACKER_ENTRY;
+  host.workerEntry = entry;
   // Teardowns run last-registered first: close here, then check what startHost's check cannot
   // see (it looks for the real worker's entry).
   t.teardown(async () => {
     await host.close();
-    const left = await waitFor(() => workerProcesses(cacheDir, POOL_ATTACKER_ENTRY), (pids) => pids.length === 0);
+    const left = await waitFor(() => workerProcesses(cacheDir, entry.file), (pids) => pids.length === 0);
     if (left.length > 0) throw new Error(`attacker worker processes left behind: ${left.join(', ')}`);
   });
   await idleWorkers(host, 'prepare', host.options.prepareWorkers);
   await idleWorkers(host, 'execute', host.options.executeWorkers);
-  const real = host.workers().filter((w) => w.pid === undefined || !runsEntry(w.pid, POOL_ATTACKER_ENTRY));
+  const real = host.workers().filter((w) => w.pid === undefined || !runsEntry(w.pid, entry.file));
   if (real.length > 0) throw new Error(`workers not running the attacker entry: ${JSON.stringify(real)}`);
   return { host, cacheDir };
 }

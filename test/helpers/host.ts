@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { createHost, type Host, type HostOptions } from '../../src/index.js';
+import { findCgroupPlace, hostCgroupName } from '../../src/sandbox/cgroup.js';
 
 /** A fresh cache dir under the OS temp dir, removed by the caller's teardown. */
 export async function tempCacheDir(prefix = 'warden-test-'): Promise<string> {
@@ -54,11 +55,20 @@ export async function startHost(t: ExecutionContext, options: HostOptions = {}):
     await host.close();
     const dirs = workerDirsIn(cacheDir);
     const processes = await waitFor(() => workerProcesses(cacheDir), (p) => p.length === 0);
+    const cgroups = hostCgroupsLeft(cacheDir);
     await fsp.rm(cacheDir, { recursive: true, force: true });
     if (dirs.length > 0) throw new Error(`worker dirs left behind: ${dirs.join(', ')}`);
+    if (cgroups.length > 0) throw new Error(`cgroups left behind: ${cgroups.join(', ')}`);
     if (processes.length > 0) throw new Error(`worker processes left behind: ${processes.join(', ')}`);
   });
   return { host, cacheDir };
+}
+
+/** The cgroups a host on `cacheDir` made and has not removed (none once it has closed). */
+export function hostCgroupsLeft(cacheDir: string): string[] {
+  const place = findCgroupPlace();
+  if (!('version' in place)) return [];
+  return place.parents.map((parent) => path.join(parent, hostCgroupName(cacheDir))).filter((dir) => fs.existsSync(dir));
 }
 
 /** Polls `read` until `done` holds or the time runs out; returns the last value. */

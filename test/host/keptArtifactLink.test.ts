@@ -1,89 +1,124 @@
 /**
- * An execute worker's dir keeps the artifact's hard link between jobs of the same artifact (no
- * link, unlink or stat per job), and never offers a job a link that is not the file the cache
- * holds now: another artifact, or the same key deleted and prepared again (a recovery, a prune),
- * gets a fresh link. Whether a link was replaced shows in its inode.
+ * An execute worker's dir keeps its private copy of the artifact between jobs of the same
+ * artifact (no copy, unlink or stat per job), and never offers a job a copy of a file that is
+ * not the one the cache holds now: another artifact, or the same key deleted and prepared again
+ * (a recovery, a prune), gets a fresh copy. Whether a copy was replaced shows in its identity
+ * (inode and birth time: a freed inode number is soon reused); a copy is never the cache file
+ * itself (a hard link would share its inode, link count and times with the worker:
+ * docs/security.md).
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Host } from '../../src/index.js';
 import { workerDirsIn } from '../helpers/host.js';
 import { example, flipByte, hello, idleWorkers, startScheduler, text } from '../helpers/scheduler.js';
 
-/** The entries of the (only) execute worker's dir once it is idle again, and the inode of its `artifact`. */
-async function idleDir(host: Host, cacheDir: string): Promise<{ names: string[]; ino: number | undefined }> {
+/** A file's identity: its inode number alone is not one, the filesystem reuses freed numbers at once. */
+function identity(file: string): string {
+  const st = fs.statSync(file, { bigint: true });
+  return `${st.ino}:${st.birthtimeNs || st.ctimeNs}`;
+}
+
+/** The entries of the (only) execute worker's dir once it is idle again, and its `artifact`: identity and bytes. */
+async function idleDir(host: Host, cacheDir: string): Promise<{ names: string[]; ino: string | undefined; bytes: Buffer | undefined }> {
   await idleWorkers(host, 'execute');
   const dir = path.join(cacheDir, workerDirsIn(cacheDir).find((name) => name.startsWith('worker-dir-execute-'))!);
   const names = fs.readdirSync(dir);
-  return { names, ino: names.includes('artifact') ? fs.lstatSync(path.join(dir, 'artifact')).ino : undefined };
+  const file = path.join(dir, 'artifact');
+  const kept = names.includes('artifact');
+  return { names, ino: kept ? identity(file) : undefined, bytes: kept ? fs.readFileSync(file) : undefined };
 }
 
-const inodeOf = (file: string): number => fs.statSync(file).ino;
+/** The dir holds a copy of the cache's current file for `key`, and nothing else. */
+async function holdsCopyOf(t: ExecutionContext, host: Host, cacheDir: string, key: string): Promise<string> {
+  const dir = await idleDir(host, cacheDir);
+  const cached = host.cache.pathOf(key);
+  t.deepEqual(dir.names, ['artifact'], 'nothing but the copy');
+  t.not(dir.ino, identity(cached), 'a file of its own, not the cache file');
+  t.true(dir.bytes!.equals(fs.readFileSync(cached)), "the cache file's bytes");
+  return dir.ino!;
+}
 
-test.serial('jobs of the same artifact on one worker run from the link the first one made', async (t) => {
+test.serial('jobs of the same artifact on one worker run from the copy the first one made', async (t) => {
   const { host, cacheDir } = await startScheduler(t);
   const artifact = await host.prepare(hello.wasm);
-  const cached = inodeOf(host.cache.pathOf(artifact.key));
+  const inodes = new Set<string>();
   for (const input of ['one', 'two', 'three']) {
     t.is(text((await host.execute(artifact, Buffer.from(input))).output), `Hello, ${input}!`);
-    t.deepEqual(await idleDir(host, cacheDir), { names: ['artifact'], ino: cached }, 'nothing but the link to the cached file');
+    inodes.add(await holdsCopyOf(t, host, cacheDir, artifact.key));
   }
+  t.is(inodes.size, 1, 'the same copy for every job');
+  t.is(fs.statSync(host.cache.pathOf(artifact.key)).nlink, 1, 'the cache file is linked from the cache alone');
 });
 
-test.serial('another artifact replaces the kept link, and back', async (t) => {
+test.serial('another artifact replaces the kept copy, and back', async (t) => {
   const { host, cacheDir } = await startScheduler(t);
   const first = await host.prepare(hello.wasm);
   const upper = example('upper');
   const second = await host.prepare(upper.wasm);
   t.is(text((await host.execute(first, Buffer.from('a'))).output), 'Hello, a!');
-  t.is((await idleDir(host, cacheDir)).ino, inodeOf(host.cache.pathOf(first.key)));
+  const a = await holdsCopyOf(t, host, cacheDir, first.key);
   t.is(text((await host.execute(second, Buffer.from('abc'))).output), 'ABC');
-  t.is((await idleDir(host, cacheDir)).ino, inodeOf(host.cache.pathOf(second.key)));
+  const b = await holdsCopyOf(t, host, cacheDir, second.key);
   t.is(text((await host.execute(first, Buffer.from('b'))).output), 'Hello, b!');
-  t.deepEqual(await idleDir(host, cacheDir), { names: ['artifact'], ino: inodeOf(host.cache.pathOf(first.key)) });
+  const c = await holdsCopyOf(t, host, cacheDir, first.key);
+  t.not(b, a);
+  t.not(c, b);
 });
 
-test.serial('a kept link whose file went bad: the artifact is recovered and the next jobs run from the new file', async (t) => {
+test.serial('a kept copy that went bad: the artifact is recovered and the next jobs run from a copy of the new file', async (t) => {
   const { host, cacheDir, events } = await startScheduler(t);
   const artifact = await host.prepare(hello.wasm);
   await host.execute(artifact, Buffer.from('before'));
-  const old = (await idleDir(host, cacheDir)).ino;
-  // In place: the kept link is the same inode, so it went bad too.
-  flipByte(host.cache.pathOf(artifact.key), -1);
+  const dir = path.join(cacheDir, workerDirsIn(cacheDir).find((name) => name.startsWith('worker-dir-execute-'))!);
+  const old = identity(host.cache.pathOf(artifact.key));
+  // The worker's own copy, in place: the worker finds it corrupted.
+  flipByte(path.join(dir, 'artifact'), -1);
   t.is(text((await host.execute(artifact, Buffer.from('after'))).output), 'Hello, after!');
   t.deepEqual(events.of('artifact:deleted'), [{ key: artifact.key, reason: 'corrupted' }]);
-  const renewed = inodeOf(host.cache.pathOf(artifact.key));
+  const renewed = identity(host.cache.pathOf(artifact.key));
   t.not(renewed, old, 'prepared again: a new file');
-  t.deepEqual(await idleDir(host, cacheDir), { names: ['artifact'], ino: renewed });
+  await holdsCopyOf(t, host, cacheDir, artifact.key);
   t.is(text((await host.execute(artifact, Buffer.from('again'))).output), 'Hello, again!');
-  t.is(events.of('artifact:deleted').length, 1, 'no second recovery: the stale link was not used');
+  t.is(events.of('artifact:deleted').length, 1, 'no second recovery: the stale copy was not used');
   t.deepEqual(events.of('job:failed'), []);
 });
 
-test.serial('an artifact deleted from the cache and prepared again is linked anew, not run from the kept link', async (t) => {
+test.serial('a cache file that went bad after a worker copied it: that worker runs on from its good copy, the next copy is recovered', async (t) => {
+  const { host, cacheDir, events } = await startScheduler(t);
+  const artifact = await host.prepare(hello.wasm);
+  await host.execute(artifact, Buffer.from('before'));
+  flipByte(host.cache.pathOf(artifact.key), -1);
+  t.is(text((await host.execute(artifact, Buffer.from('kept'))).output), 'Hello, kept!', 'the copy is not the cache file');
+  t.deepEqual(events.of('artifact:deleted'), []);
+  // Another artifact in between: the worker's next job of the first copies the bad file.
+  await host.execute(await host.prepare(example('upper').wasm), Buffer.from('x'));
+  t.is(text((await host.execute(artifact, Buffer.from('after'))).output), 'Hello, after!');
+  t.deepEqual(events.of('artifact:deleted'), [{ key: artifact.key, reason: 'corrupted' }]);
+  await holdsCopyOf(t, host, cacheDir, artifact.key);
+  t.deepEqual(events.of('job:failed'), []);
+});
+
+test.serial('an artifact deleted from the cache and prepared again is copied anew, not run from the kept copy', async (t) => {
   const { host, cacheDir } = await startScheduler(t);
   const artifact = await host.prepare(hello.wasm);
   await host.execute(artifact, Buffer.from('x'));
-  const old = (await idleDir(host, cacheDir)).ino;
+  const old = await holdsCopyOf(t, host, cacheDir, artifact.key);
   t.true(await host.cache.delete(artifact.key, 'cleared'));
   await host.prepare(hello.wasm);
-  const renewed = inodeOf(host.cache.pathOf(artifact.key));
-  t.not(renewed, old);
   t.is(text((await host.execute(artifact, Buffer.from('y'))).output), 'Hello, y!');
-  t.deepEqual(await idleDir(host, cacheDir), { names: ['artifact'], ino: renewed });
+  t.not(await holdsCopyOf(t, host, cacheDir, artifact.key), old);
 });
 
-test.serial('a kept link does not hold its artifact in the cache: pruned, it is prepared again when executed', async (t) => {
+test.serial('a kept copy does not hold its artifact in the cache: pruned, it is prepared again when executed', async (t) => {
   // Room for one artifact: each install prunes the others.
   const { host, cacheDir, events } = await startScheduler(t, { cacheMaxBytes: 1 });
   const first = await host.prepare(hello.wasm);
   await host.execute(first, Buffer.from('kept'));
-  const old = (await idleDir(host, cacheDir)).ino;
+  const old = await holdsCopyOf(t, host, cacheDir, first.key);
   await host.prepare(example('upper').wasm);
-  t.true(events.of('artifact:pruned').some((e) => e.key === first.key), 'the idle worker\'s link did not pin it');
+  t.true(events.of('artifact:pruned').some((e) => e.key === first.key), "the idle worker's copy did not pin it");
   t.is(text((await host.execute(first, Buffer.from('pruned'))).output), 'Hello, pruned!');
-  const renewed = inodeOf(host.cache.pathOf(first.key));
-  t.not(renewed, old);
-  t.deepEqual(await idleDir(host, cacheDir), { names: ['artifact'], ino: renewed });
+  t.not(await holdsCopyOf(t, host, cacheDir, first.key), old);
 });

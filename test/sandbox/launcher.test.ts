@@ -29,7 +29,7 @@ test('a missing worker dir fails at step rootfs with ENOENT', async (t) => {
         kind: 'execute',
         id: 'missing-dir',
         dir: '/worker',
-        limits: { dataBytes: 1 << 30, fileBytes: 1 << 20, openFiles: 64, nice: 0, jobHeapMb: 64, jobStackMb: 1 },
+        limits: { dataBytes: 1 << 30, fileBytes: 1 << 20, openFiles: 64, threads: 64, nice: 0, jobHeapMb: 64, jobStackMb: 1 },
         layers: status.layers,
       },
       hostDir: path.join(cacheDir, 'worker-dir-execute-does-not-exist'),
@@ -53,6 +53,12 @@ test('bad arguments fail at step args before any work', async (t) => {
     ['--worker-dir', cacheDir, '--kind', 'execute', '--rlimit-data', 'lots', '--', process.execPath],
     ['--worker-dir', cacheDir, '--kind', 'execute', '--ro-bind', '/usr', 'relative', '--', process.execPath],
     ['--check', 'telepathy'],
+    ['--worker-dir', cacheDir, '--kind', 'execute', '--cgroup', 'relative/dir', '--cgroup-memory', '1', '--cgroup-pids', '1', '--', process.execPath],
+    ['--worker-dir', cacheDir, '--kind', 'execute', '--cgroup-memory', '1048576', '--', process.execPath],
+    ['--worker-dir', cacheDir, '--kind', 'execute', '--cgroup', `${cacheDir}/cg`, '--', process.execPath],
+    ['--worker-dir', cacheDir, '--kind', 'execute', '--rlimit-nproc', '0', '--', process.execPath],
+    ['--check', 'cgroup'],
+    ['--check', 'cgroup', '--cgroup', `${cacheDir}/cg`, '--bogus'],
   ];
   for (const args of cases) {
     const { code, stderr } = await runLauncher(args, cacheDir);
@@ -80,12 +86,26 @@ test('fd 3 that is not a socket fails at step fds', async (t) => {
   t.regex(result.stderr, /^step=fds errno=\S+ detail=/m);
 });
 
+test('a cgroup that already exists, or a dir that is no cgroup, fails at step cgroup before any namespace', async (t) => {
+  const cacheDir = await tempCacheDir();
+  t.teardown(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
+  const limits = ['--cgroup-memory', String(64 << 20), '--cgroup-pids', '8'];
+  const run = (dir: string) => runLauncher(['--worker-dir', cacheDir, '--kind', 'execute', '--cgroup', dir, ...limits, '--', process.execPath, '-e', '0'], cacheDir);
+  // Joining a cgroup someone else made could mean joining another worker's.
+  const existing = await run(cacheDir);
+  t.is(existing.code, LAUNCHER_STEP_EXIT.cgroup!);
+  t.regex(existing.stderr, /^step=cgroup errno=EEXIST detail=mkdir /m);
+  const plain = await run(path.join(cacheDir, 'plain-dir'));
+  t.is(plain.code, LAUNCHER_STEP_EXIT.cgroup!);
+  t.regex(plain.stderr, /^step=cgroup errno=ENOENT detail=no memory controller/m);
+});
+
 test('every check mode passes on this machine and prints its facts', async (t) => {
   const cacheDir = await tempCacheDir();
   t.teardown(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
   const expected: Record<string, RegExp> = {
     landlock: /^abi=\d+ enforced=1$/,
-    userns: /^userns=1 pivot_root=1$/,
+    userns: /^(timens=1 )?userns=1 pivot_root=1$/,
     seccomp: /^seccomp=1$/,
     netns: /^netns=1$/,
   };

@@ -7,12 +7,25 @@ import { promisify } from 'node:util';
 import { checkSecurity, enforceSecurity } from '../../src/sandbox/security.js';
 import { loadAddon } from '../../src/shared/addon.js';
 import { SandboxUnavailableError } from '../../src/errors.js';
-import { tempCacheDir } from '../helpers/host.js';
+import { hostCgroupsLeft, tempCacheDir } from '../helpers/host.js';
 
 const exec = promisify(execFile);
 const fixture = path.resolve('test/fixtures/host-probe.mjs');
 
-function kernelOffers(): Record<string, boolean> {
+/**
+ * The cgroup layer where it can be told from outside: cgroup v1 with writable memory and pids
+ * hierarchies (root) has it, v1 without root has not. On cgroup v2 it depends on delegation,
+ * which test/sandbox/cgroup.test.ts covers: undefined here.
+ */
+function cgroupOffered(): boolean | undefined {
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  const v1 = /- cgroup cgroup \S*\bmemory\b/.test(mounts) && /- cgroup cgroup \S*\bpids\b/.test(mounts);
+  if (!v1) return undefined;
+  const writable = !/ \/sys\/fs\/cgroup\/memory ro[, ]/.test(mounts);
+  return process.getuid!() === 0 && writable;
+}
+
+function kernelOffers(): Record<string, boolean | undefined> {
   const maxUserNamespaces = Number(fs.readFileSync('/proc/sys/user/max_user_namespaces', 'utf8'));
   const apparmorRestrict = fs.existsSync('/proc/sys/kernel/apparmor_restrict_unprivileged_userns')
     ? fs.readFileSync('/proc/sys/kernel/apparmor_restrict_unprivileged_userns', 'utf8').trim() === '1'
@@ -23,6 +36,7 @@ function kernelOffers(): Record<string, boolean> {
     netns: userns && fs.existsSync('/proc/self/ns/net'),
     seccomp: /^Seccomp:/m.test(fs.readFileSync('/proc/self/status', 'utf8')),
     landlock: loadAddon().attest().landlockAbi > 0,
+    cgroup: cgroupOffered(),
   };
 }
 
@@ -32,11 +46,15 @@ test('the status matches what the kernel offers', async (t) => {
   const status = await checkSecurity(cacheDir);
   const offers = kernelOffers();
   for (const feature of status.features) {
-    t.is(feature.available, offers[feature.feature]!, `${feature.feature}: ${feature.detail}`);
+    const offered = offers[feature.feature];
+    if (offered !== undefined) t.is(feature.available, offered, `${feature.feature}: ${feature.detail}`);
     t.is(feature.fix === undefined, feature.available);
+    t.is(feature.required, feature.feature !== 'cgroup');
   }
+  t.is(status.layers.cgroup, status.features.find((f) => f.feature === 'cgroup')!.available);
   t.is(status.landlockAbi, Math.max(0, loadAddon().attest().landlockAbi));
-  t.is(status.secure, Object.values(offers).every(Boolean));
+  // Secure: every required layer; the cgroup is not one.
+  t.is(status.secure, ['userns', 'netns', 'seccomp', 'landlock'].every((f) => offers[f]));
 });
 
 test('a missing layer stops startup with E_SANDBOX_UNAVAILABLE naming each feature and its fix', async (t) => {
@@ -54,6 +72,7 @@ test('a missing layer stops startup with E_SANDBOX_UNAVAILABLE naming each featu
   t.regex(report.error.message, /fix: allow unprivileged user namespaces/);
   t.regex(report.error.message, /allowInsecure/);
   t.falsy(report.started);
+  t.deepEqual(hostCgroupsLeft(cacheDir), [], 'a host that does not start leaves no cgroup');
 });
 
 test('with allowInsecure the host starts, warns once per missing feature and runs workers with what is left', async (t) => {

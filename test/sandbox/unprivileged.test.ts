@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { attackerEntry } from '../helpers/attacker.js';
 
 const exec = promisify(execFile);
 const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
@@ -31,7 +32,8 @@ function readablePackage(): string {
     return root;
   } catch {
     const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-nobody-pkg-'));
-    for (const part of ['package.json', 'dist', 'build/Release/launcher', 'build/Release/warden_addon.node', 'node_modules', 'test/fixtures']) {
+    const parts = ['package.json', 'dist', 'build/Release/launcher', 'build/Release/warden_addon.node', 'build/Release/warden_attack.node', 'build/test'];
+    for (const part of [...parts, 'node_modules', 'test/fixtures']) {
       fs.cpSync(path.join(root, part), path.join(copy, part), { recursive: true });
     }
     fs.chmodSync(copy, 0o755);
@@ -42,6 +44,11 @@ function readablePackage(): string {
 const refusal = unprivilegedUsernsRefusal();
 const maybe = refusal ? test.skip : test;
 
+// The attacker bundle the copy needs: built before the package is copied for uid 65534.
+test.before(async () => {
+  await attackerEntry('attacker-worker');
+});
+
 maybe(`as uid 65534 the sandbox is complete and every probe is refused${refusal ? ` (skipped: ${refusal})` : ''}`, async (t) => {
   const pkg = readablePackage();
   t.teardown(() => {
@@ -50,7 +57,9 @@ maybe(`as uid 65534 the sandbox is complete and every probe is refused${refusal 
   const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-nobody-cache-'));
   fs.chownSync(cacheDir, 65534, 65534);
   t.teardown(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
-  const { stdout } = await exec('setpriv', [...NOBODY, process.execPath, path.join(pkg, 'test/fixtures/host-probe.mjs'), cacheDir, '--probes'], {
+  const bomb = path.join(pkg, 'build/test/attacker-worker.cjs');
+  const args = [path.join(pkg, 'test/fixtures/host-probe.mjs'), cacheDir, '--probes', '--thread-bomb', bomb];
+  const { stdout } = await exec('setpriv', [...NOBODY, process.execPath, ...args], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
     cwd: cacheDir,
   });
@@ -76,4 +85,13 @@ maybe(`as uid 65534 the sandbox is complete and every probe is refused${refusal 
   t.is(p.env.detail, '{}');
   t.false(p.killHost.ok);
   t.deepEqual(fs.readdirSync(cacheDir).filter((n) => n.startsWith('worker-dir-')), []);
+  // No cgroup for uid 65534 here: a warning, not an insecure sandbox; RLIMIT_NPROC in the
+  // worker's user namespace still bounds a native thread bomb.
+  const cgroup = report.status.features.find((f: { feature: string }) => f.feature === 'cgroup');
+  t.false(cgroup.available, cgroup.detail);
+  t.false(report.status.layers.cgroup);
+  t.is(report.degraded.length, 1);
+  const bombed = JSON.parse(report.threadBomb.detail) as { created: number; errno: string };
+  t.is(bombed.errno, 'EAGAIN', report.threadBomb.detail);
+  t.true(bombed.created < report.threadBomb.threads, `${bombed.created} threads`);
 });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import {
   clearWorkerDir,
   createWorkerDir,
-  linkArtifact,
+  copyArtifact,
   purgeStaleWorkerDirs,
   removeWorkerDir,
   WORKER_DIR_PREFIX,
@@ -30,16 +30,19 @@ test('worker dirs are created inside the cache dir with the known layout', async
   t.is(fs.statSync(execute).mode & 0o777, 0o700);
 });
 
-test('populating an execute dir hard-links the artifact', async (t) => {
+test('populating an execute dir copies the artifact: a file of its own, nothing shared with the cache file', async (t) => {
   const cacheDir = await cache(t);
   const artifact = path.join(cacheDir, 'artifact-abc');
   fs.writeFileSync(artifact, 'compiled');
   const dir = await createWorkerDir(cacheDir, 'execute');
-  await linkArtifact(dir, artifact);
-  const linked = fs.lstatSync(path.join(dir, 'artifact'));
-  t.true(linked.isFile());
-  t.false(linked.isSymbolicLink());
-  t.is(linked.ino, fs.statSync(artifact).ino);
+  await copyArtifact(dir, artifact);
+  const copy = fs.lstatSync(path.join(dir, 'artifact'));
+  t.true(copy.isFile());
+  t.false(copy.isSymbolicLink());
+  t.not(copy.ino, fs.statSync(artifact).ino);
+  t.is(copy.nlink, 1, 'its link count says nothing of other workers');
+  t.is(fs.statSync(artifact).nlink, 1);
+  t.is(fs.readFileSync(path.join(dir, 'artifact'), 'utf8'), 'compiled');
 });
 
 test('clearing removes everything without following links and keeps the cache intact', async (t) => {
@@ -50,7 +53,7 @@ test('clearing removes everything without following links and keeps the cache in
   fs.mkdirSync(outside);
   fs.writeFileSync(path.join(outside, 'keep'), 'keep me');
   const dir = await createWorkerDir(cacheDir, 'execute');
-  await linkArtifact(dir, artifact);
+  await copyArtifact(dir, artifact);
   fs.symlinkSync(outside, path.join(dir, 'link-to-dir'));
   fs.symlinkSync(artifact, path.join(dir, 'link-to-file'));
   fs.mkdirSync(path.join(dir, 'nested', 'deeper'), { recursive: true });
@@ -62,19 +65,19 @@ test('clearing removes everything without following links and keeps the cache in
   t.is(fs.readFileSync(path.join(outside, 'keep'), 'utf8'), 'keep me');
 });
 
-test('clearing an execute dir can keep its artifact link for the next job, and still removes the rest', async (t) => {
+test('clearing an execute dir can keep its artifact copy for the next job, and still removes the rest', async (t) => {
   const cacheDir = await cache(t);
   const artifact = path.join(cacheDir, 'artifact-abc');
   fs.writeFileSync(artifact, 'compiled');
   const dir = await createWorkerDir(cacheDir, 'execute');
-  await linkArtifact(dir, artifact);
-  const ino = fs.statSync(artifact).ino;
+  await copyArtifact(dir, artifact);
+  const ino = fs.statSync(path.join(dir, 'artifact')).ino;
   fs.writeFileSync(path.join(dir, 'stray'), 'x');
   fs.mkdirSync(path.join(dir, 'nested'));
   t.true(await clearWorkerDir(dir, 'execute', ino));
   t.deepEqual(fs.readdirSync(dir), ['artifact']);
   t.is(fs.lstatSync(path.join(dir, 'artifact')).ino, ino);
-  t.false(await clearWorkerDir(dir, 'execute'), 'without an inode to keep, the link goes');
+  t.false(await clearWorkerDir(dir, 'execute'), 'without an inode to keep, the copy goes');
   t.deepEqual(fs.readdirSync(dir), []);
 });
 
