@@ -1,12 +1,12 @@
 import { ArtifactFormatError, decodeArtifact } from '../../shared/artifact.js';
 import { classifyError, type MemoryState } from './classify.js';
-import { WASI_MODULE } from './hostFunctions.js';
+import { WASI_MODULE } from '../../shared/hostFunctions.js';
 import { JobError } from '../../shared/jobError.js';
 import type { ExecuteLimits } from '../../shared/limits.js';
-import { clampMemory } from './rewrite.js';
+import { clampMemory } from '../../shared/rewrite.js';
 import { placeInput, readOutput, runExports } from './runAbi.js';
 import { LogSink, OutputSink } from './sinks.js';
-import type { Abi } from './validate.js';
+import type { Abi } from '../../shared/prevalidate.js';
 import { ProcExit, WasiShim } from './wasi.js';
 
 export interface ExecuteResult {
@@ -95,7 +95,7 @@ export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi,
   const state: MemoryState = { memory: undefined, maxPages };
   let result: Uint8Array;
   try {
-    const instance = await WebAssembly.instantiate(module, { [WASI_MODULE]: shim.imports() });
+    const instance = await instantiate(module, shim);
     const memory = instance.exports.memory;
     state.memory = memory instanceof WebAssembly.Memory ? memory : undefined;
     shim.memory.attach(state.memory);
@@ -105,6 +105,23 @@ export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi,
     else throw classifyError(error, state);
   }
   return { output: result, log: log.contents(), logTruncated: log.truncated };
+}
+
+/**
+ * Instantiates the module against the shim (running its start function, if any). Prepare has
+ * linked every artifact against these imports, so a link failure here means an artifact prepared
+ * otherwise: it is the module's failure (E_TRAP, deterministic), with V8's message and no stack.
+ */
+async function instantiate(module: WebAssembly.Module, shim: WasiShim): Promise<WebAssembly.Instance> {
+  try {
+    return await WebAssembly.instantiate(module, { [WASI_MODULE]: shim.imports() });
+  } catch (error) {
+    // A TypeError is V8 finding an import module that is not an object: a link failure too.
+    if (error instanceof WebAssembly.LinkError || error instanceof TypeError) {
+      throw new JobError('E_TRAP', `the module does not link against the ${WASI_MODULE} imports: ${error.message}`);
+    }
+    throw error;
+  }
 }
 
 function callRun(instance: WebAssembly.Instance, input: Uint8Array, maxOutputBytes: number): Uint8Array {

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { Fault, GuestMemory } from './guestMemory.js';
-import { WASI_FUNCTIONS } from './hostFunctions.js';
+import { WASI_FUNCTIONS } from '../../shared/hostFunctions.js';
 import type { LogSink, OutputSink } from './sinks.js';
 import { ClockId, Errno, EventType, Filetype, Rights, Size, SUBSCRIPTION_CLOCK_ABSTIME } from './wasiTypes.js';
 
