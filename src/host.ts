@@ -10,6 +10,7 @@ import { Pool } from './actors/pool.js';
 import { workerStateName } from './actors/poolWorker.js';
 import { WorkerProcess } from './actors/workerProcess.js';
 import { ArtifactGenerations, ExecuteJob, PrepareJob, type ExecuteOutcome, type JobCommon, type JobHooks } from './actors/hostJobs.js';
+import { ModuleChecker } from './actors/moduleCheck.js';
 import type { Isolation, PoolJob } from './actors/poolJob.js';
 import { PRIORITIES, type Priority } from './actors/jobQueue.js';
 import { atDeadline } from './actors/timers.js';
@@ -41,6 +42,7 @@ import { SANDBOX_WORKER_DIR } from './sandbox/paths.js';
 import { checkSecurity, enforceSecurity, type FeatureStatus, type SecurityStatus } from './sandbox/security.js';
 import { createWorkerDir, purgeStaleWorkerDirs, removeWorkerDir } from './sandbox/workerDir.js';
 import { hashParams } from './shared/artifact.js';
+import { preparationParams } from './shared/derive.js';
 import { eventStream, type EventsOptions, type HostEventRecord } from './events.js';
 import { HostMetrics } from './metrics.js';
 import { startInspector, type InspectOptions, type Inspector } from './inspector/server.js';
@@ -141,6 +143,8 @@ export class Host extends EventEmitter<HostEvents> {
   #generations: ArtifactGenerations;
   /** Inspector servers of this host: closed with it. */
   #inspectors = new Set<Inspector>();
+  /** Checks each prepared artifact against the code, on threads of its own: closed with the host. */
+  #checker = new ModuleChecker();
 
   /** @internal use `createHost` */
   constructor(options: ResolvedHostOptions, status: SecurityStatus, lock: CacheLock, cache: ArtifactCache) {
@@ -289,7 +293,7 @@ export class Host extends EventEmitter<HostEvents> {
     opts: { priority: Priority; isolation: Isolation; timeoutMs: number; signal: AbortSignal | undefined; deadline: number | undefined },
   ): Promise<Artifact> {
     const limits = prepareLimitsOf(this.options.limits);
-    const paramsHash = hashParams(limits as unknown as Record<string, unknown>);
+    const paramsHash = hashParams(preparationParams(limits));
     const key = ArtifactCache.keyFor(bytes, paramsHash);
     const entry = this.cache.lookup(key);
     if (entry) {
@@ -307,7 +311,7 @@ export class Host extends EventEmitter<HostEvents> {
     } else {
       // The shared job is not tied to the first caller's signal: each caller can give up on
       // its own without cancelling the others' preparation.
-      const job = new PrepareJob(this.#common('prepare', { ...opts, signal: undefined, deadline: undefined }), key, paramsHash, bytes, limits, this.cache);
+      const job = new PrepareJob(this.#common('prepare', { ...opts, signal: undefined, deadline: undefined }), key, paramsHash, bytes, limits, this.cache, this.#checker);
       this.#submit(job);
       shared = job.promise.then(({ entry: installed, exports }) => {
         this.#exportsByKey.set(key, exports);
@@ -471,7 +475,7 @@ export class Host extends EventEmitter<HostEvents> {
         this.#lock.release();
         debug('host closed');
         this.#closed.abort();
-        await Promise.all([...this.#inspectors].map((inspector) => inspector.close()));
+        await Promise.all([this.#checker.close(), ...[...this.#inspectors].map((inspector) => inspector.close())]);
       }
     })();
     return this.#closing;

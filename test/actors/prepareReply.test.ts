@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ArtifactCache } from '../../src/actors/artifactCache.js';
 import { PrepareJob, type JobCommon } from '../../src/actors/hostJobs.js';
+import { ModuleChecker } from '../../src/actors/moduleCheck.js';
 import { ProtocolError, type WardenError } from '../../src/index.js';
 import { MessageType } from '../../src/protocol/messages.js';
 import { DEFAULT_PREPARE_LIMITS } from '../../src/shared/limits.js';
@@ -28,6 +29,8 @@ for (const [name, exports] of Object.entries(FORGED_EXPORTS)) {
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'warden-prepare-reply-'));
     t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
     const cache = await ArtifactCache.open(dir, { maxBytes: 2 ** 20 });
+    const checker = new ModuleChecker();
+    t.teardown(() => checker.close());
     const failures: WardenError[] = [];
     const common: JobCommon = {
       id: 'job-1',
@@ -39,7 +42,7 @@ for (const [name, exports] of Object.entries(FORGED_EXPORTS)) {
       hardTimeoutMs: 2000,
       hooks: { started() {}, succeeded() {}, failed: (_job, error) => failures.push(error), resubmit() {} },
     };
-    const job = new PrepareJob(common, 'key', '0'.repeat(64), new Uint8Array(8), DEFAULT_PREPARE_LIMITS, cache);
+    const job = new PrepareJob(common, 'key', '0'.repeat(64), new Uint8Array(8), DEFAULT_PREPARE_LIMITS, cache, checker);
     const header = { ok: true, artifactBytes: 8, moduleBytes: 8, exports, ...USAGE };
     const frame = { type: MessageType.PrepareResult, id: 1, header, body: new Uint8Array(0) };
     const collected = await t.throwsAsync(job.collect({ id: 'prepare-1', hostDir: dir, linked: undefined }, frame), { instanceOf: ProtocolError });
