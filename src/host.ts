@@ -41,8 +41,7 @@ import type { WorkerInfo, WorkerKind } from './protocol/messages.js';
 import { SANDBOX_WORKER_DIR } from './sandbox/paths.js';
 import { checkSecurity, enforceSecurity, type FeatureStatus, type SecurityStatus } from './sandbox/security.js';
 import { createWorkerDir, purgeStaleWorkerDirs, removeWorkerDir } from './sandbox/workerDir.js';
-import { hashParams } from './shared/artifact.js';
-import { preparationParams } from './shared/derive.js';
+import { preparationParamsHash } from './shared/derive.js';
 import { eventStream, type EventsOptions, type HostEventRecord } from './events.js';
 import { HostMetrics } from './metrics.js';
 import { startInspector, type InspectOptions, type Inspector } from './inspector/server.js';
@@ -293,7 +292,7 @@ export class Host extends EventEmitter<HostEvents> {
     opts: { priority: Priority; isolation: Isolation; timeoutMs: number; signal: AbortSignal | undefined; deadline: number | undefined },
   ): Promise<Artifact> {
     const limits = prepareLimitsOf(this.options.limits);
-    const paramsHash = hashParams(preparationParams(limits));
+    const paramsHash = preparationParamsHash(limits);
     const key = ArtifactCache.keyFor(bytes, paramsHash);
     const entry = this.cache.lookup(key);
     if (entry) {

@@ -7,7 +7,7 @@
  * Everything here is plain JavaScript over bytes: the host runs it on untrusted code and never
  * hands those bytes to V8. Each step is bounded and linear in the size of the code.
  */
-import { ARTIFACT_HEADER_BYTES } from './artifact.js';
+import { ARTIFACT_HEADER_BYTES, hashParams } from './artifact.js';
 import { maybeDecompress } from './decompress.js';
 import { JobError } from './jobError.js';
 import type { PrepareLimits } from './limits.js';
@@ -68,7 +68,12 @@ export function deriveModule(code: Uint8Array, limits: PrepareLimits, checks: De
   return { original, module, facts };
 }
 
-/** What an artifact depends on besides the code: hash this (`hashParams`) for its params hash. */
+/** What an artifact depends on besides the code: the limits and this derivation's version. */
 export function preparationParams(limits: PrepareLimits): Record<string, unknown> {
   return { ...limits, derivation: DERIVATION_VERSION };
+}
+
+/** The params hash of artifacts prepared under `limits` (in the artifact, and a prefix of its cache key). */
+export function preparationParamsHash(limits: PrepareLimits): string {
+  return hashParams(preparationParams(limits));
 }
