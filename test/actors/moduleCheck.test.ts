@@ -46,6 +46,21 @@ test('an artifact for code that does not prepare is refused, naming why', (t) =>
   t.regex(!verdict.ok ? verdict.message : '', /E_PREVALIDATION: import "env"/);
 });
 
+test.serial('the host check never hands the bytes to V8: it runs with WebAssembly unusable', (t) => {
+  const { artifact } = prepare(fixtures.wasiCat, limits, PARAMS_HASH);
+  const saved = { validate: WebAssembly.validate, Module: WebAssembly.Module, compile: WebAssembly.compile, Instance: WebAssembly.Instance };
+  const refuse = () => {
+    throw new Error('V8 was handed the bytes');
+  };
+  Object.assign(WebAssembly, { validate: refuse, Module: refuse, compile: refuse, Instance: refuse });
+  try {
+    t.true(checkArtifact(task(fixtures.wasiCat, artifact)).ok);
+    t.like(checkArtifact(task(fixtures.forbiddenImport, artifact)), { ok: false, reason: 'not-derived-from-code' });
+  } finally {
+    Object.assign(WebAssembly, saved);
+  }
+});
+
 test('a bad format and another params hash are refused before anything is derived', (t) => {
   const { artifact } = prepare(fixtures.upper, limits, PARAMS_HASH);
   const flipped = Buffer.from(artifact);
