@@ -1,3 +1,9 @@
+/**
+ * Prepare's checks of a module's content against the limits and the ABI: step 4 of the
+ * derivation (`derive.ts`). Plain JavaScript over bytes, as V8 reads them: the host runs it too,
+ * on code V8 never saw there, so it refuses what V8 would refuse wherever a limit is involved
+ * (a memory above 65,536 pages, a maximum below the initial size) and never reads past a section.
+ */
 import { JobError } from './jobError.js';
 import { HOST_FUNCTIONS, WASI_MODULE } from './hostFunctions.js';
 import type { PrepareLimits } from './limits.js';
