@@ -278,7 +278,7 @@ export class Host extends EventEmitter<HostEvents> {
 
   async #prepare(code: Uint8Array, options: PrepareOptions): Promise<Artifact> {
     this.#assertOpen();
-    const bytes = checkBytes('code', code);
+    const bytes = checkBytes('code', code, true);
     const opts = this.#jobOptions('prepare', options);
     if (bytes.byteLength > this.options.limits.maxCodeBytes) {
       throw new PrevalidationError(`code of ${bytes.byteLength} bytes exceeds maxCodeBytes (${this.options.limits.maxCodeBytes})`);
@@ -662,12 +662,17 @@ function guardedInspector(inspector: XStateInspector | undefined): XStateInspect
 /**
  * Checks a byte argument and takes a copy: the caller may reuse its buffer as soon as the
  * call returns, while the job reads the bytes later (and the cache key is their hash now).
+ * `shared`: the copy is in a SharedArrayBuffer, which the host's check thread reads without
+ * another copy (nothing writes it after this).
  */
-function checkBytes(name: string, value: unknown): Uint8Array {
+function checkBytes(name: string, value: unknown, shared = false): Uint8Array {
   if (!(value instanceof Uint8Array)) {
     throw new InvalidOptionError(`Expected \`${name}\` to be a Uint8Array, got ${describe(value)}`, { details: { option: name } });
   }
-  return new Uint8Array(value);
+  if (!shared) return new Uint8Array(value);
+  const copy = new Uint8Array(new SharedArrayBuffer(value.byteLength));
+  copy.set(value);
+  return copy;
 }
 
 /** Lets one caller give up on a shared promise (its signal or deadline) without affecting others. */

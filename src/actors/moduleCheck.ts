@@ -48,16 +48,18 @@ export class ModuleChecker {
   /**
    * The verdict on a worker's artifact. The artifact's bytes move to the check's thread (the
    * caller must not use `task.artifact` again; an accepted one comes back in the verdict); the
-   * code is copied. Throws `E_CACHE_IO` when the check cannot run (the host closed, a thread died).
+   * code is read where it is if it is in a SharedArrayBuffer, else copied. Throws `E_CACHE_IO` when the check cannot run (the host closed, a thread died).
    */
   async check(task: ModuleCheckTask): Promise<ModuleCheckVerdict> {
     if (this.#closed) throw new CacheIoError('artifact cache: cannot check a prepared artifact, the host is closing', { details: { step: 'check' } });
-    // Both move to the thread, never cloned: postMessage's structured clone of a 30 MiB view
-    // held the event loop for most of a second where a copy (memcpy) and a move take milliseconds.
-    const code = new Uint8Array(task.code);
+    // Nothing is cloned: postMessage's structured clone of a 30 MiB view held the event loop for
+    // most of a second. Code in a SharedArrayBuffer (the host's copy) is shared as it is, other
+    // code is copied and moved; the artifact is moved.
+    const code = task.code.buffer instanceof SharedArrayBuffer ? task.code : new Uint8Array(task.code);
     const artifact = movable(task.artifact) ? task.artifact : new Uint8Array(task.artifact);
+    const transferList = code === task.code ? [artifact.buffer as ArrayBuffer] : [code.buffer as ArrayBuffer, artifact.buffer as ArrayBuffer];
     try {
-      return await this.#pool.run({ ...task, code, artifact }, { transferList: [code.buffer, artifact.buffer as ArrayBuffer] });
+      return await this.#pool.run({ ...task, code, artifact }, { transferList });
     } catch (cause) {
       throw new CacheIoError(`artifact cache: the check of a prepared artifact did not run: ${(cause as Error)?.message ?? String(cause)}`, {
         cause,
