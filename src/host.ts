@@ -12,6 +12,7 @@ import { Pool } from './actors/pool.js';
 import { workerStateName } from './actors/poolWorker.js';
 import { WorkerProcess } from './actors/workerProcess.js';
 import { ArtifactGenerations, ExecuteJob, PrepareJob, type ExecuteOutcome, type JobCommon, type JobHooks } from './actors/hostJobs.js';
+import { ModuleChecker } from './actors/moduleCheck.js';
 import type { Isolation, PoolJob } from './actors/poolJob.js';
 import { PRIORITIES, type Priority } from './actors/jobQueue.js';
 import { atDeadline } from './actors/timers.js';
@@ -45,7 +46,7 @@ import { checkSecurity, enforceSecurity, type FeatureStatus, type SecurityStatus
 import { createWorkerDir, purgeStaleWorkerDirs, removeWorkerDir } from './sandbox/workerDir.js';
 import { HostCgroups, hostCgroupName } from './sandbox/cgroup.js';
 import type { TestEntry, WorkerCgroup } from './sandbox/launcher.js';
-import { hashParams } from './shared/artifact.js';
+import { preparationParamsHash } from './shared/derive.js';
 import { codeTooLargeMessage } from './shared/limits.js';
 import { eventStream, type EventsOptions, type HostEventRecord } from './events.js';
 import { HostMetrics } from './metrics.js';
@@ -155,6 +156,8 @@ export class Host extends EventEmitter<HostEvents> {
   #inspectors = new Set<Inspector>();
   /** The cgroup every worker's own goes under, when the host has the cgroup layer. */
   #cgroups: HostCgroups | undefined;
+  /** Checks each prepared artifact against the code, on threads of its own: closed with the host. */
+  #checker = new ModuleChecker();
 
   /** @internal use `createHost` */
   constructor(options: ResolvedHostOptions, status: SecurityStatus, lock: CacheLock, cache: ArtifactCache, cgroups?: HostCgroups) {
@@ -295,7 +298,7 @@ export class Host extends EventEmitter<HostEvents> {
 
   async #prepare(code: Uint8Array, options: PrepareOptions): Promise<Artifact> {
     this.#assertOpen();
-    const bytes = checkBytes('code', code);
+    const bytes = checkBytes('code', code, true);
     const opts = this.#jobOptions('prepare', options);
     if (bytes.byteLength > this.options.limits.maxCodeBytes) {
       throw new PrevalidationError(codeTooLargeMessage(bytes.byteLength, this.options.limits));
@@ -311,7 +314,7 @@ export class Host extends EventEmitter<HostEvents> {
     opts: { priority: Priority; isolation: Isolation; timeoutMs: number; signal: AbortSignal | undefined; deadline: number | undefined },
   ): Promise<Artifact> {
     const limits = prepareLimitsOf(this.options.limits);
-    const paramsHash = hashParams(limits as unknown as Record<string, unknown>);
+    const paramsHash = preparationParamsHash(limits);
     const key = ArtifactCache.keyFor(bytes, paramsHash);
     const entry = this.cache.lookup(key);
     if (entry) {
@@ -329,7 +332,7 @@ export class Host extends EventEmitter<HostEvents> {
     } else {
       // The shared job is not tied to the first caller's signal: each caller can give up on
       // its own without cancelling the others' preparation.
-      const job = new PrepareJob(this.#common('prepare', { ...opts, signal: undefined, deadline: undefined }), key, paramsHash, bytes, limits, this.cache);
+      const job = new PrepareJob(this.#common('prepare', { ...opts, signal: undefined, deadline: undefined }), key, paramsHash, bytes, limits, this.cache, this.#checker);
       this.#submit(job);
       shared = job.promise.then(({ entry: installed, exports }) => {
         this.#exportsByKey.set(key, exports);
@@ -512,7 +515,7 @@ export class Host extends EventEmitter<HostEvents> {
         this.#lock.release();
         debug('host closed');
         this.#closed.abort();
-        await Promise.all([...this.#inspectors].map((inspector) => inspector.close()));
+        await Promise.all([this.#checker.close(), ...[...this.#inspectors].map((inspector) => inspector.close())]);
       }
     })();
     return this.#closing;
@@ -702,12 +705,17 @@ function guardedInspector(inspector: XStateInspector | undefined): XStateInspect
 /**
  * Checks a byte argument and takes a copy: the caller may reuse its buffer as soon as the
  * call returns, while the job reads the bytes later (and the cache key is their hash now).
+ * `shared`: the copy is in a SharedArrayBuffer, which the host's check thread reads without
+ * another copy (nothing writes it after this).
  */
-function checkBytes(name: string, value: unknown): Uint8Array {
+function checkBytes(name: string, value: unknown, shared = false): Uint8Array {
   if (!(value instanceof Uint8Array)) {
     throw new InvalidOptionError(`Expected \`${name}\` to be a Uint8Array, got ${describe(value)}`, { details: { option: name } });
   }
-  return new Uint8Array(value);
+  if (!shared) return new Uint8Array(value);
+  const copy = new Uint8Array(new SharedArrayBuffer(value.byteLength));
+  copy.set(value);
+  return copy;
 }
 
 /** Lets one caller give up on a shared promise (its signal or deadline) without affecting others. */

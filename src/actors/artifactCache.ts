@@ -165,7 +165,17 @@ export class ArtifactCache extends EventEmitter<ArtifactCacheEvents> {
     if (paramsPrefixOf(key) !== options.expectedParamsHash.slice(0, 16)) {
       throw new TypeError(`artifact key ${key} is not for params hash ${options.expectedParamsHash}`);
     }
-    const bytes = await readWorkerArtifact(key, sourcePath, options);
+    return this.installVerified(key, await readWorkerArtifact(key, sourcePath, options));
+  }
+
+  /**
+   * Installs `bytes` as the artifact of `key`, then prunes above the size bound (never the entry
+   * just installed). The caller has verified them: their format and checksum, and the params hash
+   * `key` names (`checkCachedArtifact`); the host's prepare check does it on a thread of its own.
+   * Throws `E_CACHE_IO` when the cache cannot write.
+   */
+  async installVerified(key: string, bytes: Uint8Array): Promise<ArtifactEntry> {
+    assertKey(key);
     const installed = await this.#keyLock.run(key, async () => {
       const now = this.#now();
       await writeFileAtomically(this.dir, fileNameOf(key), bytes, new Date(now));

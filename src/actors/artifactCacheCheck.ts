@@ -26,15 +26,8 @@ export function checkCachedArtifact(key: string, bytes: Uint8Array): void {
  * code broke the worker. I/O failures of the host are `E_CACHE_IO` instead.
  */
 export async function readWorkerArtifact(key: string, sourcePath: string, options: InstallOptions): Promise<Buffer> {
-  const refuse = (reason: string, message: string, cause?: unknown, details: Record<string, unknown> = {}): PreparationError =>
-    new PreparationError(`prepare worker output for ${key} refused: ${message}`, { cause, details: { reason, key, path: sourcePath, ...details } });
-  let bytes: Buffer;
-  try {
-    ({ bytes } = await readRegularFile(sourcePath, options.maxBytes));
-  } catch (error) {
-    if (error instanceof FileRefusedError) throw refuse(error.reason, error.message, error, error.details);
-    throw cacheIoError('read prepared artifact', sourcePath, error);
-  }
+  const refuse = (reason: string, message: string, cause?: unknown): PreparationError => workerArtifactRefused(key, sourcePath, reason, message, { cause });
+  const bytes = await readWorkerFile(key, sourcePath, options.maxBytes);
   let paramsHash: string;
   let module: Uint8Array;
   try {
@@ -52,4 +45,29 @@ export async function readWorkerArtifact(key: string, sourcePath: string, option
     throw refuse('bad-module', (error as Error).message, error);
   }
   return bytes;
+}
+
+/** The error of a prepare worker's artifact the host refused (`details.reason` says why). */
+export function workerArtifactRefused(
+  key: string,
+  sourcePath: string,
+  reason: string,
+  message: string,
+  { cause, details = {} }: { cause?: unknown; details?: Record<string, unknown> } = {},
+): PreparationError {
+  return new PreparationError(`prepare worker output for ${key} refused: ${message}`, { cause, details: { reason, key, path: sourcePath, ...details } });
+}
+
+/**
+ * Reads a prepare worker's `tmp-artifact` as an untrusted file (no symlink, a regular file, at most
+ * `maxBytes`), without looking at its content. Refusals are `E_PREPARATION` as in
+ * `readWorkerArtifact`; I/O failures of the host are `E_CACHE_IO`.
+ */
+export async function readWorkerFile(key: string, sourcePath: string, maxBytes: number): Promise<Buffer> {
+  try {
+    return (await readRegularFile(sourcePath, maxBytes)).bytes;
+  } catch (error) {
+    if (error instanceof FileRefusedError) throw workerArtifactRefused(key, sourcePath, error.reason, error.message, { cause: error, details: error.details });
+    throw cacheIoError('read prepared artifact', sourcePath, error);
+  }
 }

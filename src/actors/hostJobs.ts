@@ -14,7 +14,6 @@ import {
 } from '../protocol/messages.js';
 import { CorruptedArtifactError, ProtocolError, WorkerDiedError, errorFromFailure, type WardenError } from '../errors.js';
 import { isJobErrorCode } from '../shared/jobError.js';
-import { exportsOfModule } from '../shared/moduleExports.js';
 import type { JobFailureReason } from '../machines/index.js';
 import { WorkerDirFile, clearWorkerDir, copyArtifact } from '../sandbox/workerDir.js';
 import type { Abi } from '../artifactHandle.js';
@@ -22,6 +21,8 @@ import type { Priority } from './jobQueue.js';
 import type { Isolation, JobWorker, PoolJob } from './poolJob.js';
 import type { ArtifactCache, ArtifactEntry } from './artifactCache.js';
 import { JobFilesFormatError, decodeFileList, encodeJobConfig, maxEncodedBytes, type JobConfig } from '../shared/jobFiles.js';
+import { readWorkerFile, workerArtifactRefused } from './artifactCacheCheck.js';
+import type { ModuleChecker } from './moduleCheck.js';
 
 /** What every job reports when it settles. */
 export interface JobReport {
@@ -184,10 +185,19 @@ function isByteCount(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0;
 }
 
-/** A prepare job: code in, a verified artifact installed in the cache out. */
+/**
+ * A prepare job: code in, a verified artifact installed in the cache out.
+ *
+ * It always runs in a process of its own (`isolation: 'job'`, whatever the caller asked): work a
+ * job leaves running after its reply dies with its process, so it can never write another
+ * tenant's `tmp-artifact`. And the host installs nothing it has not checked: the artifact must be,
+ * byte for byte, the one derived from this job's code (`ModuleChecker`, off the event loop).
+ */
 export class PrepareJob extends BaseJob<{ entry: ArtifactEntry; exports: string[] }> {
   readonly kind = 'prepare' as const;
   readonly request: PoolJob['request'];
+  readonly #code: Uint8Array;
+  readonly #limits: PrepareRequest['limits'];
 
   constructor(
     common: JobCommon,
@@ -196,15 +206,17 @@ export class PrepareJob extends BaseJob<{ entry: ArtifactEntry; exports: string[
     code: Uint8Array,
     limits: PrepareRequest['limits'],
     private readonly cache: ArtifactCache,
+    private readonly checker: ModuleChecker,
   ) {
-    super(common);
-    const header: PrepareRequest = { limits, paramsHash, cpuTimeLimitMs: common.cpuTimeLimitMs, isolation: common.isolation };
+    // Always a one-job process, whatever the caller's isolation: work a prepare leaves running
+    // never sees another tenant's code, tmp-artifact or result (issue 11, cache poisoning).
+    super({ ...common, isolation: 'job' });
+    const header: PrepareRequest = { limits, paramsHash, cpuTimeLimitMs: common.cpuTimeLimitMs, isolation: this.isolation };
     if (common.compileTimeoutMs !== undefined) header.compileTimeoutMs = common.compileTimeoutMs;
     this.request = { type: MessageType.Prepare, header, body: code, replyType: MessageType.PrepareResult };
-    this.maxArtifactBytes = limits.maxArtifactBytes;
+    this.#code = code;
+    this.#limits = limits;
   }
-
-  private readonly maxArtifactBytes: number;
 
   async collect(worker: JobWorker, reply: Frame): Promise<void> {
     const header = reply.header as PrepareReply;
@@ -213,24 +225,27 @@ export class PrepareJob extends BaseJob<{ entry: ArtifactEntry; exports: string[
       this.reject(this.failureOf(header, worker, times));
       return;
     }
-    // The worker's file is untrusted: the cache opens it without following links or
-    // blocking, checks it and copies it in. A bad one rejects this job (the collect step fails).
-    // The exports are read from the verified module, never from the reply: what a cache hit
-    // reports later comes from the same bytes.
-    let exports: string[] = [];
+    // The exports are not in the reply: they come from the host's own derivation of the code.
     try {
-      const entry = await this.cache.installFrom(this.key, path.join(worker.hostDir, WorkerDirFile.tmpArtifact), {
-        maxBytes: this.maxArtifactBytes,
-        expectedParamsHash: this.paramsHash,
-        inspect: (module) => {
-          exports = exportsOfModule(module);
-        },
-      });
-      this.resolve({ entry, exports }, worker, times);
+      const entry = await this.#install(worker);
+      this.resolve(entry, worker, times);
     } catch (error) {
       this.reject(error as WardenError);
       throw error;
     }
+  }
+
+  /**
+   * The worker's file is untrusted: it is read without following links or blocking, bounded, and
+   * checked against the host's own derivation of the code before its bytes are copied into the
+   * cache. A refusal is E_PREPARATION (`details.reason`); the collect step fails with it.
+   */
+  async #install(worker: JobWorker): Promise<{ entry: ArtifactEntry; exports: string[] }> {
+    const file = path.join(worker.hostDir, WorkerDirFile.tmpArtifact);
+    const artifact = await readWorkerFile(this.key, file, this.#limits.maxArtifactBytes);
+    const verdict = await this.checker.check({ code: this.#code, limits: this.#limits, paramsHash: this.paramsHash, artifact });
+    if (!verdict.ok) throw workerArtifactRefused(this.key, file, verdict.reason, verdict.message, { details: { workerId: worker.id } });
+    return { entry: await this.cache.installVerified(this.key, verdict.artifact), exports: verdict.exports };
   }
 }
 

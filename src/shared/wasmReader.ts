@@ -1,7 +1,11 @@
 /**
  * Just enough of the WebAssembly binary format to walk sections and read their headers: LEB128
- * integers, names and limits. Full validation is V8's job (`WebAssembly.validate`); this reader only
- * finds what warden limits or rewrites, and fails with a message that says where.
+ * integers, names and limits. Full validation is V8's job (`WebAssembly.validate`, inside the
+ * prepare sandbox); this reader only finds what warden limits or rewrites, fails with a message
+ * that says where, and reads every value exactly as V8 reads it (a name keeps a leading BOM).
+ *
+ * It runs on untrusted bytes on the host too, so each step is bounded: every read moves forward,
+ * a walk visits each byte at most once, and nothing is kept per custom section.
  */
 import { JobError } from './jobError.js';
 
@@ -44,7 +48,18 @@ export interface Limits {
   flags: number;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+/**
+ * Names are UTF-8 as V8 reads them: invalid sequences are refused (`fatal`), and a leading U+FEFF
+ * is part of the name (`ignoreBOM`: without it TextDecoder silently drops it, and
+ * `"\uFEFFwasi_snapshot_preview1"` would pass for the import module it is not).
+ */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Bytes visited by every reader, for the fuzz tests' bound on prevalidation work (a counter, so the
+ * bound holds however loaded the machine is). Only ever grows. @internal
+ */
+export const readerWork = { bytes: 0 };
 
 export function malformed(message: string): JobError {
   return new JobError('E_PREVALIDATION', `malformed module: ${message}`);
@@ -64,6 +79,7 @@ export class Reader {
 
   u8(): number {
     if (this.offset >= this.end) throw malformed(`unexpected end at offset ${this.offset}`);
+    readerWork.bytes++;
     return this.bytes[this.offset++]!;
   }
 
@@ -82,6 +98,7 @@ export class Reader {
 
   skip(length: number): void {
     if (length > this.end - this.offset) throw malformed(`${length} bytes at offset ${this.offset} run past the end`);
+    readerWork.bytes += length;
     this.offset += length;
   }
 
@@ -98,18 +115,45 @@ export class Reader {
   }
 
   limits(): Limits {
+    const at = this.offset;
     const flags = this.u8();
-    if (flags > 0x07) throw malformed(`limits flags 0x${flags.toString(16)} at offset ${this.offset - 1}`);
+    if (flags > 0x07) throw malformed(`limits flags 0x${flags.toString(16)} at offset ${at}`);
     // 64-bit limits (flag 0x04) are read as u32 too: callers refuse them before using the numbers.
     const initial = this.u32();
     const maximum = flags & 0x01 ? this.u32() : undefined;
+    if (maximum !== undefined && maximum < initial) throw malformed(`limits at offset ${at}: maximum ${maximum} is below the initial size ${initial}`);
     return { initial, maximum, flags };
   }
 }
 
 const HEADER = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 
-/** Checks magic and version, then lists the sections without looking inside them. */
+/**
+ * Where each known section may appear (V8 and the core spec: the tag section comes between memory
+ * and global, data count between element and code). A non-custom section appears at most once,
+ * in this order.
+ */
+const SECTION_ORDER: ReadonlyMap<number, number> = new Map(
+  [SectionId.type, SectionId.import, SectionId.function, SectionId.table, SectionId.memory, SectionId.tag, SectionId.global,
+    SectionId.export, SectionId.start, SectionId.element, SectionId.dataCount, SectionId.code, SectionId.data].map((id, rank) => [id, rank]),
+);
+
+const SECTION_NAMES = Object.fromEntries(Object.entries(SectionId).map(([name, id]) => [id, name])) as Record<number, string>;
+
+/**
+ * Custom sections a module may have. V8 has no bound, but every custom section is a header the
+ * reader must walk: toolchains emit a few (`name`, `producers`, `target_features`, a dozen
+ * `.debug_*`), so this many only come from bytes built to cost time.
+ */
+export const MAX_CUSTOM_SECTIONS = 1024;
+
+/**
+ * Checks magic and version, then walks the section headers: each custom section has a name (valid
+ * UTF-8), each other section is known and appears at most once and in order, and there are at most
+ * `MAX_CUSTOM_SECTIONS` custom sections. Returns the non-custom sections in order (at most 13);
+ * custom sections are checked and skipped, never listed. Linear in the module's size and bounded in
+ * what it keeps, whatever the bytes.
+ */
 export function readSections(bytes: Uint8Array): Section[] {
   if (bytes.byteLength < HEADER.length || !HEADER.every((byte, i) => bytes[i] === byte)) {
     const magicOk = HEADER.slice(0, 4).every((byte, i) => bytes[i] === byte);
@@ -117,13 +161,29 @@ export function readSections(bytes: Uint8Array): Section[] {
   }
   const reader = new Reader(bytes, HEADER.length);
   const sections: Section[] = [];
+  let customSections = 0;
+  let lastRank = -1;
   while (!reader.atEnd) {
     const start = reader.offset;
     const id = reader.u8();
     const size = reader.u32();
     const contentStart = reader.offset;
     reader.skip(size);
-    sections.push({ id, start, contentStart, end: reader.offset });
+    const section = { id, start, contentStart, end: reader.offset };
+    if (id === SectionId.custom) {
+      if (++customSections > MAX_CUSTOM_SECTIONS) throw malformed(`more than ${MAX_CUSTOM_SECTIONS} custom sections (at offset ${start})`);
+      // The name must fit in the section: V8 refuses a custom section without one.
+      sectionReader(bytes, section).name();
+      continue;
+    }
+    const rank = SECTION_ORDER.get(id);
+    if (rank === undefined) throw malformed(`unknown section id ${id} at offset ${start}`);
+    if (rank <= lastRank) {
+      const seen = sections.some((s) => s.id === id);
+      throw malformed(`${SECTION_NAMES[id]} section at offset ${start} ${seen ? 'appears twice' : 'is out of order'}`);
+    }
+    lastRank = rank;
+    sections.push(section);
   }
   return sections;
 }

@@ -1,9 +1,10 @@
 /**
  * The host's reading of a prepare reply: the worker is untrusted, and what it reports reaches
  * the caller's Artifact (and the ABI it implies). The reply carries no export list (it could be
- * as long as the module, and headers are bounded): the host reads the names from the verified
- * artifact, so a list a worker forges in its reply changes nothing, and what a cache hit reports
- * later comes from the same bytes.
+ * as long as the module, and headers are bounded): the names come from the host's own
+ * derivation of the code, which the worker's artifact must match byte for byte, so a list a
+ * worker forges in its reply changes nothing, and what a cache hit reports later comes from the
+ * same bytes.
  */
 import test from 'ava';
 import fsp from 'node:fs/promises';
@@ -11,21 +12,27 @@ import os from 'node:os';
 import path from 'node:path';
 import { ArtifactCache } from '../../src/actors/artifactCache.js';
 import { PrepareJob, type JobCommon } from '../../src/actors/hostJobs.js';
+import { ModuleChecker } from '../../src/actors/moduleCheck.js';
 import { exportsOfArtifactFile } from '../../src/artifactHandle.js';
 import { PreparationError, type WardenError } from '../../src/index.js';
 import { MessageType } from '../../src/protocol/messages.js';
-import { encodeArtifact, hashParams } from '../../src/shared/artifact.js';
+import { encodeArtifact } from '../../src/shared/artifact.js';
+import { deriveModule, preparationParamsHash } from '../../src/shared/derive.js';
 import { DEFAULT_PREPARE_LIMITS } from '../../src/shared/limits.js';
 import { wat } from '../helpers/wat.js';
 
 const USAGE = { cpuTimeMs: 1, wallTimeMs: 1, peakRssBytes: 1 };
-const PARAMS = hashParams({ test: 'prepare-reply' });
-const MODULE = wat('(module (memory (export "memory") 1) (func (export "run") (param i32 i32) (result i64) (i64.const 0)))');
+const PARAMS = preparationParamsHash(DEFAULT_PREPARE_LIMITS);
+const CODE = wat('(module (memory (export "memory") 1) (func (export "run") (param i32 i32) (result i64) (i64.const 0)))');
+/** What an honest prepare worker writes for CODE. */
+const DERIVED = deriveModule(CODE, DEFAULT_PREPARE_LIMITS).module;
 
 async function setup(t: import('ava').ExecutionContext) {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'warden-prepare-reply-'));
   t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
   const cache = await ArtifactCache.open(dir, { maxBytes: 2 ** 20 });
+  const checker = new ModuleChecker();
+  t.teardown(() => checker.close());
   const failures: WardenError[] = [];
   const common: JobCommon = {
     id: 'job-1',
@@ -37,8 +44,8 @@ async function setup(t: import('ava').ExecutionContext) {
     hardTimeoutMs: 2000,
     hooks: { started() {}, succeeded() {}, failed: (_job, error) => failures.push(error), resubmit() {} },
   };
-  const key = ArtifactCache.keyFor(new Uint8Array(8), PARAMS);
-  const job = new PrepareJob(common, key, PARAMS, new Uint8Array(8), DEFAULT_PREPARE_LIMITS, cache);
+  const key = ArtifactCache.keyFor(CODE, PARAMS);
+  const job = new PrepareJob(common, key, PARAMS, CODE, DEFAULT_PREPARE_LIMITS, cache, checker);
   return { dir, cache, failures, job, key };
 }
 
@@ -50,9 +57,9 @@ const FORGED_EXPORTS: Record<string, unknown> = {
 };
 
 for (const [name, exports] of Object.entries(FORGED_EXPORTS)) {
-  test(`a prepare reply with ${name} as exports: the names come from the artifact`, async (t) => {
+  test(`a prepare reply with ${name} as exports: the names come from the host's derivation`, async (t) => {
     const { dir, cache, failures, job, key } = await setup(t);
-    await fsp.writeFile(path.join(dir, 'tmp-artifact'), encodeArtifact(MODULE, PARAMS));
+    await fsp.writeFile(path.join(dir, 'tmp-artifact'), encodeArtifact(DERIVED, PARAMS));
     const header = { ok: true, artifactBytes: 8, moduleBytes: 8, exports, ...USAGE };
     const frame = { type: MessageType.PrepareResult, id: 1, header, body: new Uint8Array(0) };
     await job.collect({ id: 'prepare-1', hostDir: dir, linked: undefined }, frame);

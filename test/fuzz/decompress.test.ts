@@ -7,7 +7,7 @@ import zlib from 'node:zlib';
 import test from 'ava';
 import fc from 'fast-check';
 import { JobError } from '../../src/shared/jobError.js';
-import { maybeDecompress } from '../../src/worker/jobs/decompress.js';
+import { maybeDecompress } from '../../src/shared/decompress.js';
 import { fixtures } from '../helpers/wat.js';
 import { exampleModules, mutationsOf, params } from './_fuzz.js';
 

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { JobRunner, type RunResult } from '../../src/worker/jobRunner.js';
 import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from '../../src/shared/limits.js';
-import type { Abi } from '../../src/worker/jobs/validate.js';
+import type { Abi } from '../../src/shared/prevalidate.js';
 import { artifactOf, fixtures, PARAMS_HASH, wasiSleepSource, wat } from '../helpers/wat.js';
 
 // One runner (one job thread) for the file: tests run serially, as jobs in a worker do.

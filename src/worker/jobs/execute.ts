@@ -1,13 +1,13 @@
 import { ArtifactFormatError, decodeArtifact } from '../../shared/artifact.js';
 import { classifyError, nearMaximum, type MemoryState } from './classify.js';
-import { WASI_MODULE } from './hostFunctions.js';
+import { WASI_MODULE } from '../../shared/hostFunctions.js';
 import { JobError, type JobPartial } from '../../shared/jobError.js';
 import { WASM_PAGE_BYTES, type ExecuteLimits } from '../../shared/limits.js';
 import { FsError } from './memoryFs.js';
-import { clampMemory } from './rewrite.js';
+import { clampMemory } from '../../shared/rewrite.js';
 import { placeInput, readOutput, runExports } from './runAbi.js';
 import { LogSink, OutputSink } from './sinks.js';
-import type { Abi } from './validate.js';
+import type { Abi } from '../../shared/prevalidate.js';
 import { DEFAULT_ARGS, ProcExit, WasiShim } from './wasi.js';
 
 export interface ExecuteResult extends JobPartial {
@@ -114,7 +114,7 @@ export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi,
   let result: Uint8Array | undefined;
   let failure: unknown;
   try {
-    const instance = await WebAssembly.instantiate(module, { [WASI_MODULE]: shim.imports() });
+    const instance = await instantiate(module, shim);
     const memory = instance.exports.memory;
     state.memory = memory instanceof WebAssembly.Memory ? memory : undefined;
     shim.memory.attach(state.memory);
@@ -159,6 +159,23 @@ function newShim(abi: Abi, input: Uint8Array, output: OutputSink, log: LogSink, 
   } catch (error) {
     // The host checks the files against the same limits before it sends them.
     if (error instanceof FsError) throw new JobError('E_TRAP', `the job's files do not fit its directory (errno ${error.errno})`, { cause: error });
+    throw error;
+  }
+}
+
+/**
+ * Instantiates the module against the shim (running its start function, if any). Prepare has
+ * linked every artifact against these imports, so a link failure here means an artifact prepared
+ * otherwise: it is the module's failure (E_TRAP, deterministic), with V8's message and no stack.
+ */
+async function instantiate(module: WebAssembly.Module, shim: WasiShim): Promise<WebAssembly.Instance> {
+  try {
+    return await WebAssembly.instantiate(module, { [WASI_MODULE]: shim.imports() });
+  } catch (error) {
+    // A TypeError is V8 finding an import module that is not an object: a link failure too.
+    if (error instanceof WebAssembly.LinkError || error instanceof TypeError) {
+      throw new JobError('E_TRAP', `the module does not link against the ${WASI_MODULE} imports: ${error.message}`);
+    }
     throw error;
   }
 }

@@ -4,7 +4,7 @@
  */
 import type { JobFailure } from '../../shared/jobError.js';
 import type { ExecuteLimits, PrepareLimits } from '../../shared/limits.js';
-import type { Abi } from './validate.js';
+import type { Abi } from '../../shared/prevalidate.js';
 
 export interface PrepareTask {
   kind: 'prepare';

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { Fault, GuestMemory } from './guestMemory.js';
-import { WASI_FUNCTIONS } from './hostFunctions.js';
+import { WASI_FUNCTIONS } from '../../shared/hostFunctions.js';
 import { FsError, MemoryFs, type FsLimits } from './memoryFs.js';
 import type { LogSink, OutputSink } from './sinks.js';
 import { FdTable, SINK_RIGHTS, STDIN_RIGHTS } from './wasiFds.js';

@@ -1,7 +1,7 @@
 import zlib from 'node:zlib';
 import test from 'ava';
 import fc from 'fast-check';
-import { maybeDecompress } from '../../../src/worker/jobs/decompress.js';
+import { maybeDecompress } from '../../../src/shared/decompress.js';
 import { JobError } from '../../../src/shared/jobError.js';
 import { DEFAULT_PREPARE_LIMITS } from '../../../src/shared/limits.js';
 import { fixtures, INVALID_BYTES } from '../../helpers/wat.js';

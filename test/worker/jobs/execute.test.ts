@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { execute } from '../../../src/worker/jobs/execute.js';
 import { JobError } from '../../../src/shared/jobError.js';
 import { DEFAULT_EXECUTE_LIMITS, type ExecuteLimits } from '../../../src/shared/limits.js';
-import type { Abi } from '../../../src/worker/jobs/validate.js';
+import type { Abi } from '../../../src/shared/prevalidate.js';
 import { artifactOf, fixtures, type FixtureName } from '../../helpers/wat.js';
 
 const text = (bytes: Uint8Array) => Buffer.from(bytes).toString();

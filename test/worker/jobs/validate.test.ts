@@ -1,16 +1,18 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { execute } from '../../../src/worker/jobs/execute.js';
-import { HOST_FUNCTIONS, WASI_FUNCTIONS, WASI_MODULE } from '../../../src/worker/jobs/hostFunctions.js';
+import { HOST_FUNCTIONS, WASI_FUNCTIONS, WASI_MODULE } from '../../../src/shared/hostFunctions.js';
 import { JobError } from '../../../src/shared/jobError.js';
 import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS, type PrepareLimits } from '../../../src/shared/limits.js';
-import { validateModule } from '../../../src/worker/jobs/validate.js';
-import { artifactOf, fixtures, sources, TRUNCATED_MODULE, wat } from '../../helpers/wat.js';
+import { deriveModule } from '../../../src/shared/derive.js';
+import { prepare } from '../../../src/worker/jobs/prepare.js';
+import { artifactOf, fixtures, PARAMS_HASH, sources, TRUNCATED_MODULE, wat } from '../../helpers/wat.js';
 
 const limits = DEFAULT_PREPARE_LIMITS;
 
+/** Prepare (the worker's whole pipeline: derivation, V8, link) refuses `bytes` with E_PREVALIDATION matching `pattern`. */
 function refusal(t: import('ava').ExecutionContext, bytes: Uint8Array, pattern: RegExp, overrides: Partial<PrepareLimits> = {}): void {
-  const error = t.throws(() => validateModule(bytes, { ...limits, ...overrides }), { instanceOf: JobError });
+  const error = t.throws(() => prepare(bytes, { ...limits, ...overrides }, PARAMS_HASH), { instanceOf: JobError });
   t.is(error?.code, 'E_PREVALIDATION');
   t.regex(error!.message, pattern);
 }
@@ -27,7 +29,7 @@ async function grows(code: Uint8Array, prepareLimits: Partial<PrepareLimits> = {
 }
 
 test('facts of a run-ABI module', (t) => {
-  const { bytes, facts } = validateModule(fixtures.upper, limits);
+  const { module: bytes, facts } = deriveModule(fixtures.upper, limits);
   t.deepEqual(facts, {
     functions: 2,
     imports: [],
@@ -43,7 +45,7 @@ test('facts of a run-ABI module', (t) => {
 });
 
 test('facts of a WASI command', (t) => {
-  const { facts } = validateModule(fixtures.wasiCat, limits);
+  const { facts } = deriveModule(fixtures.wasiCat, limits);
   t.deepEqual(facts.abis, ['wasi']);
   t.deepEqual(facts.imports, [`${WASI_MODULE}.fd_read`, `${WASI_MODULE}.fd_write`, `${WASI_MODULE}.proc_exit`, `${WASI_MODULE}.poll_oneoff`]);
   t.is(facts.functions, 5);
@@ -79,7 +81,7 @@ test('an initial memory above maxMemoryPages is refused', (t) => {
 });
 
 test('more than one memory is refused', (t) => {
-  refusal(t, wat('(module (memory 1) (memory 1))'), /2 memories; at most one/);
+  refusal(t, wat('(module (memory 1) (memory 1))'), /memory count of 2|2 memories; at most one/);
 });
 
 test('shared memory is refused', (t) => {
@@ -131,7 +133,7 @@ test('clamping keeps modules valid and bounds growth to min(declared, limit)', a
       fc.pre(Math.min(declared ?? Infinity, limit) >= 1);
       const memory = declared === null ? `${initial}` : `${initial} ${declared}`;
       const code = wat(sources.growCount.replace('1 65536', memory));
-      const { bytes, facts } = validateModule(code, { ...limits, maxMemoryPages: limit });
+      const { module: bytes, facts } = deriveModule(code, { ...limits, maxMemoryPages: limit });
       const maximum = Math.min(declared ?? Infinity, limit);
       t.true(WebAssembly.validate(bytes));
       t.deepEqual(facts.memory, { initial, maximum });

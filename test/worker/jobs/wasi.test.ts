@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execute } from '../../../src/worker/jobs/execute.js';
-import { WASI_FUNCTIONS, WASI_MODULE } from '../../../src/worker/jobs/hostFunctions.js';
+import { WASI_FUNCTIONS, WASI_MODULE } from '../../../src/shared/hostFunctions.js';
 import { JobError } from '../../../src/shared/jobError.js';
 import { DEFAULT_EXECUTE_LIMITS, type ExecuteLimits } from '../../../src/shared/limits.js';
 import { Errno } from '../../../src/worker/jobs/wasiTypes.js';

@@ -7,7 +7,7 @@
 /** The only import module a job may name. */
 export const WASI_MODULE = 'wasi_snapshot_preview1';
 
-/** A function type written as `(i32,i64)->i32`, the form `validate.ts` prints for a module's imports. */
+/** A function type written as `(i32,i64)->i32`, the form `prevalidate.ts` prints for a module's imports. */
 export type Signature = string;
 
 /* Signatures from the preview 1 witx (`wasi_snapshot_preview1.witx`): every handle, size and pointer

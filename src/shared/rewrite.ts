@@ -2,7 +2,7 @@
  * Rewrites the limits of memories and tables in place of their declared ones. Only the limits
  * bytes and the size of the sections holding them change; every other byte is copied as is.
  */
-import { encodeU32, readSections, SectionId, sectionReader, type Limits, type Section } from '../../shared/wasmReader.js';
+import { encodeU32, readSections, SectionId, sectionReader, type Limits, type Section } from './wasmReader.js';
 
 /** The limits encoded at `bytes[start, end)`, to be bounded by `limit`. */
 export interface Clamp {
@@ -38,7 +38,7 @@ function rewriteSection(bytes: Uint8Array, section: Section, clamps: Clamp[]): U
  * Returns the module with each clamp applied: the maximum becomes `min(declared, limit)`, and a
  * missing maximum becomes `limit`. Returns `bytes` itself when nothing needs to change.
  */
-export function clampLimits(bytes: Uint8Array, sections: Section[], clamps: Clamp[]): Uint8Array {
+export function clampLimits(bytes: Uint8Array, sections: readonly Section[], clamps: readonly Clamp[]): Uint8Array {
   const pending = clamps.filter(needsClamp).sort((a, b) => a.start - b.start);
   if (pending.length === 0) return bytes;
   const parts: Uint8Array[] = [];
@@ -54,7 +54,7 @@ export function clampLimits(bytes: Uint8Array, sections: Section[], clamps: Clam
 }
 
 /**
- * The memory limits of a module whose memory section was already checked by `validateModule`,
+ * The memory limits of a module whose memory section was already checked by `prevalidate`,
  * clamped to `maxPages` (the execute limit may be lower than the one the module was prepared under).
  * Returns the possibly rewritten module and its memory limits, `undefined` for a module without memory.
  */
@@ -69,4 +69,14 @@ export function clampMemory(bytes: Uint8Array, maxPages: number): { bytes: Uint8
   const clamp: Clamp = { start, end: reader.offset, limits, limit: maxPages };
   const maximum = Math.min(limits.maximum ?? Infinity, maxPages);
   return { bytes: clampLimits(bytes, sections, [clamp]), memory: { initial: limits.initial, maximum, flags: 0x01 } };
+}
+
+/**
+ * The module without its section of `id` (a known, non-custom one), or `bytes` itself when it has
+ * none. Removing the start section leaves every index of the module as it was.
+ */
+export function withoutSection(bytes: Uint8Array, sections: readonly Section[], id: number): Uint8Array {
+  const section = sections.find((s) => s.id === id);
+  if (section === undefined) return bytes;
+  return Buffer.concat([bytes.subarray(0, section.start), bytes.subarray(section.end)]);
 }

@@ -1,17 +1,23 @@
-import { JobError } from '../../shared/jobError.js';
+/**
+ * Prepare's checks of a module's content against the limits and the ABI: step 4 of the
+ * derivation (`derive.ts`). Plain JavaScript over bytes, as V8 reads them: the host runs it too,
+ * on code V8 never saw there, so it refuses what V8 would refuse wherever a limit is involved
+ * (a memory above 65,536 pages, a maximum below the initial size) and never reads past a section.
+ */
+import { JobError } from './jobError.js';
 import { HOST_FUNCTIONS, WASI_MODULE } from './hostFunctions.js';
-import type { PrepareLimits } from '../../shared/limits.js';
-import { clampLimits, type Clamp } from './rewrite.js';
+import type { PrepareLimits } from './limits.js';
+import type { Clamp } from './rewrite.js';
 import {
   EXTERNAL_KIND_NAMES,
   ExternalKind,
   SectionId,
   malformed,
-  readSections,
   sectionReader,
   type Limits,
   type Reader,
-} from '../../shared/wasmReader.js';
+  type Section,
+} from './wasmReader.js';
 
 /** The two ways a job can be run (docs/api.md, `ExecuteOptions.abi`). */
 export type Abi = 'run' | 'wasi';
@@ -34,11 +40,15 @@ export interface ModuleFacts {
   abis: Abi[];
 }
 
-export interface ValidatedModule {
-  /** The module to compile: the input itself, or a copy whose memory and table maxima were clamped. */
-  bytes: Uint8Array;
+/** What prevalidation found: the facts, and the limits to rewrite. */
+export interface PrevalidatedModule {
   facts: ModuleFacts;
+  /** The memory and table limits whose maxima the derived module bounds (see `clampLimits`). */
+  clamps: Clamp[];
 }
+
+/** The implementation limit of V8 and the spec's "memory size": 2^16 pages of 64 KiB, 4 GiB. */
+export const MAX_WASM_MEMORY_PAGES = 65_536;
 
 const VALUE_TYPES: Record<number, string> = { 0x7f: 'i32', 0x7e: 'i64', 0x7d: 'f32', 0x7c: 'f64', 0x7b: 'v128', 0x70: 'funcref', 0x6f: 'externref' };
 
@@ -136,6 +146,11 @@ function checkMemory(reader: Reader, limit: number): { clamp: Clamp; limits: Lim
   const limits = reader.limits();
   if (limits.flags & 0x04) throw prevalidation('memory is 64-bit (memory64); only 32-bit memories are supported');
   if (limits.flags & 0x02) throw prevalidation('memory is shared; shared memories are not supported (jobs have no threads)');
+  // What V8 refuses, refused here too: this check also runs on the host, where V8 never sees the
+  // bytes, and clamping a maximum above the bound would otherwise turn an invalid module valid.
+  for (const [what, pages] of [['initial size', limits.initial], ['maximum', limits.maximum]] as const) {
+    if (pages !== undefined && pages > MAX_WASM_MEMORY_PAGES) throw prevalidation(`memory ${what} of ${pages} pages is above the ${MAX_WASM_MEMORY_PAGES} pages a 32-bit memory can have`);
+  }
   if (limits.initial > limit) {
     throw prevalidation(`memory starts with ${limits.initial} pages, more than ${limit} pages (maxMemoryPages)`);
   }
@@ -165,16 +180,19 @@ function abisOf(exports: ModuleExport[]): Abi[] {
 }
 
 /**
- * Checks a module against the limits and the host function set, clamps the maxima of its memory and
- * tables to the limits (so `memory.grow` and `table.grow` fail with -1 past them, with no host
- * involvement), then has V8 validate the result. Every refusal is E_PREVALIDATION and names the
- * limit or the import at fault.
+ * Checks a module against the limits and the host function set, and finds the memory and table
+ * maxima to clamp to the limits (so `memory.grow` and `table.grow` fail with -1 past them, with no
+ * host involvement). Every refusal is E_PREVALIDATION and names the limit or the import at fault.
+ * Pure and linear: each section is read once, from `sections` as `readSections` listed them.
  *
  * A declared maximum above the limit is clamped rather than refused: toolchains declare 2 or 4 GiB
  * maxima by default, and a module must already cope with `memory.grow` failing.
  */
-export function validateModule(bytes: Uint8Array, limits: Pick<PrepareLimits, 'maxMemoryPages' | 'maxTableElements' | 'maxFunctions'>): ValidatedModule {
-  const sections = readSections(bytes);
+export function prevalidate(
+  bytes: Uint8Array,
+  sections: readonly Section[],
+  limits: Pick<PrepareLimits, 'maxMemoryPages' | 'maxTableElements' | 'maxFunctions'>,
+): PrevalidatedModule {
   let types: string[] = [];
   let imports: string[] = [];
   let definedFunctions = 0;
@@ -203,26 +221,16 @@ export function validateModule(bytes: Uint8Array, limits: Pick<PrepareLimits, 'm
       case SectionId.export:
         exports = readExports(reader);
         break;
-      default:
-        if (section.id > SectionId.tag) throw malformed(`unknown section id ${section.id} at offset ${section.start}`);
     }
   }
   const functions = imports.length + definedFunctions;
   if (functions > limits.maxFunctions) {
     throw prevalidation(`module has ${functions} functions, more than ${limits.maxFunctions} (maxFunctions)`);
   }
-  const rewritten = clampLimits(bytes, sections, clamps);
-  if (!WebAssembly.validate(rewritten)) throw prevalidation(`invalid WebAssembly module: ${compileErrorMessage(rewritten)}`);
-  const memoryFacts = memory && { initial: memory.limits.initial, maximum: Math.min(memory.limits.maximum ?? Infinity, limits.maxMemoryPages) };
-  return { bytes: rewritten, facts: { functions, imports, exports, memory: memoryFacts, abis: abisOf(exports) } };
-}
-
-/** `WebAssembly.validate` says only yes or no; compiling an invalid module gives V8's reason. */
-function compileErrorMessage(bytes: Uint8Array): string {
-  try {
-    new WebAssembly.Module(bytes);
-    return 'rejected by WebAssembly.validate';
-  } catch (error) {
-    return (error as Error).message;
+  const abis = abisOf(exports);
+  if (abis.length === 0) {
+    throw prevalidation('module exports neither `_start` (wasi ABI) nor `run` and `memory` (run ABI)');
   }
+  const memoryFacts = memory && { initial: memory.limits.initial, maximum: Math.min(memory.limits.maximum ?? Infinity, limits.maxMemoryPages) };
+  return { facts: { functions, imports, exports, memory: memoryFacts, abis }, clamps };
 }

@@ -1,7 +1,7 @@
 import buffer from 'node:buffer';
 import zlib from 'node:zlib';
-import { JobError } from '../../shared/jobError.js';
-import { codeTooLargeMessage, type PrepareLimits } from '../../shared/limits.js';
+import { JobError } from './jobError.js';
+import { codeTooLargeMessage, type PrepareLimits } from './limits.js';
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 const GZIP_MAGIC = [0x1f, 0x8b];
