@@ -11,7 +11,7 @@ import { startAttacker } from '../helpers/attacker.js';
 import { FALLOC_FL_KEEP_SIZE, MiB, fallocate } from '../helpers/nativeAttacks.js';
 import { clearWorkerDir } from '../../src/sandbox/workerDir.js';
 import { hello } from '../helpers/scheduler.js';
-import { hashParams } from '../../src/shared/artifact.js';
+import { preparationParamsHash } from '../../src/shared/derive.js';
 import { prepareLimitsOf } from '../../src/options.js';
 
 const TMP_ARTIFACT = '/worker/tmp-artifact';
@@ -67,7 +67,7 @@ test.serial('disk: without seccomp, the host refuses a tmp-artifact whose blocks
   const install = await t.throwsAsync(
     host.cache.installFrom(artifact.key, file, {
       maxBytes: LIMIT,
-      expectedParamsHash: hashParams(prepareLimitsOf(host.options.limits) as unknown as Record<string, unknown>),
+      expectedParamsHash: preparationParamsHash(prepareLimitsOf(host.options.limits)),
     }),
   );
   t.is((install as { code?: string }).code, 'E_PREPARATION');
