@@ -67,7 +67,7 @@ export async function createContext(executeWorkers: number, options: { maxQueue?
     artifact,
     plan: launchPlan(info, hostDir, cacheDir),
     unsandboxedInfo: { ...info, dir: hostDir },
-    manualJob: { header: { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs }, input: HELLO_INPUT },
+    manualJob: { header: { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs, fuel: limits.maxFuel }, input: HELLO_INPUT },
   };
 }
 
@@ -84,7 +84,7 @@ export async function executeOn(ctx: BenchContext, worker: WorkerProcess, input:
   const limits = ctx.host.options.limits;
   await linkArtifact(worker.hostDir, ctx.host.cache.pathOf(ctx.artifact.key));
   try {
-    const header: ExecuteRequest = { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs };
+    const header: ExecuteRequest = { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs, fuel: limits.maxFuel };
     const reply = await worker.request(MessageType.Execute, header, input, { timeoutMs: 10_000, expect: MessageType.ExecuteResult });
     const result = reply.header as ExecuteReply;
     if (!result.ok) throw new Error(`execute failed on ${worker.info.id}: ${result.failure.code}: ${result.failure.message}`);

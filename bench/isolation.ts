@@ -91,7 +91,7 @@ async function coldJob(host: Host, artifact: Artifact): Promise<void> {
   try {
     await linkArtifact(worker.hostDir, host.cache.pathOf(artifact.key));
     const limits = host.options.limits;
-    const header: ExecuteRequest = { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs, isolation: 'job' };
+    const header: ExecuteRequest = { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs, isolation: 'job', fuel: limits.maxFuel };
     const reply = await worker.request(MessageType.Execute, header, HELLO_INPUT, { timeoutMs: 30_000, expect: MessageType.ExecuteResult });
     const result = reply.header as ExecuteReply;
     if (!result.ok) throw new Error(`cold job failed: ${result.failure.code}: ${result.failure.message}`);

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { decodeArtifact } from './shared/artifact.js';
+import { RESERVED_EXPORT_PREFIX } from './shared/meter/costs.js';
 import { EXTERNAL_KIND_NAMES, SectionId, readSections, sectionReader } from './shared/wasmReader.js';
 
 export type Abi = 'run' | 'wasi';
@@ -45,7 +46,8 @@ export function artifactCode(artifact: Artifact): Uint8Array | undefined {
 
 /**
  * Export names of a cached artifact, read by a plain parser of the export section (the host
- * never hands untrusted bytes to V8). Returns [] for an artifact it cannot read.
+ * never hands untrusted bytes to V8), without the `warden:*` exports metering added (the
+ * module's own may not use that prefix). Returns [] for an artifact it cannot read.
  */
 export function exportsOfArtifactFile(file: string): string[] {
   try {
@@ -58,7 +60,7 @@ export function exportsOfArtifactFile(file: string): string[] {
       const name = reader.name();
       const kind = reader.u8();
       reader.u32();
-      if (EXTERNAL_KIND_NAMES[kind] !== undefined) names.push(name);
+      if (EXTERNAL_KIND_NAMES[kind] !== undefined && !name.startsWith(RESERVED_EXPORT_PREFIX)) names.push(name);
     }
     return names;
   } catch {

@@ -41,6 +41,7 @@ import { SANDBOX_WORKER_DIR } from './sandbox/paths.js';
 import { checkSecurity, enforceSecurity, type FeatureStatus, type SecurityStatus } from './sandbox/security.js';
 import { createWorkerDir, purgeStaleWorkerDirs, removeWorkerDir } from './sandbox/workerDir.js';
 import { hashParams } from './shared/artifact.js';
+import { METER_VERSION } from './shared/meter/costs.js';
 import { eventStream, type EventsOptions, type HostEventRecord } from './events.js';
 import { HostMetrics } from './metrics.js';
 import { startInspector, type InspectOptions, type Inspector } from './inspector/server.js';
@@ -65,6 +66,8 @@ export interface ExecuteOptions extends Omit<PrepareOptions, 'timeoutMs'> {
   abi?: Abi;
   /** CPU time the execution may use, ms. Default: `limits.executeTimeoutMs`. */
   timeoutMs?: number;
+  /** Fuel the execution may use (about one unit per instruction), at most `limits.maxFuel`. Default: `limits.maxFuel`. */
+  fuel?: number;
 }
 
 /** What `execute` resolves with. */
@@ -88,8 +91,10 @@ export type HostEvents = {
   'worker:exited': [{ id: string; kind: WorkerKind; reason: string; message: string; jobsCompleted: number }];
   'job:queued': [{ jobId: string; kind: WorkerKind; priority: Priority }];
   'job:started': [{ jobId: string; kind: WorkerKind; workerId: string; attempt: number }];
-  'job:succeeded': [{ jobId: string; kind: WorkerKind; workerId: string; cpuTimeMs: number; wallTimeMs: number; peakRssBytes: number }];
-  'job:failed': [{ jobId: string; kind: WorkerKind; code: string; deterministic: boolean; message: string }];
+  /** `fuelUsed` for execute jobs. */
+  'job:succeeded': [{ jobId: string; kind: WorkerKind; workerId: string; cpuTimeMs: number; wallTimeMs: number; peakRssBytes: number; fuelUsed?: number }];
+  /** `fuelUsed` for an execute job whose module ran. */
+  'job:failed': [{ jobId: string; kind: WorkerKind; code: string; deterministic: boolean; message: string; fuelUsed?: number }];
   'artifact:prepared': [{ key: string; size: number }];
   'artifact:deleted': [{ key: string; reason: string }];
   'artifact:pruned': [{ key: string; size: number }];
@@ -289,7 +294,8 @@ export class Host extends EventEmitter<HostEvents> {
     opts: { priority: Priority; isolation: Isolation; timeoutMs: number; signal: AbortSignal | undefined; deadline: number | undefined },
   ): Promise<Artifact> {
     const limits = prepareLimitsOf(this.options.limits);
-    const paramsHash = hashParams(limits as unknown as Record<string, unknown>);
+    // The cost table's version shapes the artifact as much as the limits do.
+    const paramsHash = hashParams({ ...limits, meterVersion: METER_VERSION });
     const key = ArtifactCache.keyFor(bytes, paramsHash);
     const entry = this.cache.lookup(key);
     if (entry) {
@@ -342,6 +348,12 @@ export class Host extends EventEmitter<HostEvents> {
       });
     }
     const opts = this.#jobOptions('execute', options);
+    const fuel = positiveInteger('fuel', options.fuel, this.options.limits.maxFuel);
+    if (fuel > this.options.limits.maxFuel) {
+      throw new InvalidOptionError(`Expected the \`fuel\` option to be at most limits.maxFuel (${this.options.limits.maxFuel}), got ${fuel}`, {
+        details: { option: 'fuel' },
+      });
+    }
     if (options.abi !== undefined && options.abi !== 'run' && options.abi !== 'wasi') {
       throw new InvalidOptionError(`Expected the \`abi\` option to be 'run' or 'wasi', got ${describe(options.abi)}`, { details: { option: 'abi' } });
     }
@@ -366,6 +378,7 @@ export class Host extends EventEmitter<HostEvents> {
       abi,
       inputBytes,
       executeLimitsOf(this.options.limits),
+      fuel,
       this.cache,
       this.#generations,
       (j, error) => this.#recover(j, artifact, error),
@@ -571,8 +584,10 @@ export class Host extends EventEmitter<HostEvents> {
       if (this.listenerCount('job:started') > 0) this.#emit('job:started', { jobId: job.id, kind: job.kind, workerId: worker.id, attempt: job.attempts });
     },
     succeeded: (job, worker, times) => this.#emit('job:succeeded', { jobId: job.id, kind: job.kind, workerId: worker.id, ...times }),
-    failed: (job, error) =>
-      this.#emit('job:failed', { jobId: job.id, kind: job.kind, code: error.code, deterministic: error.deterministic, message: error.message }),
+    failed: (job, error) => {
+      const fuel = typeof error.details.fuelUsed === 'number' ? { fuelUsed: error.details.fuelUsed } : {};
+      this.#emit('job:failed', { jobId: job.id, kind: job.kind, code: error.code, deterministic: error.deterministic, message: error.message, ...fuel });
+    },
     resubmit: (job) => this.#submit(job),
   };
 

@@ -4,6 +4,7 @@ import type { InspectionEvent, Observer } from 'xstate';
 import { InvalidOptionError } from './errors.js';
 import type { WorkerLimits } from './protocol/messages.js';
 import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS, type ExecuteLimits, type PrepareLimits } from './shared/limits.js';
+import { maxStackHeightFor } from './shared/meter/stackCapacity.js';
 
 /** Every limit a host applies; all optional in `HostOptions.limits`. */
 export interface HostLimits extends PrepareLimits, ExecuteLimits {
@@ -186,6 +187,14 @@ function resolveLimits(limits: unknown): HostLimits {
       details: { option: 'limits.hardTimeoutFactor' },
     });
   }
+  // The logical stack must run out before V8's: it is bounded by the job thread's stack.
+  const stackCapacity = maxStackHeightFor(out.jobStackMb);
+  if (out.maxStackHeight > stackCapacity) {
+    throw new InvalidOptionError(
+      `Expected the \`limits.maxStackHeight\` option to be at most ${stackCapacity} with limits.jobStackMb ${out.jobStackMb} (raise jobStackMb for more), got ${out.maxStackHeight}`,
+      { details: { option: 'limits.maxStackHeight' } },
+    );
+  }
   for (const name of ['prepareTimeoutMs', 'executeTimeoutMs'] as const) {
     if (out[name] > MAX_JOB_TIMEOUT_MS) {
       throw new InvalidOptionError(`Expected the \`limits.${name}\` option to be at most ${MAX_JOB_TIMEOUT_MS} ms (a day)`, {
@@ -288,6 +297,6 @@ export function prepareLimitsOf(limits: HostLimits): PrepareLimits {
 }
 
 export function executeLimitsOf(limits: HostLimits): ExecuteLimits {
-  const { maxMemoryPages, maxInputBytes, maxOutputBytes, maxLogBytes } = limits;
-  return { maxMemoryPages, maxInputBytes, maxOutputBytes, maxLogBytes };
+  const { maxMemoryPages, maxInputBytes, maxOutputBytes, maxLogBytes, maxFuel, maxStackHeight } = limits;
+  return { maxMemoryPages, maxInputBytes, maxOutputBytes, maxLogBytes, maxFuel, maxStackHeight };
 }

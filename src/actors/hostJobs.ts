@@ -27,10 +27,13 @@ export interface JobReport {
   attempts: number;
 }
 
+/** What a job cost: its times and memory, and for an execute job its fuel. */
+export type JobCost = JobUsage & { fuelUsed?: number };
+
 /** How jobs talk back to the host (events, retries, recovery). */
 export interface JobHooks {
   started(job: PoolJob & { attempts: number }, worker: JobWorker): void;
-  succeeded(job: PoolJob, worker: JobWorker, usage: JobUsage): void;
+  succeeded(job: PoolJob, worker: JobWorker, usage: JobCost): void;
   failed(job: PoolJob, error: WardenError): void;
   /** Submit the job again (a retry after a lost worker). */
   resubmit(job: PoolJob): void;
@@ -106,7 +109,7 @@ abstract class BaseJob<T = unknown> implements PoolJob {
     this.reject(error);
   }
 
-  protected resolve(value: T, worker: JobWorker, usage: JobUsage): void {
+  protected resolve(value: T, worker: JobWorker, usage: JobCost): void {
     if (this.#settled) return;
     this.#settled = true;
     this.common.hooks.succeeded(this, worker, usage);
@@ -130,7 +133,17 @@ abstract class BaseJob<T = unknown> implements PoolJob {
     if (typeof failure?.code !== 'string' || typeof failure.message !== 'string') {
       this.failReply(new ProtocolError(`worker ${worker.id} sent a failure reply without a code and message`));
     }
-    return errorFromFailure({ code: failure.code, message: failure.message }, { jobId: this.id, workerId: worker.id, ...times });
+    const fuel = failure.fuelUsed === undefined ? {} : { fuelUsed: this.fuelUsedOf(failure.fuelUsed, worker) };
+    return errorFromFailure({ code: failure.code, message: failure.message }, { jobId: this.id, workerId: worker.id, ...times, ...fuel });
+  }
+
+  /** A reply's fuel used, checked like the usage figures: a whole number no larger than the job's fuel. */
+  protected fuelUsedOf(value: unknown, worker: JobWorker): number {
+    const fuel = (this.request.header as { fuel?: unknown }).fuel;
+    if (!Number.isSafeInteger(value) || (value as number) < 0 || typeof fuel !== 'number' || (value as number) > fuel) {
+      this.failReply(new ProtocolError(`worker ${worker.id} sent a reply with a bad fuelUsed`, { details: { fuelUsed: value, fuel } }));
+    }
+    return value as number;
   }
 
   /** A reply that breaks the protocol: the job fails, and so does the collect step (the worker is killed). */
@@ -212,6 +225,8 @@ export interface ExecuteOutcome {
   output: Uint8Array;
   log: Uint8Array;
   logTruncated: boolean;
+  /** Fuel the job used: the same for the same module, input and limits, on any machine. */
+  fuelUsed: number;
   cpuTimeMs: number;
   wallTimeMs: number;
   /** The worker process' peak resident memory after the job: the job's own with `isolation: 'job'`, an upper bound otherwise. */
@@ -258,13 +273,14 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     abi: Abi,
     input: Uint8Array,
     limits: ExecuteRequest['limits'],
+    fuel: number,
     private readonly cache: ArtifactCache,
     private readonly generations: ArtifactGenerations,
     /** Called for a corrupted or missing artifact: delete it, prepare again, run once more. */
     private readonly recover: (job: ExecuteJob, error: CorruptedArtifactError) => boolean,
   ) {
     super(common);
-    const header: ExecuteRequest = { abi, limits, cpuTimeLimitMs: common.cpuTimeLimitMs, isolation: common.isolation };
+    const header: ExecuteRequest = { abi, limits, cpuTimeLimitMs: common.cpuTimeLimitMs, isolation: common.isolation, fuel };
     this.request = { type: MessageType.Execute, header, body: input, replyType: MessageType.ExecuteResult };
   }
 
@@ -319,16 +335,18 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     if (body.byteLength !== outputBytes + logBytes) {
       this.failReply(new ProtocolError(`worker ${worker.id} sent ${body.byteLength} bytes, announced ${outputBytes + logBytes}`));
     }
+    const fuelUsed = this.fuelUsedOf(header.fuelUsed, worker);
     this.resolve(
       {
         output: body.subarray(0, outputBytes),
         log: body.subarray(outputBytes),
         logTruncated,
+        fuelUsed,
         ...times,
         workerId: worker.id,
       },
       worker,
-      times,
+      { ...times, fuelUsed },
     );
   }
 

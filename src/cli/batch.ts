@@ -18,8 +18,8 @@ Runs many jobs from a file of JSON lines, one job a line:
   {"id": "b", "module": "upper.wasm", "inputFile": "in.txt", "priority": "high"}
 
 Fields: module (required, a path), at most one of input (text), inputFile (a path) or
-inputBase64; id (default: the line number), priority, timeoutMs, isolation (worker|job),
-abi (run|wasi). Paths are relative to the jobs file's dir (to the current dir for "-",
+inputBase64; id (default: the line number), priority, timeoutMs, fuel, isolation
+(worker|job), abi (run|wasi). Paths are relative to the jobs file's dir (to the current dir for "-",
 stdin). Each distinct module is read and prepared once. Blank lines are skipped; a bad line
 fails as its own job (E_BATCH_LINE) and the others run.
 
@@ -54,7 +54,7 @@ interface BatchJob {
 
 type BatchResult = { id: string; line: number } & ({ ok: true; result: ExecuteResult } | { ok: false; error: WardenError });
 
-const FIELDS = new Set(['id', 'module', 'input', 'inputFile', 'inputBase64', 'priority', 'timeoutMs', 'isolation', 'abi']);
+const FIELDS = new Set(['id', 'module', 'input', 'inputFile', 'inputBase64', 'priority', 'timeoutMs', 'fuel', 'isolation', 'abi']);
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 function defaultWorkers(): number {
@@ -163,8 +163,8 @@ function parseJob(raw: string, line: number, baseDir: string): BatchJob {
   if (base64 !== undefined && !BASE64.test(base64)) throw bad('"inputBase64" is not base64');
   const input = string('input');
   const inputFile = string('inputFile');
-  // The values of priority, timeoutMs, isolation and abi are the host's to check (E_INVALID_OPTION).
-  const options = Object.fromEntries(['priority', 'timeoutMs', 'isolation', 'abi'].filter((name) => fields[name] !== undefined).map((name) => [name, fields[name]]));
+  // The values of priority, timeoutMs, fuel, isolation and abi are the host's to check (E_INVALID_OPTION).
+  const options = Object.fromEntries(['priority', 'timeoutMs', 'fuel', 'isolation', 'abi'].filter((name) => fields[name] !== undefined).map((name) => [name, fields[name]]));
   return {
     id: string('id') ?? String(line),
     line,
@@ -225,10 +225,11 @@ function inputOf(job: BatchJob): Promise<Uint8Array> {
 function resultJson(result: BatchResult): Record<string, unknown> {
   const { id, line } = result;
   if (!result.ok) {
-    const { code, message, deterministic } = result.error;
-    return { id, line, ok: false, code, message, deterministic };
+    const { code, message, deterministic, details } = result.error;
+    const fuel = typeof details.fuelUsed === 'number' ? { fuelUsed: details.fuelUsed } : {};
+    return { id, line, ok: false, code, message, deterministic, ...fuel };
   }
-  const { output, log, logTruncated, cpuTimeMs, wallTimeMs, workerId, attempts } = result.result;
+  const { output, log, logTruncated, fuelUsed, cpuTimeMs, wallTimeMs, workerId, attempts } = result.result;
   const out = encodeBytes(output);
   const logText = encodeBytes(log);
   return {
@@ -240,6 +241,7 @@ function resultJson(result: BatchResult): Record<string, unknown> {
     log: logText.text,
     logEncoding: logText.encoding,
     logTruncated,
+    fuelUsed,
     cpuTimeMs,
     wallTimeMs,
     workerId,

@@ -1,12 +1,12 @@
 import { parseArgs } from 'node:util';
 import type { Abi } from '../artifactHandle.js';
 import { DEFAULT_LIMITS } from '../options.js';
-import { commonHelp, commonOptions, parseChoice, parseDuration, requirePositionals } from './args.js';
+import { commonHelp, commonOptions, parseChoice, parseCount, parseDuration, requirePositionals } from './args.js';
 import { readInput, readNamedFile } from './files.js';
 import { encodeBytes, reportJsonFailure, writeJson } from './format.js';
 import { withHost } from './session.js';
 
-export const runHelp = `Usage: warden run <module> [--input FILE | -] [--abi run|wasi] [--timeout 2s] [--json]
+export const runHelp = `Usage: warden run <module> [--input FILE | -] [--abi run|wasi] [--timeout 2s] [--fuel N] [--json]
 
 Prepares <module> (raw, gzip or brotli WebAssembly; cached) and executes it once in a
 sandboxed worker. The output goes to stdout as raw bytes, the log (a WASI module's stderr)
@@ -17,7 +17,11 @@ Options:
   --abi run|wasi     the ABI (default: what the module's exports imply)
   --timeout T        CPU time the execution may use: 500ms, 2s, 1m or a number of ms
                      (default: ${DEFAULT_LIMITS.executeTimeoutMs}ms)
-  --json             print one JSON object instead: { ok, output, outputEncoding, log, ... }
+  --fuel N           fuel the execution may use, about one unit per instruction; out of
+                     it the run fails with E_OUT_OF_FUEL (default and most:
+                     ${DEFAULT_LIMITS.maxFuel}, limits.maxFuel)
+  --json             print one JSON object instead: { ok, output, outputEncoding, log,
+                     fuelUsed, ... }; a failure: { ok: false, error: { code, ..., fuelUsed } }
 ${commonHelp}
 
 Exit code: 0 when the module ran, 1 when it failed (warden: E_CODE: message on stderr),
@@ -34,6 +38,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       input: { type: 'string' },
       abi: { type: 'string' },
       timeout: { type: 'string' },
+      fuel: { type: 'string' },
       json: { type: 'boolean' },
     },
     strict: true,
@@ -46,6 +51,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const [modulePath] = requirePositionals(positionals, ['module']) as [string];
   const abi = values.abi === undefined ? undefined : parseChoice('abi', values.abi, ABIS);
   const timeoutMs = values.timeout === undefined ? undefined : parseDuration('timeout', values.timeout);
+  const fuel = values.fuel === undefined ? undefined : parseCount('fuel', values.fuel);
   try {
     const code = await readNamedFile('module', modulePath);
     const input = await readInput(values.input);
@@ -55,6 +61,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       const executed = await host.execute(prepared, input, {
         ...(abi === undefined ? {} : { abi }),
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        ...(fuel === undefined ? {} : { fuel }),
       });
       return { artifact: prepared, result: executed };
     });
@@ -68,6 +75,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         log: log.text,
         logEncoding: log.encoding,
         logTruncated: result.logTruncated,
+        fuelUsed: result.fuelUsed,
         cpuTimeMs: result.cpuTimeMs,
         wallTimeMs: result.wallTimeMs,
         workerId: result.workerId,

@@ -2,7 +2,7 @@
  * The messages of the host ↔ worker protocol, typed in one place.
  * Version 1. A worker refuses a HELLO whose `protocol` differs from its own.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export const MessageType = {
   /** host → worker, once: `{ protocol, info: WorkerInfo }`. */
@@ -126,6 +126,8 @@ export interface JobFailureHeader {
   code: string;
   message: string;
   deterministic: boolean;
+  /** Fuel used before the failure, for an execute job whose module ran. */
+  fuelUsed?: number;
 }
 
 /**
@@ -159,8 +161,10 @@ export interface ExecuteRequest extends JobRequestIsolation {
   abi: 'run' | 'wasi';
   limits: import('../shared/limits.js').ExecuteLimits;
   cpuTimeLimitMs: number;
+  /** The job's fuel, at most `limits.maxFuel`. */
+  fuel: number;
 }
 
 export type ExecuteReply =
-  | ({ ok: true; outputBytes: number; logBytes: number; logTruncated: boolean } & JobUsage)
+  | ({ ok: true; outputBytes: number; logBytes: number; logTruncated: boolean; fuelUsed: number } & JobUsage)
   | ({ ok: false; failure: JobFailureHeader } & JobUsage);

@@ -11,6 +11,8 @@ export interface JobFailure {
   message: string;
   /** `true` when the outcome depends only on the code and input (see `WardenError`). */
   deterministic: boolean;
+  /** Fuel the job used before it failed, when it ran any code (execute jobs). */
+  fuelUsed?: number;
 }
 
 /** The codes a job produces, with their `deterministic` flag as `src/errors.ts` declares it. */
@@ -22,6 +24,9 @@ export const JOB_ERROR_CODES = {
   E_TIMEOUT: false,
   E_OUT_OF_MEMORY: true,
   E_OUTPUT_TOO_LARGE: true,
+  E_OUT_OF_FUEL: true,
+  E_STACK_OVERFLOW: true,
+  E_NATIVE_STACK_OVERFLOW: false,
   E_CORRUPTED_ARTIFACT: false,
   E_ABORTED: false,
 } as const;
@@ -32,6 +37,8 @@ export type JobErrorCode = keyof typeof JOB_ERROR_CODES;
 export class JobError extends Error {
   override name = 'JobError';
   readonly deterministic: boolean;
+  /** Fuel used up to the failure; set by the execute job that saw it. */
+  fuelUsed: number | undefined;
 
   constructor(
     readonly code: JobErrorCode,
@@ -43,7 +50,9 @@ export class JobError extends Error {
   }
 
   toFailure(): JobFailure {
-    return { code: this.code, message: this.message, deterministic: this.deterministic };
+    const failure: JobFailure = { code: this.code, message: this.message, deterministic: this.deterministic };
+    if (this.fuelUsed !== undefined) failure.fuelUsed = this.fuelUsed;
+    return failure;
   }
 }
 

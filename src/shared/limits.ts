@@ -30,6 +30,16 @@ export interface ExecuteLimits {
   maxOutputBytes: number;
   /** Bytes kept of stderr; more is dropped and the log marked truncated. */
   maxLogBytes: number;
+  /**
+   * Fuel a job gets when its call names none, and the most a call may name: about one unit per
+   * WebAssembly instruction (src/shared/meter/costs.ts). Past it the job fails with E_OUT_OF_FUEL.
+   */
+  maxFuel: number;
+  /**
+   * The logical stack, in units of 8 bytes: a call takes its callee's locals, operand stack and a
+   * frame header. Past it the job fails with E_STACK_OVERFLOW. At most `maxStackHeightFor(jobStackMb)`.
+   */
+  maxStackHeight: number;
 }
 
 export const DEFAULT_PREPARE_LIMITS: Readonly<PrepareLimits> = Object.freeze({
@@ -46,6 +56,8 @@ export const DEFAULT_EXECUTE_LIMITS: Readonly<ExecuteLimits> = Object.freeze({
   maxInputBytes: 16 * MiB,
   maxOutputBytes: 16 * MiB,
   maxLogBytes: 64 * 1024,
+  maxFuel: 4_000_000_000,
+  maxStackHeight: 262_144,
 });
 
 /** Size of a WebAssembly page. */

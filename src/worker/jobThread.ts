@@ -36,10 +36,10 @@ async function run(task: JobTask): Promise<Movable> {
     const moved = owned(artifact);
     return movable({ ok: true, kind: 'prepare', artifact: moved, moduleBytes, exports }, [moved]);
   }
-  const result = await execute(task.artifact, task.input, task.abi, task.limits);
+  const result = await execute(task.artifact, task.input, task.abi, task.limits, task.fuel);
   const output = owned(result.output);
   const log = owned(result.log);
-  return movable({ ok: true, kind: 'execute', output, log, logTruncated: result.logTruncated }, [output, log]);
+  return movable({ ok: true, kind: 'execute', output, log, logTruncated: result.logTruncated, fuelUsed: result.fuelUsed }, [output, log]);
 }
 
 /**

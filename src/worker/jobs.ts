@@ -135,7 +135,7 @@ export async function runExecute(
     return { reply: { ok: false, failure, ...usage() } };
   }
   const result = await (await runnerFor(info, request)).run(
-    { kind: 'execute', artifact, input, abi: request.abi, limits: request.limits },
+    { kind: 'execute', artifact, input, abi: request.abi, limits: request.limits, fuel: request.fuel },
     { cpuTimeLimitMs: request.cpuTimeLimitMs },
   );
   const times = usage(result);
@@ -143,7 +143,14 @@ export async function runExecute(
   if (result.kind !== 'execute') throw new Error('job thread answered an execute with a prepare result');
   const body = executeBody(result);
   return {
-    reply: { ok: true, outputBytes: result.output.byteLength, logBytes: result.log.byteLength, logTruncated: result.logTruncated, ...times },
+    reply: {
+      ok: true,
+      outputBytes: result.output.byteLength,
+      logBytes: result.log.byteLength,
+      logTruncated: result.logTruncated,
+      fuelUsed: result.fuelUsed,
+      ...times,
+    },
     body,
   };
 }

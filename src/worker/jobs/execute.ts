@@ -3,6 +3,7 @@ import { classifyError, type MemoryState } from './classify.js';
 import { WASI_MODULE } from './hostFunctions.js';
 import { JobError } from '../../shared/jobError.js';
 import type { ExecuteLimits } from '../../shared/limits.js';
+import { Meter } from './meter.js';
 import { clampMemory } from './rewrite.js';
 import { placeInput, readOutput, runExports } from './runAbi.js';
 import { LogSink, OutputSink } from './sinks.js';
@@ -15,6 +16,8 @@ export interface ExecuteResult {
   log: Uint8Array;
   /** True when the log was cut. */
   logTruncated: boolean;
+  /** Fuel the job used: a function of the module, its input and its limits only. */
+  fuelUsed: number;
 }
 
 function corrupted(message: string, cause?: unknown): JobError {
@@ -80,37 +83,57 @@ async function loadModule(artifact: Uint8Array, maxPages: number): Promise<Loade
  * An input above `maxInputBytes` is E_TRAP ("input too large"): like a trap it depends only on the
  * code and input, so it is deterministic; the host should refuse such inputs before sending them.
  *
+ * The job runs on `fuel` (default `limits.maxFuel`) and `limits.maxStackHeight` of logical stack;
+ * a failure after the module started carries the fuel it used.
+ *
  * @example
- * const { output } = await execute(artifact, Buffer.from('hi'), 'run', DEFAULT_EXECUTE_LIMITS);
+ * const { output, fuelUsed } = await execute(artifact, Buffer.from('hi'), 'run', DEFAULT_EXECUTE_LIMITS);
  */
-export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi, limits: ExecuteLimits): Promise<ExecuteResult> {
+export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi, limits: ExecuteLimits, fuel = limits.maxFuel): Promise<ExecuteResult> {
   if (input.byteLength > limits.maxInputBytes) {
     throw new JobError('E_TRAP', `input too large: ${input.byteLength} bytes, more than ${limits.maxInputBytes} bytes (maxInputBytes)`);
   }
   const { module, maxPages } = await loadModuleCached(artifact, limits.maxMemoryPages);
   const log = new LogSink(limits.maxLogBytes);
   const output = new OutputSink(limits.maxOutputBytes);
+  const meter = new Meter(fuel, limits.maxStackHeight);
   // The run ABI returns its output from `run`: whatever it prints is diagnostics, so it goes to the log.
-  const shim = new WasiShim(abi === 'wasi' ? { stdin: input, stdout: output, stderr: log } : { stdin: new Uint8Array(0), stdout: log, stderr: log });
+  const stdio = abi === 'wasi' ? { stdin: input, stdout: output, stderr: log } : { stdin: new Uint8Array(0), stdout: log, stderr: log };
+  const shim = new WasiShim(stdio, (bytes) => meter.chargeBytes(bytes));
   const state: MemoryState = { memory: undefined, maxPages };
   let result: Uint8Array;
   try {
-    const instance = await WebAssembly.instantiate(module, { [WASI_MODULE]: shim.imports() });
-    const memory = instance.exports.memory;
-    state.memory = memory instanceof WebAssembly.Memory ? memory : undefined;
-    shim.memory.attach(state.memory);
-    result = abi === 'run' ? callRun(instance, input, limits.maxOutputBytes) : callStart(instance, output);
+    try {
+      const instance = await WebAssembly.instantiate(module, { [WASI_MODULE]: meter.meterImports(shim.imports()) });
+      meter.attach(instance.exports);
+      const memory = instance.exports.memory;
+      state.memory = memory instanceof WebAssembly.Memory ? memory : undefined;
+      shim.memory.attach(state.memory);
+      meter.start(instance.exports);
+      result = abi === 'run' ? callRun(instance, input, limits.maxOutputBytes, meter) : callStart(instance, output);
+    } catch (error) {
+      if (!(error instanceof ProcExit)) throw error;
+      result = exited(error, abi, output);
+    }
+    // A module may catch the host's out-of-fuel exception (catch_all) and return: still out of fuel.
+    meter.check();
   } catch (error) {
-    if (error instanceof ProcExit) result = exited(error, abi, output);
-    else throw classifyError(error, state);
+    throw withFuel(classifyError(error, state, meter), meter);
   }
-  return { output: result, log: log.contents(), logTruncated: log.truncated };
+  return { output: result, log: log.contents(), logTruncated: log.truncated, fuelUsed: meter.fuelUsed() };
 }
 
-function callRun(instance: WebAssembly.Instance, input: Uint8Array, maxOutputBytes: number): Uint8Array {
+/** A job failure carries the fuel used up to it. */
+function withFuel(error: unknown, meter: Meter): unknown {
+  if (error instanceof JobError && error.code !== 'E_CORRUPTED_ARTIFACT') error.fuelUsed = meter.fuelUsed();
+  return error;
+}
+
+function callRun(instance: WebAssembly.Instance, input: Uint8Array, maxOutputBytes: number, meter: Meter): Uint8Array {
   const abi = runExports(instance.exports);
-  const ptr = placeInput(abi, input);
-  return readOutput(abi, abi.run(ptr, input.byteLength), maxOutputBytes);
+  // Placing the input and copying the output out are host work by the byte, as for WASI calls.
+  const ptr = placeInput(abi, input, (bytes) => meter.chargeBytes(bytes));
+  return readOutput(abi, abi.run(ptr, input.byteLength), maxOutputBytes, (bytes) => meter.chargeBytes(bytes));
 }
 
 function callStart(instance: WebAssembly.Instance, output: OutputSink): Uint8Array {

@@ -2,12 +2,13 @@ import { ARTIFACT_HEADER_BYTES, encodeArtifact } from '../../shared/artifact.js'
 import { maybeDecompress } from './decompress.js';
 import { JobError } from '../../shared/jobError.js';
 import type { PrepareLimits } from '../../shared/limits.js';
+import { instrument } from '../../shared/meter/instrument.js';
 import { validateModule, type ModuleFacts } from './validate.js';
 
 export interface PrepareResult {
   /** The artifact to write to `tmp-artifact`. */
   artifact: Buffer;
-  /** Size of the validated (possibly rewritten) module inside the artifact. */
+  /** Size of the validated, clamped and metered module inside the artifact. */
   moduleBytes: number;
   /** Export names, in module order. */
   exports: string[];
@@ -15,8 +16,8 @@ export interface PrepareResult {
 }
 
 /**
- * Turns submitted code into an artifact: decompress (bounded), validate against the limits, compile
- * once to prove the module compiles, and encode. Throws `JobError` (E_PREVALIDATION, E_DECOMPRESS,
+ * Turns submitted code into an artifact: decompress (bounded), validate against the limits, inject
+ * fuel metering and the logical stack limit, compile once to prove the module compiles, and encode. Throws `JobError` (E_PREVALIDATION, E_DECOMPRESS,
  * E_PREPARATION) for anything wrong with the code.
  *
  * @example
@@ -24,10 +25,13 @@ export interface PrepareResult {
  */
 export function prepare(code: Uint8Array, limits: PrepareLimits, paramsHash: string): PrepareResult {
   const module = maybeDecompress(code, limits);
-  const { bytes, facts } = validateModule(module, limits);
+  const validated = validateModule(module, limits);
+  const { facts } = validated;
   if (facts.abis.length === 0) {
     throw new JobError('E_PREVALIDATION', 'module exports neither `_start` (wasi ABI) nor `run` and `memory` (run ABI)');
   }
+  // Metering is a pure function of the validated bytes (the host can run it again to check).
+  const bytes = instrument(validated.bytes);
   // Checked before compiling: the artifact's size is known now, and compiling is the costly step.
   const artifactBytes = ARTIFACT_HEADER_BYTES + bytes.byteLength;
   if (artifactBytes > limits.maxArtifactBytes) {

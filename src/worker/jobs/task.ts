@@ -20,6 +20,8 @@ export interface ExecuteTask {
   input: Uint8Array;
   abi: Abi;
   limits: ExecuteLimits;
+  /** The job's fuel; `limits.maxFuel` when absent. */
+  fuel?: number;
 }
 
 /** Loads the job thread without running a job, so a fresh thread's start-up is not billed to a job. @internal */
@@ -43,6 +45,7 @@ export interface ExecuteSuccess {
   output: Uint8Array;
   log: Uint8Array;
   logTruncated: boolean;
+  fuelUsed: number;
 }
 
 export interface JobFailed {

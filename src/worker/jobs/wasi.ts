@@ -43,8 +43,15 @@ export class WasiShim {
   /** Realtime is derived from the monotonic clock so that both advance together. */
   readonly #realtimeBase = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
 
-  constructor(stdio: WasiStdio) {
+  readonly #charge: (bytes: number) => void;
+
+  /**
+   * @param charge called with the bytes a call is about to move between linear memory and the
+   *   host (the job's fuel meter); it throws to stop the call when the job is out of fuel
+   */
+  constructor(stdio: WasiStdio, charge: (bytes: number) => void = () => {}) {
     this.#stdio = stdio;
+    this.#charge = charge;
   }
 
   /** The `wasi_snapshot_preview1` import object; every preview 1 function is present. */
@@ -89,6 +96,7 @@ export class WasiShim {
     let written = 0;
     for (let n = 0; n < iovsLength >>> 0; n++) {
       const chunk = m.bytes(m.u32(iovs + n * Size.IOVEC), m.u32(iovs + n * Size.IOVEC + 4));
+      this.#charge(Size.IOVEC + chunk.byteLength);
       sink.write(chunk);
       written += chunk.byteLength;
     }
@@ -104,6 +112,7 @@ export class WasiShim {
     for (let n = 0; n < iovsLength >>> 0 && this.#stdinOffset < stdin.byteLength; n++) {
       const target = m.bytes(m.u32(iovs + n * Size.IOVEC), m.u32(iovs + n * Size.IOVEC + 4));
       const chunk = stdin.subarray(this.#stdinOffset, this.#stdinOffset + target.byteLength);
+      this.#charge(Size.IOVEC + chunk.byteLength);
       target.set(chunk);
       this.#stdinOffset += chunk.byteLength;
       read += chunk.byteLength;
@@ -131,6 +140,7 @@ export class WasiShim {
 
   #randomGet(ptr: number, length: number): number {
     const target = this.memory.bytes(ptr, length);
+    this.#charge(target.byteLength);
     // getRandomValues fills at most 65536 bytes per call.
     for (let offset = 0; offset < target.byteLength; offset += 65_536) {
       crypto.getRandomValues(target.subarray(offset, offset + 65_536));
@@ -145,6 +155,7 @@ export class WasiShim {
   #pollOneoff(inPtr: number, outPtr: number, count: number, eventsPtr: number): number {
     const m = this.memory;
     if (count >>> 0 === 0) return Errno.INVAL;
+    this.#charge((count >>> 0) * (Size.SUBSCRIPTION + Size.EVENT));
     const events: { userdata: bigint; error: number; type: number; nbytes: bigint }[] = [];
     const clocks: { userdata: bigint; deadline: bigint | undefined; clock: number }[] = [];
     for (let n = 0; n < count >>> 0; n++) {
