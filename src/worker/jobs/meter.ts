@@ -51,6 +51,11 @@ export class Meter {
     return left < 0n ? this.budget : this.budget - Number(left);
   }
 
+  /** Logical stack left: `maxStackHeight` again whenever no call is in progress. */
+  stackLeft(): number {
+    return this.#stack === undefined ? this.maxStackHeight : (this.#stack.value as number);
+  }
+
   get outOfFuel(): boolean {
     return this.#fuel !== undefined && (this.#fuel.value as bigint) < 0n;
   }
