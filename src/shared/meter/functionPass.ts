@@ -86,6 +86,8 @@ export class FunctionInstrumenter {
   #stack: number[] = [];
   #height = 0;
   #maxHeight = 0;
+  /** The largest arguments-and-results area of the calls the function makes. */
+  #callArea = 0;
   #control: ControlFrame[] = [];
   #segments: number[] = [];
   #editAt: number[] = [];
@@ -120,7 +122,7 @@ export class FunctionInstrumenter {
     if (this.#localCount + extraLocals > MAX_LOCALS) {
       throw new JobError('E_PREVALIDATION', `function ${funcIndex} has ${this.#localCount} locals: metering needs ${extraLocals} more, beyond ${MAX_LOCALS}`);
     }
-    const frame = FRAME_OVERHEAD_UNITS + localUnits + extraLocals + this.#maxHeight + INSTRUMENT_STACK_UNITS;
+    const frame = FRAME_OVERHEAD_UNITS + localUnits + extraLocals + this.#maxHeight + this.#callArea + INSTRUMENT_STACK_UNITS;
     if (frame > MAX_FRAME_UNITS) {
       throw new JobError(
         'E_PREVALIDATION',
@@ -136,6 +138,7 @@ export class FunctionInstrumenter {
     this.#stack.length = 0;
     this.#height = 0;
     this.#maxHeight = 0;
+    this.#callArea = 0;
     this.#control.length = 0;
     this.#segments.length = 0;
     this.#editAt.length = 0;
@@ -275,8 +278,20 @@ export class FunctionInstrumenter {
   }
 
   #call(type: FuncType, at: number): void {
+    this.#reserveCall(type);
     this.#popN(type.params.length, at);
     this.#pushTypes(type.results);
+  }
+
+  /**
+   * A caller's frame also holds an area for its calls: the arguments that do not fit in
+   * registers are passed there (besides being on its operand stack), and the results that do not
+   * fit come back through slots reserved there. Liftoff measures 3 slots per parameter and 2 per
+   * result of a recursive function (test/fixtures/stack-probe.mjs, manyParams and manyResults).
+   */
+  #reserveCall(type: FuncType): void {
+    const area = sumUnits(type.params) + sumUnits(type.results);
+    if (area > this.#callArea) this.#callArea = area;
   }
 
   #decode(reader: Reader, type: FuncType): void {
@@ -402,14 +417,19 @@ export class FunctionInstrumenter {
           this.#call(callee, at);
           break;
         }
-        case 0x12: // return_call: this frame leaves the stack before the callee's enters.
+        case 0x12: {
+          // return_call: this frame leaves the stack before the callee's enters.
           this.#edit(at, 0, Edit.epilogue, 0);
-          this.#popN(this.#calleeType(reader.u32(), at).params.length, at);
+          const callee = this.#calleeType(reader.u32(), at);
+          this.#reserveCall(callee);
+          this.#popN(callee.params.length, at);
           this.#unreachable();
           break;
+        }
         case 0x13: {
           this.#edit(at, 0, Edit.epilogue, 0);
           const callee = this.#indirectType(reader, at);
+          this.#reserveCall(callee);
           this.#pop(at);
           this.#popN(callee.params.length, at);
           this.#unreachable();

@@ -68,7 +68,7 @@ const PINNED_INPUTS: Record<string, Uint8Array> = {
 
 const GOLDEN: Record<string, string> = {
   warmUp: '2e962dcbc8aa4cc3946aa86b74374192554fc7e29b96aa1c8ff621e5e4475691',
-  everyEdit: '68e57ce4c2a7a84a1783adc9173314f55956eb856aa9bf5c4c083c61386c2e52',
+  everyEdit: 'a0adeda8d83927c163a4995441698a6fdc372924ce95c8faf9c28efa7ca5489c',
 };
 
 test(`the output of METER_VERSION ${METER_VERSION} is pinned`, (t) => {
