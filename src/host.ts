@@ -139,6 +139,11 @@ export class Host extends EventEmitter<HostEvents> {
    * public API can choose what runs in the sandbox.
    */
   workerEntry: string | undefined;
+  /**
+   * @internal TEST ONLY: V8 flags forcing a compiler tier in the workers spawned from now on
+   * (one of `TEST_TIER_FLAGS`, src/sandbox/launcher.ts, which refuses any other). Not an option.
+   */
+  workerTierFlags: readonly string[] = [];
   /** Aborted once `close` has finished: event iterators end. */
   #closed = new AbortController();
   #metrics: HostMetrics;
@@ -418,6 +423,7 @@ export class Host extends EventEmitter<HostEvents> {
         cwd: this.options.cacheDir,
         handshakeTimeoutMs: this.options.handshakeTimeoutMs,
         ...(this.workerEntry ? { entry: this.workerEntry } : {}),
+        ...(this.workerTierFlags.length > 0 ? { tierFlags: this.workerTierFlags } : {}),
       });
     } catch (error) {
       await removeWorkerDir(hostDir);

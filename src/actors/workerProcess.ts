@@ -39,6 +39,8 @@ export interface SpawnWorkerOptions {
   launcher?: string;
   /** @internal the test suite's attacker worker; never set by the host. */
   entry?: string;
+  /** @internal TEST ONLY: V8 tier flags for node (`TEST_TIER_FLAGS`); never set by the host's options. */
+  tierFlags?: readonly string[];
 }
 
 interface Pending {
@@ -83,7 +85,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     this.hostDir = options.hostDir;
     // An explicit empty environment: nothing of the host's (NODE_OPTIONS, secrets) reaches
     // the launcher or node. fd 3 is a unix socketpair libuv creates for the 'pipe' entry.
-    this.#child = spawn(options.launcher ?? packagePaths.launcher, launcherArgs(options.info, options.hostDir, options.entry), {
+    this.#child = spawn(options.launcher ?? packagePaths.launcher, launcherArgs(options.info, options.hostDir, options.entry, options.tierFlags), {
       cwd: options.cwd,
       env: {},
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],

@@ -29,11 +29,23 @@ export const LAUNCHER_STEP_EXIT: Record<string, number> = {
 const NODE_FLAGS = ['--disable-proto=throw', '--no-warnings', '--openssl-config=/dev/null'];
 
 /**
+ * V8 flags the test suite may give workers to force one compiler tier (the deterministic-outcome
+ * tests run the same jobs under each). They choose which compiler builds the same code and
+ * weaken nothing; any other flag is refused, so even this test-only path cannot turn a
+ * sandbox or a V8 check off.
+ */
+export const TEST_TIER_FLAGS: ReadonlySet<string> = new Set(['--liftoff-only', '--no-liftoff']);
+
+/**
  * The launcher's command line for one worker (WorkerInfo says what it is; hostDir where its
  * dir is). `entry` replaces the worker entry for the test suite's attacker worker only; it is
- * bound read-only into the sandbox next to the runtime. No public API reaches it.
+ * bound read-only into the sandbox next to the runtime. `tierFlags` are the test suite's
+ * `TEST_TIER_FLAGS`. No public API reaches either.
  */
-export function launcherArgs(info: WorkerInfo, hostDir: string, entry: string = packagePaths.workerEntry): string[] {
+export function launcherArgs(info: WorkerInfo, hostDir: string, entry: string = packagePaths.workerEntry, tierFlags: readonly string[] = []): string[] {
+  for (const flag of tierFlags) {
+    if (!TEST_TIER_FLAGS.has(flag)) throw new TypeError(`worker V8 flag ${flag} is not one of ${[...TEST_TIER_FLAGS].join(', ')}`);
+  }
   const args = ['--worker-dir', hostDir, '--kind', info.kind];
   for (const bind of runtimeBinds()) args.push('--ro-bind', bind.source, bind.target);
   if (entry !== packagePaths.workerEntry) args.push('--ro-bind', entry, entry);
@@ -46,7 +58,7 @@ export function launcherArgs(info: WorkerInfo, hostDir: string, entry: string = 
   if (!info.layers.netns) args.push('--no-netns');
   if (!info.layers.landlock) args.push('--no-landlock');
   if (!info.layers.seccomp) args.push('--no-seccomp');
-  args.push('--', process.execPath, ...NODE_FLAGS, entry);
+  args.push('--', process.execPath, ...NODE_FLAGS, ...tierFlags, entry);
   return args;
 }
 

@@ -75,7 +75,7 @@ test(`the output of METER_VERSION ${METER_VERSION} is pinned`, (t) => {
   t.is(METER_VERSION, 1, 'a new version needs new golden hashes below');
   for (const [name, bytes] of Object.entries(PINNED_INPUTS)) {
     t.true(WebAssembly.validate(bytes), name);
-    t.is(sha256(instrument(bytes)), GOLDEN[name], name);
+    t.is(sha256(instrument(bytes)), GOLDEN[name] ?? `no golden hash for ${name}`, name);
   }
 });
 
