@@ -23,7 +23,7 @@ export class ByteWriter {
   }
 
   byte(value: number): void {
-    this.#reserve(1);
+    if (this.#length === this.#bytes.byteLength) this.#reserve(1);
     this.#bytes[this.#length++] = value;
   }
 
@@ -32,7 +32,14 @@ export class ByteWriter {
     const length = end - start;
     if (length <= 0) return;
     this.#reserve(length);
-    this.#bytes.set(source.subarray(start, end), this.#length);
+    const bytes = this.#bytes;
+    // Most copies are the few bytes between two edits: a loop allocates no subarray.
+    if (length <= 64) {
+      let at = this.#length;
+      for (let i = start; i < end; i++) bytes[at++] = source[i]!;
+    } else {
+      bytes.set(source.subarray(start, end), this.#length);
+    }
     this.#length += length;
   }
 
@@ -60,6 +67,27 @@ export class ByteWriter {
       this.#bytes[this.#length++] = done ? byte : byte | 0x80;
       if (done) return;
     }
+  }
+
+  /**
+   * Leaves room for a u32 written later with `patchU32`: sizes of sections and function bodies
+   * are known only once their content is written, and writing it in place saves a copy.
+   */
+  placeholderU32(): number {
+    this.#reserve(5);
+    const at = this.#length;
+    this.#length += 5;
+    return at;
+  }
+
+  /** A u32 in the 5 bytes `placeholderU32` left: LEB128 padded to 5 bytes, which the format allows. */
+  patchU32(at: number, value: number): void {
+    let rest = value >>> 0;
+    for (let n = 0; n < 4; n++) {
+      this.#bytes[at + n] = (rest & 0x7f) | 0x80;
+      rest >>>= 7;
+    }
+    this.#bytes[at + 4] = rest;
   }
 
   /** The bytes written so far, as a view (valid until the next write). */

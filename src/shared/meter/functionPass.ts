@@ -62,9 +62,27 @@ const Edit = { fuel: 0, returnToBranch: 1, epilogue: 2, restoreStack: 3, bulk: 4
 const UNKNOWN_UNITS = 4;
 
 const I32 = 0x7f;
+const EMPTY_TYPES = new Uint8Array(0);
+
+/** Units by value type byte (0 for bytes that are no value type). */
+const UNITS = new Uint8Array(256);
+for (const [type, units] of VALUE_TYPE_UNITS) UNITS[type] = units;
 
 function unitsOf(type: number): number {
-  return VALUE_TYPE_UNITS.get(type)!;
+  return UNITS[type]!;
+}
+
+/** `reader.u32()`, with the one-byte case (almost every index) inline. */
+function u32(reader: Reader): number {
+  const at = reader.offset;
+  if (at < reader.end) {
+    const byte = reader.bytes[at]!;
+    if (byte < 0x80) {
+      reader.offset = at + 1;
+      return byte;
+    }
+  }
+  return reader.u32();
 }
 
 function sumUnits(types: Uint8Array): number {
@@ -89,6 +107,7 @@ export class FunctionInstrumenter {
   /** The largest arguments-and-results area of the calls the function makes. */
   #callArea = 0;
   #control: ControlFrame[] = [];
+  #framePool: ControlFrame[] = [];
   #segments: number[] = [];
   #editAt: number[] = [];
   #editSkip: number[] = [];
@@ -152,7 +171,7 @@ export class FunctionInstrumenter {
   }
 
   #readLocals(reader: Reader, type: FuncType): { declStart: number; codeStart: number; localUnits: number } {
-    const runs = reader.u32();
+    const runs = u32(reader);
     const declStart = reader.offset;
     if (runs * 2 > reader.end - reader.offset) throw malformed(`function ${this.#funcIndex} declares ${runs} local runs, beyond its body`);
     this.#paramTypes = type.params;
@@ -160,7 +179,7 @@ export class FunctionInstrumenter {
     let units = sumUnits(type.params);
     this.#wideLocals = units !== count;
     for (let n = 0; n < runs; n++) {
-      const times = reader.u32();
+      const times = u32(reader);
       const localType = valueType(reader);
       count += times;
       if (count - type.params.length > MAX_LOCALS) throw new JobError('E_PREVALIDATION', `function ${this.#funcIndex} declares more than ${MAX_LOCALS} locals`);
@@ -225,7 +244,16 @@ export class FunctionInstrumenter {
 
   #pushFrame(kind: number, type: FuncType, segment: number, at: number): void {
     this.#popN(type.params.length, at);
-    this.#control.push({ kind, type, base: this.#stack.length, baseHeight: this.#height, unreachable: false, segment });
+    // Frame objects are reused by depth: a large module has millions of blocks.
+    const depth = this.#control.length;
+    const frame = this.#framePool[depth] ?? (this.#framePool[depth] = { kind, type, base: 0, baseHeight: 0, unreachable: false, segment });
+    frame.kind = kind;
+    frame.type = type;
+    frame.base = this.#stack.length;
+    frame.baseHeight = this.#height;
+    frame.unreachable = false;
+    frame.segment = segment;
+    this.#control.push(frame);
     this.#pushTypes(type.params);
   }
 
@@ -251,13 +279,13 @@ export class FunctionInstrumenter {
   }
 
   #label(reader: Reader, at: number): number {
-    const depth = reader.u32();
+    const depth = u32(reader);
     if (depth >= this.#control.length) throw malformed(`function ${this.#funcIndex}: branch depth ${depth} at offset ${at} names no enclosing block`);
     return depth;
   }
 
   #tagType(reader: Reader, at: number): FuncType {
-    const tag = reader.u32();
+    const tag = u32(reader);
     const info = this.#ctx.info;
     if (tag >= info.tagTypes.length) throw malformed(`function ${this.#funcIndex}: tag ${tag} at offset ${at} does not exist`);
     return info.types[info.tagTypes[tag]!]!;
@@ -271,8 +299,8 @@ export class FunctionInstrumenter {
 
   #indirectType(reader: Reader, at: number): FuncType {
     const info = this.#ctx.info;
-    const typeIndex = reader.u32();
-    reader.u32(); // table
+    const typeIndex = u32(reader);
+    u32(reader); // table
     if (typeIndex >= info.types.length) throw malformed(`function ${this.#funcIndex}: call_indirect at offset ${at} names type ${typeIndex}, which does not exist`);
     return info.types[typeIndex]!;
   }
@@ -298,7 +326,7 @@ export class FunctionInstrumenter {
     const info = this.#ctx.info;
     this.#segments.push(0);
     this.#edit(reader.offset, 0, Edit.fuel, 0);
-    this.#control.push({ kind: Frame.function, type, base: 0, baseHeight: 0, unreachable: false, segment: 0 });
+    this.#pushFrame(Frame.function, { params: EMPTY_TYPES, results: type.results }, 0, reader.offset);
     for (;;) {
       const at = reader.offset;
       const op = reader.u8();
@@ -306,7 +334,7 @@ export class FunctionInstrumenter {
       let code = op;
       if (op >= 0xfc && op <= 0xfe) {
         ops = PREFIXED_OPS[op - 0xfc]!;
-        code = reader.u32();
+        code = u32(reader);
       }
       if (code >= ops.defined.length || ops.defined[code] === 0) throw this.#unknown(op, code, at);
       const frame = this.#control[this.#control.length - 1]!;
@@ -397,7 +425,7 @@ export class FunctionInstrumenter {
           break;
         case 0x0e: {
           // br_table
-          const targets = reader.u32();
+          const targets = u32(reader);
           if (targets > reader.end - reader.offset) throw malformed(`function ${this.#funcIndex}: br_table at offset ${at} runs past the body`);
           for (let n = 0; n <= targets; n++) this.#label(reader, at);
           this.#pop(at);
@@ -409,7 +437,7 @@ export class FunctionInstrumenter {
           this.#unreachable();
           break;
         case 0x10:
-          this.#call(this.#calleeType(reader.u32(), at), at);
+          this.#call(this.#calleeType(u32(reader), at), at);
           break;
         case 0x11: {
           const callee = this.#indirectType(reader, at);
@@ -420,7 +448,7 @@ export class FunctionInstrumenter {
         case 0x12: {
           // return_call: this frame leaves the stack before the callee's enters.
           this.#edit(at, 0, Edit.epilogue, 0);
-          const callee = this.#calleeType(reader.u32(), at);
+          const callee = this.#calleeType(u32(reader), at);
           this.#reserveCall(callee);
           this.#popN(callee.params.length, at);
           this.#unreachable();
@@ -448,7 +476,7 @@ export class FunctionInstrumenter {
         }
         case 0x1c: {
           // select t
-          if (reader.u32() !== 1) throw malformed(`function ${this.#funcIndex}: select at offset ${at} must name one type`);
+          if (u32(reader) !== 1) throw malformed(`function ${this.#funcIndex}: select at offset ${at} must name one type`);
           const units = unitsOf(valueType(reader));
           this.#popN(3, at);
           this.#push(units);
@@ -487,13 +515,13 @@ export class FunctionInstrumenter {
    * than reach them (the host runs this without V8).
    */
   #local(reader: Reader, at: number): number {
-    const index = reader.u32();
+    const index = u32(reader);
     if (index >= this.#localCount) throw malformed(`function ${this.#funcIndex}: local ${index} at offset ${at} does not exist`);
     return index;
   }
 
   #global(reader: Reader, at: number): number {
-    const index = reader.u32();
+    const index = u32(reader);
     if (index >= this.#ctx.info.globalTypes.length) throw malformed(`function ${this.#funcIndex}: global ${index} at offset ${at} does not exist`);
     return index;
   }
@@ -526,11 +554,11 @@ export class FunctionInstrumenter {
       case Imm.none:
         return;
       case Imm.index:
-        reader.u32();
+        u32(reader);
         return;
       case Imm.index2:
-        reader.u32();
-        reader.u32();
+        u32(reader);
+        u32(reader);
         return;
       case Imm.memArg:
         this.#memArg(reader);
@@ -572,8 +600,8 @@ export class FunctionInstrumenter {
   #memArg(reader: Reader): void {
     const at = reader.offset;
     // Bit 6 of the alignment selects a memory index (multi-memory, not enabled in V8 11.3).
-    if (reader.u32() & 0x40) throw refuse(this.#funcIndex, at, 'multi-memory');
-    reader.u32();
+    if (u32(reader) & 0x40) throw refuse(this.#funcIndex, at, 'multi-memory');
+    u32(reader);
   }
 
   #write(out: ByteWriter, plan: { declStart: number; codeStart: number; end: number; type: FuncType; frame: number; extraLocals: number }): void {

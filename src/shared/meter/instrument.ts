@@ -104,7 +104,8 @@ function appendToVector(bytes: Uint8Array, section: Section | undefined, extra: 
   return out;
 }
 
-function instrumentCode(bytes: Uint8Array, info: ModuleInfo, types: ResultTypes, globals: { fuel: number; stack: number }): ByteWriter {
+/** Writes the code section with every function body instrumented, straight into `out`. */
+function writeCode(out: ByteWriter, bytes: Uint8Array, info: ModuleInfo, types: ResultTypes, globals: { fuel: number; stack: number }): void {
   const section = info.code!;
   const reader = sectionReader(bytes, section);
   const bodies = reader.u32();
@@ -116,20 +117,20 @@ function instrumentCode(bytes: Uint8Array, info: ModuleInfo, types: ResultTypes,
     stackGlobal: globals.stack,
     resultBlockType: (results) => types.blockType(results),
   });
-  // Instrumented code is at most a few times the original; the writer grows if not.
-  const out = new ByteWriter(Math.ceil((section.end - section.contentStart) * 1.5) + 16);
-  const body = new ByteWriter(4096);
+  out.byte(SectionId.code);
+  const sectionSize = out.placeholderU32();
+  const contentStart = out.length;
   out.u32(bodies);
   for (let n = 0; n < bodies; n++) {
     const size = reader.u32();
     const start = reader.offset;
     reader.skip(size);
-    body.clear();
-    functions.instrument(bytes, start, start + size, info.importedFunctions + n, body);
-    out.u32(body.length);
-    out.copy(body.view());
+    const bodySize = out.placeholderU32();
+    const bodyStart = out.length;
+    functions.instrument(bytes, start, start + size, info.importedFunctions + n, out);
+    out.patchU32(bodySize, out.length - bodyStart);
   }
-  return out;
+  out.patchU32(sectionSize, out.length - contentStart);
 }
 
 function writeSection(out: ByteWriter, id: number, content: ByteWriter): void {
@@ -152,7 +153,11 @@ export function instrument(bytes: Uint8Array): Uint8Array {
   const fuel = info.globalTypes.length;
   const globals = { fuel, stack: fuel + 1 };
   const types = new ResultTypes(info.types.length);
-  const code = info.code ? instrumentCode(bytes, info, types, globals) : undefined;
+  const start = info.start;
+  // Written first, into a buffer of its own: the function types it needs go in the type section,
+  // which comes before it in the module.
+  const code = new ByteWriter(info.code ? Math.ceil((info.code.end - info.code.contentStart) * 1.75) + 64 : 16);
+  if (info.code) writeCode(code, bytes, info, types, globals);
 
   const find = (id: number) => sections.find((s) => s.id === id);
   const replaced = new Map<number, ByteWriter | null>();
@@ -164,7 +169,6 @@ export function instrument(bytes: Uint8Array): Uint8Array {
       out.copy(Uint8Array.of(0x7f, 0x01, 0x41, 0x00, 0x0b)); // (mut i32) (i32.const 0)
     }),
   );
-  const start = info.start;
   replaced.set(
     SectionId.export,
     appendToVector(bytes, find(SectionId.export), start === undefined ? 2 : 3, (out) => {
@@ -182,12 +186,11 @@ export function instrument(bytes: Uint8Array): Uint8Array {
     }),
   );
   replaced.set(SectionId.start, null);
-  if (code) replaced.set(SectionId.code, code);
 
-  const out = new ByteWriter(bytes.byteLength * 2 + 64);
+  const out = new ByteWriter(bytes.byteLength - (info.code ? info.code.end - info.code.start : 0) + code.length + 256);
   out.copy(HEADER);
   const written = new Set<number>();
-  /** Writes the replacements of the sections that come before `id` and that the module lacks. */
+  /** Writes the replacements of the sections that come before `rank` and that the module lacks. */
   const insertMissingBefore = (rank: number) => {
     for (const id of SECTION_ORDER) {
       const content = replaced.get(id);
@@ -201,10 +204,11 @@ export function instrument(bytes: Uint8Array): Uint8Array {
   for (const section of sections) {
     if (section.id !== SectionId.custom) insertMissingBefore(SECTION_ORDER.indexOf(section.id));
     const content = replaced.get(section.id);
-    if (content === undefined || section.id === SectionId.custom) out.copy(bytes, section.start, section.end);
+    if (section.id === SectionId.code) out.copy(code.view());
+    else if (content === undefined || section.id === SectionId.custom) out.copy(bytes, section.start, section.end);
     else if (content !== null) writeSection(out, section.id, content);
     written.add(section.id);
   }
   insertMissingBefore(SECTION_ORDER.length);
-  return out.toBytes();
+  return out.view();
 }

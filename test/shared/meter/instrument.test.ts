@@ -67,8 +67,8 @@ const PINNED_INPUTS: Record<string, Uint8Array> = {
 };
 
 const GOLDEN: Record<string, string> = {
-  warmUp: '2e962dcbc8aa4cc3946aa86b74374192554fc7e29b96aa1c8ff621e5e4475691',
-  everyEdit: 'a0adeda8d83927c163a4995441698a6fdc372924ce95c8faf9c28efa7ca5489c',
+  warmUp: 'e8de961b83613591f4aa8bb3720025dea29e168a44a08ba3679e31f1015061af',
+  everyEdit: 'd1947fee66312d0bfb07d57d7cbe4cf82c7834aa19296f7da78eea00b2980e88',
 };
 
 test(`the output of METER_VERSION ${METER_VERSION} is pinned`, (t) => {
