@@ -18,8 +18,7 @@ Options:
   --timeout T        CPU time the execution may use: 500ms, 2s, 1m or a number of ms
                      (default: ${DEFAULT_LIMITS.executeTimeoutMs}ms)
   --fuel N           fuel the execution may use, about one unit per instruction; out of
-                     it the run fails with E_OUT_OF_FUEL (default and most:
-                     ${DEFAULT_LIMITS.maxFuel}, limits.maxFuel)
+                     it the run fails with E_OUT_OF_FUEL (default: ${DEFAULT_LIMITS.maxFuel})
   --json             print one JSON object instead: { ok, output, outputEncoding, log,
                      fuelUsed, ... }; a failure: { ok: false, error: { code, ..., fuelUsed } }
 ${commonHelp}
@@ -55,7 +54,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   try {
     const code = await readNamedFile('module', modulePath);
     const input = await readInput(values.input);
-    const session = { cacheDir: values['cache-dir'], allowInsecure: values['allow-insecure'] };
+    // The command's own host: --fuel above the default raises its limit for this one run.
+    const limits = fuel !== undefined && fuel > DEFAULT_LIMITS.maxFuel ? { limits: { maxFuel: fuel } } : {};
+    const session = { cacheDir: values['cache-dir'], allowInsecure: values['allow-insecure'], ...limits };
     const { artifact, result } = await withHost(session, async (host) => {
       const prepared = await host.prepare(code);
       const executed = await host.execute(prepared, input, {

@@ -56,7 +56,7 @@ export const DEFAULT_EXECUTE_LIMITS: Readonly<ExecuteLimits> = Object.freeze({
   maxInputBytes: 16 * MiB,
   maxOutputBytes: 16 * MiB,
   maxLogBytes: 64 * 1024,
-  maxFuel: 4_000_000_000,
+  maxFuel: 2_000_000_000,
   maxStackHeight: 262_144,
 });
 

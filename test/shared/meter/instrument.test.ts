@@ -68,7 +68,7 @@ const PINNED_INPUTS: Record<string, Uint8Array> = {
 
 const GOLDEN: Record<string, string> = {
   warmUp: 'e8de961b83613591f4aa8bb3720025dea29e168a44a08ba3679e31f1015061af',
-  everyEdit: 'd1947fee66312d0bfb07d57d7cbe4cf82c7834aa19296f7da78eea00b2980e88',
+  everyEdit: 'f75d033180ca336ddf696d29bf11472e8f4dae7e3be96a9d7450c35d5a6ababe',
 };
 
 test(`the output of METER_VERSION ${METER_VERSION} is pinned`, (t) => {

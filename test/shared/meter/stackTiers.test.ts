@@ -36,6 +36,8 @@ for (const stackMb of [1, 4]) {
     for (const [tier, flags] of Object.entries(TIERS)) byTier[tier] = await probe(flags, stackMb);
     const reference = byTier.default!;
     t.true(reference.length >= 10);
+    // Not vacuous: the smallest frames go thousands of calls deep before the limit.
+    t.true(reference.find((l) => l.name === 'tiny')!.fuelUsed! > 10_000 * stackMb);
     for (const [tier, lines] of Object.entries(byTier)) {
       for (const line of lines) t.is(line.code, 'E_STACK_OVERFLOW', `${tier}, ${line.name}: ${line.message ?? line.prepare}`);
       t.deepEqual(
