@@ -239,7 +239,10 @@ test('SIGINT stops the job, the workers and the host, and exits 130', async (t) 
   const { child, result } = start(['run', tempFile(t, 'loop.wasm', LOOPS_FOREVER), '--timeout', '1m', '--fuel', String(1e15), '--cache-dir', cacheDir]);
   // Once the artifact is installed the execute job is on its way.
   const artifacts = path.join(cacheDir, 'artifacts');
-  await waitFor(() => fs.existsSync(artifacts) && fs.readdirSync(artifacts).some((f) => f.endsWith('.wdna')), Boolean);
+  // Liveness, not speed: on a loaded machine starting the host and preparing can take a while,
+  // and a signal sent before the command handles it would kill it outright.
+  const installed = await waitFor(() => fs.existsSync(artifacts) && fs.readdirSync(artifacts).some((f) => f.endsWith('.wdna')), Boolean, 60_000);
+  t.true(installed, 'the artifact was installed');
   await new Promise((resolve) => setTimeout(resolve, 300));
   const signalled = Date.now();
   child.kill('SIGINT');
