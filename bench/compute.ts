@@ -33,6 +33,8 @@ export interface ComputeResult {
   inWorkerWallMs: number[];
   /** Fuel one job uses (the same every time). */
   fuelUsed: number;
+  /** CPU time of each metered run in this process, ms: fuel per CPU ms holds on a loaded machine, fuel per wall ms does not. */
+  meteredCpuMs: number[];
 }
 
 /** One run of the metered module, as warden's job thread runs it: counters set, start function, then the `run` ABI. */
@@ -56,6 +58,7 @@ export async function measureCompute(ctx: BenchContext, options: { rounds: numbe
   const artifact = await ctx.host.prepare(wasm);
   const metered = new WebAssembly.Module(instrument(wasm));
   let fuelUsed = 0;
+  const meteredCpuMs: number[] = [];
   const inWorkerWallMs: number[] = [];
   const check = (output: Uint8Array, who: string) => {
     const digest = Buffer.from(output).toString();
@@ -68,7 +71,10 @@ export async function measureCompute(ctx: BenchContext, options: { rounds: numbe
       check(result.output, 'warden');
     },
     [COMPUTE.rawMetered]: async () => {
+      const cpu = process.cpuUsage();
       const result = runMetered(metered, input);
+      const used = process.cpuUsage(cpu);
+      meteredCpuMs.push((used.user + used.system) / 1000);
       fuelUsed = result.fuelUsed;
       check(result.output, 'raw WebAssembly, metered');
     },
@@ -76,6 +82,42 @@ export async function measureCompute(ctx: BenchContext, options: { rounds: numbe
   };
   for (const job of Object.values(cases)) await serial(5, job);
   inWorkerWallMs.length = 0;
+  meteredCpuMs.length = 0;
   const { latencies, roundP50 } = await serialRounds(cases, { ...options, progress: 'row 5 compute' });
-  return { latencies, roundP50, inWorkerWallMs, fuelUsed };
+  return { latencies, roundP50, inWorkerWallMs, fuelUsed, meteredCpuMs };
+}
+
+/**
+ * Fuel per CPU ms of the tightest loops (a branch, or a call to an empty function, per
+ * iteration), where the metering check is most of the work: the slowest rate fuel is burnt at,
+ * the one to size a fuel budget for a time bound by. The lower of the two, median of 3 runs.
+ */
+export function measureSpinFuel(): number {
+  // (func $g) (func (export "f") <body>): one type, two functions.
+  const loop = (body: number[]): Uint8Array => {
+    const code = [2, 2, 0, 0x0b, body.length + 2, 0, ...body, 0x0b];
+    return Uint8Array.from([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 3, 3, 2, 0, 0, 7, 5, 1, 1, 0x66, 0, 1, 10, code.length, ...code]);
+  };
+  const rates: number[] = [];
+  for (const body of [[0x03, 0x40, 0x0c, 0x00, 0x0b], [0x03, 0x40, 0x10, 0x00, 0x0c, 0x00, 0x0b]]) {
+    const module = new WebAssembly.Module(instrument(loop(body)));
+    const runs: number[] = [];
+    for (let n = 0; n < 3; n++) {
+      const instance = new WebAssembly.Instance(module, {});
+      const fuel = 300_000_000;
+      const meter = new Meter(fuel, 1000);
+      meter.attach(instance.exports);
+      const cpu = process.cpuUsage();
+      try {
+        (instance.exports.f as () => void)();
+      } catch {
+        // out of fuel: the point
+      }
+      const used = process.cpuUsage(cpu);
+      if (!meter.outOfFuel) throw new Error('the spin loop did not run out of fuel');
+      runs.push(fuel / ((used.user + used.system) / 1000));
+    }
+    rates.push(runs.sort((a, b) => a - b)[1]!);
+  }
+  return Math.min(...rates);
 }
