@@ -40,8 +40,7 @@ import type { WorkerInfo, WorkerKind } from './protocol/messages.js';
 import { SANDBOX_WORKER_DIR } from './sandbox/paths.js';
 import { checkSecurity, enforceSecurity, type FeatureStatus, type SecurityStatus } from './sandbox/security.js';
 import { createWorkerDir, purgeStaleWorkerDirs, removeWorkerDir } from './sandbox/workerDir.js';
-import { hashParams } from './shared/artifact.js';
-import { METER_VERSION } from './shared/meter/costs.js';
+import { preparationParamsHash } from './shared/artifact.js';
 import { eventStream, type EventsOptions, type HostEventRecord } from './events.js';
 import { HostMetrics } from './metrics.js';
 import { startInspector, type InspectOptions, type Inspector } from './inspector/server.js';
@@ -299,8 +298,7 @@ export class Host extends EventEmitter<HostEvents> {
     opts: { priority: Priority; isolation: Isolation; timeoutMs: number; signal: AbortSignal | undefined; deadline: number | undefined },
   ): Promise<Artifact> {
     const limits = prepareLimitsOf(this.options.limits);
-    // The cost table's version shapes the artifact as much as the limits do.
-    const paramsHash = hashParams({ ...limits, meterVersion: METER_VERSION });
+    const paramsHash = preparationParamsHash(limits);
     const key = ArtifactCache.keyFor(bytes, paramsHash);
     const entry = this.cache.lookup(key);
     if (entry) {

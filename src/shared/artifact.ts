@@ -1,4 +1,6 @@
 import crypto from 'node:crypto';
+import type { PrepareLimits } from './limits.js';
+import { METER_VERSION } from './meter/costs.js';
 
 /**
  * The artifact file format (version 1): what a prepare job writes to `tmp-artifact` and the
@@ -61,6 +63,14 @@ export function decodeArtifact(bytes: Uint8Array): DecodedArtifact {
   const module = buf.subarray(ARTIFACT_HEADER_BYTES);
   if (!checksum(params, module).equals(buf.subarray(16, 48))) throw new ArtifactFormatError('artifact checksum mismatch');
   return { module, paramsHash: params.toString('hex') };
+}
+
+/**
+ * The params hash of an artifact prepared under `limits`: the limits and the metering cost
+ * table's version, since both shape the module. Part of the artifact key and its header.
+ */
+export function preparationParamsHash(limits: PrepareLimits): string {
+  return hashParams({ ...limits, meterVersion: METER_VERSION });
 }
 
 /** Hex sha256 of a canonical JSON rendering of the preparation parameters (sorted keys). */

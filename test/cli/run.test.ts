@@ -241,8 +241,10 @@ test('SIGINT stops the job, the workers and the host, and exits 130', async (t) 
   const artifacts = path.join(cacheDir, 'artifacts');
   // Liveness, not speed: on a loaded machine starting the host and preparing can take a while,
   // and a signal sent before the command handles it would kill it outright.
-  const installed = await waitFor(() => fs.existsSync(artifacts) && fs.readdirSync(artifacts).some((f) => f.endsWith('.wdna')), Boolean, 60_000);
-  t.true(installed, 'the artifact was installed');
+  let exited = false;
+  void result.then(() => (exited = true));
+  const installed = await waitFor(() => exited || (fs.existsSync(artifacts) && fs.readdirSync(artifacts).some((f) => f.endsWith('.wdna'))), Boolean, 120_000);
+  t.true(installed && !exited, `the artifact was installed while the command ran${exited ? `; it exited: ${JSON.stringify(await result)}` : ''}`);
   await new Promise((resolve) => setTimeout(resolve, 300));
   const signalled = Date.now();
   child.kill('SIGINT');

@@ -11,7 +11,7 @@ import test from 'ava';
 import { ArtifactCache } from '../../src/actors/artifactCache.js';
 import { createHost, type Host } from '../../src/index.js';
 import { prepareLimitsOf } from '../../src/options.js';
-import { hashParams } from '../../src/shared/artifact.js';
+import { preparationParamsHash } from '../../src/shared/artifact.js';
 import { workerDirsIn } from '../helpers/host.js';
 import { hello, idleWorkers, rejection, text } from '../helpers/scheduler.js';
 
@@ -104,5 +104,5 @@ maybe(title('disk full: a prepare fails typed, the host survives, and succeeds o
 });
 
 function variant2Key(host: Host): string {
-  return ArtifactCache.keyFor(variant(2), hashParams(prepareLimitsOf(host.options.limits) as unknown as Record<string, unknown>));
+  return ArtifactCache.keyFor(variant(2), preparationParamsHash(prepareLimitsOf(host.options.limits)));
 }

@@ -14,7 +14,7 @@ import test from 'ava';
 import { ArtifactCache } from '../../src/actors/artifactCache.js';
 import { createHost, type Host } from '../../src/index.js';
 import { prepareLimitsOf } from '../../src/options.js';
-import { decodeArtifact, hashParams } from '../../src/shared/artifact.js';
+import { decodeArtifact, preparationParamsHash } from '../../src/shared/artifact.js';
 import { tempCacheDir, waitFor, workerDirsIn, workerProcesses } from '../helpers/host.js';
 import { hello, rejection, text } from '../helpers/scheduler.js';
 
@@ -151,5 +151,5 @@ for (const moment of moments) {
 
 /** The cache key variant `i` gets under `host`'s prepare limits. */
 function keyOf(host: Host, i: number): string {
-  return ArtifactCache.keyFor(variant(i), hashParams(prepareLimitsOf(host.options.limits) as unknown as Record<string, unknown>));
+  return ArtifactCache.keyFor(variant(i), preparationParamsHash(prepareLimitsOf(host.options.limits)));
 }

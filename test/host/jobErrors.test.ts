@@ -36,7 +36,7 @@ const jobError = test.macro({
     t.like(failed[0], { kind: c.failingKind, code: c.expected, deterministic: c.deterministic });
     // A failure of a module that ran says how much fuel it used, in the error and the event.
     if (c.expected === 'E_OUT_OF_FUEL') t.is(error.details.fuelUsed, c.options?.fuel);
-    if (['E_OUT_OF_FUEL', 'E_STACK_OVERFLOW', 'E_TRAP'].includes(c.expected)) t.is(failed[0]!.fuelUsed, error.details.fuelUsed);
+    if (['E_OUT_OF_FUEL', 'E_STACK_OVERFLOW', 'E_TRAP'].includes(c.expected)) t.is(failed[0]!.fuelUsed, error.details.fuelUsed as number | undefined);
     // The pool keeps serving.
     const next = await host.execute(hello.wasm, Buffer.from('again'));
     t.is(text(next.output), 'Hello, again!');

@@ -21,6 +21,11 @@
  * end
  * ```
  *
+ * A leaf function (one that calls nothing) gets no stack check, no wrapping block and no
+ * epilogue: its frame is never under another, and the native stack keeps room for one largest
+ * frame beyond the logical limit anyway (the one whose check trips), so a leaf's frame on top of
+ * a full logical stack fits in it. Its frame size is still checked against MAX_FRAME_UNITS.
+ *
  * A segment is the code a loop body, an if or else arm, a handler or the function body runs
  * before the next of these constructs begins; `block` and `try` bodies belong to the segment
  * around them. Every back edge goes to a loop, which charges again, so each execution of an
@@ -121,6 +126,8 @@ export class FunctionInstrumenter {
   #wideLocals = false;
   #needsScratch = false;
   #needsSaved = false;
+  /** Whether the function calls anything (a call, call_indirect, return_call…): not a leaf. */
+  #calls = false;
 
   constructor(ctx: FunctionContext) {
     this.#ctx = ctx;
@@ -137,6 +144,8 @@ export class FunctionInstrumenter {
     const reader = new Reader(bytes, start, end);
     const { declStart, codeStart, localUnits } = this.#readLocals(reader, type);
     this.#decode(reader, type);
+    // A leaf's handlers need not restore the stack: no frame above it was counted.
+    if (!this.#calls) this.#needsSaved = false;
     const extraLocals = (this.#needsScratch ? 1 : 0) + (this.#needsSaved ? 1 : 0);
     if (this.#localCount + extraLocals > MAX_LOCALS) {
       throw new JobError('E_PREVALIDATION', `function ${funcIndex} has ${this.#localCount} locals: metering needs ${extraLocals} more, beyond ${MAX_LOCALS}`);
@@ -168,6 +177,7 @@ export class FunctionInstrumenter {
     this.#runUnits.length = 0;
     this.#needsScratch = false;
     this.#needsSaved = false;
+    this.#calls = false;
   }
 
   #readLocals(reader: Reader, type: FuncType): { declStart: number; codeStart: number; localUnits: number } {
@@ -318,6 +328,7 @@ export class FunctionInstrumenter {
    * result of a recursive function (test/fixtures/stack-probe.mjs, manyParams and manyResults).
    */
   #reserveCall(type: FuncType): void {
+    this.#calls = true;
     const area = sumUnits(type.params) + sumUnits(type.results);
     if (area > this.#callArea) this.#callArea = area;
   }
@@ -616,29 +627,38 @@ export class FunctionInstrumenter {
       out.u32(plan.extraLocals);
       out.byte(I32);
     }
-    // stack -= frame; if (stack < 0) unreachable
-    globalGet(out, stack);
-    i32Const(out, plan.frame);
-    out.byte(0x6b); // i32.sub
-    globalSet(out, stack);
-    globalGet(out, stack);
-    i32Const(out, 0);
-    out.byte(0x48); // i32.lt_s
-    trapIf(out);
-    if (this.#needsSaved) {
+    const leaf = !this.#calls;
+    if (!leaf) {
+      // stack -= frame; if (stack < 0) unreachable
       globalGet(out, stack);
-      out.byte(0x21); // local.set
-      out.u32(saved);
+      i32Const(out, plan.frame);
+      out.byte(0x6b); // i32.sub
+      globalSet(out, stack);
+      globalGet(out, stack);
+      i32Const(out, 0);
+      out.byte(0x48); // i32.lt_s
+      trapIf(out);
+      if (this.#needsSaved) {
+        globalGet(out, stack);
+        out.byte(0x21); // local.set
+        out.u32(saved);
+      }
+      out.byte(0x02); // block
+      out.copy(this.#ctx.resultBlockType(plan.type.results));
     }
-    out.byte(0x02); // block
-    out.copy(this.#ctx.resultBlockType(plan.type.results));
     let position = plan.codeStart;
     for (let n = 0; n < this.#editAt.length; n++) {
       const at = this.#editAt[n]!;
       out.copy(bytes, position, at);
       position = at + this.#editSkip[n]!;
       const arg = this.#editArg[n]!;
-      switch (this.#editKind[n]) {
+      const kind = this.#editKind[n];
+      // A leaf keeps its returns, and has no stack to restore.
+      if (leaf && (kind === Edit.returnToBranch || kind === Edit.restoreStack)) {
+        position = at;
+        continue;
+      }
+      switch (kind) {
         case Edit.fuel:
           chargeFuel(out, fuel, this.#segments[arg]!);
           break;
@@ -660,6 +680,7 @@ export class FunctionInstrumenter {
       }
     }
     out.copy(bytes, position, plan.end);
+    if (leaf) return;
     epilogue(out, stack, plan.frame);
     out.byte(0x0b); // end
   }

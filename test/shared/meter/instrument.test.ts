@@ -8,7 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import fc from 'fast-check';
+import { hashParams, preparationParamsHash } from '../../../src/shared/artifact.js';
 import { JobError } from '../../../src/shared/jobError.js';
+import { DEFAULT_PREPARE_LIMITS } from '../../../src/shared/limits.js';
 import { FUEL_EXPORT, METER_VERSION, STACK_EXPORT, START_EXPORT } from '../../../src/shared/meter/costs.js';
 import { instrument } from '../../../src/shared/meter/instrument.js';
 import { PACKAGE_ROOT } from '../../../src/sandbox/paths.js';
@@ -67,8 +69,8 @@ const PINNED_INPUTS: Record<string, Uint8Array> = {
 };
 
 const GOLDEN: Record<string, string> = {
-  warmUp: 'e8de961b83613591f4aa8bb3720025dea29e168a44a08ba3679e31f1015061af',
-  everyEdit: 'f75d033180ca336ddf696d29bf11472e8f4dae7e3be96a9d7450c35d5a6ababe',
+  warmUp: 'a117322be1115b65f0a0cda43cea177d6833a1f3006e202e62a3e06bdd15e6a8',
+  everyEdit: 'f48cc5e720196498f3b57d85e044b8f037b9f9b9862e27e2d81fbaf9f292c03e',
 };
 
 test(`the output of METER_VERSION ${METER_VERSION} is pinned`, (t) => {
@@ -77,6 +79,13 @@ test(`the output of METER_VERSION ${METER_VERSION} is pinned`, (t) => {
     t.true(WebAssembly.validate(bytes), name);
     t.is(sha256(instrument(bytes)), GOLDEN[name] ?? `no golden hash for ${name}`, name);
   }
+});
+
+test('the cost table version is part of every artifact key', (t) => {
+  const limits = DEFAULT_PREPARE_LIMITS;
+  t.is(preparationParamsHash(limits), hashParams({ ...limits, meterVersion: METER_VERSION }));
+  t.not(preparationParamsHash(limits), hashParams({ ...limits, meterVersion: METER_VERSION + 1 }));
+  t.not(preparationParamsHash(limits), hashParams({ ...limits }));
 });
 
 test('metering adds only the counters and the start export, and keeps the imports', (t) => {
