@@ -18,6 +18,8 @@ import { WARM_UP_MODULE } from '../../../src/worker/jobs/warmUpModule.js';
 import { fixtures, wat } from '../../helpers/wat.js';
 import { encodeModule, u32 } from '../../helpers/wasmBinary.js';
 import { runMetered, runPlain, sameResult } from '../../helpers/metered.js';
+import { LogSink, OutputSink } from '../../../src/worker/jobs/sinks.js';
+import { ProcExit, WasiShim } from '../../../src/worker/jobs/wasi.js';
 
 const sha256 = (bytes: Uint8Array) => crypto.createHash('sha256').update(bytes).digest('hex');
 
@@ -124,6 +126,45 @@ test('the examples compute the same metered and unmetered', (t) => {
     compared++;
   }
   t.true(compared >= 3);
+});
+
+test('the fixtures compute the same metered and unmetered: run ABI outputs and traps, WASI stdout, stderr and exit codes', (t) => {
+  const input = Buffer.from('Metered and unmetered, the same.');
+  const runAbi = (exports: WebAssembly.Exports) => {
+    const e = exports as { memory: WebAssembly.Memory; run: (p: number, l: number) => bigint; alloc?: (l: number) => number; __heap_base?: WebAssembly.Global };
+    const ptr = e.alloc ? e.alloc(input.byteLength) : Number(e.__heap_base!.value);
+    new Uint8Array(e.memory.buffer, ptr, input.byteLength).set(input);
+    const packed = e.run(ptr, input.byteLength);
+    return Buffer.from(e.memory.buffer, Number(packed & 0xffffffffn), Number(packed >> 32n)).toString('base64');
+  };
+  // Those that end: not the endless loop, the unbounded recursion or the 4 GiB memory growers.
+  for (const name of ['upper', 'echoHeapBase', 'trap', 'hugeOutput', 'outOfBoundsOutput', 'twoTables', 'tooMuchMemory'] as const) {
+    const plain = runPlain(fixtures[name], runAbi);
+    const metered = runMetered(fixtures[name], runAbi);
+    t.true(sameResult(plain, metered), `${name}: ${JSON.stringify({ plain, metered })}`);
+  }
+  for (const name of ['wasiCat', 'wasiExit0', 'wasiExit3'] as const) {
+    const outcomes = [false, true].map((metered) => {
+      const stdout = new OutputSink(1 << 20);
+      const stderr = new LogSink(1 << 20);
+      const shim = new WasiShim({ stdin: input, stdout, stderr });
+      let exitCode = -1;
+      const call = (exports: WebAssembly.Exports) => {
+        shim.memory.attach(exports.memory as WebAssembly.Memory);
+        try {
+          (exports._start as () => void)();
+          exitCode = 0;
+        } catch (error) {
+          if (!(error instanceof ProcExit)) throw error;
+          exitCode = error.exitCode;
+        }
+        return [Buffer.from(stdout.contents()).toString(), Buffer.from(stderr.contents()).toString(), exitCode];
+      };
+      const imports = { wasi_snapshot_preview1: shim.imports() };
+      return metered ? runMetered(fixtures[name], call, { imports }) : runPlain(fixtures[name], call, imports);
+    });
+    t.true(sameResult(outcomes[0]!, outcomes[1]!), `${name}: ${JSON.stringify(outcomes)}`);
+  }
 });
 
 test('a spin loop runs out of fuel at exactly the same point every time', (t) => {

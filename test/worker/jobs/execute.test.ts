@@ -83,6 +83,15 @@ test('unbounded recursion is E_STACK_OVERFLOW, deterministic, at the logical lim
   t.true(shallower.fuelUsed! < error.fuelUsed!);
 });
 
+test('a logical stack deeper than the thread\'s native stack holds: V8\'s own overflow, E_NATIVE_STACK_OVERFLOW, not deterministic', async (t) => {
+  // The test thread's V8 stack is 984 KiB: the default logical stack (2 MiB of frames) does not
+  // fit it. A host never runs so (options.ts bounds maxStackHeight by jobStackMb); the code
+  // still says so honestly if it happens.
+  const error = await failure(t, run('stackOverflow', '', { maxStackHeight: 262_144 }));
+  t.is(error.code, 'E_NATIVE_STACK_OVERFLOW');
+  t.false(error.deterministic);
+});
+
 test('a spin loop is E_OUT_OF_FUEL, deterministic, at exactly its fuel', async (t) => {
   const error = await failure(t, run('infiniteLoop', '', {}, 'run', 123_456));
   t.is(error.code, 'E_OUT_OF_FUEL');
