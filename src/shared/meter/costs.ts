@@ -114,6 +114,13 @@ export const BYTES_PER_UNIT = 8;
 export const MAX_FRAME_UNITS = 32_768;
 /** V8's limit on the locals of one function; also refused by our reader so the host needs no V8. */
 export const MAX_LOCALS = 50_000;
+/** V8's limit on the size of one function body (kV8MaxWasmFunctionSize). */
+export const MAX_BODY_BYTES = 7_654_321;
+/**
+ * Blocks nested deeper than this are refused: V8 sets no such limit, but the instrumenter keeps
+ * a record per open block, and the host runs it on code no V8 has seen yet.
+ */
+export const MAX_NESTING = 65_536;
 
 /** Export names the instrumenter adds; a module exporting any name with this prefix is refused. */
 export const RESERVED_EXPORT_PREFIX = 'warden:';

@@ -34,7 +34,7 @@
 import { JobError } from '../jobError.js';
 import { Reader, malformed } from '../wasmReader.js';
 import type { ByteWriter } from './byteWriter.js';
-import { BULK_LENGTH_SHIFT, CHARGE_FUEL, FRAME_OVERHEAD_UNITS, INSTRUMENT_STACK_UNITS, MAX_FRAME_UNITS, MAX_LOCALS } from './costs.js';
+import { BULK_LENGTH_SHIFT, CHARGE_FUEL, FRAME_OVERHEAD_UNITS, INSTRUMENT_STACK_UNITS, MAX_BODY_BYTES, MAX_FRAME_UNITS, MAX_LOCALS, MAX_NESTING } from './costs.js';
 import { readS33, skipSigned } from './leb.js';
 import { readBlockType, valueType, type FuncType, type ModuleInfo } from './moduleInfo.js';
 import { FLAGGED_FEATURES, Imm, VALUE_TYPE_UNITS } from './opcodes.js';
@@ -139,6 +139,7 @@ export class FunctionInstrumenter {
    */
   instrument(bytes: Uint8Array, start: number, end: number, funcIndex: number, out: ByteWriter): void {
     this.#reset(bytes, funcIndex);
+    if (end - start > MAX_BODY_BYTES) throw new JobError('E_PREVALIDATION', `function ${funcIndex} has a body of ${end - start} bytes, more than ${MAX_BODY_BYTES}`);
     const info = this.#ctx.info;
     const type = info.types[info.funcTypes[funcIndex]!]!;
     const reader = new Reader(bytes, start, end);
@@ -222,7 +223,13 @@ export class FunctionInstrumenter {
   #push(units: number): void {
     this.#stack.push(units);
     this.#height += units;
-    if (this.#height > this.#maxHeight) this.#maxHeight = this.#height;
+    if (this.#height > this.#maxHeight) {
+      this.#maxHeight = this.#height;
+      // Its frame would be refused anyway: refuse now, before the model grows with the code.
+      if (this.#height > MAX_FRAME_UNITS) {
+        throw new JobError('E_PREVALIDATION', `function ${this.#funcIndex} has an operand stack of more than ${MAX_FRAME_UNITS} units (8 bytes each)`);
+      }
+    }
   }
 
   #pushTypes(types: Uint8Array): void {
@@ -256,6 +263,7 @@ export class FunctionInstrumenter {
     this.#popN(type.params.length, at);
     // Frame objects are reused by depth: a large module has millions of blocks.
     const depth = this.#control.length;
+    if (depth > MAX_NESTING) throw new JobError('E_PREVALIDATION', `function ${this.#funcIndex} nests blocks more than ${MAX_NESTING} deep (offset ${at})`);
     const frame = this.#framePool[depth] ?? (this.#framePool[depth] = { kind, type, base: 0, baseHeight: 0, unreachable: false, segment });
     frame.kind = kind;
     frame.type = type;

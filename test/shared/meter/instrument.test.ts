@@ -359,3 +359,18 @@ test('generated programs compute the same metered and unmetered, and use the sam
   );
   t.pass();
 });
+
+test('bounds on what one function may hold: nesting, operand stack, frame, body size', (t) => {
+  const nested = (depth: number) => encodeModule({ functions: [{ params: [], results: [], body: [...Array(depth).fill([0x02, 0x40]).flat(), ...Array(depth).fill(0x0b)] }] });
+  t.true(WebAssembly.validate(instrument(nested(1000))));
+  refused(t, nested(70_000), /nests blocks more than 65536 deep/);
+  const pushes = (n: number) => encodeModule({ functions: [{ params: [], results: [], body: [...Array(n).fill([0x41, 0x00]).flat(), ...Array(n).fill(0x1a)] }] });
+  t.true(WebAssembly.validate(instrument(pushes(20_000))));
+  refused(t, pushes(40_000), /operand stack of more than 32768 units/);
+  const locals = (n: number) => encodeModule({ functions: [{ params: [], results: [], locals: Array(n).fill(0x7e), body: [] }] });
+  t.true(WebAssembly.validate(instrument(locals(30_000))));
+  refused(t, locals(33_000), /stack frame of \d+ units .* more than 32768/);
+  // V8 agrees the first two are valid: these are warden's own bounds, named in the message.
+  t.true(WebAssembly.validate(nested(70_000)));
+  t.true(WebAssembly.validate(pushes(40_000)));
+});
