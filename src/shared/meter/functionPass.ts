@@ -34,7 +34,8 @@
 import { JobError } from '../jobError.js';
 import { Reader, malformed } from '../wasmReader.js';
 import type { ByteWriter } from './byteWriter.js';
-import { BULK_LENGTH_SHIFT, CHARGE_FUEL, FRAME_OVERHEAD_UNITS, INSTRUMENT_STACK_UNITS, MAX_BODY_BYTES, MAX_FRAME_UNITS, MAX_LOCALS, MAX_NESTING } from './costs.js';
+import { chargeFuel, chargeLength, epilogue, globalGet, globalSet, prologue } from './emit.js';
+import { BULK_LENGTH_SHIFT, FRAME_OVERHEAD_UNITS, INSTRUMENT_STACK_UNITS, MAX_BODY_BYTES, MAX_FRAME_UNITS, MAX_LOCALS, MAX_NESTING } from './costs.js';
 import { readS33, skipSigned } from './leb.js';
 import { readBlockType, valueType, type FuncType, type ModuleInfo } from './moduleInfo.js';
 import { FLAGGED_FEATURES, Imm, VALUE_TYPE_UNITS } from './opcodes.js';
@@ -637,15 +638,7 @@ export class FunctionInstrumenter {
     }
     const leaf = !this.#calls;
     if (!leaf) {
-      // stack -= frame; if (stack < 0) unreachable
-      globalGet(out, stack);
-      i32Const(out, plan.frame);
-      out.byte(0x6b); // i32.sub
-      globalSet(out, stack);
-      globalGet(out, stack);
-      i32Const(out, 0);
-      out.byte(0x48); // i32.lt_s
-      trapIf(out);
+      prologue(out, stack, plan.frame);
       if (this.#needsSaved) {
         globalGet(out, stack);
         out.byte(0x21); // local.set
@@ -692,74 +685,4 @@ export class FunctionInstrumenter {
     epilogue(out, stack, plan.frame);
     out.byte(0x0b); // end
   }
-}
-
-function globalGet(out: ByteWriter, index: number): void {
-  out.byte(0x23);
-  out.u32(index);
-}
-
-function globalSet(out: ByteWriter, index: number): void {
-  out.byte(0x24);
-  out.u32(index);
-}
-
-function i32Const(out: ByteWriter, value: number): void {
-  out.byte(0x41);
-  out.sleb(value);
-}
-
-function i64Const(out: ByteWriter, value: number): void {
-  out.byte(0x42);
-  out.sleb(value);
-}
-
-/** `if (condition) unreachable` */
-function trapIf(out: ByteWriter): void {
-  out.byte(0x04); // if
-  out.byte(0x40);
-  out.byte(0x00); // unreachable
-  out.byte(0x0b); // end
-}
-
-/** `fuel -= cost; if (fuel < 0) unreachable`: nothing for a segment that costs nothing. */
-function chargeFuel(out: ByteWriter, fuel: number, cost: number): void {
-  if (cost === 0) return;
-  globalGet(out, fuel);
-  i64Const(out, cost + CHARGE_FUEL);
-  out.byte(0x7d); // i64.sub
-  globalSet(out, fuel);
-  checkFuel(out, fuel);
-}
-
-function checkFuel(out: ByteWriter, fuel: number): void {
-  globalGet(out, fuel);
-  i64Const(out, 0);
-  out.byte(0x53); // i64.lt_s
-  trapIf(out);
-}
-
-/** With the length on top of the stack: `scratch = length; fuel -= length >>> shift; if (fuel < 0) unreachable`. */
-function chargeLength(out: ByteWriter, fuel: number, scratch: number, shift: number): void {
-  out.byte(0x22); // local.tee
-  out.u32(scratch);
-  globalGet(out, fuel);
-  out.byte(0x20); // local.get
-  out.u32(scratch);
-  out.byte(0xad); // i64.extend_i32_u
-  if (shift > 0) {
-    i64Const(out, shift);
-    out.byte(0x88); // i64.shr_u
-  }
-  out.byte(0x7d); // i64.sub
-  globalSet(out, fuel);
-  checkFuel(out, fuel);
-}
-
-/** `stack += frame` */
-function epilogue(out: ByteWriter, stack: number, frame: number): void {
-  globalGet(out, stack);
-  i32Const(out, frame);
-  out.byte(0x6a); // i32.add
-  globalSet(out, stack);
 }
