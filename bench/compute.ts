@@ -2,11 +2,15 @@
  * Row 5: a compute-heavy module, SHA-256 (AssemblyScript, examples/sha256) over 1 MiB, run by
  * warden on a warm pool against the same module run in this process with raw `WebAssembly`
  * (compiled once, a fresh instance per job, as warden does), one job at a time, interleaved.
+ * Row 8 from the same rounds: the module as warden meters it (src/shared/meter), run raw in
+ * this process, against the module as built: what fuel metering and the stack limit cost.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../src/sandbox/paths.js';
+import { instrument } from '../src/shared/meter/instrument.js';
+import { Meter } from '../src/worker/jobs/meter.js';
 import type { BenchContext } from './context.js';
 import { serial, serialRounds } from './latency.js';
 import runTask from './piscinaTask.js';
@@ -15,8 +19,9 @@ export const SHA256_WASM = path.join(PACKAGE_ROOT, 'examples', 'build', 'sha256.
 export const INPUT_BYTES = 1024 * 1024;
 
 export const COMPUTE = {
-  warden: 'warden pool',
-  raw: 'raw WebAssembly, this process',
+  warden: 'warden pool (metered)',
+  rawMetered: 'raw WebAssembly, metered, this process',
+  raw: 'raw WebAssembly, unmetered, this process',
 } as const;
 
 export interface ComputeResult {
@@ -26,6 +31,24 @@ export interface ComputeResult {
   roundP50: Record<string, number[]>;
   /** The job as warden's worker times it (thread hop + job thread), ms. */
   inWorkerWallMs: number[];
+  /** Fuel one job uses (the same every time). */
+  fuelUsed: number;
+  /** CPU time of each metered run in this process, ms: fuel per CPU ms holds on a loaded machine, fuel per wall ms does not. */
+  meteredCpuMs: number[];
+}
+
+/** One run of the metered module, as warden's job thread runs it: counters set, start function, then the `run` ABI. */
+function runMetered(module: WebAssembly.Module, input: Uint8Array): { output: Uint8Array; fuelUsed: number } {
+  const instance = new WebAssembly.Instance(module, {});
+  const meter = new Meter(1e15, 262_144);
+  meter.attach(instance.exports);
+  meter.start(instance.exports);
+  const { memory, run, alloc } = instance.exports as unknown as { memory: WebAssembly.Memory; run: (p: number, l: number) => bigint; alloc: (l: number) => number };
+  const ptr = alloc(input.byteLength) >>> 0;
+  new Uint8Array(memory.buffer, ptr, input.byteLength).set(input);
+  const packed = BigInt.asUintN(64, run(ptr, input.byteLength));
+  const out = Number(packed & 0xffff_ffffn);
+  return { output: new Uint8Array(memory.buffer.slice(out, out + Number(packed >> 32n))), fuelUsed: meter.fuelUsed() };
 }
 
 export async function measureCompute(ctx: BenchContext, options: { rounds: number; jobs: number }): Promise<ComputeResult> {
@@ -33,6 +56,9 @@ export async function measureCompute(ctx: BenchContext, options: { rounds: numbe
   const input = crypto.randomBytes(INPUT_BYTES);
   const expected = crypto.createHash('sha256').update(input).digest('hex');
   const artifact = await ctx.host.prepare(wasm);
+  const metered = new WebAssembly.Module(instrument(wasm));
+  let fuelUsed = 0;
+  const meteredCpuMs: number[] = [];
   const inWorkerWallMs: number[] = [];
   const check = (output: Uint8Array, who: string) => {
     const digest = Buffer.from(output).toString();
@@ -44,10 +70,54 @@ export async function measureCompute(ctx: BenchContext, options: { rounds: numbe
       inWorkerWallMs.push(result.wallTimeMs);
       check(result.output, 'warden');
     },
+    [COMPUTE.rawMetered]: async () => {
+      const cpu = process.cpuUsage();
+      const result = runMetered(metered, input);
+      const used = process.cpuUsage(cpu);
+      meteredCpuMs.push((used.user + used.system) / 1000);
+      fuelUsed = result.fuelUsed;
+      check(result.output, 'raw WebAssembly, metered');
+    },
     [COMPUTE.raw]: async () => check(await runTask({ wasm, input, cached: true }), 'raw WebAssembly'),
   };
   for (const job of Object.values(cases)) await serial(5, job);
   inWorkerWallMs.length = 0;
+  meteredCpuMs.length = 0;
   const { latencies, roundP50 } = await serialRounds(cases, { ...options, progress: 'row 5 compute' });
-  return { latencies, roundP50, inWorkerWallMs };
+  return { latencies, roundP50, inWorkerWallMs, fuelUsed, meteredCpuMs };
+}
+
+/**
+ * Fuel per CPU ms of the tightest loops (a branch, or a call to an empty function, per
+ * iteration), where the metering check is most of the work: the slowest rate fuel is burnt at,
+ * the one to size a fuel budget for a time bound by. The lower of the two, median of 3 runs.
+ */
+export function measureSpinFuel(): number {
+  // (func $g) (func (export "f") <body>): one type, two functions.
+  const loop = (body: number[]): Uint8Array => {
+    const code = [2, 2, 0, 0x0b, body.length + 2, 0, ...body, 0x0b];
+    return Uint8Array.from([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 3, 3, 2, 0, 0, 7, 5, 1, 1, 0x66, 0, 1, 10, code.length, ...code]);
+  };
+  const rates: number[] = [];
+  for (const body of [[0x03, 0x40, 0x0c, 0x00, 0x0b], [0x03, 0x40, 0x10, 0x00, 0x0c, 0x00, 0x0b]]) {
+    const module = new WebAssembly.Module(instrument(loop(body)));
+    const runs: number[] = [];
+    for (let n = 0; n < 3; n++) {
+      const instance = new WebAssembly.Instance(module, {});
+      const fuel = 300_000_000;
+      const meter = new Meter(fuel, 1000);
+      meter.attach(instance.exports);
+      const cpu = process.cpuUsage();
+      try {
+        (instance.exports.f as () => void)();
+      } catch {
+        // out of fuel: the point
+      }
+      const used = process.cpuUsage(cpu);
+      if (!meter.outOfFuel) throw new Error('the spin loop did not run out of fuel');
+      runs.push(fuel / ((used.user + used.system) / 1000));
+    }
+    rates.push(runs.sort((a, b) => a - b)[1]!);
+  }
+  return Math.min(...rates);
 }

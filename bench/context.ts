@@ -67,7 +67,7 @@ export async function createContext(executeWorkers: number, options: { maxQueue?
     artifact,
     plan: launchPlan(info, hostDir, cacheDir),
     unsandboxedInfo: { ...info, dir: hostDir },
-    manualJob: { header: { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs }, input: HELLO_INPUT },
+    manualJob: { header: { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs, fuel: limits.maxFuel }, input: HELLO_INPUT },
   };
 }
 
@@ -84,7 +84,7 @@ export async function executeOn(ctx: BenchContext, worker: WorkerProcess, input:
   const limits = ctx.host.options.limits;
   await copyArtifact(worker.hostDir, ctx.host.cache.pathOf(ctx.artifact.key));
   try {
-    const header: ExecuteRequest = { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs };
+    const header: ExecuteRequest = { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs, fuel: limits.maxFuel };
     const maxBody = header.limits.maxOutputBytes + header.limits.maxLogBytes;
     const reply = await worker.request(MessageType.Execute, header, input, { timeoutMs: 10_000, expect: MessageType.ExecuteResult, maxBody });
     const result = reply.header as ExecuteReply;

@@ -91,7 +91,7 @@ async function coldJob(host: Host, artifact: Artifact): Promise<void> {
   try {
     await copyArtifact(worker.hostDir, host.cache.pathOf(artifact.key));
     const limits = host.options.limits;
-    const header: ExecuteRequest = { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs, isolation: 'job' };
+    const header: ExecuteRequest = { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs, isolation: 'job', fuel: limits.maxFuel };
     const maxBody = header.limits.maxOutputBytes + header.limits.maxLogBytes;
     const reply = await worker.request(MessageType.Execute, header, HELLO_INPUT, { timeoutMs: 30_000, expect: MessageType.ExecuteResult, maxBody });
     const result = reply.header as ExecuteReply;

@@ -13,6 +13,8 @@
  *   7. idle worker resident memory                     vs plain node              ≤ 60 MB
  *   8. one warden node through BullMQ + Redis          vs host.execute directly   (the cost; no target)
  *      and two nodes vs one on this machine                                      (no target: one machine)
+ *   9. fuel metering: sha256 metered vs unmetered (with row 5)                    ≤ 1.25×
+ *  10. preparing a 30 MB module: metering's share of the prepare job, CPU time
  *
  * Options:
  *   --only 1,3,5     only these rows (floors always run)
@@ -30,13 +32,14 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Piscina } from 'piscina';
 import { OUTPUT_DIR, createContext, destroyContext, type BenchContext } from './context.js';
-import { COMPUTE, INPUT_BYTES, measureCompute } from './compute.js';
+import { COMPUTE, INPUT_BYTES, measureCompute, measureSpinFuel } from './compute.js';
 import { DIST, measureDistributed } from './distributed.js';
 import { FLOORS, measureFloor } from './floor.js';
 import { COLD, measureHostColdStart } from './hostColdStart.js';
 import { runInvestigation } from './investigation.js';
 import { isolationReport, measureIsolation } from './isolation.js';
 import { LATENCY, measureLatency } from './latency.js';
+import { measureLargePrepare } from './largePrepare.js';
 import { PEERS as MEMORY_PEERS, STATES, measureMemory } from './memory.js';
 import { measureQueue } from './queue.js';
 import { markdown, textTable, type Floor, type Report, type Row } from './report.js';
@@ -55,7 +58,7 @@ const { values: args } = parseArgs({
   },
 });
 const quick = args.quick ?? false;
-const ALL_ROWS = '1,2,3,4,5,6,7,8';
+const ALL_ROWS = '1,2,3,4,5,6,7,8,10';
 const only = new Set((args.only ?? ALL_ROWS).split(',').map((x) => Number(x.trim())));
 const machineReadable = (args.json ?? false) || (args.markdown ?? false);
 const RESULTS_FILE = path.join(OUTPUT_DIR, 'results.json');
@@ -252,24 +255,78 @@ async function row5(ctx: BenchContext): Promise<void> {
   const p50 = (name: string) => median(r.roundP50[name]);
   out(
     table(
-      ['case', 'p50 (median of rounds)', 'p99', 'vs raw'],
-      Object.values(COMPUTE).map((name) => [name, ms(p50(name)), ms(summarize(r.latencies[name]).p99), ratio(p50(name) / p50(COMPUTE.raw))]),
+      ['case', 'p50 (median of rounds)', 'p99', 'vs raw', 'vs raw metered'],
+      Object.values(COMPUTE).map((name) => [
+        name,
+        ms(p50(name)),
+        ms(summarize(r.latencies[name]).p99),
+        ratio(p50(name) / p50(COMPUTE.raw)),
+        ratio(p50(name) / p50(COMPUTE.rawMetered)),
+      ]),
     ),
   );
   const inWorker = summarize(r.inWorkerWallMs);
   out(`inside the warden worker (thread hop + job thread): p50 ${ms(inWorker.median)}; the rest (${deltaMs(p50(COMPUTE.warden) - inWorker.median)}) is 1 MiB over the socket and the host's path`);
-  const value = p50(COMPUTE.warden) / p50(COMPUTE.raw);
+  // warden's own overhead: the pool against the same metered module run raw.
+  const value = p50(COMPUTE.warden) / p50(COMPUTE.rawMetered);
   rows.push({
     id: 5,
-    what: 'compute-heavy: sha256 (AssemblyScript) over 1 MiB',
+    what: 'compute-heavy: sha256 (AssemblyScript) over 1 MiB, the same metered module',
     warden: ms(p50(COMPUTE.warden)),
-    peer: `raw WebAssembly in-process: ${ms(p50(COMPUTE.raw))}`,
+    peer: `raw WebAssembly in-process, metered: ${ms(p50(COMPUTE.rawMetered))}`,
     ratio: ratio(value),
     target: '≤ 1.1×',
     met: value <= 1.1,
-    floor: `inside the worker the job takes ${ms(inWorker.median)} (raw: ${ms(p50(COMPUTE.raw))}); the other ${ms(p50(COMPUTE.warden) - inWorker.median)} carry 1 MiB through the unix socket, a socket buffer at a time, each refill a wake-up of the (niced) worker`,
+    floor: `inside the worker the job takes ${ms(inWorker.median)} (raw metered: ${ms(p50(COMPUTE.rawMetered))}); the other ${ms(p50(COMPUTE.warden) - inWorker.median)} carry 1 MiB through the unix socket, a socket buffer at a time, each refill a wake-up of the (niced) worker`,
   });
-  results.row5 = { roundP50: summaryOf(r.roundP50), latencies: summaryOf(r.latencies), inWorkerWallMs: inWorker };
+  const metering = p50(COMPUTE.rawMetered) / p50(COMPUTE.raw);
+  const fuelPerMs = r.fuelUsed / summarize(r.meteredCpuMs).median;
+  const spin = measureSpinFuel();
+  out(`fuel: ${r.fuelUsed.toLocaleString('en')} per job; per CPU ms on this machine: ${(fuelPerMs / 1e6).toFixed(1)} M on this compute-heavy work, ${(spin / 1e6).toFixed(1)} M in the tightest loop (one branch, a call per iteration)`);
+  rows.push({
+    id: 9,
+    what: 'fuel metering and the stack limit: sha256 over 1 MiB, metered against unmetered',
+    warden: `metered ${ms(p50(COMPUTE.rawMetered))}`,
+    peer: `unmetered ${ms(p50(COMPUTE.raw))}`,
+    ratio: ratio(metering),
+    target: '≤ 1.25×',
+    met: metering <= 1.25,
+    floor: `both raw WebAssembly in this process, interleaved; ${r.fuelUsed.toLocaleString('en')} fuel per job; fuel per CPU ms: ${(fuelPerMs / 1e6).toFixed(1)} M here, ${(spin / 1e6).toFixed(1)} M in the tightest loop`,
+  });
+  results.row5 = { roundP50: summaryOf(r.roundP50), latencies: summaryOf(r.latencies), inWorkerWallMs: inWorker, fuelUsed: r.fuelUsed, fuelPerCpuMs: fuelPerMs, spinFuelPerCpuMs: spin };
+}
+
+async function row10(): Promise<void> {
+  const megabytes = quick ? 10 : 30;
+  const runs = quick ? 2 : 3;
+  heading(`Row 10: preparing a ${megabytes} MB module (metering in this process ${runs} times, then one prepare job through a host)`);
+  const r = await measureLargePrepare({ megabytes, runs });
+  const instrumentCpu = summarize(r.instrumentCpuMs).median;
+  const compileCpu = summarize(r.compileCpuMs).median;
+  out(
+    table(
+      ['step', 'CPU ms (median)', 'wall ms (median)'],
+      [
+        ['instrument (meter) the module, this process', instrumentCpu.toFixed(0), summarize(r.instrumentMs).median.toFixed(0)],
+        ['V8 compiles the metered module, this process', compileCpu.toFixed(0), summarize(r.compileMs).median.toFixed(0)],
+        ['the whole prepare job in its worker', r.prepareCpuMs.toFixed(0), r.prepareWallMs.toFixed(0)],
+        ['host.prepare() as the caller sees it', '', r.prepareCallMs.toFixed(0)],
+      ],
+    ),
+  );
+  out(`module ${(r.moduleBytes / 1e6).toFixed(1)} MB, ${r.functions.toLocaleString('en')} functions; metered ${(r.meteredBytes / 1e6).toFixed(1)} MB (${ratio(r.meteredBytes / r.moduleBytes)})`);
+  const share = instrumentCpu / r.prepareCpuMs;
+  rows.push({
+    id: 10,
+    what: `preparing a ${megabytes} MB module: CPU time of metering`,
+    warden: `instrument ${instrumentCpu.toFixed(0)} ms of a ${r.prepareCpuMs.toFixed(0)} ms prepare job`,
+    peer: `V8 compile (lazy) ${compileCpu.toFixed(0)} ms`,
+    ratio: `${(share * 100).toFixed(0)}% of the job`,
+    target: 'reasonable: < the default prepareTimeoutMs (10 s)',
+    met: r.prepareCpuMs < 10_000,
+    floor: `${((instrumentCpu * 1e6) / r.moduleBytes).toFixed(0)} ns of CPU per byte of code; output ${ratio(r.meteredBytes / r.moduleBytes)} the input`,
+  });
+  results.row10 = r;
 }
 
 async function row6(ctx: BenchContext): Promise<void> {
@@ -451,6 +508,7 @@ async function main(): Promise<void> {
     if (only.has(6)) await row6(ctx);
     if (only.has(7)) await row7(ctx);
     if (only.has(8)) await row8(ctx);
+    if (only.has(10)) await row10();
     if (args.investigate) await runInvestigation(ctx, { out, heading, summary, results, quick });
   } finally {
     await piscina.destroy();

@@ -53,7 +53,8 @@ export function artifactCode(artifact: Artifact): Uint8Array | undefined {
 
 /**
  * Export names of a cached artifact, read by a plain parser of the export section (the host
- * never hands untrusted bytes to V8). Returns [] for an artifact it cannot read.
+ * never hands untrusted bytes to V8), without the `warden:*` exports metering added (the
+ * module's own may not use that prefix). Returns [] for an artifact it cannot read.
  */
 export function exportsOfArtifactFile(file: string): string[] {
   try {

@@ -165,6 +165,27 @@ export class OutputTooLargeError extends WardenError {
   readonly deterministic = true;
 }
 
+/** The job used all its fuel (`fuel`, or `limits.maxFuel`): the same code and input always stop at the same point. */
+export class OutOfFuelError extends WardenError {
+  readonly code = 'E_OUT_OF_FUEL';
+  readonly deterministic = true;
+}
+
+/** The job's calls went deeper than `limits.maxStackHeight`, warden's logical stack (counted the same on every machine). */
+export class StackOverflowError extends WardenError {
+  readonly code = 'E_STACK_OVERFLOW';
+  readonly deterministic = true;
+}
+
+/**
+ * V8's own stack ran out before warden's logical limit: the bound between the two (docs/architecture.md,
+ * "Metering") did not hold on this machine. Not expected to happen; not deterministic, so retrying elsewhere may help.
+ */
+export class NativeStackOverflowError extends WardenError {
+  readonly code = 'E_NATIVE_STACK_OVERFLOW';
+  readonly deterministic = false;
+}
+
 /** An artifact failed its checksum or format check; the host deletes it and prepares again. */
 export class CorruptedArtifactError extends WardenError {
   readonly code = 'E_CORRUPTED_ARTIFACT';
@@ -219,6 +240,9 @@ export const errorClasses = [
   ExitError,
   OutOfMemoryError,
   OutputTooLargeError,
+  OutOfFuelError,
+  StackOverflowError,
+  NativeStackOverflowError,
   CorruptedArtifactError,
   QueueFullError,
   DeadlineError,

@@ -78,6 +78,8 @@ export interface ExecuteOptions extends Omit<PrepareOptions, 'timeoutMs'> {
   env?: Record<string, string>;
   /** Files the job's directory (preopened as `/`) starts with: relative path → contents (a string is UTF-8). */
   files?: Record<string, Uint8Array | string> | Map<string, Uint8Array | string>;
+  /** Fuel the execution may use (about one unit per instruction), at most `limits.maxFuel`. Default: `limits.maxFuel`. */
+  fuel?: number;
 }
 
 /** What `execute` resolves with. */
@@ -101,8 +103,10 @@ export type HostEvents = {
   'worker:exited': [{ id: string; kind: WorkerKind; reason: string; message: string; jobsCompleted: number }];
   'job:queued': [{ jobId: string; kind: WorkerKind; priority: Priority }];
   'job:started': [{ jobId: string; kind: WorkerKind; workerId: string; attempt: number }];
-  'job:succeeded': [{ jobId: string; kind: WorkerKind; workerId: string; cpuTimeMs: number; wallTimeMs: number; peakRssBytes: number }];
-  'job:failed': [{ jobId: string; kind: WorkerKind; code: string; deterministic: boolean; message: string }];
+  /** `fuelUsed` for execute jobs. */
+  'job:succeeded': [{ jobId: string; kind: WorkerKind; workerId: string; cpuTimeMs: number; wallTimeMs: number; peakRssBytes: number; fuelUsed?: number }];
+  /** `fuelUsed` for an execute job whose module ran. */
+  'job:failed': [{ jobId: string; kind: WorkerKind; code: string; deterministic: boolean; message: string; fuelUsed?: number }];
   'artifact:prepared': [{ key: string; size: number }];
   'artifact:deleted': [{ key: string; reason: string }];
   'artifact:pruned': [{ key: string; size: number }];
@@ -147,6 +151,11 @@ export class Host extends EventEmitter<HostEvents> {
    * public API can choose what runs in the sandbox.
    */
   workerEntry: TestEntry | undefined;
+  /**
+   * @internal TEST ONLY: V8 flags forcing a compiler tier in the workers spawned from now on
+   * (one of `TEST_TIER_FLAGS`, src/sandbox/launcher.ts, which refuses any other). Not an option.
+   */
+  workerTierFlags: readonly string[] = [];
   /** Aborted once `close` has finished: event iterators end. */
   #closed = new AbortController();
   #metrics: HostMetrics;
@@ -368,6 +377,12 @@ export class Host extends EventEmitter<HostEvents> {
     }
     const opts = this.#jobOptions('execute', options);
     const config = jobConfigOption(options, this.options.limits);
+    const fuel = positiveInteger('fuel', options.fuel, this.options.limits.maxFuel);
+    if (fuel > this.options.limits.maxFuel) {
+      throw new InvalidOptionError(`Expected the \`fuel\` option to be at most limits.maxFuel (${this.options.limits.maxFuel}), got ${fuel}`, {
+        details: { option: 'fuel' },
+      });
+    }
     if (options.abi !== undefined && options.abi !== 'run' && options.abi !== 'wasi') {
       throw new InvalidOptionError(`Expected the \`abi\` option to be 'run' or 'wasi', got ${describe(options.abi)}`, { details: { option: 'abi' } });
     }
@@ -402,6 +417,7 @@ export class Host extends EventEmitter<HostEvents> {
       inputBytes,
       config,
       executeLimitsOf(this.options.limits),
+      fuel,
       this.cache,
       this.#generations,
       (j, error) => this.#recover(j, artifact, error),
@@ -443,6 +459,7 @@ export class Host extends EventEmitter<HostEvents> {
         handshakeTimeoutMs: this.options.handshakeTimeoutMs,
         ...(this.workerEntry ? { entry: this.workerEntry } : {}),
         ...(cgroup ? { cgroup } : {}),
+        ...(this.workerTierFlags.length > 0 ? { tierFlags: this.workerTierFlags } : {}),
       });
     } catch (error) {
       await removeWorkerDir(hostDir);
@@ -617,8 +634,10 @@ export class Host extends EventEmitter<HostEvents> {
       if (this.listenerCount('job:started') > 0) this.#emit('job:started', { jobId: job.id, kind: job.kind, workerId: worker.id, attempt: job.attempts });
     },
     succeeded: (job, worker, times) => this.#emit('job:succeeded', { jobId: job.id, kind: job.kind, workerId: worker.id, ...times }),
-    failed: (job, error) =>
-      this.#emit('job:failed', { jobId: job.id, kind: job.kind, code: error.code, deterministic: error.deterministic, message: error.message }),
+    failed: (job, error) => {
+      const fuel = typeof error.details.fuelUsed === 'number' ? { fuelUsed: error.details.fuelUsed } : {};
+      this.#emit('job:failed', { jobId: job.id, kind: job.kind, code: error.code, deterministic: error.deterministic, message: error.message, ...fuel });
+    },
     resubmit: (job) => this.#submit(job),
   };
 

@@ -18,6 +18,9 @@ type MetricsSource = Pick<Host, 'on' | 'queueSizes' | 'workers'>;
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 const MIB = 1024 * 1024;
+/** Fuel from a thousand to a trillion units, a bucket per power of ten. */
+const FUEL_BUCKETS = [1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12];
+
 /** Resident memory from 16 MiB to 4 GiB. */
 const MEMORY_BUCKETS = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096].map((mib) => mib * MIB);
 
@@ -88,11 +91,18 @@ export class HostMetrics {
       ['kind'],
       MEMORY_BUCKETS,
     );
+    const fuelUsed = histogram(
+      'warden_job_fuel_used',
+      'Fuel used by execute jobs whose module ran, by outcome (success or the error code): the same for the same module, input and limits on any machine',
+      ['outcome'],
+      FUEL_BUCKETS,
+    );
     const known = knownLabelSets();
     for (const labels of known.kinds) {
       workersSpawned.inc(labels, 0);
       for (const histogram of [wallTime, cpuTime, peakMemory]) histogram.zero(labels);
     }
+    fuelUsed.zero({ outcome: 'success' });
     for (const labels of known.deaths) workersDied.inc(labels, 0);
     for (const labels of known.enqueued) jobsEnqueued.inc(labels, 0);
     for (const labels of known.finished) jobsFinished.inc(labels, 0);
@@ -123,13 +133,17 @@ export class HostMetrics {
     host.on('worker:spawned', ({ kind }) => workersSpawned.inc({ kind }));
     host.on('worker:exited', ({ kind, reason }) => workersDied.inc({ kind, reason }));
     host.on('job:queued', ({ kind, priority }) => jobsEnqueued.inc({ kind, priority }));
-    host.on('job:succeeded', ({ kind, wallTimeMs, cpuTimeMs, peakRssBytes }) => {
+    host.on('job:succeeded', ({ kind, wallTimeMs, cpuTimeMs, peakRssBytes, fuelUsed: fuel }) => {
       jobsFinished.inc({ kind, outcome: 'success' });
       wallTime.observe({ kind }, wallTimeMs / 1000);
       cpuTime.observe({ kind }, cpuTimeMs / 1000);
       peakMemory.observe({ kind }, peakRssBytes);
+      if (fuel !== undefined) fuelUsed.observe({ outcome: 'success' }, fuel);
     });
-    host.on('job:failed', ({ kind, code }) => jobsFinished.inc({ kind, outcome: code }));
+    host.on('job:failed', ({ kind, code, fuelUsed: fuel }) => {
+      jobsFinished.inc({ kind, outcome: code });
+      if (fuel !== undefined) fuelUsed.observe({ outcome: code }, fuel);
+    });
   }
 
   /** The metrics in Prometheus' text format. */

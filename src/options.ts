@@ -5,6 +5,7 @@ import { InvalidOptionError } from './errors.js';
 import type { WorkerLimits } from './protocol/messages.js';
 import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS, type ExecuteLimits, type PrepareLimits } from './shared/limits.js';
 import { argsBytes, fileNameProblem, fileSetProblem, maxEncodedBytes, type JobConfig } from './shared/jobFiles.js';
+import { maxStackHeightFor } from './shared/meter/stackCapacity.js';
 
 /** Every limit a host applies; all optional in `HostOptions.limits`. */
 export interface HostLimits extends PrepareLimits, ExecuteLimits {
@@ -228,6 +229,14 @@ function resolveLimits(limits: unknown): HostLimits {
       details: { option: 'limits.hardTimeoutFactor' },
     });
   }
+  // The logical stack must run out before V8's: it is bounded by the job thread's stack.
+  const stackCapacity = maxStackHeightFor(out.jobStackMb);
+  if (out.maxStackHeight > stackCapacity) {
+    throw new InvalidOptionError(
+      `Expected the \`limits.maxStackHeight\` option to be at most ${stackCapacity} with limits.jobStackMb ${out.jobStackMb} (raise jobStackMb for more), got ${out.maxStackHeight}`,
+      { details: { option: 'limits.maxStackHeight' } },
+    );
+  }
   for (const name of ['prepareTimeoutMs', 'executeTimeoutMs', 'compileTimeoutMs'] as const) {
     if (out[name] > MAX_JOB_TIMEOUT_MS) {
       throw new InvalidOptionError(`Expected the \`limits.${name}\` option to be at most ${MAX_JOB_TIMEOUT_MS} ms (a day)`, {
@@ -338,8 +347,8 @@ export function prepareLimitsOf(limits: HostLimits): PrepareLimits {
 }
 
 export function executeLimitsOf(limits: HostLimits): ExecuteLimits {
-  const { maxMemoryPages, maxInputBytes, maxOutputBytes, maxLogBytes, maxFiles, maxFilesBytes, maxPathBytes, maxArgsBytes } = limits;
-  return { maxMemoryPages, maxInputBytes, maxOutputBytes, maxLogBytes, maxFiles, maxFilesBytes, maxPathBytes, maxArgsBytes };
+  const { maxMemoryPages, maxInputBytes, maxOutputBytes, maxLogBytes, maxFiles, maxFilesBytes, maxPathBytes, maxArgsBytes, maxFuel, maxStackHeight } = limits;
+  return { maxMemoryPages, maxInputBytes, maxOutputBytes, maxLogBytes, maxFiles, maxFilesBytes, maxPathBytes, maxArgsBytes, maxFuel, maxStackHeight };
 }
 
 function invalid(option: string, message: string): InvalidOptionError {

@@ -32,10 +32,13 @@ export interface JobReport {
   attempts: number;
 }
 
+/** What a job cost: its times and memory, and for an execute job its fuel. */
+export type JobCost = JobUsage & { fuelUsed?: number };
+
 /** How jobs talk back to the host (events, retries, recovery). */
 export interface JobHooks {
   started(job: PoolJob & { attempts: number }, worker: JobWorker): void;
-  succeeded(job: PoolJob, worker: JobWorker, usage: JobUsage): void;
+  succeeded(job: PoolJob, worker: JobWorker, usage: JobCost): void;
   failed(job: PoolJob, error: WardenError): void;
   /** Submit the job again (a retry after a lost worker). */
   resubmit(job: PoolJob): void;
@@ -113,7 +116,7 @@ abstract class BaseJob<T = unknown> implements PoolJob {
     this.reject(error);
   }
 
-  protected resolve(value: T, worker: JobWorker, usage: JobUsage): void {
+  protected resolve(value: T, worker: JobWorker, usage: JobCost): void {
     if (this.#settled) return;
     this.#settled = true;
     this.common.hooks.succeeded(this, worker, usage);
@@ -157,7 +160,17 @@ abstract class BaseJob<T = unknown> implements PoolJob {
       }
       details.exitCode = failure.exitCode;
     }
+    if (failure.fuelUsed !== undefined) details.fuelUsed = this.fuelUsedOf(failure.fuelUsed, worker);
     return errorFromFailure({ code: failure.code, message: failure.message }, details);
+  }
+
+  /** A reply's fuel used, checked like the usage figures: a whole number no larger than the job's fuel. */
+  protected fuelUsedOf(value: unknown, worker: JobWorker): number {
+    const fuel = (this.request.header as { fuel?: unknown }).fuel;
+    if (!Number.isSafeInteger(value) || (value as number) < 0 || typeof fuel !== 'number' || (value as number) > fuel) {
+      this.failReply(new ProtocolError(`worker ${worker.id} sent a reply with a bad fuelUsed`, { details: { fuelUsed: value, fuel } }));
+    }
+    return value as number;
   }
 
   /** A reply that breaks the protocol: the job fails, and so does the collect step (the worker is killed). */
@@ -262,6 +275,8 @@ export interface ExecuteOutcome {
   memoryPages: number | undefined;
   /** The most its memory could reach, in pages (its declared maximum within `limits.maxMemoryPages`). */
   maxMemoryPages: number | undefined;
+  /** Fuel the job used: the same for the same module, input and limits, on any machine. */
+  fuelUsed: number;
   cpuTimeMs: number;
   wallTimeMs: number;
   /** The worker process' peak resident memory after the job: the job's own with `isolation: 'job'`, an upper bound otherwise. */
@@ -309,13 +324,14 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     input: Uint8Array,
     config: JobConfig | undefined,
     private readonly limits: ExecuteRequest['limits'],
+    fuel: number,
     private readonly cache: ArtifactCache,
     private readonly generations: ArtifactGenerations,
     /** Called for a corrupted or missing artifact: delete it, prepare again, run once more. */
     private readonly recover: (job: ExecuteJob, error: CorruptedArtifactError) => boolean,
   ) {
     super(common);
-    const header: ExecuteRequest = { abi, limits, cpuTimeLimitMs: common.cpuTimeLimitMs, isolation: common.isolation };
+    const header: ExecuteRequest = { abi, limits, cpuTimeLimitMs: common.cpuTimeLimitMs, isolation: common.isolation, fuel };
     if (common.compileTimeoutMs !== undefined) header.compileTimeoutMs = common.compileTimeoutMs;
     let body = input;
     if (config !== undefined) {
@@ -377,7 +393,8 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
       this.reject(error);
       return;
     }
-    this.resolve({ ...this.#endOf(header, reply.body, worker), ...times, workerId: worker.id }, worker, times);
+    const fuelUsed = this.fuelUsedOf(header.fuelUsed, worker);
+    this.resolve({ ...this.#endOf(header, reply.body, worker), fuelUsed, ...times, workerId: worker.id }, worker, { ...times, fuelUsed });
   }
 
   /**
@@ -385,7 +402,7 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
    * limit, the sizes adding up to the body, the files section well formed with names that stay in
    * the job's directory. Anything else fails the job and kills the worker (E_PROTOCOL).
    */
-  #endOf(header: Partial<ExecuteEndHeader>, body: Uint8Array, worker: JobWorker): Omit<ExecuteOutcome, 'cpuTimeMs' | 'wallTimeMs' | 'peakRssBytes'> {
+  #endOf(header: Partial<ExecuteEndHeader>, body: Uint8Array, worker: JobWorker): Omit<ExecuteOutcome, 'cpuTimeMs' | 'wallTimeMs' | 'peakRssBytes' | 'fuelUsed'> {
     const { outputBytes, logBytes, logTruncated, memoryPages, maxMemoryPages } = header;
     // No files section is the same as an empty one.
     const filesBytes = header.filesBytes ?? 0;

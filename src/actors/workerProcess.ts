@@ -44,6 +44,8 @@ export interface SpawnWorkerOptions {
   cgroup?: WorkerCgroup;
   /** @internal the test suite's attacker worker; never set by the host. */
   entry?: TestEntry;
+  /** @internal TEST ONLY: V8 tier flags for node (`TEST_TIER_FLAGS`); never set by the host's options. */
+  tierFlags?: readonly string[];
   /** Time for the incomplete-frame deadline. Default: the system clock. */
   clock?: Clock;
   /** How long a frame may take to arrive once begun. Default {@link FRAME_DEADLINE_MS}. */
@@ -109,7 +111,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     this.#frameDeadlineMs = options.frameDeadlineMs ?? FRAME_DEADLINE_MS;
     // An explicit empty environment: nothing of the host's (NODE_OPTIONS, secrets) reaches
     // the launcher or node. fd 3 is a unix socketpair libuv creates for the 'pipe' entry.
-    const args = launcherArgs(options.info, options.hostDir, { entry: options.entry, cgroup: options.cgroup });
+    const args = launcherArgs(options.info, options.hostDir, { entry: options.entry, cgroup: options.cgroup, tierFlags: options.tierFlags });
     this.#child = spawn(options.launcher ?? packagePaths.launcher, args, {
       cwd: options.cwd,
       env: {},

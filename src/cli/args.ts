@@ -67,6 +67,13 @@ export function parseByteCount(option: string, text: string): number {
   return bytes;
 }
 
+/** A positive whole number (a count such as fuel), digits only. */
+export function parseCount(option: string, text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < 1) throw new UsageError(`--${option} expects a positive whole number, got "${text}"`);
+  return value;
+}
+
 /** Checks a value that must be one of a few words. */
 export function parseChoice<T extends string>(option: string, text: string, choices: readonly T[]): T {
   if (!(choices as readonly string[]).includes(text)) {

@@ -19,7 +19,7 @@ Runs many jobs from a file of JSON lines, one job a line:
   {"id": "b", "module": "upper.wasm", "inputFile": "in.txt", "priority": "high"}
 
 Fields: module (required, a path), at most one of input (text), inputFile (a path) or
-inputBase64; id (default: the line number), priority, timeoutMs, isolation (worker|job),
+inputBase64; id (default: the line number), priority, timeoutMs, fuel, isolation (worker|job),
 abi (run|wasi); for WASI modules args (the arguments after argv[0], a list of strings),
 env (an object of strings), files (an object: name in the job's directory → a path) and
 outDir (where to write the files the module created or changed). Paths are relative to the
@@ -62,7 +62,7 @@ interface BatchJob {
 
 type BatchResult = { id: string; line: number } & ({ ok: true; result: ExecuteResult } | { ok: false; error: WardenError });
 
-const FIELDS = new Set(['id', 'module', 'input', 'inputFile', 'inputBase64', 'priority', 'timeoutMs', 'isolation', 'abi', 'args', 'env', 'files', 'outDir']);
+const FIELDS = new Set(['id', 'module', 'input', 'inputFile', 'inputBase64', 'priority', 'timeoutMs', 'fuel', 'isolation', 'abi', 'args', 'env', 'files', 'outDir']);
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 function defaultWorkers(): number {
@@ -218,8 +218,8 @@ function parseJob(raw: string, line: number, baseDir: string): BatchJob {
   const env = stringsObject('env');
   const files = Object.entries(stringsObject('files') ?? {}).map(([name, file]) => ({ name, file: path.resolve(baseDir, file) }));
   const outDir = string('outDir');
-  // The values of priority, timeoutMs, isolation and abi are the host's to check (E_INVALID_OPTION).
-  const options = Object.fromEntries(['priority', 'timeoutMs', 'isolation', 'abi'].filter((name) => fields[name] !== undefined).map((name) => [name, fields[name]]));
+  // The values of priority, timeoutMs, fuel, isolation and abi are the host's to check (E_INVALID_OPTION).
+  const options = Object.fromEntries(['priority', 'timeoutMs', 'fuel', 'isolation', 'abi'].filter((name) => fields[name] !== undefined).map((name) => [name, fields[name]]));
   return {
     id: string('id') ?? String(line),
     line,
@@ -291,10 +291,11 @@ function inputOf(job: BatchJob): Promise<Uint8Array> {
 function resultJson(result: BatchResult): Record<string, unknown> {
   const { id, line } = result;
   if (!result.ok) {
-    const { code, message, deterministic } = result.error;
+    const { code, message, deterministic, details } = result.error;
     const products = failureProducts(result.error);
     const failed: Record<string, unknown> = { id, line, ok: false, code, message, deterministic };
     if (result.error instanceof ExitError) failed.exitCode = result.error.exitCode;
+    if (typeof details.fuelUsed === 'number') failed.fuelUsed = details.fuelUsed;
     if (products.output.byteLength > 0 || products.log.byteLength > 0) {
       const out = encodeBytes(products.output);
       const logText = encodeBytes(products.log);
@@ -302,7 +303,7 @@ function resultJson(result: BatchResult): Record<string, unknown> {
     }
     return failed;
   }
-  const { output, log, logTruncated, cpuTimeMs, wallTimeMs, workerId, attempts, files, memoryPages } = result.result;
+  const { output, log, logTruncated, fuelUsed, cpuTimeMs, wallTimeMs, workerId, attempts, files, memoryPages } = result.result;
   const out = encodeBytes(output);
   const logText = encodeBytes(log);
   return {
@@ -316,6 +317,7 @@ function resultJson(result: BatchResult): Record<string, unknown> {
     logTruncated,
     files: filesJson(files),
     memoryPages,
+    fuelUsed,
     cpuTimeMs: roundMs(cpuTimeMs),
     wallTimeMs: roundMs(wallTimeMs),
     workerId,

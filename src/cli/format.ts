@@ -60,7 +60,8 @@ export function writeJson(value: unknown): void {
  */
 export function reportJsonFailure(error: unknown): number {
   if (!(error instanceof WardenError)) throw error;
-  writeJson({ ok: false, error: { code: error.code, message: error.message, deterministic: error.deterministic } });
+  const fuel = typeof error.details.fuelUsed === 'number' ? { fuelUsed: error.details.fuelUsed } : {};
+  writeJson({ ok: false, error: { code: error.code, message: error.message, deterministic: error.deterministic, ...fuel } });
   process.stderr.write(`warden: ${error.code}: ${error.message}\n`);
   return 1;
 }

@@ -1,13 +1,13 @@
 import { missingAbiExports, type Abi, type Artifact } from '../artifactHandle.js';
 import { DEFAULT_LIMITS } from '../options.js';
-import { UsageError, commonHelp, commonOptions, parseArgs, parseChoice, parseDuration, requirePositionals } from './args.js';
+import { UsageError, commonHelp, commonOptions, parseArgs, parseChoice, parseCount, parseDuration, requirePositionals } from './args.js';
 import { readInput, readModule, readNamedFile } from './files.js';
 import { encodeBytes, endLineOnTerminal, reportJsonFailure, roundMs, writeJson } from './format.js';
 import { failureProducts, filesJson, parseEnvOption, parseFileOption, readJobFiles, writeOutDir } from './jobFiles.js';
 import { ExitError, WardenError } from '../errors.js';
 import { withHost } from './session.js';
 
-export const runHelp = `Usage: warden run <module> [--input FILE | -] [--abi run|wasi] [--timeout 2s]
+export const runHelp = `Usage: warden run <module> [--input FILE | -] [--abi run|wasi] [--timeout 2s] [--fuel N]
                   [--file NAME=PATH]... [--env NAME=VALUE]... [--out-dir DIR] [--json] [-- ARGS...]
 
 Prepares <module> (raw, gzip or brotli WebAssembly; cached) and executes it once in a
@@ -19,11 +19,14 @@ Options:
   --abi run|wasi     the ABI (default: what the module's exports imply)
   --timeout T        CPU time the execution may use: 500ms, 2s, 1m or a number of ms
                      (default: ${DEFAULT_LIMITS.executeTimeoutMs}ms)
+  --fuel N           fuel the execution may use, about one unit per instruction; out of
+                     it the run fails with E_OUT_OF_FUEL (default: ${DEFAULT_LIMITS.maxFuel})
   --file NAME=PATH   put the file PATH in the job's directory as NAME (repeatable; a bare
                      PATH is named by its base name); the module sees it as NAME or /NAME
   --env NAME=VALUE   set a variable of the module's environment (repeatable)
   --out-dir DIR      write the files the module created or changed into DIR
-  --json             print one JSON object instead: { ok, output, outputEncoding, log, ... }
+  --json             print one JSON object instead: { ok, output, outputEncoding, log,
+                     fuelUsed, ... }; a failure: { ok: false, error: { code, ..., fuelUsed } }
   -- ARGS...         the module's arguments: its argv is <module> ARGS...
 ${commonHelp}
 
@@ -51,6 +54,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       input: { type: 'string' },
       abi: { type: 'string' },
       timeout: { type: 'string' },
+      fuel: { type: 'string' },
       json: { type: 'boolean' },
       file: { type: 'string', multiple: true },
       env: { type: 'string', multiple: true },
@@ -73,11 +77,14 @@ export async function runCommand(argv: string[]): Promise<number> {
   const outDir = values['out-dir'];
   const abi = values.abi === undefined ? undefined : parseChoice('abi', values.abi, ABIS);
   const timeoutMs = values.timeout === undefined ? undefined : parseDuration('timeout', values.timeout);
+  const fuel = values.fuel === undefined ? undefined : parseCount('fuel', values.fuel);
   try {
     const code = await readModule(modulePath);
     const input = await readInput(values.input);
     const files = await readJobFiles(fileOptions);
-    const session = { cacheDir: values['cache-dir'], allowInsecure: values['allow-insecure'] };
+    // The command's own host: --fuel above the default raises its limit for this one run.
+    const limits = fuel !== undefined && fuel > DEFAULT_LIMITS.maxFuel ? { limits: { maxFuel: fuel } } : {};
+    const session = { cacheDir: values['cache-dir'], allowInsecure: values['allow-insecure'], ...limits };
     const { artifact, result } = await withHost(session, async (host) => {
       const prepared = await host.prepare(code);
       if (abi !== undefined) checkAbi(abi, prepared, modulePath);
@@ -87,6 +94,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         args: [modulePath, ...moduleArgs],
         env,
         files,
+        ...(fuel === undefined ? {} : { fuel }),
       });
       return { artifact: prepared, result: executed };
     });
@@ -103,6 +111,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         logTruncated: result.logTruncated,
         files: filesJson(result.files),
         memoryPages: result.memoryPages,
+        fuelUsed: result.fuelUsed,
         cpuTimeMs: roundMs(result.cpuTimeMs),
         wallTimeMs: roundMs(result.wallTimeMs),
         workerId: result.workerId,

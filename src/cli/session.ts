@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ArtifactCache } from '../actors/artifactCache.js';
 import { CacheLock } from '../actors/cacheLock.js';
 import { createHost, type Host } from '../host.js';
-import { defaultCacheDir } from '../options.js';
+import { defaultCacheDir, type HostLimits } from '../options.js';
 
 /** The command was stopped by a signal: main exits 128 + its number, as a shell expects. */
 export class InterruptedError extends Error {
@@ -24,6 +24,8 @@ export interface SessionOptions {
   allowInsecure: boolean | undefined;
   /** Execute workers of the host; default 1. */
   executeWorkers?: number;
+  /** Limits of the host beyond the defaults (`warden run --fuel` above the default maxFuel). */
+  limits?: Partial<HostLimits>;
 }
 
 /**
@@ -49,6 +51,7 @@ export async function withHost<T>(options: SessionOptions, use: (host: Host) => 
       allowInsecure: options.allowInsecure ?? false,
       prepareWorkers: 1,
       executeWorkers: options.executeWorkers ?? 1,
+      ...(options.limits ? { limits: options.limits } : {}),
     });
     if (interrupted) throw new InterruptedError(interrupted);
     const result = await use(host);

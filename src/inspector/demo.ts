@@ -6,9 +6,9 @@ const debug = createDebug('warden:demo');
 
 /**
  * The demo's module, a run-ABI module whose input's first byte picks what it does:
- * `s` spins forever (the CPU-time limit ends it with E_TIMEOUT), `t` traps after a busy loop
- * (E_TRAP), anything else echoes the input after the busy loop (about 0.4 s of CPU), so the
- * inspector shows workers running.
+ * `s` spins forever (its fuel ends it with E_OUT_OF_FUEL), `t` traps after a busy loop
+ * (E_TRAP), anything else echoes the input after the busy loop (a hundred million rounds, about
+ * 0.9 × 10^9 fuel, a fraction of a second of CPU), so the inspector shows workers running.
  */
 export const DEMO_WAT = `(module
   (memory (export "memory") 1)
@@ -17,7 +17,7 @@ export const DEMO_WAT = `(module
     (local $op i32) (local $i i32)
     (if (local.get $len) (then (local.set $op (i32.load8_u (local.get $ptr)))))
     (if (i32.eq (local.get $op) (i32.const 115)) (then (loop $forever (br $forever))))
-    (local.set $i (i32.const 1000000000))
+    (local.set $i (i32.const 100000000))
     (loop $busy (br_if $busy (local.tee $i (i32.sub (local.get $i) (i32.const 1)))))
     (if (i32.eq (local.get $op) (i32.const 116)) (then unreachable))
     (i64.or (i64.extend_i32_u (local.get $ptr)) (i64.shl (i64.extend_i32_u (local.get $len)) (i64.const 32)))))
@@ -28,7 +28,7 @@ export const DEMO_WAT = `(module
  * that these bytes are what wabt makes of the source).
  */
 export const DEMO_WASM_BASE64 =
-  'AGFzbQEAAAABBwFgAn9/AX4DAgEABQMBAAEGBwF/AEGACAsHHgMGbWVtb3J5AgALX19oZWFwX2Jhc2UDAANydW4AAApIAUYBAn8gAQRAIAAtAAAhAgsgAkHzAEYEQANADAALC0GAlOvcAyEDA0AgA0EBayIDDQALIAJB9ABGBEAACyAArSABrUIghoQL';
+  'AGFzbQEAAAABBwFgAn9/AX4DAgEABQMBAAEGBwF/AEGACAsHHgMGbWVtb3J5AgALX19oZWFwX2Jhc2UDAANydW4AAApHAUUBAn8gAQRAIAAtAAAhAgsgAkHzAEYEQANADAALC0GAwtcvIQMDQCADQQFrIgMNAAsgAkH0AEYEQAALIACtIAGtQiCGhAs=';
 
 export function demoModule(): Uint8Array {
   return new Uint8Array(Buffer.from(DEMO_WASM_BASE64, 'base64'));
@@ -43,13 +43,14 @@ interface DemoJob {
   badCode?: boolean;
 }
 
-/** The rotation: mostly good jobs, a trap, a timeout and a module that is not WebAssembly. */
+/** The rotation: mostly good jobs, a trap, a job out of fuel, a timeout and a module that is not WebAssembly. */
 const ROTATION: readonly DemoJob[] = [
   { input: 'ok', priority: 'normal' },
   { input: 'ok', priority: 'high' },
   { input: 'trap', priority: 'normal' },
   { input: 'ok', priority: 'background' },
-  { input: 'spin', priority: 'normal', timeoutMs: 300 },
+  { input: 'spin', priority: 'normal' },
+  { input: 'ok', priority: 'normal', timeoutMs: 5 },
   { input: 'ok', priority: 'critical' },
   { input: 'ok', priority: 'normal', badCode: true },
   { input: 'ok', priority: 'background' },

@@ -4,9 +4,9 @@
  * bounded (a prepare reply no longer lists the module's exports: the host reads them from the
  * artifact). Version 4: the job's argv, environment and files travel in the Execute body and
  * come back in the reply, with a failed job's output and log, `E_EXIT`'s exit code and the
- * memory pages.
+ * memory pages. Version 5: fuel (`fuel` in Execute, `fuelUsed` in the reply and in a failure).
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 export const MessageType = {
   /** host → worker, once: `{ protocol, info: WorkerInfo }`. */
@@ -139,6 +139,8 @@ export interface JobFailureHeader {
   deterministic: boolean;
   /** E_EXIT: the module's exit code. */
   exitCode?: number;
+  /** Fuel used before the failure, for an execute job whose module ran. */
+  fuelUsed?: number;
 }
 
 /**
@@ -179,6 +181,8 @@ export interface ExecuteRequest extends JobRequestIsolation {
   compileTimeoutMs?: number;
   /** Set when the body holds more than the input: the input's length, the argv, environment and files section after it. */
   inputBytes?: number;
+  /** The job's fuel, at most `limits.maxFuel`. */
+  fuel: number;
 }
 
 /** What an execute job ended with, success or failure while running; the body holds the bytes. */
@@ -194,5 +198,5 @@ export interface ExecuteEndHeader {
 }
 
 export type ExecuteReply =
-  | ({ ok: true } & ExecuteEndHeader & JobUsage)
+  | ({ ok: true; fuelUsed: number } & ExecuteEndHeader & JobUsage)
   | ({ ok: false; failure: JobFailureHeader } & Partial<ExecuteEndHeader> & JobUsage);

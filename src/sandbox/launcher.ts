@@ -45,11 +45,27 @@ export interface WorkerCgroup {
 }
 
 /**
- * The launcher's command line for one worker (WorkerInfo says what it is; hostDir where its
- * dir is; `cgroup` where its cgroups go, when the host has them).
+ * V8 flags the test suite may give workers to force one compiler tier (the deterministic-outcome
+ * tests run the same jobs under each). They choose which compiler builds the same code and
+ * weaken nothing; any other flag is refused, so even this test-only path cannot turn a
+ * sandbox or a V8 check off.
  */
-export function launcherArgs(info: WorkerInfo, hostDir: string, options: { entry?: TestEntry; cgroup?: WorkerCgroup } = {}): string[] {
-  const { entry, cgroup } = options;
+export const TEST_TIER_FLAGS: ReadonlySet<string> = new Set(['--liftoff-only', '--no-liftoff']);
+
+/**
+ * The launcher's command line for one worker (WorkerInfo says what it is; hostDir where its
+ * dir is; `cgroup` where its cgroups go, when the host has them). `entry` and `tierFlags`
+ * (`TEST_TIER_FLAGS` only) are the test suite's; no public API reaches them.
+ */
+export function launcherArgs(
+  info: WorkerInfo,
+  hostDir: string,
+  options: { entry?: TestEntry; cgroup?: WorkerCgroup; tierFlags?: readonly string[] } = {},
+): string[] {
+  const { entry, cgroup, tierFlags = [] } = options;
+  for (const flag of tierFlags) {
+    if (!TEST_TIER_FLAGS.has(flag)) throw new TypeError(`worker V8 flag ${flag} is not one of ${[...TEST_TIER_FLAGS].join(', ')}`);
+  }
   const newRoot = info.layers.pivotRoot;
   const args = ['--worker-dir', hostDir, '--kind', info.kind];
   const entryTarget = sandboxPackagePath(WORKER_FILES.entry);
@@ -75,7 +91,7 @@ export function launcherArgs(info: WorkerInfo, hostDir: string, options: { entry
   if (!info.layers.seccomp) args.push('--no-seccomp');
   // Without a new root node sees the host's filesystem: the entry is at its host path.
   const hostEntry = entry?.file ?? packagePaths.workerEntry;
-  args.push('--', process.execPath, ...NODE_FLAGS, newRoot ? entryTarget : hostEntry);
+  args.push('--', process.execPath, ...NODE_FLAGS, ...tierFlags, newRoot ? entryTarget : hostEntry);
   return args;
 }
 

@@ -9,6 +9,8 @@
  */
 import { ARTIFACT_HEADER_BYTES, hashParams } from './artifact.js';
 import { maybeDecompress } from './decompress.js';
+import { METER_VERSION } from './meter/costs.js';
+import { instrument } from './meter/instrument.js';
 import { JobError } from './jobError.js';
 import type { PrepareLimits } from './limits.js';
 import { prevalidate, type ModuleFacts } from './prevalidate.js';
@@ -20,14 +22,19 @@ import { readSections } from './wasmReader.js';
  * artifact is a function of the code, the limits and the derivation, so a change of what is
  * derived (or refused) must give new cache keys rather than reuse artifacts derived otherwise.
  * 2: strict section layout, names read with their BOM, memory bounds as V8's, links checked.
+ * 3: fuel metering and the logical stack limit injected (their own version, `METER_VERSION`, is
+ * hashed as well).
  */
-export const DERIVATION_VERSION = 2;
+export const DERIVATION_VERSION = 3;
 
 /** A derived module and what was learned on the way. */
 export interface DerivedModule {
   /** The module as submitted (decompressed): what V8 validates before anything is rewritten. */
   original: Uint8Array;
-  /** The module the artifact holds: `original` with its memory and table maxima clamped, or `original` itself when nothing needed to change. */
+  /**
+   * The module the artifact holds: `original` with its memory and table maxima clamped, then
+   * metered (fuel and the logical stack limit injected, `src/shared/meter/`).
+   */
   module: Uint8Array;
   facts: ModuleFacts;
 }
@@ -49,7 +56,8 @@ export interface DeriveChecks {
  * 3. `checks.original` (the worker: V8 validates the bytes as submitted);
  * 4. check the content against the limits and the ABI (imports, memory, tables, functions, exports);
  * 5. rewrite the memory and table maxima to the limits;
- * 6. check the artifact's size.
+ * 6. meter: inject fuel and the logical stack limit (`instrument`, a pure function of the bytes);
+ * 7. check the artifact's size.
  * Throws `JobError` (E_PREVALIDATION, E_DECOMPRESS, E_PREPARATION) for anything wrong with the code.
  *
  * @example
@@ -60,7 +68,7 @@ export function deriveModule(code: Uint8Array, limits: PrepareLimits, checks: De
   const sections = readSections(original);
   checks.original?.(original);
   const { facts, clamps } = prevalidate(original, sections, limits);
-  const module = clampLimits(original, sections, clamps);
+  const module = instrument(clampLimits(original, sections, clamps));
   const artifactBytes = ARTIFACT_HEADER_BYTES + module.byteLength;
   if (artifactBytes > limits.maxArtifactBytes) {
     throw new JobError('E_PREPARATION', `artifact of ${artifactBytes} bytes exceeds ${limits.maxArtifactBytes} bytes (maxArtifactBytes)`);
@@ -68,9 +76,9 @@ export function deriveModule(code: Uint8Array, limits: PrepareLimits, checks: De
   return { original, module, facts };
 }
 
-/** What an artifact depends on besides the code: the limits and this derivation's version. */
+/** What an artifact depends on besides the code: the limits, this derivation's version and the metering's. */
 export function preparationParams(limits: PrepareLimits): Record<string, unknown> {
-  return { ...limits, derivation: DERIVATION_VERSION };
+  return { ...limits, derivation: DERIVATION_VERSION, meterVersion: METER_VERSION };
 }
 
 /** The params hash of artifacts prepared under `limits` (in the artifact, and a prefix of its cache key). */

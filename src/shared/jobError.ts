@@ -13,6 +13,8 @@ export interface JobFailure {
   deterministic: boolean;
   /** E_EXIT: the code the module passed to `proc_exit` (never 0). */
   exitCode?: number;
+  /** Fuel the job used before it failed, when it ran any code (execute jobs). */
+  fuelUsed?: number;
 }
 
 /** The codes a job produces, with their `deterministic` flag as `src/errors.ts` declares it. */
@@ -25,6 +27,9 @@ export const JOB_ERROR_CODES = {
   E_TIMEOUT: false,
   E_OUT_OF_MEMORY: true,
   E_OUTPUT_TOO_LARGE: true,
+  E_OUT_OF_FUEL: true,
+  E_STACK_OVERFLOW: true,
+  E_NATIVE_STACK_OVERFLOW: false,
   E_CORRUPTED_ARTIFACT: false,
   E_ABORTED: false,
   /** The prepare worker could not write `tmp-artifact` (disk full, file size limit). */
@@ -62,6 +67,8 @@ export class JobError extends Error {
   readonly exitCode: number | undefined;
   /** What the job had produced, when it failed while running (set by `execute`). */
   partial: JobPartial | undefined;
+  /** Fuel used up to the failure; set by the execute job that saw it. */
+  fuelUsed: number | undefined;
 
   constructor(
     readonly code: JobErrorCode,
@@ -76,6 +83,7 @@ export class JobError extends Error {
   toFailure(): JobFailure {
     const failure: JobFailure = { code: this.code, message: this.message, deterministic: this.deterministic };
     if (this.exitCode !== undefined) failure.exitCode = this.exitCode;
+    if (this.fuelUsed !== undefined) failure.fuelUsed = this.fuelUsed;
     return failure;
   }
 }

@@ -38,6 +38,16 @@ export interface ExecuteLimits {
   maxPathBytes: number;
   /** UTF-8 bytes of argv and the environment together, each string with its NUL (as the job sees them). */
   maxArgsBytes: number;
+  /**
+   * Fuel a job gets when its call names none, and the most a call may name: about one unit per
+   * WebAssembly instruction (src/shared/meter/costs.ts). Past it the job fails with E_OUT_OF_FUEL.
+   */
+  maxFuel: number;
+  /**
+   * The logical stack, in units of 8 bytes: a call takes its callee's locals, operand stack and a
+   * frame header. Past it the job fails with E_STACK_OVERFLOW. At most `maxStackHeightFor(jobStackMb)`.
+   */
+  maxStackHeight: number;
 }
 
 export const DEFAULT_PREPARE_LIMITS: Readonly<PrepareLimits> = Object.freeze({
@@ -62,6 +72,8 @@ export const DEFAULT_EXECUTE_LIMITS: Readonly<ExecuteLimits> = Object.freeze({
   maxFilesBytes: 16 * MiB,
   maxPathBytes: 4096,
   maxArgsBytes: 256 * 1024,
+  maxFuel: 2_000_000_000,
+  maxStackHeight: 262_144,
 });
 
 /** Size of a WebAssembly page. */

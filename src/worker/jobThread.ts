@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { execute, type ExecuteResult } from './jobs/execute.js';
-import { JobError } from '../shared/jobError.js';
+import { JobError, type JobPartial } from '../shared/jobError.js';
 import { decodeJobConfig, encodeFileList, type JobConfig } from '../shared/jobFiles.js';
 import { threadClock, type ThreadClock } from './threadClock.js';
 import { prepare } from './jobs/prepare.js';
@@ -36,7 +36,7 @@ function movable(outcome: JobOutcome, views: Uint8Array[]): Movable {
 }
 
 /** An execute job's end as it crosses to the main thread: its own buffers, the files encoded. */
-function ending(result: ExecuteResult): ExecuteEnd {
+function ending(result: JobPartial): ExecuteEnd {
   return {
     output: owned(result.output),
     log: owned(result.log),
@@ -60,9 +60,10 @@ async function runExecute(task: ExecuteTask): Promise<Movable> {
       ...(config === undefined ? {} : { args: config.args, env: config.env, files: config.files }),
       started: () => clock.markStart(),
       cpuNs: () => clock.ownNs(),
+      ...(task.fuel === undefined ? {} : { fuel: task.fuel }),
     });
     const end = ending(result);
-    return movable({ ok: true, kind: 'execute', ...end }, [end.output, end.log, end.files]);
+    return movable({ ok: true, kind: 'execute', ...end, fuelUsed: result.fuelUsed }, [end.output, end.log, end.files]);
   } catch (error) {
     if (!(error instanceof JobError) || error.partial === undefined) throw error;
     const partial = ending(error.partial);

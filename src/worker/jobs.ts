@@ -94,6 +94,7 @@ function failed(failure: JobFailureHeader, times: JobUsage): { ok: false; failur
   const message = failure.message.length > MAX_MESSAGE_CHARS ? `${failure.message.slice(0, MAX_MESSAGE_CHARS)}…` : failure.message;
   const kept: JobFailureHeader = { code: failure.code, message, deterministic: failure.deterministic };
   if (failure.exitCode !== undefined) kept.exitCode = failure.exitCode;
+  if (failure.fuelUsed !== undefined) kept.fuelUsed = failure.fuelUsed;
   return { ok: false, failure: kept, ...times };
 }
 
@@ -170,6 +171,7 @@ export async function runExecute(
       ...(request.inputBytes === undefined ? {} : { inputBytes: request.inputBytes }),
       abi: request.abi,
       limits: request.limits,
+      fuel: request.fuel,
     },
     { cpuTimeLimitMs: request.cpuTimeLimitMs, ...(request.compileTimeoutMs === undefined ? {} : { compileTimeLimitMs: request.compileTimeoutMs }) },
   );
@@ -180,5 +182,5 @@ export async function runExecute(
     return { reply: { ...failed(result.failure, times), ...endHeader(result.partial) }, body: executeBody(result.partial) };
   }
   if (result.kind !== 'execute') throw new Error('job thread answered an execute with a prepare result');
-  return { reply: { ok: true, ...endHeader(result), ...times }, body: executeBody(result) };
+  return { reply: { ok: true, ...endHeader(result), fuelUsed: result.fuelUsed, ...times }, body: executeBody(result) };
 }

@@ -22,6 +22,12 @@ const FORGERIES: Record<string, [forged: string, message: RegExp]> = {
   'a log truncation flag that is not a boolean': ["{ logTruncated: 'yes' }", /bad body fields/],
   'a failure whose message is not a string': ["{ ok: false, failure: { code: 'E_TIMEOUT', message: 42, deterministic: true } }", /without a code and message/],
   'a failure reply without its failure': ['{ ok: false, failure: null }', /without a code and message/],
+  // Fuel reaches results, events and metrics, and says whether a job was deterministic.
+  'more fuel used than the job had': ['{ fuelUsed: 2_000_000_001 }', /bad fuelUsed/],
+  'a negative fuel used': ['{ fuelUsed: -1 }', /bad fuelUsed/],
+  'a fuel used that is not a number': ["{ fuelUsed: '12' }", /bad fuelUsed/],
+  'no fuel used': ['{ fuelUsed: undefined }', /bad fuelUsed/],
+  'a failure with a fractional fuel used': ["{ ok: false, failure: { code: 'E_TRAP', message: 'x', deterministic: true, fuelUsed: 0.5 } }", /bad fuelUsed/],
 };
 
 for (const [name, [forged, message]] of Object.entries(FORGERIES)) {

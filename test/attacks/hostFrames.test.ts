@@ -130,7 +130,7 @@ const OUT_OF_TURN: Record<string, string> = {
   'an answer to a request never made (unknown ids)':
     "ctx.send(ctx.MessageType.ProbeResult, 0x7fffff00, { ok: true, detail: '\"forged\"' }); ctx.send(ctx.MessageType.Pong, 0x7fffff01, null);",
   'an unsolicited frame (id 0)': 'ctx.send(ctx.MessageType.Pong, 0, null);',
-  'a second answer to the handshake (a Ready out of turn)': "ctx.send(ctx.MessageType.Ready, 1, { protocol: 4, attestation: {} });",
+  'a second answer to the handshake (a Ready out of turn)': "ctx.send(ctx.MessageType.Ready, 1, { protocol: 5, attestation: {} });",
   'a request (Execute) from the worker': "ctx.send(ctx.MessageType.Execute, 0, { abi: 'run' }, Buffer.from('x'));",
   'an answer with a body where its request allows none': "ctx.send(ctx.MessageType.ProbeResult, 2, { ok: true, detail: '1' }, Buffer.alloc(1024));",
   'a Fatal frame with a body': "ctx.send(ctx.MessageType.Fatal, 0, { code: 'E_X', message: 'x' }, Buffer.alloc(64));",

@@ -78,6 +78,25 @@ test('every job gets a JSON result; failures, bad lines and a missing module fai
   t.false(/[\r\x1b]/.test(stderr));
 });
 
+test('a line may give its job fuel; results report the fuel used, the same for the same job', async (t) => {
+  const cacheDir = await cacheDirFor(t);
+  const dir = dirWith(t, {
+    'loop.wasm': fixtures.infiniteLoop,
+    'jobs.ndjson': ndjson([
+      { id: 'first', module: hello, input: 'same' },
+      { id: 'second', module: hello, input: 'same' },
+      { id: 'spin', module: 'loop.wasm', fuel: 123_456 },
+      { id: 'greedy', module: hello, fuel: 2 ** 60 },
+    ]),
+  });
+  const { stdout } = await warden(['batch', path.join(dir, 'jobs.ndjson'), '--json', '--cache-dir', cacheDir]);
+  const byId = new Map(stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>).map((r) => [r.id, r]));
+  t.true(Number.isSafeInteger(byId.get('first')!.fuelUsed) && (byId.get('first')!.fuelUsed as number) > 0);
+  t.is(byId.get('second')!.fuelUsed, byId.get('first')!.fuelUsed);
+  t.like(byId.get('spin'), { ok: false, code: 'E_OUT_OF_FUEL', deterministic: true, fuelUsed: 123_456 });
+  t.like(byId.get('greedy'), { ok: false, code: 'E_INVALID_OPTION' });
+});
+
 test('without --json: the summary on stdout, failures on stderr, exit 0 when every job succeeded', async (t) => {
   const cacheDir = await cacheDirFor(t);
   const dir = dirWith(t, { 'jobs.ndjson': ndjson([{ module: hello, input: '1' }, { module: hello, input: '2' }, { module: upper, input: '3' }]) });

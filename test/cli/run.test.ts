@@ -6,6 +6,7 @@ import zlib from 'node:zlib';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { CacheLock } from '../../src/actors/cacheLock.js';
+import { DEFAULT_LIMITS } from '../../src/options.js';
 import { tempCacheDir, waitFor, workerDirsIn, workerProcesses } from '../helpers/host.js';
 import { needsExamples } from '../helpers/examples.js';
 import { onTerminal } from '../helpers/terminal.js';
@@ -190,6 +191,38 @@ test('run of a file that is not WebAssembly exits 1 with E_PREVALIDATION; --json
   });
 });
 
+test('run --fuel bounds the execution: an endless loop fails with E_OUT_OF_FUEL at exactly that fuel, --json says how much', async (t) => {
+  const cacheDir = await cacheDirFor(t);
+  const file = tempFile(t, 'loop.wasm', LOOPS_FOREVER);
+  const text = await warden(['run', file, '--fuel', '250000', '--cache-dir', cacheDir]);
+  t.is(text.code, 1);
+  t.is(text.stderr, 'warden: E_OUT_OF_FUEL: the job ran out of fuel (250000)\n');
+  const json = await warden(['run', file, '--fuel', '250000', '--json', '--cache-dir', cacheDir]);
+  t.deepEqual(JSON.parse(json.stdout.toString()), {
+    ok: false,
+    error: { code: 'E_OUT_OF_FUEL', message: 'the job ran out of fuel (250000)', deterministic: true, fuelUsed: 250000 },
+  });
+  // Above the default limit, --fuel raises the command's own host's limit.
+  const big = await warden(['run', example('build/hello.wasm'), '--fuel', String(DEFAULT_LIMITS.maxFuel * 10), '--json', '--cache-dir', cacheDir]);
+  t.is(big.code, 0, big.stderr);
+});
+
+test('run --json reports the fuel used, the same on every run', async (t) => {
+  const cacheDir = await cacheDirFor(t);
+  const args = ['run', example('build/upper.wasm'), '--input', example('upper/input.txt'), '--json', '--cache-dir', cacheDir];
+  const [first, second] = [JSON.parse((await warden(args)).stdout.toString()), JSON.parse((await warden(args)).stdout.toString())];
+  t.true(Number.isSafeInteger(first.fuelUsed) && first.fuelUsed > 0);
+  t.is(second.fuelUsed, first.fuelUsed);
+});
+
+for (const bad of ['0', '-5', '1.5', 'lots', '1e9']) {
+  test(`run --fuel "${bad}" is a usage error`, async (t) => {
+    const { code, stderr } = await warden(['run', 'm.wasm', `--fuel=${bad}`]);
+    t.is(code, 2);
+    t.regex(stderr, /--fuel expects a positive whole number/);
+  });
+}
+
 test('run of a module that traps exits 1 with E_TRAP', async (t) => {
   const cacheDir = await cacheDirFor(t);
   const { code, stderr } = await warden(['run', tempFile(t, 'trap.wasm', TRAPS), '--cache-dir', cacheDir]);
@@ -218,7 +251,7 @@ function catches(pid: number, signal: NodeJS.Signals): boolean {
 test('SIGINT stops the job, the workers and the host, and exits 130', async (t) => {
   t.timeout(300_000);
   const cacheDir = await cacheDirFor(t);
-  const { child, result } = start(['run', tempFile(t, 'loop.wasm', LOOPS_FOREVER), '--timeout', '1m', '--cache-dir', cacheDir]);
+  const { child, result } = start(['run', tempFile(t, 'loop.wasm', LOOPS_FOREVER), '--timeout', '1m', '--fuel', String(1e15), '--cache-dir', cacheDir]);
   let exited = false;
   void result.then(() => (exited = true));
   // Ready: the CLI has its SIGINT handler (before it, SIGINT would just kill node) and the module
@@ -351,7 +384,7 @@ test('help of every command exits 0 and names its options', async (t) => {
   t.is(main.code, 0);
   for (const name of ['run', 'prepare', 'cache', 'security']) t.regex(main.stdout.toString(), new RegExp(`^  ${name}\\s`, 'm'));
   const expectations: [string[], RegExp[]][] = [
-    [['run', '--help'], [/^Usage: warden run <module>/, /--input FILE/, /--abi run\|wasi/, /--timeout/, /--json/, /--cache-dir/, /--allow-insecure/]],
+    [['run', '--help'], [/^Usage: warden run <module>/, /--input FILE/, /--abi run\|wasi/, /--timeout/, /--fuel N/, /--json/, /--cache-dir/, /--allow-insecure/]],
     [['prepare', '-h'], [/^Usage: warden prepare <module>/, /--timeout/, /--json/, /--cache-dir/, /--allow-insecure/]],
     [['cache', '--help'], [/^Usage: warden cache <ls\|prune\|clear>/, /--max-bytes/, /--cache-dir/]],
     [['cache', 'prune', '--help'], [/^Usage: warden cache/]],

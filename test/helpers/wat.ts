@@ -8,9 +8,9 @@ import { prepare } from '../../src/worker/jobs/prepare.js';
 
 const wabt = await initWabt();
 
-/** Assembles WebAssembly text into a binary module. */
-export function wat(text: string): Uint8Array {
-  const module = wabt.parseWat('fixture.wat', text);
+/** Assembles WebAssembly text into a binary module; `features` names wabt features beyond the default ones. */
+export function wat(text: string, features: Record<string, boolean> = {}): Uint8Array {
+  const module = wabt.parseWat('fixture.wat', text, features);
   try {
     return module.toBinary({}).buffer;
   } finally {

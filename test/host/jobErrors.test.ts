@@ -34,6 +34,9 @@ const jobError = test.macro({
     const failed = events.of('job:failed');
     t.is(failed.length, 1);
     t.like(failed[0], { kind: c.failingKind, code: c.expected, deterministic: c.deterministic });
+    // A failure of a module that ran says how much fuel it used, in the error and the event.
+    if (c.expected === 'E_OUT_OF_FUEL') t.is(error.details.fuelUsed, c.options?.fuel);
+    if (['E_OUT_OF_FUEL', 'E_STACK_OVERFLOW', 'E_TRAP'].includes(c.expected)) t.is(failed[0]!.fuelUsed, error.details.fuelUsed as number | undefined);
     // The pool keeps serving.
     const next = await host.execute(hello.wasm, Buffer.from('again'));
     t.is(text(next.output), 'Hello, again!');
@@ -43,7 +46,16 @@ const jobError = test.macro({
 
 test.serial('a trap (unreachable)', jobError, { code: () => fixtures.trap, expected: 'E_TRAP', deterministic: true, failingKind: 'execute' });
 
-test.serial('a stack overflow', jobError, { code: () => fixtures.stackOverflow, expected: 'E_TRAP', deterministic: true, failingKind: 'execute' });
+test.serial('a stack overflow', jobError, { code: () => fixtures.stackOverflow, expected: 'E_STACK_OVERFLOW', deterministic: true, failingKind: 'execute' });
+
+test.serial('a spin loop out of fuel', jobError, {
+  code: () => fixtures.infiniteLoop,
+  options: { fuel: 1_000_000 },
+  expected: 'E_OUT_OF_FUEL',
+  deterministic: true,
+  failingKind: 'execute',
+  message: /ran out of fuel \(1000000\)/,
+});
 
 test.serial('an infinite loop past its CPU-time limit', jobError, {
   code: () => fixtures.infiniteLoop,

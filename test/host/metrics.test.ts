@@ -86,6 +86,11 @@ test.serial('the text parses, and job counters and histograms move by exactly th
   t.is(delta('warden_job_peak_rss_bytes_count', { kind: 'execute' }), 5);
   // A sandboxed node with V8 and a job thread takes more than a MiB.
   t.true(delta('warden_job_peak_rss_bytes_sum', { kind: 'execute' }) > 5 * 1024 * 1024);
+  // Fuel, by outcome: the five runs of hello and the two traps, each observed once.
+  t.is(delta('warden_job_fuel_used_count', { outcome: 'success' }), 5);
+  t.is(delta('warden_job_fuel_used_count', { outcome: 'E_TRAP' }), 2);
+  t.true(delta('warden_job_fuel_used_sum', { outcome: 'success' }) > 0);
+  t.is(after('warden_job_fuel_used_bucket', { outcome: 'success', le: '+Inf' }), after('warden_job_fuel_used_count', { outcome: 'success' }));
   t.is(after('warden_workers_spawned_total', { kind: 'execute' }), 1);
   // Each prepare runs in a process of its own: the first worker, then one spare per prepare.
   await idleWorkers(host, 'prepare');

@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import util from 'node:util';
-import { createHost, type ExecuteOptions, type HostOptions } from '../../src/index.js';
+import { DEFAULT_LIMITS, createHost, type ExecuteOptions, type HostOptions } from '../../src/index.js';
+import { maxStackHeightFor } from '../../src/shared/meter/stackCapacity.js';
 import { hello, rejection, startScheduler } from '../helpers/scheduler.js';
 
 const invalidHostOption = test.macro({
@@ -57,6 +58,20 @@ test(invalidHostOption, { limits: { hardTimeoutFactor: 0.5 } }, 'limits.hardTime
 test(invalidHostOption, { limits: { hardTimeoutFactor: Infinity } }, 'limits.hardTimeoutFactor');
 // A typo must not silently fall back to a default (limits already refuse unknown keys).
 test(invalidHostOption, { executeWorker: 1 }, 'executeWorker');
+test(invalidHostOption, { limits: { maxFuel: 0 } }, 'limits.maxFuel');
+test(invalidHostOption, { limits: { maxFuel: 2 ** 60 } }, 'limits.maxFuel');
+// The logical stack must run out before the job thread's: 4 MiB holds at most 382,293 units,
+// 1 MiB 32,768, less than the default 262,144.
+test(invalidHostOption, { limits: { maxStackHeight: 382_294 } }, 'limits.maxStackHeight');
+test(invalidHostOption, { limits: { jobStackMb: 1 } }, 'limits.maxStackHeight');
+
+test('limits.maxStackHeight is bounded by limits.jobStackMb, and may grow with it', async (t) => {
+  const error = await rejection(createHost({ cacheDir: '/nonexistent/never-created', limits: { maxStackHeight: 382_294 } }));
+  t.regex(error.message, /at most 382293 with limits.jobStackMb 4 \(raise jobStackMb for more\)/);
+  t.is(maxStackHeightFor(4), 382_293);
+  t.is(maxStackHeightFor(1), 32_768);
+  t.true(maxStackHeightFor(8) > 2 * maxStackHeightFor(4));
+});
 
 interface CallCase {
   name: string;
@@ -86,6 +101,10 @@ const callCases: CallCase[] = [
   // hello is a run-ABI module: no `_start`, so not a trap in a worker but the caller's mistake.
   { name: 'execute: an abi the module lacks the exports for', option: 'abi', call: (host, artifact) => host.execute(artifact, input, { abi: 'wasi' }) },
   { name: 'execute with code: an abi the module lacks the exports for', option: 'abi', call: (host) => host.execute(hello.wasm, input, { abi: 'wasi' }) },
+  { name: 'execute: zero fuel', option: 'fuel', call: (host, artifact) => host.execute(artifact, input, bad({ fuel: 0 })) },
+  { name: 'execute: fractional fuel', option: 'fuel', call: (host, artifact) => host.execute(artifact, input, bad({ fuel: 1.5 })) },
+  { name: 'execute: fuel as a bigint', option: 'fuel', call: (host, artifact) => host.execute(artifact, input, bad({ fuel: 10n })) },
+  { name: 'execute: fuel above limits.maxFuel', option: 'fuel', call: (host, artifact) => host.execute(artifact, input, bad({ fuel: DEFAULT_LIMITS.maxFuel + 1 })) },
 ];
 
 test.serial('per-call invalid options → E_INVALID_OPTION naming the option, nothing queued', async (t) => {

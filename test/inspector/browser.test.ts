@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import type { Browser, Page } from 'playwright-core';
-import { TimeoutError, type Host } from '../../src/index.js';
+import { TimeoutError, type Host, type HostOptions } from '../../src/index.js';
 import { demoModule, startDemo } from '../../src/inspector/demo.js';
 import { machineCharts } from '../../src/inspector/snapshot.js';
 import { launchChromium, needsChromium } from '../helpers/browser.js';
@@ -52,8 +52,9 @@ async function inspectInBrowser(
   t: ExecutionContext,
   executeWorkers: number,
   viewport?: { width: number; height: number },
+  options: HostOptions = {},
 ): Promise<{ host: Host; url: string; page: Page; requests: string[]; browser: Browser }> {
-  const { host } = await startHost(t, { executeWorkers });
+  const { host } = await startHost(t, { executeWorkers, ...options });
   const { url } = await host.inspect();
   const browser = await launch();
   t.teardown(() => browser.close());
@@ -124,7 +125,8 @@ browserTest('the page loads only from 127.0.0.1, draws each machine and lists ea
 });
 
 browserTest("a worker's highlighted state follows a running job, and back", async (t) => {
-  const { host, page } = await inspectInBrowser(t, 1);
+  // Fuel for far longer than the test waits: the CPU-time limit, the backstop, ends the spin.
+  const { host, page } = await inspectInBrowser(t, 1, undefined, { limits: { maxFuel: 1e15 } });
   const code = demoModule();
   await host.prepare(code);
   await page.waitForFunction(() => document.querySelector('#workers tbody tr[data-state="idle"][data-worker^="execute-"]') !== null);

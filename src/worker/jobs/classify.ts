@@ -1,5 +1,6 @@
 import { JobError } from '../../shared/jobError.js';
 import { WASM_PAGE_BYTES } from '../../shared/limits.js';
+import type { Meter } from './meter.js';
 
 /** What is known of the job's memory when an error unwinds it. */
 export interface MemoryState {
@@ -23,13 +24,22 @@ export function nearMaximum({ memory, maxPages }: MemoryState): boolean {
 }
 
 /**
- * Turns what a running module threw into a `JobError`. A trap with the memory at or near its
- * maximum is reported as E_OUT_OF_MEMORY: the usual end of a module whose `memory.grow` failed (it
- * returns -1, and the module then aborts or writes out of bounds). Anything not from the module (a bug in
- * warden) is returned as is, to be rethrown.
+ * Turns what a running module threw into a `JobError`. A trap of the metering checks is
+ * E_OUT_OF_FUEL or E_STACK_OVERFLOW: they trap only with their counter below zero, and nothing
+ * else can make it so. A trap with the memory at or near its maximum is reported as
+ * E_OUT_OF_MEMORY: the usual end of a module whose `memory.grow` failed (it returns -1, and the
+ * module then aborts or writes out of bounds). Anything not from the module (a bug in warden) is
+ * returned as is, to be rethrown.
  */
-export function classifyError(error: unknown, state: MemoryState): unknown {
+export function classifyError(error: unknown, state: MemoryState, meter?: Meter): unknown {
+  if (meter?.outOfFuel) {
+    if (error instanceof JobError && error.code === 'E_OUT_OF_FUEL') return error;
+    return new JobError('E_OUT_OF_FUEL', `the job ran out of fuel (${meter.budget})`, { cause: error });
+  }
   if (error instanceof JobError) return error;
+  if (meter?.stackExhausted && error instanceof WebAssembly.RuntimeError) {
+    return new JobError('E_STACK_OVERFLOW', `the job's calls went deeper than ${meter.maxStackHeight} units of stack (maxStackHeight)`, { cause: error });
+  }
   if (error instanceof WebAssembly.RuntimeError) {
     if (nearMaximum(state)) {
       const pages = state.memory!.buffer.byteLength / WASM_PAGE_BYTES;
@@ -38,7 +48,9 @@ export function classifyError(error: unknown, state: MemoryState): unknown {
     return new JobError('E_TRAP', `wasm trap: ${error.message}`, { cause: error });
   }
   if (error instanceof RangeError) {
-    if (/call stack/i.test(error.message)) return new JobError('E_TRAP', `stack overflow: ${error.message}`, { cause: error });
+    // The logical limit is set to come first (src/shared/meter/stackCapacity.ts): V8's own limit
+    // reached means that bound failed on this machine, not something the code alone decides.
+    if (/call stack/i.test(error.message)) return new JobError('E_NATIVE_STACK_OVERFLOW', `V8's stack overflowed before the logical limit: ${error.message}`, { cause: error });
     // V8 fails to reserve or allocate the memory a module asks for.
     if (/out of memory|cannot allocate/i.test(error.message)) return new JobError('E_OUT_OF_MEMORY', error.message, { cause: error });
     return new JobError('E_TRAP', error.message, { cause: error });

@@ -4,15 +4,18 @@ import { WASI_MODULE } from '../../shared/hostFunctions.js';
 import { JobError, type JobPartial } from '../../shared/jobError.js';
 import { WASM_PAGE_BYTES, type ExecuteLimits } from '../../shared/limits.js';
 import { FsError } from './memoryFs.js';
+import { Meter } from './meter.js';
 import { clampMemory } from '../../shared/rewrite.js';
 import { placeInput, readOutput, runExports } from './runAbi.js';
 import { LogSink, OutputSink } from './sinks.js';
 import type { Abi } from '../../shared/prevalidate.js';
-import { DEFAULT_ARGS, ProcExit, WasiShim } from './wasi.js';
+import { DEFAULT_ARGS, ProcExit, WasiShim, processCpuNs } from './wasi.js';
 
 export interface ExecuteResult extends JobPartial {
   /** stderr (and, for the `run` ABI, stdout too), cut at `maxLogBytes`. */
   log: Uint8Array;
+  /** Fuel the job used: a function of the module, its input and its limits only. */
+  fuelUsed: number;
 }
 
 function corrupted(message: string, cause?: unknown): JobError {
@@ -83,12 +86,10 @@ export interface ExecuteOptions {
   started?: () => void;
   /** CPU time of this thread, ns (the job's CPU-time clocks). Default: the process's. */
   cpuNs?: () => bigint;
+  /** The job's fuel, at most `limits.maxFuel`. Default `limits.maxFuel`. */
+  fuel?: number;
 }
 
-function processCpuNs(): bigint {
-  const { user, system } = process.cpuUsage();
-  return BigInt(user + system) * 1000n;
-}
 
 /**
  * Runs a prepared module on an input under one of the two ABIs and returns what it wrote. Every
@@ -98,8 +99,11 @@ function processCpuNs(): bigint {
  * An input above `maxInputBytes` is E_TRAP ("input too large"): like a trap it depends only on the
  * code and input, so it is deterministic; the host should refuse such inputs before sending them.
  *
+ * The job runs on `fuel` (default `limits.maxFuel`) and `limits.maxStackHeight` of logical stack;
+ * a failure after the module started carries the fuel it used.
+ *
  * @example
- * const { output } = await execute(artifact, Buffer.from('hi'), 'run', DEFAULT_EXECUTE_LIMITS);
+ * const { output, fuelUsed } = await execute(artifact, Buffer.from('hi'), 'run', DEFAULT_EXECUTE_LIMITS);
  */
 export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi, limits: ExecuteLimits, options: ExecuteOptions = {}): Promise<ExecuteResult> {
   if (input.byteLength > limits.maxInputBytes) {
@@ -109,25 +113,37 @@ export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi,
   options.started?.();
   const log = new LogSink(limits.maxLogBytes);
   const output = new OutputSink(limits.maxOutputBytes);
-  const shim = newShim(abi, input, output, log, limits, options);
+  const meter = new Meter(options.fuel ?? limits.maxFuel, limits.maxStackHeight);
+  const shim = newShim(abi, input, output, log, limits, options, meter);
   const state: MemoryState = { memory: undefined, maxPages };
   let result: Uint8Array | undefined;
   let failure: unknown;
   try {
-    const instance = await instantiate(module, shim);
+    const instance = await instantiate(module, shim, meter);
+    meter.attach(instance.exports);
     const memory = instance.exports.memory;
     state.memory = memory instanceof WebAssembly.Memory ? memory : undefined;
     shim.memory.attach(state.memory);
-    result = abi === 'run' ? callRun(instance, input, limits.maxOutputBytes) : callStart(instance, output);
+    meter.start(instance.exports);
+    result = abi === 'run' ? callRun(instance, input, limits.maxOutputBytes, meter) : callStart(instance, output);
+    // A wasm catch_all catches what an import throws: a module may catch the host's out-of-fuel
+    // error or its own proc_exit and return. Out of fuel is still out of fuel, and an exit is
+    // still the exit it asked for (every WASI call after it throws again, `WasiShim.exitCode`).
+    meter.check();
+    if (shim.exitCode !== undefined) throw new ProcExit(shim.exitCode);
   } catch (error) {
-    if (error instanceof ProcExit) {
+    // The process ended at its first proc_exit: a trap in what the module ran after catching it
+    // changes nothing. Running out of fuel does: the job was stopped for it.
+    const classified = error instanceof ProcExit ? error : classifyError(error, state, meter);
+    const exitCode = shim.exitCode ?? (error instanceof ProcExit ? error.exitCode : undefined);
+    if (exitCode !== undefined && (classified instanceof ProcExit || classified instanceof JobError) && !meter.outOfFuel) {
       try {
-        result = exited(error, abi, output, state);
+        result = exited(new ProcExit(exitCode), abi, output, state);
       } catch (exitError) {
         failure = exitError;
       }
     } else {
-      failure = classifyError(error, state);
+      failure = classified;
     }
   }
   const ended = {
@@ -138,13 +154,16 @@ export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi,
     memoryPages: state.memory === undefined ? undefined : state.memory.buffer.byteLength / WASM_PAGE_BYTES,
     maxMemoryPages: maxPages ?? limits.maxMemoryPages,
   };
-  if (failure === undefined) return ended;
-  if (failure instanceof JobError) failure.partial = ended;
+  if (failure === undefined) return { ...ended, fuelUsed: meter.fuelUsed() };
+  if (failure instanceof JobError) {
+    failure.partial = ended;
+    if (failure.code !== 'E_CORRUPTED_ARTIFACT') failure.fuelUsed = meter.fuelUsed();
+  }
   throw failure;
 }
 
-/** The job's WASI world: stdio (the `run` ABI's stdout is diagnostics, so it goes to the log), argv, environment, files. */
-function newShim(abi: Abi, input: Uint8Array, output: OutputSink, log: LogSink, limits: ExecuteLimits, options: ExecuteOptions): WasiShim {
+/** The job's WASI world: stdio (the `run` ABI's stdout is diagnostics, so it goes to the log), argv, environment, files; the bytes its calls move are charged to the job's fuel. */
+function newShim(abi: Abi, input: Uint8Array, output: OutputSink, log: LogSink, limits: ExecuteLimits, options: ExecuteOptions, meter: Meter): WasiShim {
   try {
     return new WasiShim({
       stdin: abi === 'wasi' ? input : new Uint8Array(0),
@@ -155,6 +174,7 @@ function newShim(abi: Abi, input: Uint8Array, output: OutputSink, log: LogSink, 
       files: options.files ?? [],
       fsLimits: limits,
       cpuNs: options.cpuNs ?? processCpuNs,
+      charge: (bytes) => meter.chargeBytes(bytes),
     });
   } catch (error) {
     // The host checks the files against the same limits before it sends them.
@@ -164,13 +184,15 @@ function newShim(abi: Abi, input: Uint8Array, output: OutputSink, log: LogSink, 
 }
 
 /**
- * Instantiates the module against the shim (running its start function, if any). Prepare has
- * linked every artifact against these imports, so a link failure here means an artifact prepared
- * otherwise: it is the module's failure (E_TRAP, deterministic), with V8's message and no stack.
+ * Instantiates the module against the shim, each import charged its call (`Meter.meterImports`).
+ * The instrumenter turned the start function into an export (`Meter.start` runs it metered), so
+ * nothing of the module runs here. Prepare has linked every artifact against these imports, so a
+ * link failure here means an artifact prepared otherwise: it is the module's failure (E_TRAP,
+ * deterministic), with V8's message and no stack.
  */
-async function instantiate(module: WebAssembly.Module, shim: WasiShim): Promise<WebAssembly.Instance> {
+async function instantiate(module: WebAssembly.Module, shim: WasiShim, meter: Meter): Promise<WebAssembly.Instance> {
   try {
-    return await WebAssembly.instantiate(module, { [WASI_MODULE]: shim.imports() });
+    return await WebAssembly.instantiate(module, { [WASI_MODULE]: meter.meterImports(shim.imports()) });
   } catch (error) {
     // A TypeError is V8 finding an import module that is not an object: a link failure too.
     if (error instanceof WebAssembly.LinkError || error instanceof TypeError) {
@@ -180,10 +202,11 @@ async function instantiate(module: WebAssembly.Module, shim: WasiShim): Promise<
   }
 }
 
-function callRun(instance: WebAssembly.Instance, input: Uint8Array, maxOutputBytes: number): Uint8Array {
+function callRun(instance: WebAssembly.Instance, input: Uint8Array, maxOutputBytes: number, meter: Meter): Uint8Array {
   const abi = runExports(instance.exports);
-  const ptr = placeInput(abi, input);
-  return readOutput(abi, abi.run(ptr, input.byteLength), maxOutputBytes);
+  // Placing the input and copying the output out are host work by the byte, as for WASI calls.
+  const ptr = placeInput(abi, input, (bytes) => meter.chargeBytes(bytes));
+  return readOutput(abi, abi.run(ptr, input.byteLength), maxOutputBytes, (bytes) => meter.chargeBytes(bytes));
 }
 
 function callStart(instance: WebAssembly.Instance, output: OutputSink): Uint8Array {

@@ -8,7 +8,7 @@ import { checkLinks } from './link.js';
 export interface PrepareResult {
   /** The artifact to write to `tmp-artifact`. */
   artifact: Buffer;
-  /** Size of the validated (possibly rewritten) module inside the artifact. */
+  /** Size of the validated, clamped and metered module inside the artifact. */
   moduleBytes: number;
   /** Export names, in module order. */
   exports: string[];
@@ -43,7 +43,7 @@ function compileErrorMessage(bytes: Uint8Array): string {
  */
 export function prepare(code: Uint8Array, limits: PrepareLimits, paramsHash: string, compileTimeoutMs = Infinity): PrepareResult {
   const { original, module, facts } = deriveModule(code, limits, { original: (bytes) => validateWithV8(bytes, '') });
-  if (module !== original) validateWithV8(module, ' once its limits were rewritten');
+  if (module !== original) validateWithV8(module, ' once its limits were rewritten and it was metered');
   // Process-wide CPU: V8 compiles on background threads as well as this one (a prepare worker
   // compiles eagerly, every function, src/worker/main.ts).
   const before = process.cpuUsage();

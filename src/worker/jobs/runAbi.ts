@@ -43,8 +43,9 @@ function inputAddress(abi: RunExports, length: number): number {
  * Copies the input into the module's memory and returns its address. Memory is grown to fit an
  * input at `__heap_base` (a grow past the maximum is E_OUT_OF_MEMORY); `alloc` must return room.
  */
-export function placeInput(abi: RunExports, input: Uint8Array): number {
+export function placeInput(abi: RunExports, input: Uint8Array, charge: (bytes: number) => void = () => {}): number {
   const ptr = inputAddress(abi, input.byteLength);
+  charge(input.byteLength);
   // An empty input occupies no memory, wherever it points.
   if (input.byteLength === 0) return ptr;
   const missing = ptr + input.byteLength - abi.memory.buffer.byteLength;
@@ -62,7 +63,7 @@ export function placeInput(abi: RunExports, input: Uint8Array): number {
 }
 
 /** Unpacks `ptr | (len << 32)` and copies the output out of memory. */
-export function readOutput(abi: RunExports, result: unknown, maxOutputBytes: number): Uint8Array {
+export function readOutput(abi: RunExports, result: unknown, maxOutputBytes: number, charge: (bytes: number) => void = () => {}): Uint8Array {
   if (typeof result !== 'bigint') throw abiError('`run` must return an i64 packing ptr | (len << 32)');
   const packed = BigInt.asUintN(64, result);
   const ptr = Number(packed & 0xffff_ffffn);
@@ -72,5 +73,6 @@ export function readOutput(abi: RunExports, result: unknown, maxOutputBytes: num
   }
   const size = abi.memory.buffer.byteLength;
   if (ptr + length > size) throw abiError(`run returned output [${ptr}, ${ptr + length}), outside memory of ${size} bytes`);
+  charge(length);
   return new Uint8Array(abi.memory.buffer.slice(ptr, ptr + length));
 }

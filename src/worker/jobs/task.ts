@@ -25,6 +25,8 @@ export interface ExecuteTask {
   inputBytes?: number;
   abi: Abi;
   limits: ExecuteLimits;
+  /** The job's fuel; `limits.maxFuel` when absent. */
+  fuel?: number;
 }
 
 /** Loads the job thread without running a job, so a fresh thread's start-up is not billed to a job. @internal */
@@ -56,6 +58,7 @@ export interface ExecuteEnd {
 export interface ExecuteSuccess extends ExecuteEnd {
   ok: true;
   kind: 'execute';
+  fuelUsed: number;
 }
 
 export interface JobFailed {

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { DEFAULT_EXECUTE_LIMITS } from '../../shared/limits.js';
 import { Fault, GuestMemory } from './guestMemory.js';
 import { WASI_FUNCTIONS } from '../../shared/hostFunctions.js';
 import { FsError, MemoryFs, type FsLimits } from './memoryFs.js';
@@ -20,15 +21,21 @@ export interface WasiConfig {
   stdin: Uint8Array;
   stdout: OutputSink | LogSink;
   stderr: OutputSink | LogSink;
-  /** argv, argv[0] included. */
-  args: readonly string[];
-  /** `NAME=value` strings. */
-  env: readonly string[];
-  /** The files the job's directory starts with: relative paths (checked by the caller) and contents. */
-  files: readonly (readonly [string, Uint8Array])[];
-  fsLimits: FsLimits;
-  /** CPU time of the job's thread, ns: the job's CPU-time clocks count from the job's start. */
-  cpuNs: () => bigint;
+  /** argv, argv[0] included. Default `DEFAULT_ARGS`. */
+  args?: readonly string[];
+  /** `NAME=value` strings. Default none. */
+  env?: readonly string[];
+  /** The files the job's directory starts with: relative paths (checked by the caller) and contents. Default none. */
+  files?: readonly (readonly [string, Uint8Array])[];
+  /** Default: the default execute limits. */
+  fsLimits?: FsLimits;
+  /** CPU time of the job's thread, ns: the job's CPU-time clocks count from the job's start. Default: the process's. */
+  cpuNs?: () => bigint;
+  /**
+   * Called with the bytes each call moves between linear memory and the host side (the job's fuel
+   * meter); it throws to stop the job when it is out of fuel.
+   */
+  charge?: (bytes: number) => void;
 }
 
 /** argv when the caller gives none: C programs commonly read argv[0] (usage messages, getopt). */
@@ -40,6 +47,12 @@ export const PREOPEN_NAME = '/';
 const STDIN = 0;
 const STDOUT = 1;
 const STDERR = 2;
+
+/** CPU time of this process, ns. */
+export function processCpuNs(): bigint {
+  const { user, system } = process.cpuUsage();
+  return BigInt(user + system) * 1000n;
+}
 
 type WasiFunction = (...args: never[]) => number | void;
 
@@ -75,16 +88,19 @@ export class WasiShim {
   readonly #stdin: { bytes: Uint8Array; offset: number };
   /** Realtime is derived from the monotonic clock so that both advance together. */
   readonly #realtimeBase = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+  readonly #charge: (bytes: number) => void;
+  #exitCode: number | undefined;
 
   constructor(config: WasiConfig) {
-    this.#args = cStrings(config.args);
-    this.#env = cStrings(config.env);
-    this.#cpuNs = config.cpuNs;
-    this.#cpuStart = config.cpuNs();
+    this.#args = cStrings(config.args ?? DEFAULT_ARGS);
+    this.#env = cStrings(config.env ?? []);
+    this.#cpuNs = config.cpuNs ?? processCpuNs;
+    this.#charge = config.charge ?? (() => {});
+    this.#cpuStart = this.#cpuNs();
     this.#stdin = { bytes: config.stdin, offset: 0 };
-    this.fs = new MemoryFs(config.fsLimits, () => this.#realtime());
+    this.fs = new MemoryFs(config.fsLimits ?? DEFAULT_EXECUTE_LIMITS, () => this.#realtime());
     this.#fds = new FdTable(this.fs);
-    for (const [name, bytes] of config.files) this.fs.addInputFile(name, bytes);
+    for (const [name, bytes] of config.files ?? []) this.fs.addInputFile(name, bytes);
     this.#fds.set(STDIN, { kind: 'stdin', source: this.#stdin, rights: STDIN_RIGHTS, inheriting: 0n, flags: 0 });
     this.#fds.set(STDOUT, { kind: 'sink', sink: config.stdout, rights: SINK_RIGHTS, inheriting: 0n, flags: FdFlags.APPEND });
     this.#fds.set(STDERR, { kind: 'sink', sink: config.stderr, rights: SINK_RIGHTS, inheriting: 0n, flags: FdFlags.APPEND });
@@ -112,6 +128,9 @@ export class WasiShim {
       const fn = target[name];
       if (typeof fn !== 'function') throw new Error(`WASI shim has no ${name}`);
       imports[name] = (...args: never[]) => {
+        // A process that exited does nothing more: a module that caught its own proc_exit (a
+        // wasm catch_all catches it) is unwound again by each call it makes after it.
+        if (this.#exitCode !== undefined) throw new ProcExit(this.#exitCode);
         try {
           return fn.apply(target, args) ?? Errno.SUCCESS;
         } catch (error) {
@@ -128,7 +147,14 @@ export class WasiShim {
    * The one place every data-moving call reports the bytes it moved between the job and the host
    * side (stdio, files, argv, environment, randomness): metering hooks here.
    */
-  #moved(_bytes: number): void {}
+  #moved(bytes: number): void {
+    this.#charge(bytes);
+  }
+
+  /** The code of the module's first `proc_exit`, once it called it. */
+  get exitCode(): number | undefined {
+    return this.#exitCode;
+  }
 
   #realtime(): bigint {
     return this.#realtimeBase + process.hrtime.bigint();
@@ -184,6 +210,7 @@ export class WasiShim {
   #pollOneoff(inPtr: number, outPtr: number, count: number, eventsPtr: number): number {
     const m = this.memory;
     if (count >>> 0 === 0) return Errno.INVAL;
+    this.#moved((count >>> 0) * (Size.SUBSCRIPTION + Size.EVENT));
     const events: { userdata: bigint; error: number; type: number; nbytes: bigint }[] = [];
     const clocks: { userdata: bigint; deadline: bigint | undefined; clock: number }[] = [];
     for (let n = 0; n < count >>> 0; n++) {
@@ -264,7 +291,8 @@ export class WasiShim {
       },
       poll_oneoff: (inPtr: number, outPtr: number, count: number, ptr: number) => this.#pollOneoff(inPtr, outPtr, count, ptr),
       proc_exit: (code: number) => {
-        throw new ProcExit(code >>> 0);
+        this.#exitCode = code >>> 0;
+        throw new ProcExit(this.#exitCode);
       },
       proc_raise: () => Errno.NOSYS,
       sched_yield: () => Errno.SUCCESS,

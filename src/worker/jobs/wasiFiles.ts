@@ -110,6 +110,8 @@ export class FileCalls {
 
   /** The iovecs at `iovs` as views of guest memory. */
   private iovecs(iovs: number, count: number): Uint8Array[] {
+    // The iovec array is read from guest memory too: charged before the loop walks it.
+    this.ctx.moved((count >>> 0) * Size.IOVEC);
     const views: Uint8Array[] = [];
     for (let n = 0; n < count >>> 0; n++) views.push(this.m.bytes(this.m.u32(iovs + n * Size.IOVEC), this.m.u32(iovs + n * Size.IOVEC + 4)));
     return views;

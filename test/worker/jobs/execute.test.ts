@@ -13,9 +13,9 @@ function artifact(name: FixtureName): Buffer {
   return artifacts.get(name)!;
 }
 
-async function run(name: FixtureName, input: Uint8Array | string = '', limits: Partial<ExecuteLimits> = {}, abi: Abi = 'run') {
+async function run(name: FixtureName, input: Uint8Array | string = '', limits: Partial<ExecuteLimits> = {}, abi: Abi = 'run', fuel?: number) {
   const bytes = typeof input === 'string' ? Buffer.from(input) : input;
-  return execute(artifact(name), bytes, abi, { ...DEFAULT_EXECUTE_LIMITS, ...limits });
+  return execute(artifact(name), bytes, abi, { ...DEFAULT_EXECUTE_LIMITS, ...limits }, fuel === undefined ? {} : { fuel });
 }
 
 async function failure(t: import('ava').ExecutionContext, promise: Promise<unknown>): Promise<JobError> {
@@ -64,10 +64,65 @@ test('a memory bomb is E_OUT_OF_MEMORY', async (t) => {
   t.regex(error.message, /at 64 of its maximum of 64 pages/);
 });
 
-test('stack overflow is E_TRAP', async (t) => {
-  const error = await failure(t, run('stackOverflow'));
-  t.is(error.code, 'E_TRAP');
-  t.regex(error.message, /stack overflow/);
+/**
+ * These tests run on the test process's main thread, whose V8 stack (984 KiB) is smaller than a
+ * job thread's (limits.jobStackMb, 4 MiB): the logical stack is set to fit it, as
+ * `maxStackHeightFor` does for a job thread (test/shared/meter/stackTiers.test.ts runs the real one).
+ */
+const MAIN_THREAD_STACK = { maxStackHeight: 20_000 };
+
+test('unbounded recursion is E_STACK_OVERFLOW, deterministic, at the logical limit (not V8\'s)', async (t) => {
+  const error = await failure(t, run('stackOverflow', '', MAIN_THREAD_STACK));
+  t.is(error.code, 'E_STACK_OVERFLOW');
+  t.true(error.deterministic);
+  t.regex(error.message, /maxStackHeight/);
+  // The fuel used is the calls made: the same depth on every run.
+  const again = await failure(t, run('stackOverflow', '', MAIN_THREAD_STACK));
+  t.is(again.fuelUsed, error.fuelUsed);
+  const shallower = await failure(t, run('stackOverflow', '', { maxStackHeight: 1000 }));
+  t.true(shallower.fuelUsed! < error.fuelUsed!);
+});
+
+test('a logical stack deeper than the thread\'s native stack holds: V8\'s own overflow, E_NATIVE_STACK_OVERFLOW, not deterministic', async (t) => {
+  // The test thread's V8 stack is 984 KiB: the default logical stack (2 MiB of frames) does not
+  // fit it. A host never runs so (options.ts bounds maxStackHeight by jobStackMb); the code
+  // still says so honestly if it happens.
+  const error = await failure(t, run('stackOverflow', '', { maxStackHeight: 262_144 }));
+  t.is(error.code, 'E_NATIVE_STACK_OVERFLOW');
+  t.false(error.deterministic);
+});
+
+test('a spin loop is E_OUT_OF_FUEL, deterministic, at exactly its fuel', async (t) => {
+  const error = await failure(t, run('infiniteLoop', '', {}, 'run', 123_456));
+  t.is(error.code, 'E_OUT_OF_FUEL');
+  t.true(error.deterministic);
+  t.is(error.fuelUsed, 123_456);
+  t.is((await failure(t, run('infiniteLoop', '', { maxFuel: 5000 }))).fuelUsed, 5000, 'no fuel given: limits.maxFuel');
+});
+
+test('fuelUsed is the same on every run, grows with the input, and a failure carries it too', async (t) => {
+  const used = (await run('upper', 'hello, warden')).fuelUsed;
+  t.true(used > 0);
+  t.is((await run('upper', 'hello, warden')).fuelUsed, used);
+  t.true((await run('upper', 'hello, warden, hello')).fuelUsed > used);
+  const trap = await failure(t, run('trap'));
+  t.true(typeof trap.fuelUsed === 'number' && trap.fuelUsed > 0);
+});
+
+test('the run ABI pays for placing the input and copying the output, by the byte', async (t) => {
+  const small = (await run('echoHeapBase', Buffer.alloc(1000))).fuelUsed;
+  const large = (await run('echoHeapBase', Buffer.alloc(401_000))).fuelUsed;
+  // In and out: 2 × 400,000 bytes more, at 4 bytes a unit of fuel.
+  t.is(large - small, 200_000);
+});
+
+test('WASI calls pay per call and by the bytes they move', async (t) => {
+  const small = (await run('wasiCat', Buffer.alloc(1000), {}, 'wasi')).fuelUsed;
+  const large = (await run('wasiCat', Buffer.alloc(41_000), {}, 'wasi')).fuelUsed;
+  // Read once, written twice: 3 × 40,000 bytes more.
+  t.is(large - small, 30_000);
+  const starved = await failure(t, run('wasiCat', Buffer.alloc(1 << 20), {}, 'wasi', 100_000));
+  t.is(starved.code, 'E_OUT_OF_FUEL');
 });
 
 test('an output above maxOutputBytes is E_OUTPUT_TOO_LARGE', async (t) => {

@@ -42,6 +42,9 @@ const CASES: [JobErrorCode, string, () => unknown][] = [
   ['E_OUT_OF_MEMORY', 'a memory bomb', () => execute(artifactOf(fixtures.memoryBomb), new Uint8Array(), 'run', { ...executeLimits, maxMemoryPages: 16 })],
   ['E_OUTPUT_TOO_LARGE', 'a huge output', () => execute(artifactOf(fixtures.hugeOutput), new Uint8Array(), 'run', { ...executeLimits, maxOutputBytes: 10 })],
   ['E_CORRUPTED_ARTIFACT', 'a flipped byte', () => execute(corrupted, new Uint8Array(), 'run', executeLimits)],
+  ['E_OUT_OF_FUEL', 'a spin loop', () => execute(artifactOf(fixtures.infiniteLoop), new Uint8Array(), 'run', executeLimits, { fuel: 10_000 })],
+  // A logical stack that fits this (main) thread's V8 stack, smaller than a job thread's.
+  ['E_STACK_OVERFLOW', 'unbounded recursion', () => execute(artifactOf(fixtures.stackOverflow), new Uint8Array(), 'run', { ...executeLimits, maxStackHeight: 20_000 })],
 ];
 
 for (const [code, what, job] of CASES) {

@@ -3,6 +3,7 @@ import test from 'ava';
 import { ARTIFACT_HEADER_BYTES, decodeArtifact, hashParams } from '../../../src/shared/artifact.js';
 import { JobError } from '../../../src/shared/jobError.js';
 import { DEFAULT_PREPARE_LIMITS } from '../../../src/shared/limits.js';
+import { instrument } from '../../../src/shared/meter/instrument.js';
 import { prepare } from '../../../src/worker/jobs/prepare.js';
 import { fixtures, INVALID_BYTES, wat } from '../../helpers/wat.js';
 
@@ -26,9 +27,16 @@ test('prepares a run-ABI module into an artifact holding the clamped module', (t
   t.true(WebAssembly.validate(decoded.module));
 });
 
-test('a module already within the limits is stored as submitted', (t) => {
+test('a module already within the limits is stored as submitted, metered', (t) => {
   const code = wat('(module (memory (export "memory") 1 2) (func (export "run") (param i32 i32) (result i64) (i64.const 0)))');
-  t.deepEqual(new Uint8Array(decodeArtifact(prepare(code, limits, paramsHash).artifact).module), code);
+  t.deepEqual(new Uint8Array(decodeArtifact(prepare(code, limits, paramsHash).artifact).module), instrument(code));
+});
+
+test('a module metering cannot handle is E_PREVALIDATION naming the feature', (t) => {
+  // i8x16.relaxed_swizzle: relaxed SIMD, which V8 accepts only behind a flag.
+  const code = Uint8Array.from([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0, 7, 8, 1, 4, 0x5f, 0x73, 0x74, 0x61, 0x00, 0x00, 10, 7, 1, 5, 0, 0xfd, 0x80, 0x02, 0x0b]);
+  const error = failure(t, () => prepare(code, limits, paramsHash));
+  t.is(error.code, 'E_PREVALIDATION');
 });
 
 test('gzip, brotli and raw code give the same artifact', (t) => {

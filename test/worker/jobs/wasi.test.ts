@@ -51,6 +51,31 @@ test('proc_exit(0) is success', async (t) => {
   t.is((await wasi(fixtures.wasiExit0)).output.byteLength, 0);
 });
 
+test('a module that catches its own proc_exit still exits with that code, and writes nothing after it', async (t) => {
+  // A wasm catch_all catches what an import throws: the exit must not be undone by the module.
+  const code = wat(`(module
+    (import "${WASI_MODULE}" "proc_exit" (func $exit (param i32)))
+    (import "${WASI_MODULE}" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 16) "after")
+    (func (export "_start")
+      (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 5))
+      (try (do (call $exit (i32.const 7))) (catch_all))
+      ;; A second exit, caught too: the first code stands.
+      (try (do (call $exit (i32.const 0))) (catch_all))
+      ;; Any WASI call after the exit unwinds again; a catch here and a normal return change nothing.
+      (try (do (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))) (catch_all))))`, { exceptions: true });
+  const error = await t.throwsAsync(wasi(code), { instanceOf: JobError });
+  t.is(error?.code, 'E_EXIT');
+  t.is(error?.exitCode, 7);
+  t.is(error?.partial?.output.byteLength, 0, 'nothing was written after the exit');
+  // An exit with 0 that the module swallows, then returns: success, as a real exit(0) would be.
+  const zero = wat(`(module (import "${WASI_MODULE}" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (func (export "_start") (try (do (call $exit (i32.const 0))) (catch_all)) (unreachable)))`, { exceptions: true });
+  t.is((await wasi(zero)).output.byteLength, 0);
+});
+
 test('proc_exit under the run ABI is E_TRAP', async (t) => {
   const code = wat(`(module (import "${WASI_MODULE}" "proc_exit" (func $exit (param i32)))
     (memory (export "memory") 1) (global (export "__heap_base") i32 (i32.const 0))
