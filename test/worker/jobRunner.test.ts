@@ -167,7 +167,8 @@ test.serial('compiling at execute has its own bound: past it, E_TIMEOUT says so'
   t.false(result.ok);
   if (!result.ok) {
     t.is(result.failure.code, 'E_TIMEOUT');
-    t.regex(result.failure.message, /compiling the module used more than 1 ms of CPU time \(compileTimeoutMs\)/);
+    // On a loaded machine the compile's wall-clock bound (4 × 1 ms) can come first: either names the compile.
+    t.regex(result.failure.message, /compiling the module (used more than 1 ms of CPU time \(compileTimeoutMs\)|took more than 4 ms of wall-clock time)/);
   }
   await assertWorks(t);
 });
