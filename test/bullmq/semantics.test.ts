@@ -247,7 +247,10 @@ test.serial('a deadline: result() gives up at it and removes a waiting job; a no
   await sleep(100);
   t.is(await find(queue, expiring), undefined, 'removed at its deadline');
 
-  await startNode(t, redis, 'deadline');
+  const { node } = await startNode(t, redis, 'deadline');
+  // Prepared before, so that the job starts at once: on a loaded machine a prepare could take
+  // longer than the deadline, and a job still waiting at it is removed (the first case) instead.
+  await node.host.prepare(sleeper);
   const job = await queue.submit(sleeper, Buffer.alloc(0), { deadline: Date.now() + 1500, attempts: 3 });
   t.true((await t.throwsAsync(queue.result(job))) instanceof DeadlineError);
   t.is(await untilState(queue, job, ['failed']), 'failed');
