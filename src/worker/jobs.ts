@@ -158,8 +158,9 @@ export async function runPrepare(info: WorkerInfo, request: PrepareRequest, code
  * pool once written, with those the job thread is done with.
  */
 function executeBody(result: ExecuteEnd, returned: ArrayBuffer[] = []): ReplyBody {
-  const parts = [result.output, result.log, result.files].filter((part) => part.byteLength > 0);
-  return { parts, release: [...returned, ...parts.map((part) => part.buffer as ArrayBuffer)] };
+  const all = [result.output, result.log, result.files];
+  // An empty output can still be a view of the pooled store the job was given: that goes back too.
+  return { parts: all.filter((part) => part.byteLength > 0), release: [...returned, ...all.map((part) => part.buffer as ArrayBuffer)] };
 }
 
 /** The artifact's bytes, read into a pooled buffer (a large module is not fresh memory at every job). */
