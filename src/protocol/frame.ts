@@ -111,7 +111,10 @@ export interface FrameDecoderOptions {
   checkHead?: (head: FrameHead) => void;
   /**
    * Where a body that spans chunks is gathered: a Buffer of exactly `n` bytes that no one else
-   * uses (a pool's, so that a big body lands in memory already touched). Default: a fresh one.
+   * uses (a pool's, so that a big body lands in memory already touched). Given, a big body is
+   * taken from it as soon as its frame's header is in; by default, a fresh buffer is allocated
+   * once half of the body has arrived, so that what a peer makes us hold stays bounded by what
+   * it sent.
    */
   allocBody?: (n: number) => Buffer;
 }
@@ -145,15 +148,19 @@ function parseHeader(text: string): unknown {
  * kills the peer).
  *
  * What a peer can make it hold is bounded by the bytes it sent: chunks of 4 KiB and more are
- * kept as they are (a big body is copied once, when its frame is whole), smaller ones are
- * copied into shared 16 KiB buffers, so a peer writing one byte at a time costs about one
- * byte of memory per byte, not one object per write.
+ * kept as they are, smaller ones are copied into shared 16 KiB buffers, so a peer writing one
+ * byte at a time costs about one byte of memory per byte, not one object per write. A big body
+ * (64 KiB and more) is copied once into a buffer of its own, allocated once half of it has
+ * arrived (or as soon as its header is in, into the caller's `allocBody`); the chunks that
+ * follow are copied into it and let go as they come, so no frame holds its bytes twice.
  */
 export class FrameDecoder {
   readonly maxFrame: number;
   readonly maxHeader: number;
   readonly #checkHead: ((head: FrameHead) => void) | undefined;
   readonly #allocBody: (n: number) => Buffer;
+  /** Whether a big body is allocated as soon as its header is in (a caller's allocator) or once half of it has arrived. */
+  readonly #reserveBody: boolean;
   #chunks: Buffer[] = [];
   #buffered = 0;
   /** The head of the frame being received, once checked. */
@@ -173,6 +180,7 @@ export class FrameDecoder {
     this.maxHeader = resolved.maxHeader ?? DEFAULT_MAX_HEADER;
     this.#checkHead = resolved.checkHead;
     this.#allocBody = resolved.allocBody ?? Buffer.allocUnsafeSlow;
+    this.#reserveBody = resolved.allocBody !== undefined;
   }
 
   push(chunk: Uint8Array): Frame[] {
@@ -237,7 +245,7 @@ export class FrameDecoder {
    * Starts filling a big frame's body as its bytes arrive, once its header is in: each chunk is
    * copied into the body and let go at once, instead of every chunk being held until the frame is
    * whole and then copied (twice the memory, and fresh memory the size of the body twice over).
-   * The body is allocated untouched: its pages are only used as the peer's bytes arrive.
+   * Without a caller's allocator this starts once half of the body is in (see `allocBody`).
    */
   #startFilling(head: FrameHead): void {
     this.#head = undefined;
@@ -280,7 +288,11 @@ export class FrameDecoder {
     if (!head) return undefined;
     const total = PREFIX + FIXED + head.headerLength + head.bodyLength;
     if (this.#buffered < total) {
-      if (head.bodyLength >= FILL_BODY_BYTES && this.#buffered >= PREFIX + FIXED + head.headerLength) this.#startFilling(head);
+      // A peer's bytes bound what it makes us hold: without a caller's allocator (whose memory is
+      // its own concern, a pool's), the body is allocated once half of it has arrived.
+      const headerEnd = PREFIX + FIXED + head.headerLength;
+      const from = this.#reserveBody ? headerEnd : headerEnd + head.bodyLength / 2;
+      if (head.bodyLength >= FILL_BODY_BYTES && this.#buffered >= from) this.#startFilling(head);
       return undefined;
     }
     this.#head = undefined;
