@@ -88,11 +88,15 @@ export class BufferPool {
 
   /** Gives buffers back (a detached or small one is dropped); the smallest go first past the bounds. */
   give(...buffers: (ArrayBufferLike | undefined)[]): void {
+    let added = false;
     for (const buffer of buffers) {
       if (!(buffer instanceof ArrayBuffer) || buffer.byteLength < MIN_POOLED_BYTES || this.#free.includes(buffer)) continue;
       pooled.add(buffer);
       this.#free.push(buffer);
+      added = true;
     }
+    // A small job gives back only small buffers: nothing to do.
+    if (!added) return;
     this.#free.sort((a, b) => b.byteLength - a.byteLength);
     let total = this.bytes;
     while (this.#free.length > this.#maxBuffers || total > this.#maxBytes) total -= this.#free.pop()!.byteLength;
