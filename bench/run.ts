@@ -15,6 +15,7 @@
  *      and two nodes vs one on this machine                                      (no target: one machine)
  *   9. fuel metering: sha256 metered vs unmetered (with row 5)                    ≤ 1.25×
  *  10. preparing a 30 MB module: metering's share of the prepare job, CPU time
+ *  11. 16 MiB echo (WASI cat) through host.execute, each way   vs a unix socket pair copy  ≥ 1 GB/s each way
  *
  * Options:
  *   --only 1,3,5     only these rows (floors always run)
@@ -44,6 +45,7 @@ import { PEERS as MEMORY_PEERS, STATES, measureMemory } from './memory.js';
 import { measureQueue } from './queue.js';
 import { markdown, textTable, type Floor, type Report, type Row } from './report.js';
 import { BATCH, FRESH, measureBatch, measureFresh } from './throughput.js';
+import { BULK, ECHO_BYTES, gbPerSecond, measureBulk } from './bulkEcho.js';
 import { deltaMs, mb, ms, ratio, spread, summarize, table, type Summary } from './stats.js';
 
 const { values: args } = parseArgs({
@@ -58,7 +60,7 @@ const { values: args } = parseArgs({
   },
 });
 const quick = args.quick ?? false;
-const ALL_ROWS = '1,2,3,4,5,6,7,8,10';
+const ALL_ROWS = '1,2,3,4,5,6,7,8,10,11';
 const only = new Set((args.only ?? ALL_ROWS).split(',').map((x) => Number(x.trim())));
 const machineReadable = (args.json ?? false) || (args.markdown ?? false);
 const RESULTS_FILE = path.join(OUTPUT_DIR, 'results.json');
@@ -296,6 +298,45 @@ async function row5(ctx: BenchContext): Promise<void> {
   results.row5 = { roundP50: summaryOf(r.roundP50), latencies: summaryOf(r.latencies), inWorkerWallMs: inWorker, fuelUsed: r.fuelUsed, fuelPerCpuMs: fuelPerMs, spinFuelPerCpuMs: spin };
 }
 
+async function row11(ctx: BenchContext): Promise<void> {
+  const rounds = quick ? 3 : 6;
+  const jobs = quick ? 3 : 5;
+  heading(`Row 11: 16 MiB echo, one transfer at a time (${rounds} rounds × ${jobs} per case)`);
+  const r = await measureBulk(ctx, { rounds, jobs });
+  const p50 = (name: string) => median(r.roundP50[name]);
+  const rate = (name: string, bytes: number) => `${gbPerSecond(bytes, p50(name)).toFixed(2)} GB/s`;
+  const echoBytes = 2 * ECHO_BYTES;
+  out(
+    table(
+      ['case', 'p50 (median of rounds)', 'p99', 'rate', 'vs floor'],
+      [
+        [BULK.echo, BULK.floorEcho, echoBytes],
+        [BULK.in, BULK.floorIn, ECHO_BYTES],
+        [BULK.out, BULK.floorOut, ECHO_BYTES],
+      ].flatMap(([name, floor, bytes]) => [
+        [name as string, ms(p50(name as string)), ms(summarize(r.latencies[name as string]).p99), rate(name as string, bytes as number), ratio(p50(name as string) / p50(floor as string))],
+        [floor as string, ms(p50(floor as string)), ms(summarize(r.latencies[floor as string]).p99), rate(floor as string, bytes as number), ''],
+      ]),
+    ),
+  );
+  const inWorker = summarize(r.inWorkerWallMs);
+  out(`echo inside the warden worker (job thread): p50 ${ms(inWorker.median)}; the rest is the socket both ways and the host's path`);
+  const inRate = gbPerSecond(ECHO_BYTES, p50(BULK.in));
+  const outRate = gbPerSecond(ECHO_BYTES, p50(BULK.out));
+  const value = p50(BULK.echo) / p50(BULK.floorEcho);
+  rows.push({
+    id: 11,
+    what: '16 MiB echo (WASI cat) through host.execute, each way (in: drain, out: source)',
+    warden: `echo ${ms(p50(BULK.echo))} (${rate(BULK.echo, echoBytes)} both ways); in ${inRate.toFixed(2)} GB/s, out ${outRate.toFixed(2)} GB/s`,
+    peer: `unix socket pair, same bytes: echo ${ms(p50(BULK.floorEcho))}; in ${rate(BULK.floorIn, ECHO_BYTES)}, out ${rate(BULK.floorOut, ECHO_BYTES)}`,
+    ratio: ratio(value),
+    target: '≥ 1 GB/s each way',
+    met: inRate >= 1 && outRate >= 1,
+    floor: `a plain socket pair copy of the same 16 MiB moves at ${rate(BULK.floorIn, ECHO_BYTES)} in and ${rate(BULK.floorOut, ECHO_BYTES)} out in the same run: the machine's bound`,
+  });
+  results.row11 = { ...summaryOf(r.latencies), inWorkerWallMs: inWorker };
+}
+
 async function row10(): Promise<void> {
   const megabytes = quick ? 10 : 30;
   const runs = quick ? 2 : 3;
@@ -509,6 +550,7 @@ async function main(): Promise<void> {
     if (only.has(7)) await row7(ctx);
     if (only.has(8)) await row8(ctx);
     if (only.has(10)) await row10();
+    if (only.has(11)) await row11(ctx);
     if (args.investigate) await runInvestigation(ctx, { out, heading, summary, results, quick });
   } finally {
     await piscina.destroy();

@@ -41,35 +41,52 @@ function encodeHead(type: number, id: number, header: unknown, bodyLength: numbe
   return out;
 }
 
+/** A frame's body: one buffer, or parts written one after the other (never concatenated first). */
+export type FrameBody = Uint8Array | readonly Uint8Array[];
+
+function bodyLengthOf(body: FrameBody | undefined): number {
+  if (body === undefined) return 0;
+  if (body instanceof Uint8Array) return body.byteLength;
+  let n = 0;
+  for (const part of body) n += part.byteLength;
+  return n;
+}
+
 /** Encodes one frame as a single buffer (one write, one syscall). */
-export function encodeFrame(type: number, id: number, header: unknown, body?: Uint8Array): Buffer {
-  const bodyLength = body?.byteLength ?? 0;
+export function encodeFrame(type: number, id: number, header: unknown, body?: FrameBody): Buffer {
+  const bodyLength = bodyLengthOf(body);
   const out = encodeHead(type, id, header, bodyLength, bodyLength);
-  if (body && bodyLength > 0) out.set(body, out.length - bodyLength);
+  let at = out.length - bodyLength;
+  for (const part of body instanceof Uint8Array ? [body] : (body ?? [])) {
+    out.set(part, at);
+    at += part.byteLength;
+  }
   return out;
 }
 
 /** The part of a socket `writeFrame` needs. */
 export interface FrameSink {
-  write(chunk: Uint8Array): boolean;
+  write(chunk: Uint8Array, done?: (error?: Error | null) => void): boolean;
   cork(): void;
   uncork(): void;
 }
 
 /**
  * Writes one frame with one syscall. A small body is copied into one buffer with the head; a big
- * one (≥ SEPARATE_BODY_BYTES) is written as is beside the head, corked into one writev: no copy
- * of a MiB-sized input or output. The body must not change after this call (the write may be
- * queued): callers pass buffers they own.
+ * one (≥ SEPARATE_BODY_BYTES in all) is written as is beside the head, its parts corked into one
+ * writev: no copy of a MiB-sized input or output. The body must not change until `done` is called
+ * (the write may be queued): callers pass buffers they own, and may reuse them from `done` on.
  */
-export function writeFrame(sink: FrameSink, type: number, id: number, header: unknown, body?: Uint8Array): void {
-  if (!body || body.byteLength < SEPARATE_BODY_BYTES) {
-    sink.write(encodeFrame(type, id, header, body));
+export function writeFrame(sink: FrameSink, type: number, id: number, header: unknown, body?: FrameBody, done?: () => void): void {
+  const bodyLength = bodyLengthOf(body);
+  if (bodyLength < SEPARATE_BODY_BYTES) {
+    sink.write(encodeFrame(type, id, header, body), done && (() => done()));
     return;
   }
+  const parts = (body instanceof Uint8Array ? [body] : body!).filter((part) => part.byteLength > 0);
   sink.cork();
-  sink.write(encodeHead(type, id, header, body.byteLength, 0));
-  sink.write(body);
+  sink.write(encodeHead(type, id, header, bodyLength, 0));
+  parts.forEach((part, i) => sink.write(part, i === parts.length - 1 && done ? () => done() : undefined));
   sink.uncork();
 }
 
@@ -92,6 +109,14 @@ export interface FrameDecoderOptions {
    * `ProtocolError` to refuse it.
    */
   checkHead?: (head: FrameHead) => void;
+  /**
+   * Where a body that spans chunks is gathered: a Buffer of exactly `n` bytes that no one else
+   * uses (a pool's, so that a big body lands in memory already touched). Given, a big body is
+   * taken from it as soon as its frame's header is in; by default, a fresh buffer is allocated
+   * once half of the body has arrived, so that what a peer makes us hold stays bounded by what
+   * it sent.
+   */
+  allocBody?: (n: number) => Buffer;
 }
 
 /**
@@ -105,6 +130,17 @@ const COALESCE_BELOW = 4096;
 /** Size of the buffers small chunks are copied into. */
 const COALESCE_BYTES = 16 * 1024;
 
+/** Bodies from this size on are filled as they arrive (`FrameDecoder#startFilling`). */
+const FILL_BODY_BYTES = 64 * 1024;
+
+function parseHeader(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw new ProtocolError('frame header is not valid JSON', { cause });
+  }
+}
+
 /**
  * Incremental decoder: feed it chunks as they arrive, get whole frames back.
  * Throws `ProtocolError` on a frame above `maxFrame`, a header above `maxHeader`, a head that
@@ -112,14 +148,19 @@ const COALESCE_BYTES = 16 * 1024;
  * kills the peer).
  *
  * What a peer can make it hold is bounded by the bytes it sent: chunks of 4 KiB and more are
- * kept as they are (a big body is copied once, when its frame is whole), smaller ones are
- * copied into shared 16 KiB buffers, so a peer writing one byte at a time costs about one
- * byte of memory per byte, not one object per write.
+ * kept as they are, smaller ones are copied into shared 16 KiB buffers, so a peer writing one
+ * byte at a time costs about one byte of memory per byte, not one object per write. A big body
+ * (64 KiB and more) is copied once into a buffer of its own, allocated once half of it has
+ * arrived (or as soon as its header is in, into the caller's `allocBody`); the chunks that
+ * follow are copied into it and let go as they come, so no frame holds its bytes twice.
  */
 export class FrameDecoder {
   readonly maxFrame: number;
   readonly maxHeader: number;
   readonly #checkHead: ((head: FrameHead) => void) | undefined;
+  readonly #allocBody: (n: number) => Buffer;
+  /** Whether a big body is allocated as soon as its header is in (a caller's allocator) or once half of it has arrived. */
+  readonly #reserveBody: boolean;
   #chunks: Buffer[] = [];
   #buffered = 0;
   /** The head of the frame being received, once checked. */
@@ -129,6 +170,8 @@ export class FrameDecoder {
   #openUsed = 0;
   /** Buffers of the decoder's own: a frame in one of them is copied out, never handed out as a view that would pin it. */
   #owned = new WeakSet<ArrayBufferLike>();
+  /** The big frame whose body is being filled as it arrives, header parsed. */
+  #filling: { head: FrameHead; header: unknown; body: Buffer; filled: number } | undefined;
   #failed: ProtocolError | undefined;
 
   constructor(options: number | FrameDecoderOptions = {}) {
@@ -136,17 +179,27 @@ export class FrameDecoder {
     this.maxFrame = resolved.maxFrame ?? DEFAULT_MAX_FRAME;
     this.maxHeader = resolved.maxHeader ?? DEFAULT_MAX_HEADER;
     this.#checkHead = resolved.checkHead;
+    this.#allocBody = resolved.allocBody ?? Buffer.allocUnsafeSlow;
+    this.#reserveBody = resolved.allocBody !== undefined;
   }
 
   push(chunk: Uint8Array): Frame[] {
     if (this.#failed) throw this.#failed;
     const frames: Frame[] = [];
     try {
-      this.#append(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-      for (;;) {
-        const frame = this.#next();
-        if (!frame) break;
-        frames.push(frame);
+      let rest: Buffer | undefined = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      while (rest !== undefined && rest.length > 0) {
+        if (this.#filling) {
+          rest = this.#fill(rest, frames);
+          continue;
+        }
+        this.#append(rest);
+        rest = undefined;
+        for (;;) {
+          const frame = this.#next();
+          if (!frame) break;
+          frames.push(frame);
+        }
       }
     } catch (error) {
       this.fail(error as ProtocolError);
@@ -162,16 +215,46 @@ export class FrameDecoder {
     this.#buffered = 0;
     this.#head = undefined;
     this.#open = undefined;
+    this.#filling = undefined;
   }
 
   /** Bytes received but not yet part of a whole frame. */
   get pending(): number {
-    return this.#buffered;
+    const filling = this.#filling;
+    return this.#buffered + (filling ? PREFIX + FIXED + filling.head.headerLength + filling.filled : 0);
   }
 
   /** The head of the frame being received, once its fixed fields are in. */
   get partialHead(): FrameHead | undefined {
-    return this.#head;
+    return this.#head ?? this.#filling?.head;
+  }
+
+  /** Copies a chunk into the body being filled; emits the frame once whole and returns what follows it. */
+  #fill(chunk: Buffer, frames: Frame[]): Buffer | undefined {
+    const filling = this.#filling!;
+    const used = Math.min(chunk.length, filling.body.length - filling.filled);
+    chunk.copy(filling.body, filling.filled, 0, used);
+    filling.filled += used;
+    if (filling.filled < filling.body.length) return undefined;
+    this.#filling = undefined;
+    frames.push({ type: filling.head.type, id: filling.head.id, header: filling.header, body: filling.body });
+    return chunk.subarray(used);
+  }
+
+  /**
+   * Starts filling a big frame's body as its bytes arrive, once its header is in: each chunk is
+   * copied into the body and let go at once, instead of every chunk being held until the frame is
+   * whole and then copied (twice the memory, and fresh memory the size of the body twice over).
+   * Without a caller's allocator this starts once half of the body is in (see `allocBody`).
+   */
+  #startFilling(head: FrameHead): void {
+    this.#head = undefined;
+    this.#discard(PREFIX + FIXED);
+    const header = parseHeader(this.#gather(Buffer.allocUnsafeSlow(head.headerLength)).toString('utf8'));
+    const body = this.#allocBody(head.bodyLength);
+    const filled = this.#buffered;
+    this.#gather(body.subarray(0, filled));
+    this.#filling = { head, header, body, filled };
   }
 
   #append(chunk: Buffer): void {
@@ -204,7 +287,14 @@ export class FrameDecoder {
     const head = this.#head ?? this.#readHead();
     if (!head) return undefined;
     const total = PREFIX + FIXED + head.headerLength + head.bodyLength;
-    if (this.#buffered < total) return undefined;
+    if (this.#buffered < total) {
+      // A peer's bytes bound what it makes us hold: without a caller's allocator (whose memory is
+      // its own concern, a pool's), the body is allocated once half of it has arrived.
+      const headerEnd = PREFIX + FIXED + head.headerLength;
+      const from = this.#reserveBody ? headerEnd : headerEnd + head.bodyLength / 2;
+      if (head.bodyLength >= FILL_BODY_BYTES && this.#buffered >= from) this.#startFilling(head);
+      return undefined;
+    }
     this.#head = undefined;
     // A frame inside one chunk of the peer's is a view of it; any other is gathered once, its
     // body into a buffer of its own (the worker can then move it to its job thread, not copy it).
@@ -220,16 +310,10 @@ export class FrameDecoder {
       this.#buffered -= total;
     } else {
       this.#discard(PREFIX + FIXED);
-      headerText = this.#gather(head.headerLength).toString('utf8');
-      body = this.#gather(head.bodyLength);
+      headerText = this.#gather(Buffer.allocUnsafeSlow(head.headerLength)).toString('utf8');
+      body = head.bodyLength === 0 ? EMPTY : this.#gather(this.#allocBody(head.bodyLength));
     }
-    let header: unknown;
-    try {
-      header = JSON.parse(headerText);
-    } catch (cause) {
-      throw new ProtocolError('frame header is not valid JSON', { cause });
-    }
-    return { type: head.type, id: head.id, header, body };
+    return { type: head.type, id: head.id, header: parseHeader(headerText), body };
   }
 
   /** Reads and checks the next frame's fixed fields, once they are in; the length as soon as it is. */
@@ -290,9 +374,10 @@ export class FrameDecoder {
     for (let left = n; left > 0; ) left -= this.#take(Math.min(this.#chunks[0]!.length, left)).length;
   }
 
-  /** Removes the first `n` bytes, copied into a buffer that owns its whole ArrayBuffer. */
-  #gather(n: number): Buffer {
-    const out = Buffer.allocUnsafeSlow(n);
+  /** Removes the first `out.length` bytes, copied into `out`. */
+  #gather(out: Buffer): Buffer {
+    const n = out.length;
+    if (n === 0) return out;
     let filled = 0;
     while (filled < n) {
       const first = this.#chunks[0]!;

@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { jobFailure, type JobErrorCode } from '../shared/jobError.js';
 import { wholeBuffer, type JobOutcome, type JobTask, type ThreadReply, type WarmUpTask } from './jobs/task.js';
 import { JobClock } from './threadClock.js';
+import { isPooled } from './bufferPool.js';
 
 export interface JobRunnerOptions {
   /** V8 old-generation heap of the job thread, in MiB. Default 256. */
@@ -44,8 +45,11 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
-/** A job's outcome with the time it took (CPU time as `RunOptions.cpuTimeLimitMs` counts it). */
-export type RunResult = JobOutcome & { cpuTimeMs: number; wallTimeMs: number };
+/**
+ * A job's outcome with the time it took (CPU time as `RunOptions.cpuTimeLimitMs` counts it), and
+ * the pooled buffers the job thread is done with (the task's input), for the caller's pool.
+ */
+export type RunResult = JobOutcome & { cpuTimeMs: number; wallTimeMs: number; returned?: ArrayBuffer[] };
 
 const DEFAULTS: Required<Omit<JobRunnerOptions, 'execArgv'>> = {
   maxOldGenerationSizeMb: 256,
@@ -96,9 +100,10 @@ function isDetached(buffer: ArrayBuffer): boolean {
 }
 
 /**
- * Moves the task's buffers to the job thread. A view spanning its whole ArrayBuffer is transferred
- * (the caller's view is then detached); any other view is copied once into a buffer of its own,
- * since cloning it would copy its whole backing store.
+ * Moves the task's buffers to the job thread. A view spanning its whole ArrayBuffer, or any view of
+ * a pooled one (`bufferPool.ts`: nobody else views it), is transferred (the caller's view is then
+ * detached); any other view is copied once into a buffer of its own, since cloning it would copy
+ * its whole backing store.
  */
 function transferable(task: JobTask): { message: JobTask; transferList: ArrayBuffer[] } {
   const transferList: ArrayBuffer[] = [];
@@ -109,12 +114,13 @@ function transferable(task: JobTask): { message: JobTask; transferList: ArrayBuf
       return new Uint8Array(0);
     }
     // `new Uint8Array(view)` copies; `Buffer#slice` would not.
-    const own = wholeBuffer(view) ? view : new Uint8Array(view);
+    const own = wholeBuffer(view) || isPooled(view.buffer) ? view : new Uint8Array(view);
     transferList.push(own.buffer as ArrayBuffer);
     return own;
   };
   const message: JobTask =
     task.kind === 'prepare' ? { ...task, code: move(task.code, 'code') } : { ...task, artifact: move(task.artifact, 'artifact'), input: move(task.input, 'input') };
+  if (message.kind === 'execute' && message.outputStore !== undefined && !transferList.includes(message.outputStore)) transferList.push(message.outputStore);
   return { message, transferList };
 }
 
@@ -294,7 +300,8 @@ export class JobRunner {
       const reply = await Promise.race([thread.exchange(message, transferList), stuck]);
       if (!reply.ok) throw new Error(`job thread failed: ${reply.message}`);
       if (!reply.outcome) throw new Error('job thread answered a job with no outcome');
-      const result = done(reply.outcome);
+      const result: RunResult = done(reply.outcome);
+      if (reply.returned !== undefined) result.returned = reply.returned;
       // A job that finished between two samples but over the limit has still exceeded it.
       if (result.cpuTimeMs <= cpuTimeLimitMs) return result;
       const failure = jobFailure('E_TIMEOUT', `the job used ${Math.round(result.cpuTimeMs)} ms of CPU time, more than ${cpuTimeLimitMs} ms`);

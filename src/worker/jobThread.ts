@@ -12,6 +12,7 @@ import { threadClock, type ThreadClock } from './threadClock.js';
 import { prepare } from './jobs/prepare.js';
 import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from '../shared/limits.js';
 import { WARM_UP_INPUT, WARM_UP_MODULE } from './jobs/warmUpModule.js';
+import { MIN_POOLED_BYTES, adopt, isPooled } from './bufferPool.js';
 import { wholeBuffer, type ExecuteEnd, type ExecuteTask, type JobOutcome, type JobTask, type ThreadReply, type WarmUpTask } from './jobs/task.js';
 
 /** This thread's CPU clock, shared with the main thread that watches it (`workerData.clock`). */
@@ -28,18 +29,25 @@ function owned(view: Uint8Array): Uint8Array {
   return wholeBuffer(view) ? view : new Uint8Array(view);
 }
 
-/** An outcome and the buffers to move with it. */
-type Movable = { outcome: JobOutcome | null; transfer: ArrayBuffer[] };
-
-function movable(outcome: JobOutcome, views: Uint8Array[]): Movable {
-  return { outcome, transfer: views.map(wholeBuffer).filter((buffer) => buffer !== undefined) };
+/** A view whose buffer may move whole: one that spans it, or one of a buffer nobody else views (a sink's store). */
+function movableView(view: Uint8Array): Uint8Array {
+  return view.buffer instanceof ArrayBuffer && isPooled(view.buffer) ? view : owned(view);
 }
 
-/** An execute job's end as it crosses to the main thread: its own buffers, the files encoded. */
+/** An outcome, the buffers to move with it, and the pooled buffers the job is done with (given back to the main thread's pool). */
+type Movable = { outcome: JobOutcome | null; transfer: ArrayBuffer[]; returned?: ArrayBuffer[] };
+
+function movable(outcome: JobOutcome, views: Uint8Array[], returned: ArrayBuffer[] = []): Movable {
+  const moved = views.map((view) => (view.buffer instanceof ArrayBuffer && view.buffer.byteLength > 0 ? view.buffer : undefined)).filter((buffer) => buffer !== undefined);
+  const back = returned.filter((buffer) => buffer.byteLength >= MIN_POOLED_BYTES && !moved.includes(buffer));
+  return { outcome, transfer: [...new Set([...moved, ...back])], ...(back.length > 0 ? { returned: back } : {}) };
+}
+
+/** An execute job's end as it crosses to the main thread: buffers that can move, the files encoded. */
 function ending(result: JobPartial): ExecuteEnd {
   return {
-    output: owned(result.output),
-    log: owned(result.log),
+    output: movableView(result.output),
+    log: movableView(result.log),
     logTruncated: result.logTruncated,
     files: result.files.length === 0 ? new Uint8Array(0) : encodeFileList(result.files),
     memoryPages: result.memoryPages,
@@ -53,21 +61,30 @@ function split(task: ExecuteTask): { input: Uint8Array; config: JobConfig | unde
   return { input: task.input.subarray(0, task.inputBytes), config: decodeJobConfig(task.input.subarray(task.inputBytes), task.limits) };
 }
 
+/** The task's buffers that go back to the main thread's pool once the job is done with them (an output store the output did not use included). */
+function spent(task: ExecuteTask): ArrayBuffer[] {
+  const buffers = [task.input.buffer, task.artifact.buffer, task.outputStore];
+  return buffers.filter((buffer): buffer is ArrayBuffer => buffer instanceof ArrayBuffer && buffer.byteLength > 0);
+}
+
 async function runExecute(task: ExecuteTask): Promise<Movable> {
   const { input, config } = split(task);
+  // Moved here whole: nobody else views them, so the output may be a view of the store.
+  if (task.outputStore !== undefined) adopt(task.outputStore);
   try {
     const result = await execute(task.artifact, input, task.abi, task.limits, {
       ...(config === undefined ? {} : { args: config.args, env: config.env, files: config.files }),
       started: () => clock.markStart(),
       cpuNs: () => clock.ownNs(),
       ...(task.fuel === undefined ? {} : { fuel: task.fuel }),
+      ...(task.outputStore === undefined ? {} : { outputStore: task.outputStore }),
     });
     const end = ending(result);
-    return movable({ ok: true, kind: 'execute', ...end, fuelUsed: result.fuelUsed }, [end.output, end.log, end.files]);
+    return movable({ ok: true, kind: 'execute', ...end, fuelUsed: result.fuelUsed }, [end.output, end.log, end.files], spent(task));
   } catch (error) {
     if (!(error instanceof JobError) || error.partial === undefined) throw error;
     const partial = ending(error.partial);
-    return movable({ ok: false, failure: error.toFailure(), partial }, [partial.output, partial.log, partial.files]);
+    return movable({ ok: false, failure: error.toFailure(), partial }, [partial.output, partial.log, partial.files], spent(task));
   }
 }
 
@@ -100,7 +117,7 @@ async function runJob(task: JobTask | WarmUpTask): Promise<Movable> {
 
 parentPort!.on('message', (task: JobTask | WarmUpTask) => {
   runJob(task).then(
-    ({ outcome, transfer }) => parentPort!.postMessage({ ok: true, outcome } satisfies ThreadReply, transfer),
+    ({ outcome, transfer, returned }) => parentPort!.postMessage({ ok: true, outcome, ...(returned === undefined ? {} : { returned }) } satisfies ThreadReply, transfer),
     (error: Error) => parentPort!.postMessage({ ok: false, message: String(error?.stack ?? error) } satisfies ThreadReply),
   );
 });

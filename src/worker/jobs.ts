@@ -17,12 +17,20 @@ import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from '../shared/limits
 import { WARM_UP_INPUT, WARM_UP_MODULE } from './jobs/warmUpModule.js';
 import { JobRunner } from './jobRunner.js';
 import type { ExecuteEnd } from './jobs/task.js';
+import { BufferPool } from './bufferPool.js';
 
 /**
  * Job handling on the worker's main thread: reads what the host put in the worker dir, runs
  * the job on the job thread and returns the reply for the host. Runs inside the sandbox.
  */
 let runner: Promise<JobRunner> | undefined;
+
+/**
+ * Big buffers kept from job to job (bufferPool.ts): the frames' bodies the channel gathers, the
+ * artifact read, the output store. They go to the job thread with a job and come back with its
+ * reply, and back here once the reply is written.
+ */
+export const pool = new BufferPool();
 
 /** CPU time the warm-up may take: generous, a loaded machine must not fail it. */
 const DEFAULT_WARM_UP_CPU_MS = 10_000;
@@ -60,6 +68,12 @@ async function warmUp(started: JobRunner): Promise<void> {
   const task = { kind: 'execute', artifact: prepared.artifact, input: new Uint8Array(WARM_UP_INPUT), abi: 'run', limits: DEFAULT_EXECUTE_LIMITS } as const;
   const executed = await started.run(task, { cpuTimeLimitMs: DEFAULT_WARM_UP_CPU_MS });
   if (executed.ok && executed.kind === 'execute') executeBody(executed);
+}
+
+/** What a reply's body is written from, and the buffers to give back to the pool once it is written. */
+export interface ReplyBody {
+  parts: Uint8Array[];
+  release: ArrayBuffer[];
 }
 
 /**
@@ -138,9 +152,33 @@ export async function runPrepare(info: WorkerInfo, request: PrepareRequest, code
   }
 }
 
-/** The body of an execute reply: the output, the log, then the files section. */
-function executeBody(result: ExecuteEnd): Buffer {
-  return result.files.byteLength === 0 ? Buffer.concat([result.output, result.log]) : Buffer.concat([result.output, result.log, result.files]);
+/**
+ * The body of an execute reply: the output, the log, then the files section, written one after the
+ * other (never concatenated: a 16 MiB output is not copied again); their buffers go back to the
+ * pool once written, with those the job thread is done with.
+ */
+function executeBody(result: ExecuteEnd, returned: ArrayBuffer[] = []): ReplyBody {
+  const all = [result.output, result.log, result.files];
+  // An empty output can still be a view of the pooled store the job was given: that goes back too.
+  return { parts: all.filter((part) => part.byteLength > 0), release: [...returned, ...all.map((part) => part.buffer as ArrayBuffer)] };
+}
+
+/** The artifact's bytes, read into a pooled buffer (a large module is not fresh memory at every job). */
+function readArtifact(file: string): Buffer {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY);
+  try {
+    const size = fs.fstatSync(fd).size;
+    const out = pool.take(size);
+    let filled = 0;
+    while (filled < size) {
+      const n = fs.readSync(fd, out, filled, size - filled, filled);
+      if (n === 0) break;
+      filled += n;
+    }
+    return filled === size ? out : out.subarray(0, filled);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** The header fields that say how the body of an execute reply divides. */
@@ -155,10 +193,10 @@ export async function runExecute(
   info: WorkerInfo,
   request: ExecuteRequest,
   input: Uint8Array,
-): Promise<{ reply: ExecuteReply; body?: Uint8Array }> {
+): Promise<{ reply: ExecuteReply; body?: ReplyBody }> {
   let artifact: Buffer;
   try {
-    artifact = fs.readFileSync(path.join(info.dir, WorkerDirFile.artifact));
+    artifact = readArtifact(path.join(info.dir, WorkerDirFile.artifact));
   } catch (error) {
     const failure = { code: 'E_CORRUPTED_ARTIFACT', message: `cannot read the artifact: ${(error as Error).message}`, deterministic: false };
     return { reply: failed(failure, usage()) };
@@ -172,15 +210,25 @@ export async function runExecute(
       abi: request.abi,
       limits: request.limits,
       fuel: request.fuel,
+      ...outputStore(),
     },
     { cpuTimeLimitMs: request.cpuTimeLimitMs, ...(request.compileTimeoutMs === undefined ? {} : { compileTimeLimitMs: request.compileTimeoutMs }) },
   );
   const times = usage(result);
   if (!result.ok) {
     // A job that failed while running still says what it wrote before (its output, log and files).
-    if (result.partial === undefined) return { reply: failed(result.failure, times) };
-    return { reply: { ...failed(result.failure, times), ...endHeader(result.partial) }, body: executeBody(result.partial) };
+    if (result.partial === undefined) {
+      pool.give(...(result.returned ?? []));
+      return { reply: failed(result.failure, times) };
+    }
+    return { reply: { ...failed(result.failure, times), ...endHeader(result.partial) }, body: executeBody(result.partial, result.returned) };
   }
   if (result.kind !== 'execute') throw new Error('job thread answered an execute with a prepare result');
-  return { reply: { ok: true, ...endHeader(result), fuelUsed: result.fuelUsed, ...times }, body: executeBody(result) };
+  return { reply: { ok: true, ...endHeader(result), fuelUsed: result.fuelUsed, ...times }, body: executeBody(result, result.returned) };
+}
+
+/** The pool's largest buffer for the job's output to start in, when the pool holds one. */
+function outputStore(): { outputStore?: ArrayBuffer } {
+  const store = pool.takeLargest();
+  return store === undefined ? {} : { outputStore: store };
 }

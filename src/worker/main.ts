@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import v8 from 'node:v8';
-import { FrameDecoder, encodeFrame, writeFrame, type Frame } from '../protocol/frame.js';
+import { FrameDecoder, SEPARATE_BODY_BYTES, encodeFrame, writeFrame, type Frame } from '../protocol/frame.js';
 import {
   MessageType,
   PROTOCOL_VERSION,
@@ -16,13 +16,14 @@ import {
 } from '../protocol/messages.js';
 import { loadAddon, type NativeAddon } from '../shared/addon.js';
 import { attest } from './attest.js';
-import { jobRunner, runExecute, runPrepare } from './jobs.js';
+import { jobRunner, pool, runExecute, runPrepare } from './jobs.js';
 import type { ExecuteRequest, PrepareRequest } from '../protocol/messages.js';
 
 const IPC_FD = 3;
 
 const channel = new net.Socket({ fd: IPC_FD, readable: true, writable: true });
-const decoder = new FrameDecoder();
+// A big body (an input, a module) is gathered into a pooled buffer: memory already touched.
+const decoder = new FrameDecoder({ allocBody: (n) => (n >= SEPARATE_BODY_BYTES ? pool.take(n) : Buffer.allocUnsafeSlow(n)) });
 let info: WorkerInfo | undefined;
 let addon: NativeAddon | undefined;
 
@@ -84,7 +85,8 @@ async function onFrame(frame: Frame): Promise<void> {
     }
     case MessageType.Execute: {
       const { reply, body } = await runExecute(info, frame.header as ExecuteRequest, frame.body);
-      send(MessageType.ExecuteResult, frame.id, reply, body);
+      // The reply's buffers are the pool's again once the socket has taken them.
+      writeFrame(channel, MessageType.ExecuteResult, frame.id, reply, body?.parts, body && (() => pool.give(...body.release)));
       return;
     }
     case MessageType.Shutdown:

@@ -88,6 +88,8 @@ export interface ExecuteOptions {
   cpuNs?: () => bigint;
   /** The job's fuel, at most `limits.maxFuel`. Default `limits.maxFuel`. */
   fuel?: number;
+  /** Memory the output sink starts in (a pooled buffer); the output may be a view of it. */
+  outputStore?: ArrayBuffer;
 }
 
 
@@ -112,7 +114,7 @@ export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi,
   const { module, maxPages } = await loadModuleCached(artifact, limits.maxMemoryPages);
   options.started?.();
   const log = new LogSink(limits.maxLogBytes);
-  const output = new OutputSink(limits.maxOutputBytes);
+  const output = new OutputSink(limits.maxOutputBytes, abi === 'wasi' ? options.outputStore : undefined);
   const meter = new Meter(options.fuel ?? limits.maxFuel, limits.maxStackHeight);
   const shim = newShim(abi, input, output, log, limits, options, meter);
   const state: MemoryState = { memory: undefined, maxPages };
@@ -125,7 +127,7 @@ export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi,
     state.memory = memory instanceof WebAssembly.Memory ? memory : undefined;
     shim.memory.attach(state.memory);
     meter.start(instance.exports);
-    result = abi === 'run' ? callRun(instance, input, limits.maxOutputBytes, meter) : callStart(instance, output);
+    result = abi === 'run' ? callRun(instance, input, limits.maxOutputBytes, meter, options.outputStore) : callStart(instance, output);
     // A wasm catch_all catches what an import throws: a module may catch the host's out-of-fuel
     // error or its own proc_exit and return. Out of fuel is still out of fuel, and an exit is
     // still the exit it asked for (every WASI call after it throws again, `WasiShim.exitCode`).
@@ -202,11 +204,11 @@ async function instantiate(module: WebAssembly.Module, shim: WasiShim, meter: Me
   }
 }
 
-function callRun(instance: WebAssembly.Instance, input: Uint8Array, maxOutputBytes: number, meter: Meter): Uint8Array {
+function callRun(instance: WebAssembly.Instance, input: Uint8Array, maxOutputBytes: number, meter: Meter, store: ArrayBuffer | undefined): Uint8Array {
   const abi = runExports(instance.exports);
   // Placing the input and copying the output out are host work by the byte, as for WASI calls.
   const ptr = placeInput(abi, input, (bytes) => meter.chargeBytes(bytes));
-  return readOutput(abi, abi.run(ptr, input.byteLength), maxOutputBytes, (bytes) => meter.chargeBytes(bytes));
+  return readOutput(abi, abi.run(ptr, input.byteLength), maxOutputBytes, (bytes) => meter.chargeBytes(bytes), store);
 }
 
 function callStart(instance: WebAssembly.Instance, output: OutputSink): Uint8Array {

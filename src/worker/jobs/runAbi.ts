@@ -1,5 +1,6 @@
 import { JobError } from '../../shared/jobError.js';
 import { WASM_PAGE_BYTES } from '../../shared/limits.js';
+import { adopt } from '../bufferPool.js';
 
 /** The `run` ABI's view of an instance (docs/api.md, `ExecuteOptions.abi`; examples/README.md). */
 export interface RunExports {
@@ -62,8 +63,8 @@ export function placeInput(abi: RunExports, input: Uint8Array, charge: (bytes: n
   return ptr;
 }
 
-/** Unpacks `ptr | (len << 32)` and copies the output out of memory. */
-export function readOutput(abi: RunExports, result: unknown, maxOutputBytes: number, charge: (bytes: number) => void = () => {}): Uint8Array {
+/** Unpacks `ptr | (len << 32)` and copies the output out of memory (into `store` when it fits: memory already touched). */
+export function readOutput(abi: RunExports, result: unknown, maxOutputBytes: number, charge: (bytes: number) => void = () => {}, store?: ArrayBuffer): Uint8Array {
   if (typeof result !== 'bigint') throw abiError('`run` must return an i64 packing ptr | (len << 32)');
   const packed = BigInt.asUintN(64, result);
   const ptr = Number(packed & 0xffff_ffffn);
@@ -74,5 +75,8 @@ export function readOutput(abi: RunExports, result: unknown, maxOutputBytes: num
   const size = abi.memory.buffer.byteLength;
   if (ptr + length > size) throw abiError(`run returned output [${ptr}, ${ptr + length}), outside memory of ${size} bytes`);
   charge(length);
-  return new Uint8Array(abi.memory.buffer.slice(ptr, ptr + length));
+  if (store === undefined || store.byteLength < length) return new Uint8Array(adopt(abi.memory.buffer.slice(ptr, ptr + length)));
+  const out = new Uint8Array(store, 0, length);
+  out.set(new Uint8Array(abi.memory.buffer, ptr, length));
+  return out;
 }

@@ -1,14 +1,21 @@
 import { JobError } from '../../shared/jobError.js';
+import { adopt } from '../bufferPool.js';
 
 /**
  * A growable byte buffer bounded by `limit`. Appends copy into one backing store that doubles, so
  * a program writing a byte at a time costs no object per write.
  */
 class ByteBuffer {
-  #store = new Uint8Array(0);
+  #store: Uint8Array;
   #length = 0;
 
-  constructor(readonly limit: number) {}
+  /** `store`: memory to start in (a pooled buffer, already touched), grown past like any other. */
+  constructor(
+    readonly limit: number,
+    store?: ArrayBuffer,
+  ) {
+    this.#store = new Uint8Array(adopt(store ?? new ArrayBuffer(0)));
+  }
 
   get length(): number {
     return this.#length;
@@ -20,7 +27,7 @@ class ByteBuffer {
     if (kept <= 0) return 0;
     const needed = this.#length + kept;
     if (needed > this.#store.byteLength) {
-      const grown = new Uint8Array(Math.min(this.limit, Math.max(needed, this.#store.byteLength * 2, 4096)));
+      const grown = new Uint8Array(adopt(new ArrayBuffer(Math.min(this.limit, Math.max(needed, this.#store.byteLength * 2, 4096)))));
       grown.set(this.#store.subarray(0, this.#length));
       this.#store = grown;
     }
@@ -29,7 +36,7 @@ class ByteBuffer {
     return kept;
   }
 
-  /** The bytes written, as a view of the backing store (its own ArrayBuffer only if exactly full). */
+  /** The bytes written, as a view of the backing store (which no one else views: it may be moved whole). */
   contents(): Uint8Array {
     return this.#store.subarray(0, this.#length);
   }
@@ -39,8 +46,12 @@ class ByteBuffer {
 export class OutputSink {
   readonly #buffer: ByteBuffer;
 
-  constructor(readonly limit: number) {
-    this.#buffer = new ByteBuffer(limit);
+  /** `store`: memory to start in (see ByteBuffer). */
+  constructor(
+    readonly limit: number,
+    store?: ArrayBuffer,
+  ) {
+    this.#buffer = new ByteBuffer(limit, store);
   }
 
   write(bytes: Uint8Array): void {

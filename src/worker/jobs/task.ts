@@ -27,6 +27,8 @@ export interface ExecuteTask {
   limits: ExecuteLimits;
   /** The job's fuel; `limits.maxFuel` when absent. */
   fuel?: number;
+  /** A buffer of the worker's pool for the output sink to start in (moved, comes back with the output). */
+  outputStore?: ArrayBuffer;
 }
 
 /** Loads the job thread without running a job, so a fresh thread's start-up is not billed to a job. @internal */
@@ -71,7 +73,7 @@ export interface JobFailed {
 export type JobOutcome = PrepareSuccess | ExecuteSuccess | JobFailed;
 
 /** What the job thread answers a task with: the outcome (null for a warm-up), or the bug that stopped it. */
-export type ThreadReply = { ok: true; outcome: JobOutcome | null } | { ok: false; message: string };
+export type ThreadReply = { ok: true; outcome: JobOutcome | null; returned?: ArrayBuffer[] } | { ok: false; message: string };
 
 /**
  * The ArrayBuffer behind `view` if moving it loses nothing: the view must span all of it (a

@@ -1,0 +1,88 @@
+/**
+ * Bulk data through the whole path (issue 12 item 4): big inputs and outputs round-trip byte for
+ * byte in both isolation modes, whatever the worker's buffer pool held before (bigger, smaller,
+ * empty outputs, a run-ABI output, a failed job), and a frame past the worker's bound is refused.
+ */
+import crypto from 'node:crypto';
+import path from 'node:path';
+import test from 'ava';
+import { WorkerProcess } from '../../src/actors/workerProcess.js';
+import { DEFAULT_MAX_FRAME } from '../../src/protocol/frame.js';
+import { MessageType } from '../../src/protocol/messages.js';
+import { createWorkerDir } from '../../src/sandbox/workerDir.js';
+import { example, startScheduler } from '../helpers/scheduler.js';
+import { wat } from '../helpers/wat.js';
+
+const MiB = 1024 * 1024;
+
+/** A WASI cat: stdin to stdout, 128 KiB at a time. */
+const CAT = wat(`(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 3)
+  (func (export "_start")
+    (local $n i32)
+    (loop $more
+      (i32.store (i32.const 0) (i32.const 65536))
+      (i32.store (i32.const 4) (i32.const 131072))
+      (if (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)) (then unreachable))
+      (local.set $n (i32.load (i32.const 8)))
+      (if (i32.eqz (local.get $n)) (then return))
+      (i32.store (i32.const 4) (local.get $n))
+      (if (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)) (then unreachable))
+      (br $more))))`);
+
+const upper = example('upper');
+
+function same(t: import('ava').ExecutionContext, output: Uint8Array, expected: Uint8Array, what: string): void {
+  t.is(output.byteLength, expected.byteLength, `${what}: length`);
+  t.true(Buffer.from(output.buffer, output.byteOffset, output.byteLength).equals(expected), `${what}: bytes`);
+}
+
+for (const isolation of ['worker', 'job'] as const) {
+  test.serial(`isolation '${isolation}': 16 MiB echoes byte for byte, then smaller, empty and run-ABI jobs see only their own bytes`, async (t) => {
+    t.timeout(180_000);
+    const { host } = await startScheduler(t, { isolation });
+    const cat = await host.prepare(CAT);
+    const big = crypto.randomBytes(16 * MiB);
+    same(t, (await host.execute(cat, big, { abi: 'wasi' })).output, big, '16 MiB echo');
+    same(t, (await host.execute(cat, big, { abi: 'wasi' })).output, big, '16 MiB echo again');
+    const odd = crypto.randomBytes(5 * MiB + 3);
+    same(t, (await host.execute(cat, odd, { abi: 'wasi' })).output, odd, 'a smaller echo after a bigger one');
+    same(t, (await host.execute(cat, new Uint8Array(0), { abi: 'wasi' })).output, new Uint8Array(0), 'an empty echo');
+    const text = Buffer.from('abc'.repeat(700_000));
+    same(t, (await host.execute(upper.wasm, text)).output, Buffer.from(text.toString().toUpperCase()), 'a 2 MiB run-ABI output');
+    same(t, (await host.execute(cat, big, { abi: 'wasi' })).output, big, '16 MiB echo after them');
+  });
+}
+
+test.serial('an output one byte past maxOutputBytes fails with E_OUTPUT_TOO_LARGE, and the next job at the limit is whole', async (t) => {
+  t.timeout(120_000);
+  const { host } = await startScheduler(t, { limits: { maxOutputBytes: 2 * MiB } });
+  const cat = await host.prepare(CAT);
+  const over = crypto.randomBytes(2 * MiB + 1);
+  const error = await t.throwsAsync(host.execute(cat, over, { abi: 'wasi' }));
+  t.is((error as { code?: string }).code, 'E_OUTPUT_TOO_LARGE');
+  const exact = crypto.randomBytes(2 * MiB);
+  same(t, (await host.execute(cat, exact, { abi: 'wasi' })).output, exact, 'an output exactly at maxOutputBytes');
+  const small = crypto.randomBytes(100_000);
+  same(t, (await host.execute(cat, small, { abi: 'wasi' })).output, small, 'a smaller output after it');
+});
+
+test.serial('a frame above the worker\'s bound is refused: the worker reports E_PROTOCOL and exits', async (t) => {
+  t.timeout(60_000);
+  const { host, cacheDir } = await startScheduler(t, { executeWorkers: 1 });
+  const hostDir = await createWorkerDir(cacheDir, 'execute');
+  const worker = await WorkerProcess.spawn({ info: host.workerInfo('execute', 'bulk-oversized', hostDir), hostDir, cwd: path.dirname(hostDir) });
+  t.teardown(() => void worker.kill());
+  const reply = worker
+    .request(MessageType.Execute, { abi: 'wasi' }, Buffer.alloc(DEFAULT_MAX_FRAME + 1), { expect: MessageType.ExecuteResult, maxBody: 1 })
+    .then(
+      () => 'answered',
+      (error: { code?: string }) => error.code,
+    );
+  const exit = await worker.exited;
+  t.is(exit.error.code, 'E_PROTOCOL');
+  t.regex(exit.error.message, /exceeds/);
+  t.is(await reply, 'E_PROTOCOL');
+});
