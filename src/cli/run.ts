@@ -150,7 +150,13 @@ async function reportProducts(error: WardenError, { json, outDir }: { json: bool
   if (json) {
     const report: Record<string, unknown> = {
       ok: false,
-      error: { code: error.code, message: error.message, deterministic: error.deterministic, ...(error instanceof ExitError ? { exitCode: error.exitCode } : {}) },
+      error: {
+        code: error.code,
+        message: error.message,
+        deterministic: error.deterministic,
+        ...(error instanceof ExitError ? { exitCode: error.exitCode } : {}),
+        ...(typeof error.details.fuelUsed === 'number' ? { fuelUsed: error.details.fuelUsed } : {}),
+      },
     };
     // A job that ran and failed: what it wrote, its files and its memory.
     if (error.details.output instanceof Uint8Array) {
