@@ -86,6 +86,14 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   for (const [source, outfile] of Object.entries(ENTRIES)) await bundle(source, outfile);
   const loader = path.join(root, 'dist/worker/jobThread.cjs');
   await fs.copyFile(path.join(root, 'scripts/jobThreadLoader.cjs'), loader);
-  const bytes = await buildCodeCache(loader, path.join(root, 'dist/worker/jobThread.cache'));
-  console.log(`bundle: dist/worker/jobThread.cache, the job thread's code cache, ${bytes} B`);
+  const cacheFile = path.join(root, 'dist/worker/jobThread.cache');
+  try {
+    const bytes = await buildCodeCache(loader, cacheFile);
+    console.log(`bundle: dist/worker/jobThread.cache, the job thread's code cache, ${bytes} B`);
+  } catch (error) {
+    // An optimisation only: without it every job thread compiles from source, as it would with
+    // a cache V8 rejects. The install goes on; the reason is said.
+    await fs.rm(cacheFile, { force: true });
+    console.warn(`bundle: no code cache for the job thread (${error.message}); job threads will compile from source`);
+  }
 }
