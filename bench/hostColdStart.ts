@@ -1,7 +1,8 @@
 /**
  * Row 3: cold start of a whole host: `createHost` → the first execute job done (its artifact
  * already in the disk cache, as after any earlier run), against plain `node -e 0` (spawn →
- * exit), interleaved by rounds. The host is closed after each round, untimed.
+ * exit), interleaved by rounds. The host is closed after each round, untimed. The same rounds
+ * time one sandboxed worker of a warm host from its spawn to Ready (the handshake answered).
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -15,6 +16,7 @@ import { interleave, since, sleep, type Metrics } from './stats.js';
 export const COLD = {
   host: 'createHost → first job done',
   node: 'node -e 0 (spawn → exit)',
+  worker: 'a worker: spawnWorker → Ready',
 } as const;
 
 export async function measureHostColdStart(ctx: BenchContext, rounds: number): Promise<Record<string, Record<string, number[]>>> {
@@ -41,7 +43,17 @@ export async function measureHostColdStart(ctx: BenchContext, rounds: number): P
     await sleep(200);
     return await interleave(
       rounds,
-      { [COLD.host]: hostOnce, [COLD.node]: async () => ({ ms: await timeToExit(ctx.plan.node, ['-e', '0'], { cwd: ctx.plan.cwd }) }) },
+      {
+        [COLD.host]: hostOnce,
+        [COLD.node]: async () => ({ ms: await timeToExit(ctx.plan.node, ['-e', '0'], { cwd: ctx.plan.cwd }) }),
+        [COLD.worker]: async () => {
+          const t0 = process.hrtime.bigint();
+          const worker = await ctx.host.spawnWorker('execute');
+          const ms = since(t0);
+          await worker.kill();
+          return { ms };
+        },
+      },
       { settleMs: 100, progress: 'row 3 cold start' },
     );
   } finally {

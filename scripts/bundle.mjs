@@ -3,11 +3,13 @@
 // each, beside tsc's output (run after tsc, from any cwd):
 //
 //   dist/worker/main.cjs       the worker process (node's argv entry, src/sandbox/paths.ts)
-//   dist/worker/jobThread.cjs  the job thread (a worker_threads Worker that src/worker/jobRunner.ts
-//                              starts from the file beside it)
+//   dist/worker/jobThread.body.cjs  the job thread (a worker_threads Worker that
+//                              src/worker/jobRunner.ts starts from jobThread.cjs beside it: a
+//                              copy of scripts/jobThreadLoader.cjs, which compiles this bundle
+//                              with the V8 code cache jobThread.cache, made here, see codeCache.mjs)
 //   dist/worker/probes.cjs     the sandbox probes, which main.cjs loads on the first probe
 //
-// These three and the addon are all of the package a worker sees (src/sandbox/runtime.ts): no
+// These, the loader, the cache and the addon are all of the package a worker sees (src/sandbox/runtime.ts): no
 // package.json, so nothing may need one; CommonJS throughout.
 //
 // Why: a cold worker spends more time resolving and loading its ES module graph (a file, a
@@ -25,13 +27,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { buildCodeCache } from './codeCache.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Source entry → its bundle in dist. */
 const ENTRIES = {
   'src/worker/main.ts': 'dist/worker/main.cjs',
-  'src/worker/jobThread.ts': 'dist/worker/jobThread.cjs',
+  'src/worker/jobThread.ts': 'dist/worker/jobThread.body.cjs',
   'src/worker/probes.ts': 'dist/worker/probes.cjs',
 };
 
@@ -81,4 +84,16 @@ export async function bundle(source, outfile) {
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   for (const [source, outfile] of Object.entries(ENTRIES)) await bundle(source, outfile);
+  const loader = path.join(root, 'dist/worker/jobThread.cjs');
+  await fs.copyFile(path.join(root, 'scripts/jobThreadLoader.cjs'), loader);
+  const cacheFile = path.join(root, 'dist/worker/jobThread.cache');
+  try {
+    const bytes = await buildCodeCache(loader, cacheFile);
+    console.log(`bundle: dist/worker/jobThread.cache, the job thread's code cache, ${bytes} B`);
+  } catch (error) {
+    // An optimisation only: without it every job thread compiles from source, as it would with
+    // a cache V8 rejects. The install goes on; the reason is said.
+    await fs.rm(cacheFile, { force: true });
+    console.warn(`bundle: no code cache for the job thread (${error.message}); job threads will compile from source`);
+  }
 }

@@ -27,7 +27,7 @@ export const LAUNCHER_STEP_EXIT: Record<string, number> = {
 // root; present but unreadable under Landlock alone, which node treats as fatal).
 // No V8 flags here: any non-default V8 flag makes node compile its built-in modules from
 // source instead of its code cache, about +10 ms of cold start (measured by npm run bench).
-const NODE_FLAGS = ['--disable-proto=throw', '--no-warnings', '--openssl-config=/dev/null'];
+export const NODE_FLAGS = ['--disable-proto=throw', '--no-warnings', '--openssl-config=/dev/null'];
 
 /**
  * @internal TEST ONLY: what the test suite's attacker workers run instead of the worker. `file`

@@ -25,14 +25,23 @@ export const SANDBOX_PACKAGE_ROOT = '/warden';
 
 /**
  * The package files a worker runs, and nothing else of the package: the worker's three
- * bundles (scripts/bundle.mjs) and the addon. Paths relative to the package root, the same
- * on the host and under {@link SANDBOX_PACKAGE_ROOT}.
+ * bundles (scripts/bundle.mjs), the job thread's loader, and the addon. Paths relative to the
+ * package root, the same on the host and under {@link SANDBOX_PACKAGE_ROOT}.
  */
 export const WORKER_FILES = {
   entry: 'dist/worker/main.cjs',
   jobThread: 'dist/worker/jobThread.cjs',
+  jobThreadBody: 'dist/worker/jobThread.body.cjs',
   probes: 'dist/worker/probes.cjs',
   addon: 'build/Release/warden_addon.node',
+} as const;
+
+/**
+ * Package files a worker reads when they are there and does without otherwise: the job
+ * thread's V8 code cache, made at `npm run build` (scripts/codeCache.mjs).
+ */
+export const OPTIONAL_WORKER_FILES = {
+  jobThreadCache: 'dist/worker/jobThread.cache',
 } as const;
 
 /** A package file's path inside the sandbox. */

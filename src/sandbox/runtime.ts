@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { readElfDeps } from './elf.js';
-import { PACKAGE_ROOT, WORKER_FILES, sandboxPackagePath } from './paths.js';
+import { OPTIONAL_WORKER_FILES, PACKAGE_ROOT, WORKER_FILES, sandboxPackagePath } from './paths.js';
 
 /** One read-only bind: `source` on the host, `target` inside the new root. */
 export interface Bind {
@@ -73,6 +73,11 @@ export function runtimeBinds(): Bind[] {
   // Nothing of node_modules: the worker runs on node's own modules, its bundles and the addon.
   for (const file of Object.values(WORKER_FILES)) {
     binds.set(sandboxPackagePath(file), fs.realpathSync(path.join(PACKAGE_ROOT, file)));
+  }
+  // Bound only when the build made it: without it the job thread compiles from source.
+  for (const file of Object.values(OPTIONAL_WORKER_FILES)) {
+    const source = path.join(PACKAGE_ROOT, file);
+    if (fs.existsSync(source)) binds.set(sandboxPackagePath(file), fs.realpathSync(source));
   }
   cached = [...binds].map(([target, source]) => ({ source, target }));
   return cached;

@@ -127,8 +127,9 @@ test.serial('files: tamper with the runtime (node binary, worker code) fails', a
   // Read-only binds of the runtime (and Landlock grants read/execute only on them).
   const { host } = await startHost(t);
   const attacker = await startAttacker(t, host);
-  // The worker's code (its bundles and the addon), shared by every worker: read-only binds (EROFS).
-  const files = ['dist/worker/jobThread.cjs', 'dist/worker/probes.cjs', 'build/Release/warden_addon.node'];
+  // The worker's code (its bundles, the job thread's loader and code cache, the addon), shared
+  // by every worker: read-only binds (EROFS). A writable code cache would be code injection.
+  const files = ['dist/worker/jobThread.cjs', 'dist/worker/jobThread.body.cjs', 'dist/worker/jobThread.cache', 'dist/worker/probes.cjs', 'build/Release/warden_addon.node'];
   for (const target of ['process.argv[1]', ...files.map((file) => JSON.stringify(`/warden/${file}`))]) {
     const r = await attacker.run(`ctx.fs.appendFileSync(${target}, '// evil'); return 1;`);
     t.false(r.ok, target);

@@ -53,6 +53,7 @@ test('bad arguments fail at step args before any work', async (t) => {
     ['--worker-dir', cacheDir, '--kind', 'execute', '--rlimit-data', 'lots', '--', process.execPath],
     ['--worker-dir', cacheDir, '--kind', 'execute', '--ro-bind', '/usr', 'relative', '--', process.execPath],
     ['--check', 'telepathy'],
+    ['--check', 'all', '--cgroup', `${cacheDir}/cg`],
     ['--worker-dir', cacheDir, '--kind', 'execute', '--cgroup', 'relative/dir', '--cgroup-memory', '1', '--cgroup-pids', '1', '--', process.execPath],
     ['--worker-dir', cacheDir, '--kind', 'execute', '--cgroup-memory', '1048576', '--', process.execPath],
     ['--worker-dir', cacheDir, '--kind', 'execute', '--cgroup', `${cacheDir}/cg`, '--', process.execPath],
@@ -118,5 +119,27 @@ test('every check mode passes on this machine and prints its facts', async (t) =
     });
     t.is(out.code, 0, feature);
     t.regex(out.stdout.trim(), pattern, feature);
+  }
+});
+
+test('--check all reports every confinement probe in one run, with the facts of each check mode', async (t) => {
+  const cacheDir = await tempCacheDir();
+  t.teardown(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
+  const run = (args: string[]) =>
+    new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const child = spawn(packagePaths.launcher, args, { cwd: cacheDir, env: {}, stdio: ['ignore', 'pipe', 'ignore'] });
+      let stdout = '';
+      child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk));
+      child.on('close', (code) => resolve({ code, stdout }));
+    });
+  const all = await run(['--check', 'all']);
+  t.is(all.code, 0);
+  const lines = all.stdout.trim().split('\n');
+  t.deepEqual(lines.map((line) => line.split(' ')[0]), ['userns', 'netns', 'seccomp', 'landlock']);
+  for (const line of lines) {
+    const [feature, verdict, ...facts] = line.split(' ');
+    const alone = await run(['--check', feature!]);
+    t.is(verdict, alone.code === 0 ? 'ok' : 'fail', line);
+    if (alone.code === 0) t.is(facts.join(' '), alone.stdout.trim(), line);
   }
 });

@@ -8,6 +8,7 @@ import { checkSecurity, enforceSecurity } from '../../src/sandbox/security.js';
 import { loadAddon } from '../../src/shared/addon.js';
 import { SandboxUnavailableError } from '../../src/errors.js';
 import { hostCgroupsLeft, tempCacheDir } from '../helpers/host.js';
+import { packagePaths } from '../../src/sandbox/paths.js';
 
 const exec = promisify(execFile);
 const fixture = path.resolve('test/fixtures/host-probe.mjs');
@@ -108,4 +109,21 @@ test('enforceSecurity returns the missing features when insecure mode is allowed
   const error = t.throws(() => enforceSecurity(broken, false), { instanceOf: SandboxUnavailableError });
   t.is(error!.code, 'E_SANDBOX_UNAVAILABLE');
   t.deepEqual(error!.details.missing, ['landlock']);
+});
+
+test('a launcher without --check all still gets every layer checked, one check per feature', async (t) => {
+  const cacheDir = await tempCacheDir();
+  t.teardown(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
+  // The real launcher behind a shim that refuses `all` as a launcher built before it would:
+  // every feature then comes from its own check, with the same outcome.
+  const shim = path.join(cacheDir, 'old-launcher');
+  fs.writeFileSync(
+    shim,
+    `#!/bin/sh\nif [ "$2" = all ]; then echo "step=args errno=0 detail=unknown --check feature 'all'" >&2; exit 100; fi\nexec "${packagePaths.launcher}" "$@"\n`,
+    { mode: 0o755 },
+  );
+  const [viaShim, direct] = await Promise.all([checkSecurity(cacheDir, { launcher: shim }), checkSecurity(cacheDir)]);
+  const view = (status: typeof direct) => status.features.map((f) => [f.feature, f.available, f.available ? f.detail.replace(/ v\d .*$/, '') : '']);
+  t.deepEqual(view(viaShim), view(direct));
+  t.deepEqual(viaShim.layers, direct.layers);
 });
