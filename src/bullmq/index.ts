@@ -8,10 +8,12 @@ export { submit, WardenQueue, type SubmitOptions, type WardenJob, type WardenJob
 export { CodeNotFoundError, JobDataError, RemoteJobError } from './errors.js';
 export {
   BULLMQ_PRIORITY,
+  FAILURE_BYTES,
   JOB_FORMAT,
   codeHashOf,
   errorOfFailure,
   parseFailedReason,
+  type JobOutcome,
   type WardenJobData,
   type WardenJobFailure,
   type WardenJobReturn,

@@ -7,8 +7,9 @@ import crypto from 'node:crypto';
 import type { Abi } from '../artifactHandle.js';
 import { PRIORITIES, type Priority } from '../actors/jobQueue.js';
 import * as errors from '../errors.js';
-import { InvalidOptionError, WardenError } from '../errors.js';
+import { ExitError, InvalidOptionError, WardenError } from '../errors.js';
 import { describe } from '../options.js';
+import { DEFAULT_EXECUTE_LIMITS } from '../shared/limits.js';
 import { CodeNotFoundError, JobDataError, RemoteJobError } from './errors.js';
 
 /** The version of the job format; a node refuses data of another. */
@@ -30,16 +31,32 @@ export interface WardenJobData {
   deadline?: number;
   /** The warden priority, also used by the node's own queue. */
   priority?: Priority;
+  /** Fuel the execution may use (the node's `limits.maxFuel` when absent). */
+  fuel?: number;
+  /** The module's argv, argv[0] included (`['main']` when absent). */
+  args?: string[];
+  /** The module's environment: name → value. */
+  env?: Record<string, string>;
+  /** Files the job's directory starts with: relative path → contents, base64. */
+  files?: Record<string, string>;
 }
 
-/** A warden job's return value in BullMQ: the result and where it came from. */
-export interface WardenJobReturn {
-  warden: typeof JOB_FORMAT;
-  /** base64 */
-  output: string;
-  /** base64 */
-  log: string;
+/**
+ * What a job returned, with bytes as `Bytes` and files as `Files`: base64 text in Redis
+ * (`WardenJobReturn`), Buffers for the producer (`WardenJobResult`).
+ */
+export interface JobOutcome<Bytes, Files> {
+  output: Bytes;
+  log: Bytes;
   logTruncated: boolean;
+  /** Files the job created or changed in its directory, by path. */
+  files: Files;
+  /** The module's memory when it ended, 64 KiB pages (absent when it exports none). */
+  memoryPages?: number;
+  /** The most its memory could reach, pages. */
+  maxMemoryPages?: number;
+  /** Fuel the job used: the same for the same module, input and limits on any node. */
+  fuelUsed: number;
   cpuTimeMs: number;
   wallTimeMs: number;
   peakRssBytes: number;
@@ -53,6 +70,11 @@ export interface WardenJobReturn {
   artifactKey: string;
 }
 
+/** A warden job's return value in BullMQ: the result (bytes as base64) and where it came from. */
+export interface WardenJobReturn extends JobOutcome<string, Record<string, string>> {
+  warden: typeof JOB_FORMAT;
+}
+
 /** A warden job's failure, as the BullMQ `failedReason` holds it (JSON). */
 export interface WardenJobFailure {
   warden: typeof JOB_FORMAT;
@@ -61,9 +83,19 @@ export interface WardenJobFailure {
   message: string;
   /** The node that ran it; absent for failures BullMQ itself recorded. */
   node?: string;
-  /** Usage figures (cpuTimeMs, wallTimeMs, peakRssBytes) and other facts of the error. */
+  /**
+   * Usage figures (cpuTimeMs, wallTimeMs, peakRssBytes, fuelUsed), `exitCode` and other facts of
+   * the error; what the job wrote (output, log, files) with bytes as `{ base64 }`, cut to
+   * `FAILURE_BYTES` in all.
+   */
   details: Record<string, unknown>;
 }
+
+/**
+ * The most bytes of what a failed job wrote (output, log and files together) its failedReason
+ * carries. BullMQ keeps that reason in the job and in the events stream, with every attempt.
+ */
+export const FAILURE_BYTES = 64 * 1024;
 
 /**
  * warden priorities as BullMQ priorities (lower runs first). Every warden job is prioritized:
@@ -108,16 +140,99 @@ export interface ParsedJob {
   timeoutMs: number | undefined;
   deadline: number | undefined;
   priority: Priority;
+  fuel: number | undefined;
+  args: string[] | undefined;
+  /** A null-prototype record. */
+  env: Record<string, string> | undefined;
+  /** A null-prototype record. */
+  files: Record<string, Buffer> | undefined;
 }
 
-const FIELDS = new Set(['warden', 'codeHash', 'code', 'input', 'abi', 'timeoutMs', 'deadline', 'priority']);
+const FIELDS = new Set(['warden', 'codeHash', 'code', 'input', 'abi', 'timeoutMs', 'deadline', 'priority', 'fuel', 'args', 'env', 'files']);
+
+/** The limits of a node that `parseJobData` applies before decoding; the rest are host.execute's. */
+export interface JobDataLimits {
+  maxInputBytes: number;
+  maxCodeBytes: number;
+  /** Default: warden's default. */
+  maxFiles?: number;
+  maxFilesBytes?: number;
+  maxArgsBytes?: number;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** An array or record of job data that is not what it should be. */
+function shapeError(field: string, expected: string, value: unknown): JobDataError {
+  return new JobDataError(`job data field \`${field}\` must be ${expected}, got ${short(value)}`, { details: { field } });
+}
+
+/** Bytes `args` and `env` take as C strings (each with its NUL), as limits.maxArgsBytes counts them; stops past `max`. */
+function cStringBytes(strings: Iterable<string>, max: number): number {
+  let bytes = 0;
+  for (const text of strings) {
+    // UTF-8 takes at least one byte per UTF-16 unit: no need to count a string that is too long already.
+    bytes += text.length > max ? text.length + 1 : Buffer.byteLength(text) + 1;
+    if (bytes > max) return bytes;
+  }
+  return bytes;
+}
+
+/** `args`, `env` and `files` of job data: their shapes, and their sizes against the node's limits before anything is decoded. */
+function parseJobConfig(d: Record<string, unknown>, limits: JobDataLimits): Pick<ParsedJob, 'args' | 'env' | 'files'> {
+  let args: string[] | undefined;
+  if (d.args !== undefined) {
+    if (!Array.isArray(d.args) || !d.args.every((arg) => typeof arg === 'string')) throw shapeError('args', 'an array of strings', d.args);
+    args = d.args as string[];
+  }
+  let env: Record<string, string> | undefined;
+  if (d.env !== undefined) {
+    if (!isRecord(d.env) || !Object.values(d.env).every((value) => typeof value === 'string')) throw shapeError('env', 'an object of strings', d.env);
+    env = Object.assign(Object.create(null) as Record<string, string>, d.env);
+  }
+  const maxArgsBytes = limits.maxArgsBytes ?? DEFAULT_EXECUTE_LIMITS.maxArgsBytes;
+  const argsBytes = cStringBytes(
+    (function* () {
+      yield* args ?? [];
+      for (const [name, value] of Object.entries(env ?? {})) yield `${name}=${value}`;
+    })(),
+    maxArgsBytes,
+  );
+  if (argsBytes > maxArgsBytes) {
+    throw new InvalidOptionError(`\`args\` and \`env\` take more than limits.maxArgsBytes (${maxArgsBytes}) bytes`, { details: { option: args ? 'args' : 'env' } });
+  }
+  let files: Record<string, Buffer> | undefined;
+  if (d.files !== undefined) {
+    if (!isRecord(d.files)) throw shapeError('files', 'an object of base64 texts', d.files);
+    const entries = Object.entries(d.files);
+    const maxFiles = limits.maxFiles ?? DEFAULT_EXECUTE_LIMITS.maxFiles;
+    if (entries.length > maxFiles) {
+      throw new InvalidOptionError(`The \`files\` option holds ${entries.length} files, more than limits.maxFiles (${maxFiles})`, { details: { option: 'files' } });
+    }
+    const maxFilesBytes = limits.maxFilesBytes ?? DEFAULT_EXECUTE_LIMITS.maxFilesBytes;
+    let bytes = 0;
+    for (const [name, text] of entries) {
+      if (typeof text !== 'string') throw shapeError(`files[${JSON.stringify(name).slice(0, 80)}]`, 'base64 text', text);
+      bytes += base64Bytes(text);
+    }
+    if (bytes > maxFilesBytes) {
+      throw new InvalidOptionError(`The \`files\` option holds ${bytes} bytes, more than limits.maxFilesBytes (${maxFilesBytes})`, { details: { option: 'files' } });
+    }
+    files = Object.create(null) as Record<string, Buffer>;
+    for (const [name, text] of entries) files[name] = decodeBase64(`files[${JSON.stringify(name).slice(0, 80)}]`, text);
+  }
+  return { args, env, files };
+}
 
 /**
- * Checks a job's data as a node receives it. A wrong shape is `E_JOB_DATA`; an input above the
- * node's `maxInputBytes` is `E_INVALID_OPTION`, as `host.execute` says it, found before the
- * base64 is decoded.
+ * Checks a job's data as a node receives it. A wrong shape is `E_JOB_DATA`; an input, files, or
+ * args and env above the node's limits are `E_INVALID_OPTION`, as `host.execute` says it, found
+ * before the base64 is decoded. The values of `fuel`, `args`, `env` and `files` (fuel within
+ * `maxFuel`, file names, NULs) are host.execute's to check.
  */
-export function parseJobData(data: unknown, limits: { maxInputBytes: number; maxCodeBytes: number }): ParsedJob {
+export function parseJobData(data: unknown, limits: JobDataLimits): ParsedJob {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new JobDataError(`job data must be an object, got ${short(data)}`);
   }
@@ -158,7 +273,13 @@ export function parseJobData(data: unknown, limits: { maxInputBytes: number; max
   if (d.priority !== undefined && !PRIORITIES.includes(d.priority as Priority)) {
     throw new JobDataError(`job data field \`priority\` must be one of ${PRIORITIES.join(', ')}, got ${short(d.priority)}`, { details: { field: 'priority' } });
   }
+  if (d.fuel !== undefined && (typeof d.fuel !== 'number' || !Number.isSafeInteger(d.fuel) || d.fuel <= 0)) {
+    throw shapeError('fuel', 'a positive integer', d.fuel);
+  }
+  const config = parseJobConfig(d, limits);
   return {
+    ...config,
+    fuel: d.fuel as number | undefined,
     codeHash: d.codeHash,
     code,
     input,
@@ -169,9 +290,84 @@ export function parseJobData(data: unknown, limits: { maxInputBytes: number; max
   };
 }
 
-/** The failure a node records for an error: its code, whether it is deterministic, its facts. */
-export function failureOf(error: WardenError, node: string): WardenJobFailure {
-  return { warden: JOB_FORMAT, code: error.code, deterministic: error.deterministic, message: error.message, node, details: error.details };
+/** Bytes as they travel in a failure's details. */
+interface EncodedBytes {
+  base64: string;
+}
+
+function isEncodedBytes(value: unknown): value is EncodedBytes {
+  return isRecord(value) && Object.keys(value).length === 1 && typeof value.base64 === 'string' && value.base64.length % 4 === 0 && BASE64.test(value.base64);
+}
+
+function encoded(bytes: Uint8Array): EncodedBytes {
+  return { base64: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64') };
+}
+
+/**
+ * An error's details for JSON: bytes (a failed job's output, log and files) as base64, at most
+ * `budget` of them in all; what is cut is said (`outputTruncated`, `logTruncated`,
+ * `filesTruncated`).
+ */
+function encodeDetails(details: Record<string, unknown>, budget: number): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  let left = budget;
+  const take = (bytes: Uint8Array): { value: EncodedBytes; cut: boolean } => {
+    const kept = bytes.subarray(0, Math.max(0, left));
+    left -= kept.byteLength;
+    return { value: encoded(kept), cut: kept.byteLength < bytes.byteLength };
+  };
+  // The log first: it says why the job failed; then the output, then the files.
+  const keys = Object.keys(details).sort((a, b) => rank(a) - rank(b));
+  for (const key of keys) {
+    const value = details[key];
+    if (value instanceof Uint8Array) {
+      const { value: bytes, cut } = take(value);
+      out[key] = bytes;
+      if (cut) out[`${key}Truncated`] = true;
+    } else if (isRecord(value) && Object.values(value).some((v) => v instanceof Uint8Array)) {
+      // A record of bytes (`files`): whole files while the budget lasts, none cut in the middle.
+      const record: Record<string, unknown> = {};
+      let cut = false;
+      for (const [name, v] of Object.entries(value)) {
+        if (!(v instanceof Uint8Array)) record[name] = v;
+        else if (v.byteLength <= left) record[name] = take(v).value;
+        else cut = true;
+      }
+      out[key] = record;
+      if (cut) out[`${key}Truncated`] = true;
+    } else if (!Object.hasOwn(out, key)) {
+      out[key] = value;
+    }
+  }
+  return out;
+}
+
+function rank(key: string): number {
+  return key === 'log' ? 0 : key === 'output' ? 1 : 2;
+}
+
+/** Details read back from JSON: `{ base64 }` values as Buffers, records of them as null-prototype records. */
+function decodeDetails(details: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(details)) {
+    if (isEncodedBytes(value)) out[key] = Buffer.from(value.base64, 'base64');
+    else if (isRecord(value) && Object.keys(value).length > 0 && Object.values(value).every(isEncodedBytes)) {
+      const record = Object.create(null) as Record<string, Buffer>;
+      for (const [name, bytes] of Object.entries(value)) record[name] = Buffer.from((bytes as EncodedBytes).base64, 'base64');
+      out[key] = record;
+    } else out[key] = value;
+  }
+  return out;
+}
+
+/**
+ * The failure a node records for an error: its code, whether it is deterministic, its facts
+ * (`exitCode` of E_EXIT among them), and what the job wrote, as base64 and at most `budget` bytes.
+ */
+export function failureOf(error: WardenError, node: string, budget = FAILURE_BYTES): WardenJobFailure {
+  const details = encodeDetails(error.details, budget);
+  if (error instanceof ExitError) details.exitCode = error.exitCode;
+  return { warden: JOB_FORMAT, code: error.code, deterministic: error.deterministic, message: error.message, node, details };
 }
 
 /**
@@ -212,7 +408,7 @@ const CLASSES: ReadonlyMap<string, ErrorClass> = new Map(
 /** The typed error of a remote failure; its details name the node and keep the usage figures. */
 export function errorOfFailure(failure: WardenJobFailure): WardenError {
   const known = CLASSES.get(failure.code);
-  const details: Record<string, unknown> = { ...failure.details, ...(failure.node === undefined ? {} : { node: failure.node }) };
+  const details: Record<string, unknown> = { ...decodeDetails(failure.details), ...(failure.node === undefined ? {} : { node: failure.node }) };
   // A code this version does not know (a newer node's) is kept beside the generic one.
   if (!known) details.remoteCode = failure.code;
   const ErrorClass = known ?? RemoteJobError;

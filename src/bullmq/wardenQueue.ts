@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Abi } from '../artifactHandle.js';
 import { PRIORITIES, type Priority } from '../actors/jobQueue.js';
 import { AbortedError, DeadlineError, InvalidOptionError, PrevalidationError, type WardenError } from '../errors.js';
-import { describe, positiveInteger } from '../options.js';
+import { DEFAULT_LIMITS, describe, jobConfigOption, positiveInteger } from '../options.js';
 import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from '../shared/limits.js';
 import { cancelChannel } from './cancel.js';
 import { CodeStore } from './codeStore.js';
@@ -16,6 +16,7 @@ import {
   codeHashOf,
   errorOfFailure,
   parseFailedReason,
+  type JobOutcome,
   type WardenJobData,
   type WardenJobReturn,
 } from './jobData.js';
@@ -35,6 +36,10 @@ export interface WardenQueueOptions {
   maxCodeBytes?: number;
   /** Larger input is refused at submit (E_INVALID_OPTION). Default 16 MiB. */
   maxInputBytes?: number;
+  /** Larger `files` (all together) are refused at submit (E_INVALID_OPTION). Default 16 MiB, as a node's `limits.maxFilesBytes`. */
+  maxFilesBytes?: number;
+  /** Larger `args` and `env` (each string with its NUL) are refused at submit (E_INVALID_OPTION). Default 256 KiB, as a node's `limits.maxArgsBytes`. */
+  maxArgsBytes?: number;
   /** BullMQ attempts of a job whose failures are not deterministic. Default 3. */
   attempts?: number;
   /** BullMQ backoff between those attempts. Default exponential from 1 s. */
@@ -61,25 +66,19 @@ export interface SubmitOptions {
   jobId?: string;
   /** The BullMQ job name, as dashboards show it. Default `warden`. */
   name?: string;
+  /** Fuel the execution may use (about one unit per instruction), at most the node's `limits.maxFuel`. Default: that limit. */
+  fuel?: number;
+  /** The module's argv, argv[0] included. Default `['main']`. */
+  args?: string[];
+  /** The module's environment. Default: empty. */
+  env?: Record<string, string> | Map<string, string>;
+  /** Files the job's directory (preopened as `/`) starts with: relative path → contents (a string is UTF-8). */
+  files?: Record<string, Uint8Array | string> | Map<string, Uint8Array | string>;
 }
 
-/** What a warden job returned, decoded. */
-export interface WardenJobResult {
+/** What a warden job returned, decoded: `WardenJobReturn` with its bytes as Buffers and its job id. */
+export interface WardenJobResult extends Omit<WardenJobReturn, 'warden' | 'output' | 'log' | 'files'>, Pick<JobOutcome<Buffer, Record<string, Buffer>>, 'output' | 'log' | 'files'> {
   jobId: string;
-  output: Buffer;
-  log: Buffer;
-  logTruncated: boolean;
-  cpuTimeMs: number;
-  wallTimeMs: number;
-  peakRssBytes: number;
-  /** The node that ran it. */
-  node: string;
-  workerId: string;
-  /** Runs on that node (2 when its first worker died under it). */
-  attempts: number;
-  /** True when that node had the module prepared already. */
-  cached: boolean;
-  artifactKey: string;
 }
 
 export type WardenJob = Job<WardenJobData, WardenJobReturn>;
@@ -96,8 +95,8 @@ function sleep(ms: number): Promise<undefined> {
 
 const debug = createDebug('warden:bullmq');
 
-const OPTION_NAMES = new Set(['connection', 'prefix', 'inlineCodeBytes', 'codeTtlSeconds', 'maxCodeBytes', 'maxInputBytes', 'attempts', 'backoff']);
-const SUBMIT_OPTION_NAMES = new Set(['priority', 'abi', 'timeoutMs', 'deadline', 'signal', 'attempts', 'backoff', 'jobId', 'name']);
+const OPTION_NAMES = new Set(['connection', 'prefix', 'inlineCodeBytes', 'codeTtlSeconds', 'maxCodeBytes', 'maxInputBytes', 'maxFilesBytes', 'maxArgsBytes', 'attempts', 'backoff']);
+const SUBMIT_OPTION_NAMES = new Set(['priority', 'abi', 'timeoutMs', 'deadline', 'signal', 'attempts', 'backoff', 'jobId', 'name', 'fuel', 'args', 'env', 'files']);
 
 /**
  * The producer's side of a warden queue: submits jobs (code by hash, stored once in Redis or
@@ -118,6 +117,8 @@ export class WardenQueue {
   #prefix: string;
   #inlineCodeBytes: number;
   #maxInputBytes: number;
+  /** What `args`, `env` and `files` are checked against at submit; the node checks its own limits again. */
+  #configLimits: typeof DEFAULT_LIMITS;
   #jobDefaults: JobsOptions;
   #events: Promise<QueueEvents> | undefined;
   #closing: Promise<void> | undefined;
@@ -140,6 +141,14 @@ export class WardenQueue {
     }
     this.#inlineCodeBytes = nonNegativeInteger('inlineCodeBytes', options.inlineCodeBytes, 4096);
     this.#maxInputBytes = positiveInteger('maxInputBytes', options.maxInputBytes, DEFAULT_EXECUTE_LIMITS.maxInputBytes);
+    this.#configLimits = {
+      ...DEFAULT_LIMITS,
+      maxFilesBytes: positiveInteger('maxFilesBytes', options.maxFilesBytes, DEFAULT_EXECUTE_LIMITS.maxFilesBytes),
+      maxArgsBytes: positiveInteger('maxArgsBytes', options.maxArgsBytes, DEFAULT_EXECUTE_LIMITS.maxArgsBytes),
+      // Counts and path lengths are the nodes' to judge (theirs may be raised); names are checked here.
+      maxFiles: Number.MAX_SAFE_INTEGER,
+      maxPathBytes: Number.MAX_SAFE_INTEGER,
+    };
     const store = {
       prefix: this.#prefix,
       ttlSeconds: positiveInteger('codeTtlSeconds', options.codeTtlSeconds, 7 * 86_400),
@@ -210,6 +219,10 @@ export class WardenQueue {
       });
     }
 
+    const fuel = options.fuel === undefined ? undefined : positiveInteger('fuel', options.fuel, 1);
+    // The same checks as host.execute's, against this producer's limits.
+    const config = jobConfigOption(options, this.#configLimits);
+
     const codeHash = codeHashOf(code);
     const inline = code.byteLength <= this.#inlineCodeBytes;
     if (!inline) await this.#store.put(codeHash, code);
@@ -222,6 +235,10 @@ export class WardenQueue {
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
       priority,
+      ...(fuel === undefined ? {} : { fuel }),
+      ...(options.args === undefined || !config ? {} : { args: config.args }),
+      ...(options.env === undefined || !config ? {} : { env: envRecord(config.env) }),
+      ...(options.files === undefined || !config ? {} : { files: record(config.files.map(([name, bytes]) => [name, base64(bytes)])) }),
     };
     const job = (await this.queue.add(name, data, {
       ...this.#jobDefaults,
@@ -419,6 +436,18 @@ function checkBytes(name: string, value: unknown): void {
   }
 }
 
+/** A record of entries that may be named `__proto__`: own properties of a null-prototype object. */
+function record<T>(entries: Iterable<[string, T]>): Record<string, T> {
+  const out = Object.create(null) as Record<string, T>;
+  for (const [name, value] of entries) out[name] = value;
+  return out;
+}
+
+/** `NAME=VALUE` strings (checked by jobConfigOption) as the record job data carries. */
+function envRecord(env: string[]): Record<string, string> {
+  return record(env.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
+}
+
 function base64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
@@ -441,11 +470,19 @@ export function decodeReturn(jobId: string, value: unknown): WardenJobResult {
   if (r === null || typeof r !== 'object' || r.warden !== JOB_FORMAT || typeof r.output !== 'string' || typeof r.log !== 'string') {
     throw new RemoteJobError(`job ${jobId} returned something that is not a warden result: ${describe(value).slice(0, 100)}`);
   }
+  const files = r.files ?? {};
+  if (files === null || typeof files !== 'object' || Object.values(files).some((text) => typeof text !== 'string')) {
+    throw new RemoteJobError(`job ${jobId} returned files that are not base64 texts: ${describe(files).slice(0, 100)}`);
+  }
   return {
     jobId,
     output: Buffer.from(r.output, 'base64'),
     log: Buffer.from(r.log, 'base64'),
     logTruncated: r.logTruncated === true,
+    files: record(Object.entries(files).map(([name, text]) => [name, Buffer.from(text, 'base64')])),
+    ...(typeof r.memoryPages === 'number' ? { memoryPages: r.memoryPages } : {}),
+    ...(typeof r.maxMemoryPages === 'number' ? { maxMemoryPages: r.maxMemoryPages } : {}),
+    fuelUsed: Number(r.fuelUsed),
     cpuTimeMs: Number(r.cpuTimeMs),
     wallTimeMs: Number(r.wallTimeMs),
     peakRssBytes: Number(r.peakRssBytes),

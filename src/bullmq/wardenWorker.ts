@@ -69,6 +69,10 @@ const COUNTS_TIMEOUT_MS = 2000;
 /** How long past its grace a closing node waits for Redis before it drops the connections. */
 const CLOSE_MARGIN_MS = 5000;
 
+function base64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
 /** `promise`, or a rejection after `ms` (the promise runs on). */
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -187,6 +191,10 @@ export class WardenWorker {
         ...(parsed.abi === undefined ? {} : { abi: parsed.abi }),
         ...(parsed.timeoutMs === undefined ? {} : { timeoutMs: parsed.timeoutMs }),
         ...(parsed.deadline === undefined ? {} : { deadline: parsed.deadline }),
+        ...(parsed.fuel === undefined ? {} : { fuel: parsed.fuel }),
+        ...(parsed.args === undefined ? {} : { args: parsed.args }),
+        ...(parsed.env === undefined ? {} : { env: parsed.env }),
+        ...(parsed.files === undefined ? {} : { files: parsed.files }),
         ...(signal ? { signal } : {}),
       });
       this.#metrics.attempt('completed');
@@ -194,9 +202,13 @@ export class WardenWorker {
       if (job.id !== undefined) this.#cancelled.delete(job.id);
       return {
         warden: JOB_FORMAT,
-        output: Buffer.from(result.output.buffer, result.output.byteOffset, result.output.byteLength).toString('base64'),
-        log: Buffer.from(result.log.buffer, result.log.byteOffset, result.log.byteLength).toString('base64'),
+        output: base64(result.output),
+        log: base64(result.log),
         logTruncated: result.logTruncated,
+        files: Object.fromEntries(Object.entries(result.files).map(([name, bytes]) => [name, base64(bytes)])),
+        ...(result.memoryPages === undefined ? {} : { memoryPages: result.memoryPages }),
+        ...(result.maxMemoryPages === undefined ? {} : { maxMemoryPages: result.maxMemoryPages }),
+        fuelUsed: result.fuelUsed,
         cpuTimeMs: result.cpuTimeMs,
         wallTimeMs: result.wallTimeMs,
         peakRssBytes: result.peakRssBytes,

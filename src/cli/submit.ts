@@ -1,11 +1,14 @@
 import type { Abi } from '../artifactHandle.js';
 import { PRIORITIES, type Priority } from '../actors/jobQueue.js';
-import { helpOption, parseArgs, parseChoice, parseDuration, requirePositionals } from './args.js';
+import { ExitError, WardenError } from '../errors.js';
+import { helpOption, parseArgs, parseChoice, parseCount, parseDuration, requirePositionals } from './args.js';
 import { readInput, readModule } from './files.js';
 import { encodeBytes, reportJsonFailure, writeJson } from './format.js';
+import { failureProducts, filesJson, parseEnvOption, parseFileOption, readJobFiles, writeOutDir } from './jobFiles.js';
 import { parsePositive, queueHelp, queueOf, queueOptions } from './queueArgs.js';
 
 export const submitHelp = `Usage: warden submit --redis URL --queue NAME <module> [--input FILE | -] [--wait] [--json]
+                     [--fuel N] [--file NAME=PATH]... [--env NAME=VALUE]... [--out-dir DIR] [-- ARGS...]
 
 Adds one job to a BullMQ queue that warden nodes ("warden serve") consume: <module> (raw,
 gzip or brotli WebAssembly) runs on the input on one of them. The code travels by its
@@ -26,6 +29,13 @@ ${queueHelp}
   --attempts N       attempts when failures are not deterministic (default: 3)
   --deadline T       give up T from now: 500ms, 2s, 1m (default: none)
   --job-id ID        a job id of your own: submitting it again adds nothing
+  --fuel N           fuel the execution may use, about one unit per instruction; out of
+                     it the job fails with E_OUT_OF_FUEL (default: the node's limit)
+  --file NAME=PATH   put the file PATH in the job's directory as NAME (repeatable; a bare
+                     PATH is named by its base name)
+  --env NAME=VALUE   set a variable of the module's environment (repeatable)
+  --out-dir DIR      with --wait: write the files the module created or changed into DIR
+  -- ARGS...         the module's arguments: its argv is <module> ARGS...
   -h, --help         show this help
 
 Exit code: 0 when the job was added (with --wait: when it succeeded), 1 when it failed
@@ -33,7 +43,7 @@ Exit code: 0 when the job was added (with --wait: when it succeeded), 1 when it 
 
 /** `warden submit`: one job onto a queue, optionally waiting for its result. */
 export async function submitCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals, tokens } = parseArgs({
     args: argv,
     options: {
       ...helpOption,
@@ -47,15 +57,27 @@ export async function submitCommand(argv: string[]): Promise<number> {
       attempts: { type: 'string' },
       deadline: { type: 'string' },
       'job-id': { type: 'string' },
+      fuel: { type: 'string' },
+      file: { type: 'string', multiple: true },
+      env: { type: 'string', multiple: true },
+      'out-dir': { type: 'string' },
     },
     strict: true,
     allowPositionals: true,
+    tokens: true,
   });
   if (values.help) {
     process.stdout.write(`${submitHelp}\n`);
     return 0;
   }
-  const [modulePath] = requirePositionals(positionals, ['module']) as [string];
+  // Everything after `--` is the module's: its arguments, never warden's.
+  const terminator = tokens.find((token) => token.kind === 'option-terminator')?.index;
+  const moduleArgs = terminator === undefined ? [] : argv.slice(terminator + 1);
+  const [modulePath] = requirePositionals(positionals.slice(0, positionals.length - moduleArgs.length), ['module']) as [string];
+  const fileOptions = (values.file ?? []).map(parseFileOption);
+  const env = Object.fromEntries((values.env ?? []).map(parseEnvOption));
+  const fuel = values.fuel === undefined ? undefined : parseCount('fuel', values.fuel);
+  const outDir = values['out-dir'];
   const { redis, queue: queueName, prefix } = queueOf(values);
   const abi = values.abi === undefined ? undefined : parseChoice<Abi>('abi', values.abi, ['run', 'wasi']);
   const priority = values.priority === undefined ? undefined : parseChoice<Priority>('priority', values.priority, PRIORITIES);
@@ -65,6 +87,7 @@ export async function submitCommand(argv: string[]): Promise<number> {
   try {
     const code = await readModule(modulePath);
     const input = await readInput(values.input);
+    const files = await readJobFiles(fileOptions);
     // Loaded here: the other commands do not pay for BullMQ and ioredis at startup.
     const { WardenQueue } = await import('../bullmq/wardenQueue.js');
     const queue = new WardenQueue(queueName, { connection: redis, ...(prefix === undefined ? {} : { prefix }) });
@@ -76,6 +99,11 @@ export async function submitCommand(argv: string[]): Promise<number> {
         ...(attempts === undefined ? {} : { attempts }),
         ...(deadlineMs === undefined ? {} : { deadline: Date.now() + deadlineMs }),
         ...(values['job-id'] === undefined ? {} : { jobId: values['job-id'] }),
+        ...(fuel === undefined ? {} : { fuel }),
+        // As `warden run` gives them: argv[0] is the module's path.
+        args: [modulePath, ...moduleArgs],
+        ...(values.env === undefined ? {} : { env }),
+        ...(fileOptions.length === 0 ? {} : { files }),
       });
       if (!values.wait) {
         if (values.json) writeJson({ ok: true, jobId: job.id, codeHash: job.data.codeHash, inline: job.data.code !== undefined });
@@ -83,6 +111,7 @@ export async function submitCommand(argv: string[]): Promise<number> {
         return 0;
       }
       const result = await queue.result(job);
+      if (outDir !== undefined) await writeOutDir(outDir, result.files);
       if (values.json) {
         const output = encodeBytes(result.output);
         const log = encodeBytes(result.log);
@@ -94,6 +123,9 @@ export async function submitCommand(argv: string[]): Promise<number> {
           log: log.text,
           logEncoding: log.encoding,
           logTruncated: result.logTruncated,
+          files: filesJson(result.files),
+          memoryPages: result.memoryPages,
+          fuelUsed: result.fuelUsed,
           cpuTimeMs: result.cpuTimeMs,
           wallTimeMs: result.wallTimeMs,
           node: result.node,
@@ -111,7 +143,54 @@ export async function submitCommand(argv: string[]): Promise<number> {
       await queue.close();
     }
   } catch (error) {
+    if (error instanceof WardenError) {
+      await reportProducts(error, { json: values.json === true, outDir });
+      if (values.json) return 1;
+    }
     if (values.json) return reportJsonFailure(error);
     throw error;
   }
+}
+
+/**
+ * What a failed job wrote still reaches the user, as far as its failedReason kept it: its files
+ * go to --out-dir and, without --json, its output to stdout and its log to stderr, before
+ * warden's own error line. With --json: one object with the error (exit code, fuel used) and them.
+ */
+async function reportProducts(error: WardenError, { json, outDir }: { json: boolean; outDir: string | undefined }): Promise<void> {
+  const { output, log, logTruncated, files } = failureProducts(error);
+  if (outDir !== undefined && Object.keys(files).length > 0) await writeOutDir(outDir, files);
+  if (json) {
+    const report: Record<string, unknown> = {
+      ok: false,
+      error: {
+        code: error.code,
+        message: error.message,
+        deterministic: error.deterministic,
+        ...(error instanceof ExitError ? { exitCode: error.exitCode } : {}),
+        ...(typeof error.details.fuelUsed === 'number' ? { fuelUsed: error.details.fuelUsed } : {}),
+        ...(typeof error.details.node === 'string' ? { node: error.details.node } : {}),
+      },
+    };
+    if (error.details.output instanceof Uint8Array) {
+      const out = encodeBytes(output);
+      const logText = encodeBytes(log);
+      Object.assign(report, {
+        output: out.text,
+        outputEncoding: out.encoding,
+        outputTruncated: error.details.outputTruncated === true,
+        log: logText.text,
+        logEncoding: logText.encoding,
+        logTruncated,
+        files: filesJson(files),
+        filesTruncated: error.details.filesTruncated === true,
+      });
+    }
+    writeJson(report);
+    process.stderr.write(`warden: ${error.code}: ${error.message}\n`);
+    return;
+  }
+  process.stderr.write(log);
+  if (logTruncated) process.stderr.write(`\nwarden: the log was truncated at ${log.byteLength} bytes\n`);
+  process.stdout.write(output);
 }

@@ -11,6 +11,7 @@ import test from 'ava';
 import { startNode } from '../helpers/bullmq.js';
 import { warden } from '../helpers/cli.js';
 import { startRedis } from '../helpers/redis.js';
+import { buildWasiPrograms } from '../helpers/wasiPrograms.js';
 import { sources, wat } from '../helpers/wat.js';
 
 function tempFile(t: { teardown(fn: () => void): void }, name: string, bytes: Uint8Array | string): string {
@@ -60,6 +61,43 @@ test.serial('warden submit: the job id, then --wait with raw output and --json; 
   t.regex(watched, /completed on cli-node \(cached, [\d.]+ ms\): "Hello, submit!"/);
   t.regex(watched, /failed on cli-node: E_TRAP \(deterministic, not retried\): /);
 });
+
+const built = buildWasiPrograms();
+
+(('programs' in built) ? test.serial : test.serial.skip)(
+  'warden submit: --file, --env, -- ARGS, --out-dir and --fuel as warden run takes them; fuelUsed and exitCode in --json',
+  async (t) => {
+    const programs = (built as { programs: Map<string, Uint8Array> }).programs;
+    const redis = await startRedis(t);
+    await startNode(t, redis, 'cliwasi', { node: 'wasi-node' });
+    const base = ['submit', '--redis', redis.url, '--queue', 'cliwasi', '--wait', '--json'];
+    const files = tempFile(t, 'files.wasm', programs.get('files')!);
+    const text = tempFile(t, 'text.txt', 'a\nb\n');
+    const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-submit-out-'));
+    t.teardown(() => fs.rmSync(outDir, { recursive: true, force: true }));
+    const ran = await warden([...base, files, '--file', `data.txt=${text}`, '--env', 'GREETING=hi', '--out-dir', outDir, '--', 'data.txt']);
+    t.is(ran.code, 0, ran.stderr);
+    const result = JSON.parse(ran.stdout) as { output: string; fuelUsed: number; files: Record<string, { data: string }> };
+    t.regex(result.output, /read 4 bytes from data\.txt/);
+    t.true(Number.isSafeInteger(result.fuelUsed) && result.fuelUsed > 0);
+    t.is(result.files['report.txt']?.data, '2 lines\n');
+    t.is(fs.readFileSync(path.join(outDir, 'report.txt'), 'utf8'), '2 lines\n');
+
+    const exit = tempFile(t, 'exitcode.wasm', programs.get('exitcode')!);
+    const failed = await warden([...base, exit, '--', 'exit', '5']);
+    t.is(failed.code, 1);
+    t.like(JSON.parse(failed.stdout), { ok: false, error: { code: 'E_EXIT', exitCode: 5, node: 'wasi-node' }, output: 'ending by exit 5\n' });
+    const raw = await warden(['submit', '--redis', redis.url, '--queue', 'cliwasi', '--wait', exit, '--', 'exit', '5']);
+    t.is(raw.code, 1);
+    t.is(raw.stdout, 'ending by exit 5\n');
+    t.regex(raw.stderr, /usage: exitcode/);
+
+    const loop = tempFile(t, 'loop.wasm', wat(sources.infiniteLoop));
+    const fuel = await warden([...base, loop, '--fuel', '777']);
+    t.is(fuel.code, 1);
+    t.like(JSON.parse(fuel.stdout), { ok: false, error: { code: 'E_OUT_OF_FUEL', fuelUsed: 777 } });
+  },
+);
 
 test('warden submit and serve: usage errors exit 2 and name the problem', async (t) => {
   const hello = path.resolve('examples/build/hello.wasm');
