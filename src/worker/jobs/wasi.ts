@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { DEFAULT_EXECUTE_LIMITS } from '../../shared/limits.js';
+import { JobError } from '../../shared/jobError.js';
 import { Fault, GuestMemory } from './guestMemory.js';
 import { WASI_FUNCTIONS } from '../../shared/hostFunctions.js';
 import { FsError, MemoryFs, type FsLimits } from './memoryFs.js';
@@ -90,6 +91,7 @@ export class WasiShim {
   readonly #realtimeBase = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
   readonly #charge: (bytes: number) => void;
   #exitCode: number | undefined;
+  #fatal: JobError | undefined;
 
   constructor(config: WasiConfig) {
     this.#args = cStrings(config.args ?? DEFAULT_ARGS);
@@ -131,11 +133,15 @@ export class WasiShim {
         // A process that exited does nothing more: a module that caught its own proc_exit (a
         // wasm catch_all catches it) is unwound again by each call it makes after it.
         if (this.#exitCode !== undefined) throw new ProcExit(this.#exitCode);
+        // A job error a call threw (output too large, out of fuel) ended the job, as an exit does:
+        // a module that caught it meets it again at each call, and `execute` fails with it.
+        if (this.#fatal !== undefined) throw this.#fatal;
         try {
           return fn.apply(target, args) ?? Errno.SUCCESS;
         } catch (error) {
           if (error instanceof Fault) return Errno.FAULT;
           if (error instanceof FsError) return error.errno;
+          if (error instanceof JobError) this.#fatal ??= error;
           throw error;
         }
       };
@@ -149,6 +155,11 @@ export class WasiShim {
    */
   #moved(bytes: number): void {
     this.#charge(bytes);
+  }
+
+  /** The first job error a call threw (E_OUTPUT_TOO_LARGE, E_OUT_OF_FUEL): the job's end, even if the module caught it. */
+  get fatal(): JobError | undefined {
+    return this.#fatal;
   }
 
   /** The code of the module's first `proc_exit`, once it called it. */
