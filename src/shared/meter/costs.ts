@@ -87,10 +87,24 @@ export const BULK_LENGTH_SHIFT: ReadonlyMap<number, number> = new Map([
   [0xfc << 16 | 17, 2], // table.fill
 ]);
 
-/** A host function call (any import, however reached: call, call_indirect, a table) costs this much fuel... */
-export const HOST_CALL_FUEL = 64;
-/** ...plus one unit of fuel per this many bytes it moves between memory and the host (JS copies them). */
-export const HOST_BYTES_PER_FUEL = 4;
+/*
+ * Host functions. What a call costs is charged by the worker at run time and shapes no artifact
+ * bytes, so these figures do not bump METER_VERSION; they are warden's, like the rest of its
+ * version. They are set so that no pattern of calls burns CPU faster per unit of fuel than the
+ * tightest wasm loop does (about 4.6 M fuel per CPU ms, docs/api.md "Picking a fuel value"):
+ * test/worker/jobs/hostFuel.test.ts measures each pattern against that loop, in the same run.
+ */
+
+/** A host function call (any import, however reached: call, call_indirect, a table) costs this much fuel (a JS call from wasm and back, about 100 ns)... */
+export const HOST_CALL_FUEL = 2048;
+/** ...plus one unit of fuel per this many bytes it moves between memory and the host (JS copies, fills or clears them, at memory speed: 1 to 5 GB/s)... */
+export const HOST_BYTES_PER_FUEL = 1;
+/**
+ * ...plus this much per item of work a call does apart from copying: each iovec, subscription,
+ * directory entry, argv or environment string, path byte group or ancestor directory it walks,
+ * each CPU-clock read (a system call), each 128 bytes of randomness.
+ */
+export const HOST_ITEM_FUEL = 1024;
 
 /*
  * Logical stack. A call costs its callee's frame, in units of 8 bytes: every parameter and local,

@@ -178,6 +178,7 @@ function newShim(abi: Abi, input: Uint8Array, output: OutputSink, log: LogSink, 
       fsLimits: limits,
       cpuNs: options.cpuNs ?? processCpuNs,
       charge: (bytes) => meter.chargeBytes(bytes),
+      chargeItems: (items) => meter.chargeItems(items),
     });
   } catch (error) {
     // The host checks the files against the same limits before it sends them.
