@@ -7,7 +7,7 @@
  */
 
 /** Version of the cost table and of the instrumenter's output. test/shared/meter/golden.test.ts pins it. */
-export const METER_VERSION = 1;
+export const METER_VERSION = 2;
 
 /** Fuel of an instruction unless `FUEL_BY_OPCODE` says otherwise. */
 export const FUEL_DEFAULT = 1;
@@ -61,9 +61,9 @@ export const FUEL_BY_OPCODE: ReadonlyMap<number, number> = new Map([
   [0x40, 64], // memory.grow
   [0xfc << 16 | 15, 64], // table.grow (plus its length, below)
   // Bulk operations: a base here, plus their length at run time (`BULK_LENGTH_SHIFT`).
-  [0xfc << 16 | 8, 4], // memory.init
-  [0xfc << 16 | 10, 4], // memory.copy
-  [0xfc << 16 | 11, 4], // memory.fill
+  [0xfc << 16 | 8, 1], // memory.init
+  [0xfc << 16 | 10, 1], // memory.copy
+  [0xfc << 16 | 11, 1], // memory.fill
   [0xfc << 16 | 12, 4], // table.init
   [0xfc << 16 | 14, 4], // table.copy
   [0xfc << 16 | 17, 4], // table.fill
@@ -75,22 +75,38 @@ export const FUEL_BY_OPCODE: ReadonlyMap<number, number> = new Map([
 
 /**
  * The length operand of a bulk operation costs `length >>> shift` more fuel, charged before the
- * operation runs: memory by 16 bytes per unit of fuel, tables by 4 elements.
+ * operation runs: memory by 2 bytes per unit of fuel (a fill or copy moves 1 to 5 GB/s, so a loop
+ * of them burns CPU per unit of fuel as the tightest wasm loop does: test/worker/jobs/hostFuel.test.ts;
+ * at 16 bytes a unit, version 1, they burned it 8 times faster), tables by 4 elements.
  */
 export const BULK_LENGTH_SHIFT: ReadonlyMap<number, number> = new Map([
-  [0xfc << 16 | 8, 4], // memory.init
-  [0xfc << 16 | 10, 4], // memory.copy
-  [0xfc << 16 | 11, 4], // memory.fill
+  [0xfc << 16 | 8, 1], // memory.init
+  [0xfc << 16 | 10, 1], // memory.copy
+  [0xfc << 16 | 11, 1], // memory.fill
   [0xfc << 16 | 12, 2], // table.init
   [0xfc << 16 | 14, 2], // table.copy
   [0xfc << 16 | 15, 2], // table.grow
   [0xfc << 16 | 17, 2], // table.fill
 ]);
 
-/** A host function call (any import, however reached: call, call_indirect, a table) costs this much fuel... */
-export const HOST_CALL_FUEL = 64;
-/** ...plus one unit of fuel per this many bytes it moves between memory and the host (JS copies them). */
-export const HOST_BYTES_PER_FUEL = 4;
+/*
+ * Host functions. What a call costs is charged by the worker at run time and shapes no artifact
+ * bytes, so these figures do not bump METER_VERSION; they are warden's, like the rest of its
+ * version. They are set so that no pattern of calls burns CPU faster per unit of fuel than the
+ * tightest wasm loop does (about 4.6 M fuel per CPU ms, docs/api.md "Picking a fuel value"):
+ * test/worker/jobs/hostFuel.test.ts measures each pattern against that loop, in the same run.
+ */
+
+/** A host function call (any import, however reached: call, call_indirect, a table) costs this much fuel (a JS call from wasm and back, about 100 ns)... */
+export const HOST_CALL_FUEL = 2048;
+/** ...plus one unit of fuel per this many bytes it moves between memory and the host (JS copies, fills or clears them, at memory speed: 1 to 5 GB/s)... */
+export const HOST_BYTES_PER_FUEL = 1;
+/**
+ * ...plus this much per item of work a call does apart from copying: each iovec, subscription,
+ * directory entry, argv or environment string, path byte group or ancestor directory it walks,
+ * each CPU-clock read (a system call), each 128 bytes of randomness.
+ */
+export const HOST_ITEM_FUEL = 1024;
 
 /*
  * Logical stack. A call costs its callee's frame, in units of 8 bytes: every parameter and local,

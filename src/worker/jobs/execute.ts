@@ -132,11 +132,14 @@ export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi,
     // error or its own proc_exit and return. Out of fuel is still out of fuel, and an exit is
     // still the exit it asked for (every WASI call after it throws again, `WasiShim.exitCode`).
     meter.check();
+    if (shim.fatal !== undefined) throw shim.fatal;
     if (shim.exitCode !== undefined) throw new ProcExit(shim.exitCode);
   } catch (error) {
     // The process ended at its first proc_exit: a trap in what the module ran after catching it
     // changes nothing. Running out of fuel does: the job was stopped for it.
-    const classified = error instanceof ProcExit ? error : classifyError(error, state, meter);
+    // So is a job error a WASI call threw first (output too large): whatever the module did after
+    // catching it (a trap, a loop out of fuel) happened after the job's end.
+    const classified = error instanceof ProcExit ? error : (shim.fatal ?? classifyError(error, state, meter));
     const exitCode = shim.exitCode ?? (error instanceof ProcExit ? error.exitCode : undefined);
     if (exitCode !== undefined && (classified instanceof ProcExit || classified instanceof JobError) && !meter.outOfFuel) {
       try {
@@ -177,6 +180,7 @@ function newShim(abi: Abi, input: Uint8Array, output: OutputSink, log: LogSink, 
       fsLimits: limits,
       cpuNs: options.cpuNs ?? processCpuNs,
       charge: (bytes) => meter.chargeBytes(bytes),
+      chargeItems: (items) => meter.chargeItems(items),
     });
   } catch (error) {
     // The host checks the files against the same limits before it sends them.

@@ -1,6 +1,14 @@
 /** A guest pointer or length that falls outside linear memory; WASI calls turn it into EFAULT. */
 export class Fault extends Error {
   override name = 'Fault';
+
+  constructor(message: string) {
+    // No stack: the shim catches it at once, and capturing one through wasm frames costs tens of µs.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    super(message);
+    Error.stackTraceLimit = limit;
+  }
 }
 
 /**

@@ -27,8 +27,16 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** An errno thrown inside the filesystem and answered by the WASI call that ran into it. */
 export class FsError extends Error {
-  constructor(readonly errno: number) {
+  readonly errno: number;
+
+  constructor(errno: number) {
+    // No stack: the shim catches it at once, and capturing one through wasm frames costs tens of
+    // µs, which would make a loop of failing calls far cheaper in fuel than in CPU.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(`errno ${errno}`);
+    Error.stackTraceLimit = limit;
+    this.errno = errno;
   }
 }
 
@@ -95,6 +103,9 @@ export class DirNode extends Node {
   readonly kind = 'dir';
   readonly entries = new Map<string, FileNode | DirNode>();
 
+  /** UTF-8 bytes of its path from the root, kept (not walked up for) so that a deep tree costs no more per entry. */
+  #pathBytes = 0;
+
   constructor(
     now: bigint,
     /** Where the directory is, for path lengths and `..`; the root has none. */
@@ -102,11 +113,18 @@ export class DirNode extends Node {
     public name: string,
   ) {
     super(now);
+    this.placed();
   }
 
   /** UTF-8 bytes of this directory's path from the root ('' for the root). */
   pathBytes(): number {
-    return this.parent === undefined ? 0 : childPathBytes(this.parent, this.name);
+    return this.#pathBytes;
+  }
+
+  /** Recomputes the path length, here and below, after the directory was created or moved. */
+  placed(): void {
+    this.#pathBytes = this.parent === undefined ? 0 : childPathBytes(this.parent, this.name);
+    for (const node of this.entries.values()) if (node.kind === 'dir') node.placed();
   }
 
   isWithin(other: DirNode): boolean {
@@ -165,8 +183,10 @@ export class MemoryFs {
     if (path.length === 0) fail(Errno.INVAL);
     if (path.includes('\0')) fail(Errno.INVAL);
     if (path.startsWith('/')) fail(Errno.NOTCAPABLE);
+    // The base's own path, collected leaf first and turned once: linear in its depth.
     const parts: string[] = [];
-    for (let dir: DirNode | undefined = base; dir?.parent !== undefined; dir = dir.parent) parts.unshift(dir.name);
+    for (let dir: DirNode | undefined = base; dir?.parent !== undefined; dir = dir.parent) parts.push(dir.name);
+    parts.reverse();
     for (const part of path.split('/')) {
       if (part === '' || part === '.') continue;
       if (part === '..') parts.pop();
@@ -196,6 +216,11 @@ export class MemoryFs {
   /** As `lookup`, but a missing node is ENOENT. */
   existing(resolved: Resolved): FsNode {
     return this.lookup(resolved) ?? fail(Errno.NOENT);
+  }
+
+  /** Files and directories in the tree now (the root not counted). */
+  get entryCount(): number {
+    return this.#entries;
   }
 
   #checkNewEntry(dir: DirNode, name: string): void {
@@ -350,6 +375,7 @@ export class MemoryFs {
     if (node.kind === 'dir') {
       node.parent = target.dir;
       node.name = target.name;
+      node.placed();
       markChanged(node);
     } else {
       node.changed = true;

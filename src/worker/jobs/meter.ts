@@ -4,7 +4,7 @@
  * for their calls and the bytes they move, reads the fuel used, and tells a trap of the counters
  * from any other.
  */
-import { FUEL_EXPORT, HOST_BYTES_PER_FUEL, HOST_CALL_FUEL, STACK_EXPORT, START_EXPORT } from '../../shared/meter/costs.js';
+import { FUEL_EXPORT, HOST_BYTES_PER_FUEL, HOST_CALL_FUEL, HOST_ITEM_FUEL, STACK_EXPORT, START_EXPORT } from '../../shared/meter/costs.js';
 import { JobError } from '../../shared/jobError.js';
 
 type HostFunction = (...args: never[]) => unknown;
@@ -79,6 +79,11 @@ export class Meter {
   /** Charges a host function for the bytes it moves between linear memory and the host. */
   chargeBytes(bytes: number): void {
     this.charge(Math.floor(bytes / HOST_BYTES_PER_FUEL));
+  }
+
+  /** Charges a host function for the items of work it does beyond copying bytes (`HOST_ITEM_FUEL`). */
+  chargeItems(items: number): void {
+    this.charge(items * HOST_ITEM_FUEL);
   }
 
   /** The import object with each host function charged `HOST_CALL_FUEL` per call, however it is reached. */

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { DEFAULT_EXECUTE_LIMITS } from '../../shared/limits.js';
+import { JobError } from '../../shared/jobError.js';
 import { Fault, GuestMemory } from './guestMemory.js';
 import { WASI_FUNCTIONS } from '../../shared/hostFunctions.js';
 import { FsError, MemoryFs, type FsLimits } from './memoryFs.js';
@@ -36,6 +37,8 @@ export interface WasiConfig {
    * meter); it throws to stop the job when it is out of fuel.
    */
   charge?: (bytes: number) => void;
+  /** Called with the items of work a call does beyond copying (`HOST_ITEM_FUEL`); throws like `charge`. */
+  chargeItems?: (items: number) => void;
 }
 
 /** argv when the caller gives none: C programs commonly read argv[0] (usage messages, getopt). */
@@ -43,6 +46,17 @@ export const DEFAULT_ARGS: readonly string[] = ['main'];
 
 /** The name the job's directory is preopened under: absolute and relative paths both resolve in it. */
 export const PREOPEN_NAME = '/';
+
+/** A CPU-clock read is a system call (clock_gettime on a thread's clock): this many items. */
+const CPU_CLOCK_ITEMS = 16;
+/** Bytes of randomness per item: the generator costs about 2 fuel a byte more than a copy. */
+const RANDOM_BYTES_PER_ITEM = 512;
+
+/** Items of work per `poll_oneoff` subscription (read, classified, an event built and written). */
+const SUBSCRIPTION_ITEMS = 2;
+
+/** A call that fails unwinds with an exception (several µs in V8): this many items. */
+const FAILED_CALL_ITEMS = 16;
 
 const STDIN = 0;
 const STDOUT = 1;
@@ -83,19 +97,27 @@ export class WasiShim {
   readonly #fds: FdTable;
   readonly #args: Uint8Array[];
   readonly #env: Uint8Array[];
+  /** Bytes of all args and all env strings, NULs included: what the `*_sizes_get` calls answer. */
+  readonly #argsBytes: number;
+  readonly #envBytes: number;
   readonly #cpuNs: () => bigint;
   readonly #cpuStart: bigint;
   readonly #stdin: { bytes: Uint8Array; offset: number };
   /** Realtime is derived from the monotonic clock so that both advance together. */
   readonly #realtimeBase = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
   readonly #charge: (bytes: number) => void;
+  readonly #chargeItems: (items: number) => void;
   #exitCode: number | undefined;
+  #fatal: JobError | undefined;
 
   constructor(config: WasiConfig) {
     this.#args = cStrings(config.args ?? DEFAULT_ARGS);
     this.#env = cStrings(config.env ?? []);
+    this.#argsBytes = this.#args.reduce((sum, s) => sum + s.byteLength, 0);
+    this.#envBytes = this.#env.reduce((sum, s) => sum + s.byteLength, 0);
     this.#cpuNs = config.cpuNs ?? processCpuNs;
     this.#charge = config.charge ?? (() => {});
+    this.#chargeItems = config.chargeItems ?? (() => {});
     this.#cpuStart = this.#cpuNs();
     this.#stdin = { bytes: config.stdin, offset: 0 };
     this.fs = new MemoryFs(config.fsLimits ?? DEFAULT_EXECUTE_LIMITS, () => this.#realtime());
@@ -121,7 +143,7 @@ export class WasiShim {
    */
   imports(): Record<string, WasiFunction> {
     const own = this.#functions();
-    const files = new FileCalls({ memory: this.memory, fds: this.#fds, fs: this.fs, now: () => this.#realtime(), moved: (bytes) => this.#moved(bytes) });
+    const files = new FileCalls({ memory: this.memory, fds: this.#fds, fs: this.fs, now: () => this.#realtime(), moved: (bytes) => this.#moved(bytes), worked: (items) => this.#worked(items) });
     const imports: Record<string, WasiFunction> = {};
     for (const name of WASI_FUNCTIONS.keys()) {
       const target = (Object.hasOwn(own, name) ? own : files) as unknown as Record<string, WasiFunction | undefined>;
@@ -131,11 +153,17 @@ export class WasiShim {
         // A process that exited does nothing more: a module that caught its own proc_exit (a
         // wasm catch_all catches it) is unwound again by each call it makes after it.
         if (this.#exitCode !== undefined) throw new ProcExit(this.#exitCode);
+        // A job error a call threw (output too large, out of fuel) ended the job, as an exit does:
+        // a module that caught it meets it again at each call, and `execute` fails with it.
+        if (this.#fatal !== undefined) throw this.#fatal;
         try {
           return fn.apply(target, args) ?? Errno.SUCCESS;
         } catch (error) {
+          // An errno or a bad pointer unwinds the call with an exception: dearer than the call.
+          if (error instanceof Fault || error instanceof FsError) this.#worked(FAILED_CALL_ITEMS);
           if (error instanceof Fault) return Errno.FAULT;
           if (error instanceof FsError) return error.errno;
+          if (error instanceof JobError) this.#fatal ??= error;
           throw error;
         }
       };
@@ -149,6 +177,16 @@ export class WasiShim {
    */
   #moved(bytes: number): void {
     this.#charge(bytes);
+  }
+
+  /** The one place every call reports the items of work it does beyond copying, before it does them. */
+  #worked(items: number): void {
+    this.#chargeItems(items);
+  }
+
+  /** The first job error a call threw (E_OUTPUT_TOO_LARGE, E_OUT_OF_FUEL): the job's end, even if the module caught it. */
+  get fatal(): JobError | undefined {
+    return this.#fatal;
   }
 
   /** The code of the module's first `proc_exit`, once it called it. */
@@ -168,7 +206,9 @@ export class WasiShim {
         return this.#realtime();
       case ClockId.PROCESS_CPUTIME:
       case ClockId.THREAD_CPUTIME:
-        // The job is one thread: its CPU time since the job started is both its process's and its thread's.
+        // The job is one thread: its CPU time since the job started is both its process's and its
+        // thread's. Reading it is a system call, charged as such.
+        this.#worked(CPU_CLOCK_ITEMS);
         return this.#cpuNs() - this.#cpuStart;
       default:
         return undefined;
@@ -177,16 +217,19 @@ export class WasiShim {
 
   #randomGet(ptr: number, length: number): number {
     const target = this.memory.bytes(ptr, length);
+    // Generating randomness costs more than copying: charged before it is made.
+    this.#worked(Math.ceil(target.byteLength / RANDOM_BYTES_PER_ITEM));
+    this.#moved(target.byteLength);
     // getRandomValues fills at most 65536 bytes per call.
     for (let offset = 0; offset < target.byteLength; offset += 65_536) {
       crypto.getRandomValues(target.subarray(offset, offset + 65_536));
     }
-    this.#moved(target.byteLength);
     return Errno.SUCCESS;
   }
 
   /** `args_get` / `environ_get`: the pointers at `ptrs`, the strings at `buf`. */
   #copyStrings(strings: Uint8Array[], ptrs: number, buf: number): number {
+    this.#worked(strings.length);
     let at = buf;
     for (const [n, bytes] of strings.entries()) {
       this.memory.bytes(at, bytes.byteLength).set(bytes);
@@ -197,9 +240,9 @@ export class WasiShim {
     return Errno.SUCCESS;
   }
 
-  #sizes(strings: Uint8Array[], countPtr: number, sizePtr: number): number {
+  #sizes(strings: Uint8Array[], bytes: number, countPtr: number, sizePtr: number): number {
     this.memory.setU32(countPtr, strings.length);
-    this.memory.setU32(sizePtr, strings.reduce((sum, s) => sum + s.byteLength, 0));
+    this.memory.setU32(sizePtr, bytes);
     return Errno.SUCCESS;
   }
 
@@ -210,6 +253,9 @@ export class WasiShim {
   #pollOneoff(inPtr: number, outPtr: number, count: number, eventsPtr: number): number {
     const m = this.memory;
     if (count >>> 0 === 0) return Errno.INVAL;
+    // Each subscription is read, answered and written back: several items of work.
+    m.bytes(inPtr, (count >>> 0) * Size.SUBSCRIPTION);
+    this.#worked((count >>> 0) * SUBSCRIPTION_ITEMS);
     this.#moved((count >>> 0) * (Size.SUBSCRIPTION + Size.EVENT));
     const events: { userdata: bigint; error: number; type: number; nbytes: bigint }[] = [];
     const clocks: { userdata: bigint; deadline: bigint | undefined; clock: number }[] = [];
@@ -273,9 +319,9 @@ export class WasiShim {
     const m = this.memory;
     const notSocket = (fd: number) => (this.#fds.has(fd) ? Errno.NOTSOCK : Errno.BADF);
     return {
-      args_sizes_get: (countPtr: number, sizePtr: number) => this.#sizes(this.#args, countPtr, sizePtr),
+      args_sizes_get: (countPtr: number, sizePtr: number) => this.#sizes(this.#args, this.#argsBytes, countPtr, sizePtr),
       args_get: (argvPtr: number, bufPtr: number) => this.#copyStrings(this.#args, argvPtr, bufPtr),
-      environ_sizes_get: (countPtr: number, sizePtr: number) => this.#sizes(this.#env, countPtr, sizePtr),
+      environ_sizes_get: (countPtr: number, sizePtr: number) => this.#sizes(this.#env, this.#envBytes, countPtr, sizePtr),
       environ_get: (envPtr: number, bufPtr: number) => this.#copyStrings(this.#env, envPtr, bufPtr),
       clock_res_get: (clock: number, ptr: number) => {
         if (this.#now(clock) === undefined) return Errno.INVAL;

@@ -3,8 +3,8 @@
  * in-memory directory (`memoryFs.ts`) and descriptor table (`wasiFds.ts`). Errnos, rights and
  * edge cases follow node:wasi on Linux, the reference the tests compare with.
  */
-import type { GuestMemory } from './guestMemory.js';
-import { FsError, type FileNode, type FsNode, type MemoryFs, type Resolved } from './memoryFs.js';
+import { Fault, type GuestMemory } from './guestMemory.js';
+import { FsError, type DirNode, type FileNode, type FsNode, type MemoryFs, type Resolved } from './memoryFs.js';
 import { FdTable, type Descriptor, type DirFd, type FileFd } from './wasiFds.js';
 import {
   DIRECTORY_INHERITING,
@@ -33,7 +33,14 @@ export interface FileContext {
    * files or stdio (metering hooks here).
    */
   moved(bytes: number): void;
+  /** Reports the items of work a call does beyond copying (`HOST_ITEM_FUEL`), before it does them. */
+  worked(items: number): void;
 }
+
+/** Path bytes per item of work: decoding, splitting and walking a path is dearer than copying it. */
+const PATH_BYTES_PER_ITEM = 32;
+/** Items of work per directory entry `fd_readdir` lists (its name encoded, a dirent built and copied). */
+const DIRENT_ITEMS = 8;
 
 /** The rights that make a descriptor writable, as node:wasi decides the access mode from them. */
 const WRITE_RIGHTS = Rights.FD_DATASYNC | Rights.FD_WRITE | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE;
@@ -73,16 +80,34 @@ export class FileCalls {
     return this.ctx.fs;
   }
 
-  private path(ptr: number, length: number): Uint8Array {
-    return this.m.bytes(ptr, length);
+  /**
+   * Resolves a guest path against a directory, charged first: the path's bytes, and the walk up
+   * from the directory (its depth) that joining and any new entry's path length take.
+   */
+  private resolvePath(base: DirNode, ptr: number, length: number): Resolved {
+    const path = this.m.bytes(ptr, length);
+    let depth = 0;
+    for (let dir = base.parent; dir !== undefined; dir = dir.parent) depth++;
+    this.ctx.worked(1 + 2 * depth + Math.ceil(path.byteLength / PATH_BYTES_PER_ITEM));
+    this.ctx.moved(path.byteLength);
+    return this.fs.resolve(base, path);
   }
+
   private resolveAt(fd: number, needed: bigint, ptr: number, length: number): { dirFd: DirFd; resolved: Resolved } {
     const dirFd = this.fds.dir(fd, needed);
-    return { dirFd, resolved: this.fs.resolve(dirFd.node, this.path(ptr, length)) };
+    return { dirFd, resolved: this.resolvePath(dirFd.node, ptr, length) };
+  }
+
+  /** Sets a file's size, charged by the bytes it zero-fills or clears. */
+  private setSize(node: FileNode, size: number): void {
+    this.ctx.moved(Math.abs(size - node.size));
+    this.fs.setSize(node, size);
   }
 
   private writeFilestat(ptr: number, node: FsNode | undefined, filetype: number): void {
     this.m.zero(ptr, Size.FILESTAT);
+    // A directory's link count walks its entries.
+    if (node?.kind === 'dir') this.ctx.worked(Math.ceil(node.entries.size / 4));
     if (node === undefined) {
       this.m.setU8(ptr + 16, filetype);
       return;
@@ -110,10 +135,20 @@ export class FileCalls {
 
   /** The iovecs at `iovs` as views of guest memory. */
   private iovecs(iovs: number, count: number): Uint8Array[] {
-    // The iovec array is read from guest memory too: charged before the loop walks it.
-    this.ctx.moved((count >>> 0) * Size.IOVEC);
+    // The whole array must be in memory (EFAULT if not, before any charge); then each iovec is
+    // charged before the loop walks it. Empty iovecs take no view.
+    const n = count >>> 0;
+    if (n * Size.IOVEC > 0xffff_ffff) throw new Fault(`${n} iovecs do not fit in memory`);
+    const array = this.m.bytes(iovs, n * Size.IOVEC);
+    this.ctx.worked(n);
+    this.ctx.moved(array.byteLength);
+    const entries = new DataView(array.buffer, array.byteOffset, array.byteLength);
     const views: Uint8Array[] = [];
-    for (let n = 0; n < count >>> 0; n++) views.push(this.m.bytes(this.m.u32(iovs + n * Size.IOVEC), this.m.u32(iovs + n * Size.IOVEC + 4)));
+    for (let at = 0; at < array.byteLength; at += Size.IOVEC) {
+      const length = entries.getUint32(at + 4, true);
+      const view = this.m.bytes(entries.getUint32(at, true), length);
+      if (length > 0) views.push(view);
+    }
     return views;
   }
 
@@ -133,6 +168,8 @@ export class FileCalls {
 
   /** Writes iovecs to a file at `offset`; a full budget after some bytes is a short write, before any ENOSPC. */
   private writeFile(node: FileNode, offset: number, sources: Uint8Array[]): number {
+    // A write past the end zero-fills the gap: charged like the bytes written.
+    const gap = Math.max(0, offset - node.size);
     let written = 0;
     for (const source of sources) {
       let wrote: number;
@@ -145,7 +182,7 @@ export class FileCalls {
       written += wrote;
       if (wrote < source.byteLength) break;
     }
-    this.ctx.moved(written);
+    this.ctx.moved(written + (written > 0 ? gap : 0));
     return written;
   }
 
@@ -172,7 +209,7 @@ export class FileCalls {
   fd_allocate(fd: number, offset: bigint, length: bigint): number | void {
     const { node } = this.fileFd(fd, Rights.FD_ALLOCATE);
     const end = this.offsetOf(offset) + this.offsetOf(length);
-    if (end > node.size) this.fs.setSize(node, end);
+    if (end > node.size) this.setSize(node, end);
   }
 
   fd_close(fd: number): number | void {
@@ -218,7 +255,7 @@ export class FileCalls {
 
   fd_filestat_set_size(fd: number, size: bigint): number | void {
     const { node } = this.fileFd(fd, Rights.FD_FILESTAT_SET_SIZE);
-    this.fs.setSize(node, this.offsetOf(size));
+    this.setSize(node, this.offsetOf(size));
   }
 
   fd_filestat_set_times(fd: number, atim: bigint, mtim: bigint, flags: number): number | void {
@@ -323,12 +360,16 @@ export class FileCalls {
     if (descriptor.kind !== 'dir') throw new FsError(Errno.NOTDIR);
     // A listing from cookie 0 is a snapshot: later cookies index into it, so a directory that
     // changes between calls neither repeats nor skips the entries listed.
-    if (cookie === 0n || descriptor.listing === undefined) descriptor.listing = [...descriptor.node.entries];
     const target = this.m.bytes(buf, length);
+    if (cookie === 0n || descriptor.listing === undefined) {
+      this.ctx.worked(Math.ceil(descriptor.node.entries.size / 4));
+      descriptor.listing = [...descriptor.node.entries];
+    }
     let used = 0;
     const entries = descriptor.listing;
     for (let index = Number(BigInt.asUintN(53, cookie)); index < entries.length && used < target.byteLength; index++) {
       const [name, node] = entries[index]!;
+      this.ctx.worked(DIRENT_ITEMS);
       const nameBytes = new TextEncoder().encode(name);
       const dirent = new Uint8Array(Size.DIRENT + nameBytes.byteLength);
       const view = new DataView(dirent.buffer);
@@ -388,7 +429,7 @@ export class FileCalls {
     if (((base | inheriting) & ~dirFd.inheriting) !== 0n) throw new FsError(Errno.NOTCAPABLE);
     if (oflags & OFlags.CREAT && (dirFd.rights & Rights.PATH_CREATE_FILE) === 0n) throw new FsError(Errno.NOTCAPABLE);
     if (oflags & OFlags.TRUNC && (dirFd.rights & Rights.PATH_FILESTAT_SET_SIZE) === 0n) throw new FsError(Errno.NOTCAPABLE);
-    const resolved = this.fs.resolve(dirFd.node, this.path(ptr, length));
+    const resolved = this.resolvePath(dirFd.node, ptr, length);
     const writing = (base & WRITE_RIGHTS) !== 0n;
     const reading = (base & READ_RIGHTS) !== 0n || !writing;
     let node = this.fs.lookup(resolved);
@@ -408,7 +449,7 @@ export class FileCalls {
       let max = FILE_RIGHTS;
       if (!writing) max &= ~WRITE_RIGHTS;
       if (!reading) max &= ~Rights.FD_READ;
-      if (oflags & OFlags.TRUNC && node.size > 0) this.fs.setSize(node, 0);
+      if (oflags & OFlags.TRUNC && node.size > 0) this.setSize(node, 0);
       descriptor = { kind: 'file', node, offset: 0, flags: fdflags & 0xffff, rights: base & max, inheriting: 0n };
     }
     this.m.setU32(openedPtr, this.fds.open(descriptor));
@@ -429,6 +470,8 @@ export class FileCalls {
   path_rename(oldFd: number, oldPtr: number, oldLength: number, newFd: number, newPtr: number, newLength: number): number | void {
     const source = this.resolveAt(oldFd, Rights.PATH_RENAME_SOURCE, oldPtr, oldLength).resolved;
     const target = this.resolveAt(newFd, Rights.PATH_RENAME_TARGET, newPtr, newLength).resolved;
+    // Moving a directory walks what it holds (path lengths, files to return): at most every entry.
+    if (this.fs.lookup(source)?.kind === 'dir') this.ctx.worked(2 * this.fs.entryCount);
     this.fs.rename(source, target);
   }
 

@@ -114,9 +114,9 @@ test('bulk memory: fill, copy, init and data.drop compute the same, and cost by 
   agrees(t, text, [[0], [1], [16], [4096], [60000]]);
   const bytes = wat(text);
   const fuel = (len: number) => runMetered(bytes, (e) => (e.f as (n: number) => number)(len)).fuelUsed!;
-  // fill and copy each charge len >>> 4 more: 2 × 1000 for 16,000 bytes.
-  t.is(fuel(16_000) - fuel(0), 2000);
-  t.is(fuel(16_015) - fuel(16_000), 0);
+  // fill and copy each charge len >>> 1 more: 2 × 8000 for 16,000 bytes.
+  t.is(fuel(16_000) - fuel(0), 16_000);
+  t.is(fuel(16_001) - fuel(16_000), 0);
 });
 
 test('reference types and table operations: externref tables, grow, fill, copy, select t, ref.is_null', (t) => {

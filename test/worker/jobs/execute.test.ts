@@ -2,6 +2,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { execute } from '../../../src/worker/jobs/execute.js';
 import { JobError } from '../../../src/shared/jobError.js';
+import { HOST_BYTES_PER_FUEL } from '../../../src/shared/meter/costs.js';
 import { DEFAULT_EXECUTE_LIMITS, type ExecuteLimits } from '../../../src/shared/limits.js';
 import type { Abi } from '../../../src/shared/prevalidate.js';
 import { artifactOf, fixtures, type FixtureName } from '../../helpers/wat.js';
@@ -112,15 +113,15 @@ test('fuelUsed is the same on every run, grows with the input, and a failure car
 test('the run ABI pays for placing the input and copying the output, by the byte', async (t) => {
   const small = (await run('echoHeapBase', Buffer.alloc(1000))).fuelUsed;
   const large = (await run('echoHeapBase', Buffer.alloc(401_000))).fuelUsed;
-  // In and out: 2 × 400,000 bytes more, at 4 bytes a unit of fuel.
-  t.is(large - small, 200_000);
+  // In and out: 2 × 400,000 bytes more, at HOST_BYTES_PER_FUEL bytes a unit of fuel.
+  t.is(large - small, 800_000 / HOST_BYTES_PER_FUEL);
 });
 
 test('WASI calls pay per call and by the bytes they move', async (t) => {
   const small = (await run('wasiCat', Buffer.alloc(1000), {}, 'wasi')).fuelUsed;
   const large = (await run('wasiCat', Buffer.alloc(41_000), {}, 'wasi')).fuelUsed;
-  // Read once, written twice: 3 × 40,000 bytes more.
-  t.is(large - small, 30_000);
+  // Read once, written twice: 3 × 40,000 bytes more, in as many calls.
+  t.is(large - small, 120_000 / HOST_BYTES_PER_FUEL);
   const starved = await failure(t, run('wasiCat', Buffer.alloc(1 << 20), {}, 'wasi', 100_000));
   t.is(starved.code, 'E_OUT_OF_FUEL');
 });

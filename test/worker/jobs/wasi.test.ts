@@ -30,6 +30,26 @@ test('stdout beyond maxOutputBytes is E_OUTPUT_TOO_LARGE', async (t) => {
   t.is(error?.code, 'E_OUTPUT_TOO_LARGE');
 });
 
+test('a module that catches E_OUTPUT_TOO_LARGE still fails with it, whatever it does after', async (t) => {
+  // A wasm catch_all catches what an import throws: the overflow must not be undone by the module.
+  const write = (fd: number) => `(try (do (drop (call $write (i32.const ${fd}) (i32.const 0) (i32.const 1) (i32.const 8)))) (catch_all))`;
+  const module = (after: string) =>
+    wat(`(module (import "${WASI_MODULE}" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "_start")
+      (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 100))
+      ${write(1)}
+      (i32.store (i32.const 4) (i32.const 5))
+      ${after}))`, { exceptions: true });
+  // Returns normally; writes a little more (which would fit) and returns; traps; spins out of fuel.
+  for (const after of ['', write(1), `${write(2)} (unreachable)`, '(loop $l (br $l))']) {
+    const error = await t.throwsAsync(wasi(module(after), '', { maxOutputBytes: 10 }), { instanceOf: JobError }, after);
+    t.is(error?.code, 'E_OUTPUT_TOO_LARGE', after);
+    t.is(error?.partial?.output.byteLength, 0, 'nothing was written after the overflow');
+    t.is(error?.partial?.log.byteLength, 0, 'nor to stderr');
+  }
+});
+
 test('stderr beyond maxLogBytes is cut and marked, the job still succeeds', async (t) => {
   const { output, log, logTruncated } = await wasi(fixtures.wasiCat, 'abcdefghij', { maxLogBytes: 4 });
   t.is(Buffer.from(output).toString(), 'abcdefghij');
