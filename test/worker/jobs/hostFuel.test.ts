@@ -6,7 +6,7 @@
  * limit and such a job would end as E_TIMEOUT, not the deterministic E_OUT_OF_FUEL.
  *
  * Rates are fuel per CPU ms of this thread, the pattern's measured beside the tight loop's in the
- * same run, best of three: the test checks a ratio (within 4×, a margin for load), never a speed.
+ * same run, best of three: the test checks a ratio (within 10×, a margin for load and for other CPUs; the bugs it guards against were 70× to 8,000×), never a speed.
  */
 import test from 'ava';
 import { execute } from '../../../src/worker/jobs/execute.js';
@@ -124,15 +124,15 @@ async function rate(code: Uint8Array, pattern: Omit<Pattern, 'code'>, fuel: numb
 }
 
 for (const [name, { code, fuel = 400_000_000, ...pattern }] of Object.entries(PATTERNS)) {
-  test.serial(`a loop of ${name} burns fuel at least as fast (within 4×) as the tightest wasm loop`, async (t) => {
+  test.serial(`a loop of ${name} burns fuel at least as fast (within 10×) as the tightest wasm loop`, async (t) => {
     const ratios: number[] = [];
     for (let attempt = 0; attempt < 3; attempt++) {
       const loop = await rate(TIGHT_LOOP, {}, 400_000_000);
       const own = await rate(code, pattern, fuel);
       ratios.push(own / loop);
-      if (own / loop >= 0.25) break;
+      if (own / loop >= 0.1) break;
     }
     t.log(`fuel per CPU ms, against the tight loop: ${ratios.map((r) => r.toFixed(2)).join(', ')}`);
-    t.true(Math.max(...ratios) >= 0.25, `${name}: ${Math.max(...ratios).toFixed(3)} of the tight loop's rate`);
+    t.true(Math.max(...ratios) >= 0.1, `${name}: ${Math.max(...ratios).toFixed(3)} of the tight loop's rate`);
   });
 }
