@@ -1,16 +1,14 @@
 import fsp from 'node:fs/promises';
-import { EventEmitter } from 'eventemitter3';
 import createDebug from 'debug';
 import type { Registry } from 'prom-client';
 import { ArtifactCache } from './actors/artifactCache.js';
 import { CacheLock } from './actors/cacheLock.js';
 import type { Pool } from './actors/pool.js';
 import type { WorkerProcess } from './actors/workerProcess.js';
-import { ExecuteJob, type JobCommon, type JobHooks } from './actors/hostJobs.js';
-import type { PoolJob } from './actors/poolJob.js';
+import { ExecuteJob } from './actors/hostJobs.js';
 import { Artifact } from './artifactHandle.js';
-import { HostClosedError, type WardenError } from './errors.js';
-import { abiFor, checkArtifactOrCode, checkBytes, checkInput, hardTimeoutMs, resolveExecuteOptions, resolveJobOptions, type JobTiming } from './jobOptions.js';
+import { HostClosedError, type CorruptedArtifactError } from './errors.js';
+import { abiFor, checkArtifactOrCode, checkBytes, checkInput, resolveExecuteOptions, resolveJobOptions } from './jobOptions.js';
 import { executeLimitsOf, resolveHostOptions, type HostOptions, type ResolvedHostOptions } from './options.js';
 import type { WorkerInfo, WorkerKind } from './protocol/messages.js';
 import { checkSecurity, enforceSecurity, type SecurityStatus } from './sandbox/security.js';
@@ -20,7 +18,9 @@ import type { TestEntry, WorkerCgroup } from './sandbox/launcher.js';
 import { eventStream, type EventsOptions, type HostEventRecord } from './events.js';
 import { HostMetrics } from './metrics.js';
 import { startInspector, type InspectOptions, type Inspector } from './inspector/server.js';
-import { createPools } from './host/pools.js';
+import { JobDispatcher } from './host/dispatcher.js';
+import { HostEmitter } from './host/emitter.js';
+import { createPools, poolSummaries, queueSizesOf, workerSummaries } from './host/pools.js';
 import { Preparer } from './host/preparer.js';
 import { WorkerSpawner, openHostCgroups } from './host/spawner.js';
 import type { CloseOptions, ExecuteOptions, ExecuteResult, HostEvents, PoolSummary, PrepareOptions, QueueSizes, WorkerSummary } from './host/types.js';
@@ -33,7 +33,7 @@ const debug = createDebug('warden:host');
  * A running warden host: the sandbox checked, the cache dir locked, two pools of workers. The
  * facade over its parts: the spawner (worker processes), the preparer (artifacts), the pools.
  */
-export class Host extends EventEmitter<HostEvents> {
+export class Host extends HostEmitter {
   readonly securityStatus: SecurityStatus;
   readonly options: ResolvedHostOptions;
   readonly cache: ArtifactCache;
@@ -41,7 +41,7 @@ export class Host extends EventEmitter<HostEvents> {
   #spawner: WorkerSpawner;
   #preparer: Preparer;
   #pools: Record<WorkerKind, Pool>;
-  #jobCounter = 0;
+  #jobs: JobDispatcher;
   #closing: Promise<void> | undefined;
   #forced = false;
   #onForced!: () => void;
@@ -65,18 +65,16 @@ export class Host extends EventEmitter<HostEvents> {
     this.cache = cache;
     this.#metrics = new HostMetrics(this);
     this.#spawner = new WorkerSpawner(options, status, cgroups);
+    this.#pools = createPools(options, (kind, id) => this.spawnWorker(kind, id), this);
+    this.#jobs = new JobDispatcher(this.#pools, options, this);
     this.#preparer = new Preparer(options, cache, {
-      common: (kind, timing) => this.#common(kind, timing),
-      submit: (job) => this.#submit(job),
+      common: (kind, timing) => this.#jobs.common(kind, timing),
+      submit: (job) => this.#jobs.submit(job),
       raisePriority: (job, priority) => this.#pools.prepare.raisePriority(job, priority),
-      prepared: (key, size) => this.#emit('artifact:prepared', { key, size }),
+      prepared: (key, size) => this.emitSafely('artifact:prepared', { key, size }),
     });
-    cache.on('artifact:deleted', (e) => this.#emit('artifact:deleted', { key: e.key, reason: e.reason }));
-    cache.on('artifact:pruned', (e) => this.#emit('artifact:pruned', { key: e.key, size: e.size }));
-    this.#pools = createPools(options, (kind, id) => this.spawnWorker(kind, id), {
-      emit: (event, ...args) => this.#emit(event, ...args),
-      listening: (event) => this.listenerCount(event) > 0,
-    });
+    cache.on('artifact:deleted', (e) => this.emitSafely('artifact:deleted', { key: e.key, reason: e.reason }));
+    cache.on('artifact:pruned', (e) => this.emitSafely('artifact:pruned', { key: e.key, size: e.size }));
   }
 
   get closed(): boolean {
@@ -85,7 +83,7 @@ export class Host extends EventEmitter<HostEvents> {
 
   /** Jobs waiting per pool and priority. */
   queueSizes(): QueueSizes {
-    return { prepare: this.#pools.prepare.queue.sizes(), execute: this.#pools.execute.queue.sizes() };
+    return queueSizesOf(this.#pools);
   }
 
   /**
@@ -118,21 +116,12 @@ export class Host extends EventEmitter<HostEvents> {
 
   /** The workers of both pools and the state each is in. */
   workers(): WorkerSummary[] {
-    return Object.values(this.#pools).flatMap((pool) =>
-      [...pool.workers.values()].map((w) => ({
-        id: w.id,
-        kind: w.kind,
-        state: w.state,
-        pid: w.process?.sandboxPid,
-        jobId: w.job?.id,
-        jobsCompleted: w.actor.getSnapshot().context.jobsCompleted,
-      })),
-    );
+    return workerSummaries(this.#pools);
   }
 
   /** Each pool's supervisor state (an XState state value) and whether the pool is degraded. */
   pools(): PoolSummary[] {
-    return Object.values(this.#pools).map((pool) => ({ kind: pool.kind, state: pool.supervisor.getSnapshot().value, degraded: pool.degraded }));
+    return poolSummaries(this.#pools);
   }
 
   /**
@@ -203,9 +192,9 @@ export class Host extends EventEmitter<HostEvents> {
           });
     const abi = abiFor(artifact, opts.abi);
     const limits = executeLimitsOf(this.options.limits);
-    const recover = (j: ExecuteJob, error: Parameters<Preparer['recover']>[2]) => this.#preparer.recover(j, artifact, error);
-    const job = new ExecuteJob(this.#common('execute', opts), artifact.key, abi, inputBytes, opts.config, limits, opts.fuel, this.cache, this.#preparer.generations, recover);
-    this.#submit(job);
+    const recover = (j: ExecuteJob, error: CorruptedArtifactError): boolean => this.#preparer.recover(j, artifact, error);
+    const job = new ExecuteJob(this.#jobs.common('execute', opts), artifact.key, abi, inputBytes, opts.config, limits, opts.fuel, this.cache, this.#preparer.generations, recover);
+    this.#jobs.submit(job);
     const outcome = await job.promise;
     return { ...outcome, jobId: job.id, artifactKey: artifact.key, attempts: job.attempts };
   }
@@ -301,62 +290,6 @@ export class Host extends EventEmitter<HostEvents> {
 
   #assertOpen(): void {
     if (this.#closing) throw new HostClosedError('the host is closed');
-  }
-
-  /** @internal */
-  emitSafely<K extends keyof HostEvents>(event: K, ...args: HostEvents[K]): void {
-    this.#emit(event, ...args);
-  }
-
-  #emit<K extends keyof HostEvents>(event: K, ...args: HostEvents[K]): void {
-    if (this.listenerCount(event) === 0) return;
-    // Each listener on its own: one that throws must neither break the host nor keep the
-    // listeners after it (metrics, event iterators, other code) from the event.
-    for (const listener of this.listeners(event)) {
-      // A `once` listener goes before it runs, as in eventemitter3's emit (no-op for the others).
-      this.removeListener(event, listener as never, undefined, true);
-      try {
-        (listener as (...a: HostEvents[K]) => void)(...args);
-      } catch (error) {
-        debug('listener for %s threw: %o', event, error);
-      }
-    }
-  }
-
-  #common(kind: WorkerKind, timing: JobTiming): JobCommon {
-    return {
-      id: `${kind}-job-${++this.#jobCounter}`,
-      priority: timing.priority,
-      isolation: timing.isolation,
-      signal: timing.signal,
-      deadline: timing.deadline,
-      cpuTimeLimitMs: timing.timeoutMs,
-      compileTimeoutMs: this.options.limits.compileTimeoutMs,
-      hardTimeoutMs: hardTimeoutMs(kind, timing.timeoutMs, this.options.limits),
-      hooks: this.#jobHooks,
-    };
-  }
-
-  /** How every job talks back to the host: one set of functions for all of them. */
-  #jobHooks: JobHooks = {
-    started: (job, worker) => {
-      if (this.listenerCount('job:started') > 0) this.#emit('job:started', { jobId: job.id, kind: job.kind, workerId: worker.id, attempt: job.attempts });
-    },
-    succeeded: (job, worker, times) => this.#emit('job:succeeded', { jobId: job.id, kind: job.kind, workerId: worker.id, ...times }),
-    failed: (job, error) => {
-      const fuel = typeof error.details.fuelUsed === 'number' ? { fuelUsed: error.details.fuelUsed } : {};
-      this.#emit('job:failed', { jobId: job.id, kind: job.kind, code: error.code, deterministic: error.deterministic, message: error.message, ...fuel });
-    },
-    resubmit: (job) => this.#submit(job),
-  };
-
-  #submit(job: PoolJob): void {
-    const pool = this.#pools[job.kind];
-    try {
-      pool.submit(job, () => this.#emit('job:queued', { jobId: job.id, kind: job.kind, priority: job.priority }));
-    } catch (error) {
-      job.failed('cancelled', error as WardenError, undefined);
-    }
   }
 }
 

@@ -9,16 +9,10 @@ import { workerStateName } from '../actors/poolWorker.js';
 import type { WorkerProcess } from '../actors/workerProcess.js';
 import type { ResolvedHostOptions, XStateInspector } from '../options.js';
 import type { WorkerKind } from '../protocol/messages.js';
-import type { HostEvents } from './types.js';
+import type { EventSink } from './emitter.js';
+import type { PoolSummary, QueueSizes, WorkerSummary } from './types.js';
 
 const debug = createDebug('warden:host');
-
-/** How the pools reach the host's events. */
-export interface EventSink {
-  emit<K extends keyof HostEvents>(event: K, ...args: HostEvents[K]): void;
-  /** Whether anyone listens to `event`: what only listeners need is not built otherwise. */
-  listening(event: keyof HostEvents): boolean;
-}
 
 /** How a supervisor respawns, and when a pool counts as crash-looping (a fresh object per pool). */
 const supervisorPolicy = () => ({
@@ -48,18 +42,42 @@ export function createPools(
   return { prepare: pool('prepare', options.prepareWorkers), execute: pool('execute', options.executeWorkers) };
 }
 
+/** Jobs waiting per pool and priority. */
+export function queueSizesOf(pools: Record<WorkerKind, Pool>): QueueSizes {
+  return { prepare: pools.prepare.queue.sizes(), execute: pools.execute.queue.sizes() };
+}
+
+/** The workers of both pools and the state each is in. */
+export function workerSummaries(pools: Record<WorkerKind, Pool>): WorkerSummary[] {
+  return Object.values(pools).flatMap((pool) =>
+    [...pool.workers.values()].map((w) => ({
+      id: w.id,
+      kind: w.kind,
+      state: w.state,
+      pid: w.process?.sandboxPid,
+      jobId: w.job?.id,
+      jobsCompleted: w.actor.getSnapshot().context.jobsCompleted,
+    })),
+  );
+}
+
+/** Each pool's supervisor state (an XState state value) and whether the pool is degraded. */
+export function poolSummaries(pools: Record<WorkerKind, Pool>): PoolSummary[] {
+  return Object.values(pools).map((pool) => ({ kind: pool.kind, state: pool.supervisor.getSnapshot().value, degraded: pool.degraded }));
+}
+
 /** A pool's events as host events. */
 function poolEvents(kind: WorkerKind, sink: EventSink): PoolEvents {
   return {
-    workerSpawned: (w) => sink.emit('worker:spawned', { id: w.id, kind, pid: w.process?.sandboxPid }),
+    workerSpawned: (w) => sink.emitSafely('worker:spawned', { id: w.id, kind, pid: w.process?.sandboxPid }),
     // Five per job: named and emitted only when someone listens.
     workerState: (w, value: StateValue) => {
-      if (sink.listening('worker:state')) sink.emit('worker:state', { id: w.id, kind, state: workerStateName(value) });
+      if (sink.listenerCount('worker:state') > 0) sink.emitSafely('worker:state', { id: w.id, kind, state: workerStateName(value) });
     },
     workerExited: (w, output) =>
-      sink.emit('worker:exited', { id: w.id, kind, reason: output.failure.reason, message: output.failure.message, jobsCompleted: output.jobsCompleted }),
-    degraded: (k, recentFailures, lastFailure) => sink.emit('pool:degraded', { kind: k, recentFailures, lastFailure }),
-    recovered: (k) => sink.emit('pool:recovered', { kind: k }),
+      sink.emitSafely('worker:exited', { id: w.id, kind, reason: output.failure.reason, message: output.failure.message, jobsCompleted: output.jobsCompleted }),
+    degraded: (k, recentFailures, lastFailure) => sink.emitSafely('pool:degraded', { kind: k, recentFailures, lastFailure }),
+    recovered: (k) => sink.emitSafely('pool:recovered', { kind: k }),
   };
 }
 
