@@ -7,7 +7,7 @@ import { setMaxListeners } from 'node:events';
 import createDebug from 'debug';
 import type { EventEmitter } from 'eventemitter3';
 import { InvalidOptionError } from './errors.js';
-import type { HostEvents } from './host.js';
+import type { HostEvents } from './host/types.js';
 import { describe, positiveInteger } from './options.js';
 
 const debug = createDebug('warden:events');

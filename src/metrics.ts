@@ -6,13 +6,17 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AnyStateNode } from 'xstate';
 import { PRIORITIES } from './actors/jobQueue.js';
-import type { Host } from './host.js';
+import type { HostEvents, QueueSizes, WorkerSummary } from './host/types.js';
 import { machineDefinitions } from './machines/index.js';
 import type { WorkerFailureReason } from './machines/workerTypes.js';
 import { JOB_ERROR_CODES } from './shared/jobError.js';
 
-/** What the metrics read from the host. */
-type MetricsSource = Pick<Host, 'on' | 'queueSizes' | 'workers'>;
+/** What the metrics read from the host: its events, queues and workers (not the `Host` class, which builds the metrics). */
+export interface MetricsSource {
+  on<K extends keyof HostEvents>(event: K, listener: (...args: HostEvents[K]) => void): unknown;
+  queueSizes(): QueueSizes;
+  workers(): WorkerSummary[];
+}
 
 /** Job times from 1 ms to a minute, in seconds (Prometheus' unit). */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];

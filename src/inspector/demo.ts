@@ -1,5 +1,5 @@
 import createDebug from 'debug';
-import type { Host } from '../host.js';
+import type { ExecuteOptions } from '../host/types.js';
 import type { Priority } from '../actors/jobQueue.js';
 
 const debug = createDebug('warden:demo');
@@ -56,6 +56,12 @@ const ROTATION: readonly DemoJob[] = [
   { input: 'ok', priority: 'background' },
 ];
 
+/** What the demo needs of a host: to know when it closed, and to execute. */
+export interface DemoHost {
+  readonly closed: boolean;
+  execute(code: Uint8Array, input: Uint8Array, options?: ExecuteOptions): Promise<unknown>;
+}
+
 export interface DemoOptions {
   /** Time between two submissions, ms. */
   intervalMs?: number;
@@ -67,7 +73,7 @@ export interface DemoOptions {
  * Feeds the host a steady mix of good and failing jobs until `stop()` is called. Failures
  * are the point of the demo: they are logged at debug level, never thrown.
  */
-export function startDemo(host: Host, options: DemoOptions = {}): { stop(): Promise<void> } {
+export function startDemo(host: DemoHost, options: DemoOptions = {}): { stop(): Promise<void> } {
   const intervalMs = options.intervalMs ?? 150;
   const maxInFlight = options.maxInFlight ?? 8;
   const code = demoModule();

@@ -3,14 +3,14 @@
  * (a queue node, say) registers a reader under a name, and `/panels` answers every reader's
  * latest value. Kept apart from the host so that the host knows nothing of its users.
  */
-import type { Host } from '../host.js';
+import type { InspectedHost } from './source.js';
 
 type Reader = () => Promise<unknown>;
 
-const panelsOf = new WeakMap<Host, Map<string, Reader>>();
+const panelsOf = new WeakMap<InspectedHost, Map<string, Reader>>();
 
 /** Registers (or replaces) a panel of `host`'s inspector; the returned function removes it. */
-export function addInspectorPanel(host: Host, name: string, read: Reader): () => void {
+export function addInspectorPanel(host: InspectedHost, name: string, read: Reader): () => void {
   let panels = panelsOf.get(host);
   if (!panels) {
     panels = new Map();
@@ -23,7 +23,7 @@ export function addInspectorPanel(host: Host, name: string, read: Reader): () =>
 }
 
 /** Every panel's current value; a reader that fails shows its error instead of failing the rest. */
-export async function inspectorPanels(host: Host): Promise<Record<string, unknown>> {
+export async function inspectorPanels(host: InspectedHost): Promise<Record<string, unknown>> {
   const panels = panelsOf.get(host);
   if (!panels) return {};
   const entries = await Promise.all(

@@ -4,12 +4,12 @@ import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import createDebug from 'debug';
 import { InvalidOptionError } from '../errors.js';
-import type { Host } from '../host.js';
 import { describe } from '../options.js';
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 import { inspectorPanels } from './panels.js';
 import { PANELS_JS } from './panelsScript.js';
 import { hostSnapshot, machineCharts, type ChartGraph } from './snapshot.js';
+import type { InspectedHost } from './source.js';
 
 const debug = createDebug('warden:inspector');
 
@@ -85,7 +85,7 @@ function hostHeaderIsLoopback(header: string | undefined): boolean {
 }
 
 /** Starts the inspector's HTTP server for a host. Use `host.inspect()`. @internal */
-export async function startInspector(host: Host, options: InspectOptions = {}): Promise<Inspector> {
+export async function startInspector(host: InspectedHost, options: InspectOptions = {}): Promise<Inspector> {
   const { port, host: address } = inspectOptions(options);
   const charts = machineCharts();
   const streams = new Set<AsyncIterator<unknown>>();
@@ -145,7 +145,7 @@ function fromAnotherSite(req: http.IncomingMessage): boolean {
   return site === 'cross-site' || site === 'same-site';
 }
 
-async function route(host: Host, charts: ChartGraph[], streams: Streams, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function route(host: InspectedHost, charts: ChartGraph[], streams: Streams, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   if (!hostHeaderIsLoopback(req.headers.host)) {
     res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' }).end('the inspector only answers requests addressed to a loopback host\n');
     return;
@@ -191,7 +191,7 @@ function send(res: http.ServerResponse, contentType: string, body: string): void
  * reads slowly (the socket stops draining) leaves them in the host's bounded event buffer,
  * which reports what it had to drop as an `events:overflow` record.
  */
-async function streamEvents(host: Host, streams: Streams, res: http.ServerResponse): Promise<void> {
+async function streamEvents(host: InspectedHost, streams: Streams, res: http.ServerResponse): Promise<void> {
   const events = host.events({ bufferSize: EVENTS_BUFFER_PER_CLIENT });
   streams.add(events);
   // The page went away: stop reading events, and stop waiting for a drain that cannot come.

@@ -1,8 +1,8 @@
 import type { StateValue } from 'xstate';
 import { allStates, machineGraph, mergedEdges } from '../diagram/index.js';
 import { edgeLabel } from '../diagram/mermaid.js';
-import type { Host } from '../host.js';
 import { machineDefinitions } from '../machines/index.js';
+import type { InspectedHost } from './source.js';
 
 /** A machine's chart as the page draws it: flat states (parents by id) and merged edges. */
 export interface ChartGraph {
@@ -40,7 +40,7 @@ export function statePath(value: StateValue): string {
 }
 
 /** What `/state` answers: the live picture of the host, as JSON. */
-export function hostSnapshot(host: Host) {
+export function hostSnapshot(host: InspectedHost) {
   return {
     time: Date.now(),
     closed: host.closed,

@@ -1,0 +1,164 @@
+/**
+ * The one owner of a host's worker processes: it makes each one's worker dir and cgroup,
+ * spawns it, removes the dir when it dies, and kills whatever is left at close. The pools
+ * drive workers' lives (their machines); what runs on the machine is only ever here.
+ */
+import crypto from 'node:crypto';
+import path from 'node:path';
+import createDebug from 'debug';
+import { WorkerProcess } from '../actors/workerProcess.js';
+import { HostClosedError } from '../errors.js';
+import { workerLimits, type ResolvedHostOptions } from '../options.js';
+import type { WorkerInfo, WorkerKind } from '../protocol/messages.js';
+import { HostCgroups, hostCgroupName } from '../sandbox/cgroup.js';
+import type { TestEntry, WorkerCgroup } from '../sandbox/launcher.js';
+import { SANDBOX_WORKER_DIR } from '../sandbox/paths.js';
+import type { SecurityStatus } from '../sandbox/security.js';
+import { createWorkerDir, purgeStaleWorkerDirs, removeWorkerDir } from '../sandbox/workerDir.js';
+
+const debug = createDebug('warden:host');
+
+export class WorkerSpawner {
+  /**
+   * @internal TEST ONLY: the entry file of the workers spawned from now on (the adversarial
+   * suite's attacker worker); the real worker when undefined. Not an option: no caller of the
+   * public API can choose what runs in the sandbox.
+   */
+  entry: TestEntry | undefined;
+  /**
+   * @internal TEST ONLY: V8 flags forcing a compiler tier in the workers spawned from now on
+   * (one of `TEST_TIER_FLAGS`, src/sandbox/launcher.ts, which refuses any other). Not an option.
+   */
+  tierFlags: readonly string[] = [];
+  readonly #options: ResolvedHostOptions;
+  readonly #status: SecurityStatus;
+  /** The cgroup every worker's own goes under, when the host has the cgroup layer. */
+  readonly #cgroups: HostCgroups | undefined;
+  readonly #live = new Set<WorkerProcess>();
+  /** Spawns in flight, dir creation and cleanup included: `close` waits for them. */
+  readonly #spawning = new Set<Promise<void>>();
+  #stopped = false;
+
+  constructor(options: ResolvedHostOptions, status: SecurityStatus, cgroups?: HostCgroups) {
+    this.#options = options;
+    this.#status = status;
+    this.#cgroups = cgroups;
+  }
+
+  /** The worker processes alive now (spawned, not yet exited). */
+  get live(): ReadonlySet<WorkerProcess> {
+    return this.#live;
+  }
+
+  /**
+   * Spawns one sandboxed worker with its own worker dir and waits for its handshake. The
+   * dir is removed when the worker dies.
+   */
+  spawn(kind: WorkerKind, id = `${kind}-${crypto.randomBytes(4).toString('hex')}`): Promise<WorkerProcess> {
+    // Only a forced stop refuses: a graceful close still replaces a worker that died under a job it lets finish.
+    if (this.#stopped) return Promise.reject(new HostClosedError('the host is closed'));
+    const spawning = this.#spawn(kind, id);
+    const tracked = spawning.then(
+      () => {},
+      () => {},
+    );
+    this.#spawning.add(tracked);
+    void tracked.then(() => this.#spawning.delete(tracked));
+    return spawning;
+  }
+
+  async #spawn(kind: WorkerKind, id: string): Promise<WorkerProcess> {
+    const hostDir = await createWorkerDir(this.#options.cacheDir, kind);
+    const info = this.info(kind, id, hostDir);
+    let worker: WorkerProcess;
+    try {
+      const cgroup = this.cgroup(hostDir);
+      worker = await WorkerProcess.spawn({
+        info,
+        hostDir,
+        cwd: this.#options.cacheDir,
+        handshakeTimeoutMs: this.#options.handshakeTimeoutMs,
+        ...(this.entry ? { entry: this.entry } : {}),
+        ...(cgroup ? { cgroup } : {}),
+        ...(this.tierFlags.length > 0 ? { tierFlags: this.tierFlags } : {}),
+      });
+    } catch (error) {
+      await removeWorkerDir(hostDir);
+      throw error;
+    }
+    if (this.#stopped) {
+      // Stopped during the handshake: this worker is not wanted.
+      await worker.kill();
+      await removeWorkerDir(hostDir);
+      throw new HostClosedError('the host closed while the worker was starting');
+    }
+    this.#live.add(worker);
+    void worker.exited.then(async () => {
+      const error = await removeWorkerDir(hostDir);
+      if (error) debug('cannot remove worker dir %s (purged at the next startup): %s', hostDir, error.message);
+      this.#live.delete(worker);
+    });
+    return worker;
+  }
+
+  /** The cgroups of the worker whose dir is `hostDir` (named after it), when the host has cgroups. */
+  cgroup(hostDir: string): WorkerCgroup | undefined {
+    return this.#cgroups ? { dirs: this.#cgroups.workerDirs(path.basename(hostDir)) } : undefined;
+  }
+
+  /** What a worker of this host is: its limits and the layers checked at startup. */
+  info(kind: WorkerKind, id: string, hostDir: string): WorkerInfo {
+    return {
+      kind,
+      id,
+      // Without a new root the worker sees its dir at the host path (Landlock still confines it).
+      dir: this.#status.layers.pivotRoot ? SANDBOX_WORKER_DIR : hostDir,
+      limits: workerLimits(this.#options.limits),
+      layers: this.#status.layers,
+    };
+  }
+
+  /** Refuses every spawn from now on; a worker whose handshake is under way is killed as it arrives. */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  /**
+   * Stops, waits for spawns in flight, then kills every live worker and removes its dir, so
+   * that no worker and no worker dir appears after it returned; then the dirs whose removal
+   * failed earlier, and the host's cgroup.
+   */
+  async close(): Promise<void> {
+    this.stop();
+    await Promise.all([...this.#spawning]);
+    await Promise.all(
+      [...this.#live].map(async (worker) => {
+        await worker.kill();
+        await removeWorkerDir(worker.hostDir);
+      }),
+    );
+    await purgeStaleWorkerDirs(this.#options.cacheDir).catch((error: Error) => debug('purge on close failed: %s', error.message));
+    await this.#cgroups?.close();
+  }
+}
+
+/**
+ * The host's own cgroup over its workers' (named after the cache dir, which the host has
+ * locked), when the check found the layer. Should making it fail after a good check, the
+ * layer is reported off rather than the host refused: workers keep every other layer.
+ */
+export async function openHostCgroups(status: SecurityStatus, options: ResolvedHostOptions): Promise<HostCgroups | undefined> {
+  if (!status.layers.cgroup || !status.cgroups) return undefined;
+  const name = hostCgroupName(options.cacheDir);
+  try {
+    return await HostCgroups.open(status.cgroups, name, options.limits.workersMemoryBytes);
+  } catch (error) {
+    const feature = status.features.find((f) => f.feature === 'cgroup')!;
+    feature.available = false;
+    feature.detail = `cannot create ${name}: ${(error as Error).message}`;
+    feature.fix ??= 'see the cgroup check';
+    status.layers.cgroup = false;
+    delete status.cgroups;
+    return undefined;
+  }
+}
