@@ -2,8 +2,8 @@
  * Fuzzes prepare's checks on random and mutated modules. Contract: `prepare` (the worker's whole
  * pipeline) either refuses with a JobError of prepare (E_PREVALIDATION, E_PREPARATION), or accepts
  * a module whose bytes as submitted V8 validates, whose artifact V8 validates with memory and table
- * maxima within the limits, and whose derivation (what the host checks) is the artifact's module
- * and is idempotent. Never a raw RangeError/TypeError.
+ * maxima within the limits, and whose derivation (what the host checks) is the artifact's module,
+ * deterministic, and metered (the metered module is refused as code). Never a raw RangeError/TypeError.
  */
 import assert from 'node:assert/strict';
 import test from 'ava';
@@ -109,8 +109,11 @@ function check(bytes: Uint8Array, limits: PrepareLimits): boolean {
   assert.deepEqual(Buffer.from(derived.module), Buffer.from(module));
   assert.ok(derived.facts.functions <= limits.maxFunctions);
   if (derived.facts.memory) assert.ok(derived.facts.memory.maximum <= limits.maxMemoryPages && derived.facts.memory.initial <= derived.facts.memory.maximum);
-  // The derivation is idempotent: the derived module derives to itself.
-  assert.deepEqual(Buffer.from(deriveModule(module, limits).module), Buffer.from(module));
+  // The derivation is deterministic: the same code derives to the same bytes again.
+  assert.deepEqual(Buffer.from(deriveModule(bytes, limits).module), Buffer.from(module));
+  // The derived module is metered: submitted as code, it is refused (its exports are warden's own),
+  // so no one can pass off a module with its own counters as prepared code.
+  assert.throws(() => deriveModule(module, limits), (error: unknown) => error instanceof JobError && error.code === 'E_PREVALIDATION');
   return true;
 }
 
