@@ -186,7 +186,7 @@ export class Host extends EventEmitter<HostEvents> {
       cooldownMs: 10_000,
     };
     const events = (kind: WorkerKind) => ({
-      workerSpawned: (w: { id: string; process: WorkerProcess | undefined }) =>
+      workerSpawned: (w: { id: string; process: { sandboxPid: number | undefined } | undefined }) =>
         this.#emit('worker:spawned', { id: w.id, kind, pid: w.process?.sandboxPid }),
       // Five per job: named and emitted only when someone listens.
       workerState: (w: { id: string }, value: StateValue) => {

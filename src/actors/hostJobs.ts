@@ -354,13 +354,16 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     const generation = this.generations.of(this.artifactKey);
     const kept = worker.linked;
     if (kept?.key === this.artifactKey && kept.generation === generation) {
-      // The dir still holds a copy of the file the cache holds for this key (the clear step
-      // after the last job checked the copy's inode): no copy, unlink or stat for this job.
+      // The dir still holds a copy of the file the cache holds for this key: its process could
+      // not change it (a read-only dir), or the clear step after the last job checked the
+      // copy's inode. No copy, unlink or stat for this job.
       this.linkedIno = kept.cacheIno;
       return;
     }
     if (kept) {
       // Another artifact, or an older file of this one: the dir must not offer it to this job.
+      // Once per artifact change, the whole dir is emptied (a read-only dir skipped the clear
+      // after each job: see docs/security.md, "Worker dirs").
       worker.linked = undefined;
       await clearWorkerDir(worker.hostDir, 'execute');
     }

@@ -5,7 +5,8 @@ import type { Frame } from '../protocol/frame.js';
 import type { WorkerKind } from '../protocol/messages.js';
 import { ProtocolError, TimeoutError, WorkerDiedError, WorkerDirError, type WardenError } from '../errors.js';
 import { clearWorkerDir } from '../sandbox/workerDir.js';
-import type { WorkerProcess } from './workerProcess.js';
+import type { Clock } from './clock.js';
+import type { WorkerHandle } from './workerHandle.js';
 import type { JobWorker, PoolJob } from './poolJob.js';
 import type { XStateInspector } from '../options.js';
 
@@ -29,6 +30,16 @@ export function workerStateName(value: StateValue): string {
   return typeof value === 'string' ? value : `running.${Object.values(value)[0]}`;
 }
 
+/**
+ * Whether a worker's process cannot write its dir, so that nothing a job does can be left there
+ * for the next one: an execute worker under the read-only `/worker` bind (new root) or Landlock
+ * (read-only on `/worker`, independently of the mounts). A prepare worker writes `tmp-artifact`.
+ */
+export function dirReadOnly(kind: WorkerKind, process: WorkerHandle): boolean {
+  const { layers } = process.info;
+  return kind === 'execute' && (layers.pivotRoot || layers.landlock);
+}
+
 function asWardenError(error: unknown): WardenError {
   if (error && typeof error === 'object' && 'code' in error && 'deterministic' in error) return error as WardenError;
   return new ProtocolError((error as Error)?.message ?? String(error), { cause: error });
@@ -42,7 +53,7 @@ export class PoolWorker {
   readonly id: string;
   readonly kind: WorkerKind;
   readonly actor: Actor<ReturnType<typeof provideWorkerActions>>;
-  process: WorkerProcess | undefined;
+  process: WorkerHandle | undefined;
   job: PoolJob | undefined;
   #reply: Frame | undefined;
   /** The worker as its jobs see it; set once the process is attached. */
@@ -53,7 +64,7 @@ export class PoolWorker {
   /** Why the pool asked it to stop, for the log. */
   #stopReason: string | undefined;
 
-  constructor(id: string, kind: WorkerKind, hooks: PoolWorkerHooks, inspect?: XStateInspector) {
+  constructor(id: string, kind: WorkerKind, hooks: PoolWorkerHooks, options: { inspect?: XStateInspector | undefined; clock?: Clock | undefined } = {}) {
     this.id = id;
     this.kind = kind;
     const machine = provideWorkerActions({
@@ -145,9 +156,14 @@ export class PoolWorker {
         job.failed(reason, error, this.#view);
         hooks.jobEnded(this, job);
       },
-      becameIdle: () => hooks.idle(this),
+      becameIdle: () => {
+        // Straight from `collecting` when the dir needed no clear: the job is over here.
+        this.job = undefined;
+        hooks.idle(this);
+      },
     });
-    this.actor = createActor(machine, { input: { id, kind }, inspect });
+    // The hard timeout is an XState delay: it runs on the pool's clock.
+    this.actor = createActor(machine, { input: { id, kind }, inspect: options.inspect, ...(options.clock ? { clock: options.clock } : {}) });
     this.actor.subscribe({
       next: (snapshot) => {
         hooks.state(this, snapshot.value);
@@ -158,11 +174,11 @@ export class PoolWorker {
   }
 
   /** Binds the spawned process: its exit becomes the machine's EXITED. */
-  attach(process: WorkerProcess): void {
+  attach(process: WorkerHandle): void {
     this.process = process;
     this.#view = { id: this.id, hostDir: process.hostDir, linked: undefined };
     process.once('exit', (exit) => this.actor.send({ type: 'EXITED', code: exit.code, signal: exit.signal, reason: exit.error.code }));
-    this.actor.send({ type: 'SPAWNED' });
+    this.actor.send({ type: 'SPAWNED', dirReadOnly: dirReadOnly(this.kind, process) });
   }
 
   spawnFailed(error: Error): void {

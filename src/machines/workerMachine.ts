@@ -89,6 +89,9 @@ const workerSetup = setup({
     hasJob: ({ context }) => context.job !== undefined,
     // Read before the transition's actions clear the job.
     isOneJob: ({ context }) => context.job?.isolation === 'job',
+    // Nothing a job did can be in a dir its process cannot write: only a collected job skips
+    // the clear (a failed populate may have left a partial copy of its own).
+    dirStaysClean: ({ context }) => context.dirReadOnly,
     // An actor stops in `dead`, but the pure transition function (restored snapshots, graph
     // walks) does not: this keeps `dead` final for it too.
     isAlive: not(stateIn('#worker.dead')),
@@ -120,9 +123,14 @@ const recordRetired = workerSetup.assign(({ context }) => ({
   lastFailure: { reason: 'retired' as const, message: `worker ${context.id} was retired after its one job` },
 }));
 
-/** Where a worker goes when its job is over: a one-job process is retired, any other clears its dir for the next job. */
-const afterJob = <Actions>(actions: Actions) => [
+/**
+ * Where a worker goes when its job is over: a one-job process is retired; any other clears its
+ * dir for the next job, unless the job was collected from a dir its process cannot write
+ * (`skipClean`: straight back to `idle`, one transition fewer per job).
+ */
+const afterJob = <Actions>(actions: Actions, skipClean = false) => [
   { guard: 'isOneJob' as const, target: '#worker.retiring', actions },
+  ...(skipClean ? [{ guard: 'dirStaysClean' as const, target: '#worker.idle', actions }] : []),
   { target: '#worker.clearingDir', actions },
 ];
 
@@ -137,7 +145,8 @@ const toDead = [
  * provides (see {@link WorkerActionParams}), and the only timer, the hard timeout, is an
  * XState delay, so it runs on the actor's clock.
  *
- * `spawning → idle → running (populating → awaiting → collecting) → clearingDir → idle`, and
+ * `spawning → idle → running (populating → awaiting → collecting) → clearingDir → idle`
+ * (`collecting → idle` directly for a worker that cannot write its dir), and
  * `dead` (final) from anywhere. A job with `isolation: 'job'` ends in `retiring` instead of
  * `clearingDir`: the process is killed and never serves another job. An idle worker that was
  * never assigned a job (`jobsAssigned` 0) is a spare. Events a state does not expect are ignored; once `dead`,
@@ -153,7 +162,15 @@ const toDead = [
  */
 export const workerMachine = workerSetup.createMachine({
   id: 'worker',
-  context: ({ input }) => ({ id: input.id, kind: input.kind, job: undefined, jobsCompleted: 0, jobsAssigned: 0, lastFailure: undefined }),
+  context: ({ input }) => ({
+    id: input.id,
+    kind: input.kind,
+    job: undefined,
+    jobsCompleted: 0,
+    jobsAssigned: 0,
+    lastFailure: undefined,
+    dirReadOnly: false,
+  }),
   initial: 'spawning',
   on: {
     EXITED: toDead,
@@ -162,7 +179,7 @@ export const workerMachine = workerSetup.createMachine({
   states: {
     spawning: {
       on: {
-        SPAWNED: 'idle',
+        SPAWNED: { target: 'idle', actions: assign({ dirReadOnly: ({ event }) => event.dirReadOnly === true }) },
         SPAWN_FAILED: { target: 'dead', actions: recordDeath },
       },
     },
@@ -212,7 +229,7 @@ export const workerMachine = workerSetup.createMachine({
         collecting: {
           entry: { type: 'collectResult', params: ({ context }) => ({ workerId: context.id, job: currentJob(context) }) },
           on: {
-            COLLECTED: afterJob(workerSetup.assign({ job: undefined, jobsCompleted: ({ context }) => context.jobsCompleted + 1 })),
+            COLLECTED: afterJob(workerSetup.assign({ job: undefined, jobsCompleted: ({ context }) => context.jobsCompleted + 1 }), true),
             COLLECT_FAILED: afterJob(failJob('collect-failed')),
           },
         },

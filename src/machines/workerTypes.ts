@@ -60,6 +60,11 @@ export interface WorkerMachineContext {
   /** Jobs ever assigned: an idle worker with none is a spare, a process no job has touched. */
   jobsAssigned: number;
   lastFailure: WorkerFailure | undefined;
+  /**
+   * The process cannot write its dir (SPAWNED said so): a job that ended with its result
+   * collected left nothing there, and the worker goes back to `idle` without `clearingDir`.
+   */
+  dirReadOnly: boolean;
 }
 
 /** What the worker machine reports when it reaches `dead`. */
@@ -74,7 +79,8 @@ export interface WorkerMachineOutput {
 /** Everything the host tells a worker machine. */
 export type WorkerMachineEvent =
   /** The handshake completed. */
-  | { type: 'SPAWNED' }
+  /** `dirReadOnly`: the sandbox keeps the process from writing its dir (read-only bind or Landlock). */
+  | { type: 'SPAWNED'; dirReadOnly?: boolean }
   | { type: 'SPAWN_FAILED'; error: Error }
   /** Only taken in `idle`; the scheduler assigns after `becameIdle`. */
   | { type: 'ASSIGN'; jobId: string; hardTimeoutMs: number; isolation: WorkerJobIsolation }
