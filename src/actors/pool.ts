@@ -89,6 +89,7 @@ export class Pool {
     this.queue = new JobQueue<PoolJob>({
       name: options.kind,
       maxQueue: options.maxQueue,
+      clock: this.#clock,
       ...(options.starvationLimit === undefined ? {} : { starvationLimit: options.starvationLimit }),
     });
     const machine = provideSupervisorActions({
