@@ -55,7 +55,11 @@ export class PoolWorker {
   readonly actor: Actor<ReturnType<typeof provideWorkerActions>>;
   process: WorkerHandle | undefined;
   job: PoolJob | undefined;
-  #reply: Frame | undefined;
+  /** The job's populate, when it had I/O to wait for (`running.populating` waits for it). */
+  #populating: Promise<void> | undefined;
+  /** The job's collect, when it had I/O to wait for (`running.collecting` waits for it). */
+  #collecting: Promise<void> | undefined;
+  #hooks: PoolWorkerHooks;
   /** The worker as its jobs see it; set once the process is attached. */
   #view: JobWorker | undefined;
   /** The worker died while running a job (the job, not the pool, is the likely cause). */
@@ -67,11 +71,12 @@ export class PoolWorker {
   constructor(id: string, kind: WorkerKind, hooks: PoolWorkerHooks, options: { inspect?: XStateInspector | undefined; clock?: Clock | undefined } = {}) {
     this.id = id;
     this.kind = kind;
+    this.#hooks = hooks;
     const machine = provideWorkerActions({
       populateDir: () => {
-        const job = this.job!;
-        job.started(this.#view!);
-        job.populate(this.#view!).then(
+        const pending = this.#populating ?? Promise.resolve();
+        this.#populating = undefined;
+        pending.then(
           () => this.actor.send({ type: 'POPULATED' }),
           (error: Error) => {
             this.#jobError = asWardenError(error);
@@ -83,20 +88,18 @@ export class PoolWorker {
         // The header carries the job's isolation: a one-job process locks itself down further
         // once the job's files are read.
         const { type, header, body, replyType, maxReplyBody } = this.job!.request;
+        const job = this.job!;
         this.process!.request(type, header, body, { expect: replyType, maxBody: maxReplyBody ?? 0 }).then(
-          (reply) => {
-            this.#reply = reply;
-            this.actor.send({ type: 'RESULT' });
-          },
+          (reply) => this.#onReply(job, reply),
           // The process died or broke the protocol: its exit arrives as EXITED.
           (error: Error) => debug('worker %s: request failed: %s', this.id, error.message),
         );
       },
       collectResult: () => {
-        const reply = this.#reply!;
-        this.#reply = undefined;
         const job = this.job!;
-        job.collect(this.#view!, reply).then(
+        const pending = this.#collecting!;
+        this.#collecting = undefined;
+        pending.then(
           () => {
             hooks.jobEnded(this, job);
             this.actor.send({ type: 'COLLECTED' });
@@ -185,9 +188,47 @@ export class PoolWorker {
     this.actor.send({ type: 'SPAWN_FAILED', error });
   }
 
+  /**
+   * Gives it a job. The populate starts here: a dir that already holds what the job needs costs
+   * no I/O and no `populating` state (ASSIGN with `populated`).
+   */
   assign(job: PoolJob): void {
     this.job = job;
-    this.actor.send({ type: 'ASSIGN', jobId: job.id, hardTimeoutMs: job.hardTimeoutMs, isolation: job.isolation });
+    const view = this.#view!;
+    job.started(view);
+    let pending: Promise<void> | undefined;
+    try {
+      pending = job.populate(view);
+    } catch (error) {
+      pending = Promise.reject(error as Error);
+    }
+    this.#populating = pending;
+    this.actor.send({ type: 'ASSIGN', jobId: job.id, hardTimeoutMs: job.hardTimeoutMs, isolation: job.isolation, populated: pending === undefined });
+  }
+
+  /**
+   * The worker answered: the job collects the reply at once when it can (an execute's outcome
+   * needs no I/O), so the machine takes one RESULT and the job is over; a collect with I/O to
+   * wait for (a prepare's install) or one that failed goes through `running.collecting`.
+   */
+  #onReply(job: PoolJob, reply: Frame): void {
+    // A reply for a job this worker no longer runs (killed meanwhile) is not collected.
+    if (this.job !== job || !this.actor.getSnapshot().matches({ running: 'awaiting' })) return;
+    let pending: Promise<void> | undefined;
+    try {
+      pending = job.collect(this.#view!, reply);
+    } catch (error) {
+      pending = Promise.reject(error as Error);
+    }
+    if (pending === undefined) {
+      this.#hooks.jobEnded(this, job);
+      this.actor.send({ type: 'RESULT', collected: true });
+      return;
+    }
+    // Handled by `collectResult`; caught here so that a rejection is never unhandled meanwhile.
+    pending.catch(() => {});
+    this.#collecting = pending;
+    this.actor.send({ type: 'RESULT' });
   }
 
   kill(reason: string): void {

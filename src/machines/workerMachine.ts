@@ -92,6 +92,8 @@ const workerSetup = setup({
     // Nothing a job did can be in a dir its process cannot write: only a collected job skips
     // the clear (a failed populate may have left a partial copy of its own).
     dirStaysClean: ({ context }) => context.dirReadOnly,
+    populated: ({ event }) => event.type === 'ASSIGN' && event.populated === true,
+    collected: ({ event }) => event.type === 'RESULT' && event.collected === true,
     // An actor stops in `dead`, but the pure transition function (restored snapshots, graph
     // walks) does not: this keeps `dead` final for it too.
     isAlive: not(stateIn('#worker.dead')),
@@ -133,6 +135,22 @@ const afterJob = <Actions>(actions: Actions, skipClean = false) => [
   ...(skipClean ? [{ guard: 'dirStaysClean' as const, target: '#worker.idle', actions }] : []),
   { target: '#worker.clearingDir', actions },
 ];
+
+/** A job that ended with its result collected: counted, its job cleared. */
+const completeJob = workerSetup.assign({ job: undefined, jobsCompleted: ({ context }) => context.jobsCompleted + 1 });
+
+/** `afterJob` for a RESULT the host has already collected (guard `collected` on every branch). */
+const afterCollectedResult = [
+  { guard: and(['collected', 'isOneJob']), target: '#worker.retiring', actions: completeJob },
+  { guard: and(['collected', 'dirStaysClean']), target: '#worker.idle', actions: completeJob },
+  { guard: 'collected' as const, target: '#worker.clearingDir', actions: completeJob },
+];
+
+/** Taking a job: recorded in the context, counted. */
+const takeJob = workerSetup.assign(({ context, event }) => {
+  if (event.type !== 'ASSIGN') throw new Error(`ASSIGN expected, got ${event.type}`);
+  return { job: { jobId: event.jobId, hardTimeoutMs: event.hardTimeoutMs, isolation: event.isolation }, jobsAssigned: context.jobsAssigned + 1 };
+});
 
 /** Leaving for `dead` from anywhere: a running job is reported lost first. */
 const toDead = [
@@ -191,13 +209,11 @@ export const workerMachine = workerSetup.createMachine({
       on: {
         // Work a job left running: the worker must not take another job.
         IDLE_CPU: { target: 'dead', actions: recordDeath },
-        ASSIGN: {
-          target: 'running',
-          actions: assign({
-            job: ({ event }) => ({ jobId: event.jobId, hardTimeoutMs: event.hardTimeoutMs, isolation: event.isolation }),
-            jobsAssigned: ({ context }) => context.jobsAssigned + 1,
-          }),
-        },
+        // A dir that already holds what the job needs (the same artifact as the last job) skips `populating`.
+        ASSIGN: [
+          { guard: 'populated', target: '#worker.running.awaiting', actions: takeJob },
+          { target: 'running', actions: takeJob },
+        ],
       },
     },
     running: {
@@ -224,12 +240,13 @@ export const workerMachine = workerSetup.createMachine({
               ],
             },
           },
-          on: { RESULT: 'collecting' },
+          // A reply the host collected at once (an execute's) ends the job here: no `collecting`.
+          on: { RESULT: [...afterCollectedResult, { target: 'collecting' }] },
         },
         collecting: {
           entry: { type: 'collectResult', params: ({ context }) => ({ workerId: context.id, job: currentJob(context) }) },
           on: {
-            COLLECTED: afterJob(workerSetup.assign({ job: undefined, jobsCompleted: ({ context }) => context.jobsCompleted + 1 }), true),
+            COLLECTED: afterJob(completeJob, true),
             COLLECT_FAILED: afterJob(failJob('collect-failed')),
           },
         },

@@ -83,11 +83,16 @@ export type WorkerMachineEvent =
   | { type: 'SPAWNED'; dirReadOnly?: boolean }
   | { type: 'SPAWN_FAILED'; error: Error }
   /** Only taken in `idle`; the scheduler assigns after `becameIdle`. */
-  | { type: 'ASSIGN'; jobId: string; hardTimeoutMs: number; isolation: WorkerJobIsolation }
+  /** `populated`: the dir already holds what the job needs (nothing to do): straight to `running.awaiting`. */
+  | { type: 'ASSIGN'; jobId: string; hardTimeoutMs: number; isolation: WorkerJobIsolation; populated?: boolean }
   | { type: 'POPULATED' }
   | { type: 'POPULATE_FAILED'; error: Error }
-  /** The worker answered the job (success or a job error: either is a result). */
-  | { type: 'RESULT' }
+  /**
+   * The worker answered the job (success or a job error: either is a result). `collected`: the
+   * host already turned the reply into the job's outcome (synchronously): the job is over, no
+   * `running.collecting`.
+   */
+  | { type: 'RESULT'; collected?: boolean }
   | { type: 'COLLECTED' }
   | { type: 'COLLECT_FAILED'; error: Error }
   | { type: 'CLEARED' }

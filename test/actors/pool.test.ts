@@ -21,11 +21,18 @@ async function settle(turns = 5): Promise<void> {
 interface Setup {
   size?: number;
   layers?: SandboxLayers;
-  hostDir?: (id: string) => string;
 }
 
 function setup(t: { teardown(fn: () => unknown): void }, options: Setup = {}) {
   const clock = new SimulatedClock(1_000_000);
+  // Real dirs: the clear step, when it runs, works on the filesystem.
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-pool-unit-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const makeDir = (id: string) => {
+    const dir = path.join(root, id);
+    fs.mkdirSync(dir);
+    return dir;
+  };
   const handles: FakeWorkerHandle[] = [];
   const exits: { id: string; output: WorkerMachineOutput }[] = [];
   const states: string[] = [];
@@ -41,7 +48,7 @@ function setup(t: { teardown(fn: () => unknown): void }, options: Setup = {}) {
     clock,
     readCpuMs: () => 0,
     spawn: async (_kind: WorkerKind, id: string) => {
-      const handle = new FakeWorkerHandle(id, options.hostDir?.(id) ?? `/nonexistent/${id}`, options.layers ?? ALL_LAYERS);
+      const handle = new FakeWorkerHandle(id, makeDir(id), options.layers ?? ALL_LAYERS);
       handles.push(handle);
       return handle;
     },
@@ -256,19 +263,59 @@ test("isolation 'job' with only used workers idle: one is recycled into a fresh 
   t.true((await behind.done).ok);
 });
 
+test('a job with nothing to populate or wait for costs its worker two transitions: awaiting, then idle', async (t) => {
+  const { pool, handles, states } = setup(t);
+  await settle();
+  const id = handles[0]!.id;
+  const before = states.length;
+  const job = new FakeJob('fast');
+  pool.submit(job);
+  await settle();
+  handles[0]!.answer();
+  t.true((await job.done).ok);
+  await settle();
+  t.deepEqual(states.slice(before), [`${id}:running.awaiting`, `${id}:idle`]);
+});
+
+test('a job whose populate and collect wait for I/O goes through populating and collecting', async (t) => {
+  const { pool, handles, states } = setup(t);
+  await settle();
+  const id = handles[0]!.id;
+  const before = states.length;
+  const job = new FakeJob('slow-io', { io: true });
+  pool.submit(job);
+  await settle();
+  handles[0]!.answer();
+  t.true((await job.done).ok);
+  await settle();
+  t.deepEqual(states.slice(before), [`${id}:running.populating`, `${id}:running.awaiting`, `${id}:running.collecting`, `${id}:idle`]);
+});
+
+test('a reply the job refuses fails the job (collect-failed); the worker clears its dir and takes the next job', async (t) => {
+  const { pool, handles, states } = setup(t);
+  await settle();
+  const id = handles[0]!.id;
+  const refused = new FakeJob('refused');
+  const next = new FakeJob('next');
+  pool.submit(refused);
+  pool.submit(next);
+  await settle();
+  handles[0]!.answer({ bad: true });
+  const outcome = (await refused.done) as { ok: false; reason: string };
+  t.is(outcome.reason, 'collect-failed');
+  await settle(10);
+  t.true(states.includes(`${id}:clearingDir`), 'a failed collect is always followed by the clear step');
+  handles[0]!.answer();
+  t.true((await next.done).ok);
+  t.is(handles.length, 1, 'the same worker');
+});
+
 test('a worker that cannot write its dir goes back to idle without the clear step; one that can is cleared', async (t) => {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-pool-unit-'));
-  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
-  const hostDir = (id: string) => {
-    const dir = path.join(root, id);
-    fs.mkdirSync(dir);
-    return dir;
-  };
   for (const [name, layers, cleared] of [
     ['read-only', ALL_LAYERS, false],
     ['writable', { ...ALL_LAYERS, pivotRoot: false, landlock: false }, true],
   ] as const) {
-    const { pool, handles, states } = setup(t, { layers, hostDir });
+    const { pool, handles, states } = setup(t, { layers });
     await settle();
     const job = new FakeJob(`job-${name}`);
     pool.submit(job);

@@ -115,6 +115,8 @@ export class FakeJob implements PoolJob {
       signal?: AbortSignal;
       hardTimeoutMs?: number;
       resubmit?: (job: FakeJob) => void;
+      /** Populate and collect with I/O to wait for (a promise), as a prepare job does. Default: at once, as an execute job on a ready dir. */
+      io?: boolean;
     } = {},
   ) {
     this.request = { type: 10, header: { jobId: id }, replyType: 11 };
@@ -144,10 +146,17 @@ export class FakeJob implements PoolJob {
     this.workers.push(worker.id);
   }
 
-  async populate(_worker: JobWorker): Promise<void> {}
+  populate(_worker: JobWorker): Promise<void> | undefined {
+    return this.options.io ? new Promise((resolve) => setImmediate(resolve)) : undefined;
+  }
 
-  async collect(worker: JobWorker, reply: Frame): Promise<void> {
-    this.#finish({ ok: true, workerId: worker.id, reply: reply.header });
+  collect(worker: JobWorker, reply: Frame): Promise<void> | undefined {
+    if ((reply.header as { bad?: boolean }).bad) throw new Error(`job ${this.id}: a reply the job refuses`);
+    if (!this.options.io) {
+      this.#finish({ ok: true, workerId: worker.id, reply: reply.header });
+      return undefined;
+    }
+    return new Promise((resolve) => setImmediate(resolve)).then(() => this.#finish({ ok: true, workerId: worker.id, reply: reply.header }));
   }
 
   failed(reason: JobFailureReason | 'cancelled', error: WardenError): void {
