@@ -370,8 +370,8 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
   async #copyIn(worker: JobWorker, kept: JobWorker['linked'], generation: number): Promise<void> {
     if (kept) {
       // Another artifact, or an older file of this one: the dir must not offer it to this job.
-      // Once per artifact change, the whole dir is emptied (a read-only dir skipped the clear
-      // after each job: see docs/security.md, "Worker dirs").
+      // (A read-only dir is cleared after the first job of each copy, not after every job: see
+      // docs/security.md, "Worker dirs".)
       worker.linked = undefined;
       await clearWorkerDir(worker.hostDir, 'execute');
     }

@@ -89,9 +89,10 @@ const workerSetup = setup({
     hasJob: ({ context }) => context.job !== undefined,
     // Read before the transition's actions clear the job.
     isOneJob: ({ context }) => context.job?.isolation === 'job',
-    // Nothing a job did can be in a dir its process cannot write: only a collected job skips
-    // the clear (a failed populate may have left a partial copy of its own).
-    dirStaysClean: ({ context }) => context.dirReadOnly,
+    // Nothing a job did can be in a dir its process cannot write; a dir the host did not change
+    // for the job either (a ready dir: ASSIGN `populated`) is as the last clear left it. Only a
+    // collected job skips the clear: the first job after each artifact change is followed by it.
+    dirStaysClean: ({ context }) => context.dirReadOnly && context.job?.populated === true,
     populated: ({ event }) => event.type === 'ASSIGN' && event.populated === true,
     collected: ({ event }) => event.type === 'RESULT' && event.collected === true,
     // An actor stops in `dead`, but the pure transition function (restored snapshots, graph
@@ -127,8 +128,8 @@ const recordRetired = workerSetup.assign(({ context }) => ({
 
 /**
  * Where a worker goes when its job is over: a one-job process is retired; any other clears its
- * dir for the next job, unless the job was collected from a dir its process cannot write
- * (`skipClean`: straight back to `idle`, one transition fewer per job).
+ * dir for the next job, unless the job was collected from a ready dir its process cannot write
+ * (`skipClean`: straight back to `idle`).
  */
 const afterJob = <Actions>(actions: Actions, skipClean = false) => [
   { guard: 'isOneJob' as const, target: '#worker.retiring', actions },
@@ -149,7 +150,8 @@ const afterCollectedResult = [
 /** Taking a job: recorded in the context, counted. */
 const takeJob = workerSetup.assign(({ context, event }) => {
   if (event.type !== 'ASSIGN') throw new Error(`ASSIGN expected, got ${event.type}`);
-  return { job: { jobId: event.jobId, hardTimeoutMs: event.hardTimeoutMs, isolation: event.isolation }, jobsAssigned: context.jobsAssigned + 1 };
+  const job = { jobId: event.jobId, hardTimeoutMs: event.hardTimeoutMs, isolation: event.isolation, populated: event.populated === true };
+  return { job, jobsAssigned: context.jobsAssigned + 1 };
 });
 
 /** Leaving for `dead` from anywhere: a running job is reported lost first. */

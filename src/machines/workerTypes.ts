@@ -18,6 +18,8 @@ export interface WorkerJob {
   /** Wall-clock bound the host keeps on top of the worker's own CPU-time limit. */
   hardTimeoutMs: number;
   isolation: WorkerJobIsolation;
+  /** The dir already held what the job needs: nothing was put in it for this job (ASSIGN's `populated`). */
+  populated?: boolean;
 }
 
 /** Why a worker failed: a stable code the host maps to a typed error. */
@@ -62,7 +64,8 @@ export interface WorkerMachineContext {
   lastFailure: WorkerFailure | undefined;
   /**
    * The process cannot write its dir (SPAWNED said so): a job that ended with its result
-   * collected left nothing there, and the worker goes back to `idle` without `clearingDir`.
+   * collected, on a dir the host did not change for it either (ASSIGN `populated`), left
+   * nothing there to clear, and the worker goes back to `idle` without `clearingDir`.
    */
   dirReadOnly: boolean;
 }
