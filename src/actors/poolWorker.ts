@@ -202,6 +202,8 @@ export class PoolWorker {
     } catch (error) {
       pending = Promise.reject(error as Error);
     }
+    // Handled by `populateDir`; caught here so that a rejection is never unhandled meanwhile.
+    pending?.catch(() => {});
     this.#populating = pending;
     this.actor.send({ type: 'ASSIGN', jobId: job.id, hardTimeoutMs: job.hardTimeoutMs, isolation: job.isolation, populated: pending === undefined });
   }
