@@ -101,9 +101,12 @@ abstract class BaseJob<T = unknown> implements PoolJob {
     this.common.hooks.started(this, worker);
   }
 
-  async populate(_worker: JobWorker): Promise<void> {}
+  /** Nothing to put in the dir by default (a prepare worker's `tmp-artifact` is made with the dir). */
+  populate(_worker: JobWorker): Promise<void> | undefined {
+    return undefined;
+  }
 
-  abstract collect(worker: JobWorker, reply: Frame): Promise<void>;
+  abstract collect(worker: JobWorker, reply: Frame): Promise<void> | undefined;
 
   failed(reason: JobFailureReason | 'cancelled', error: WardenError, _worker: JobWorker | undefined): void {
     if (this.#settled) return;
@@ -345,7 +348,8 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     this.request = { type: MessageType.Execute, header, body, replyType: MessageType.ExecuteResult, maxReplyBody };
   }
 
-  override async populate(worker: JobWorker): Promise<void> {
+  /** Puts the artifact in the dir: no I/O at all (undefined) when the dir already holds this key's current copy. */
+  override populate(worker: JobWorker): Promise<void> | undefined {
     // Pinned while the job runs: pruning never removes it from under the copy or a recovery.
     if (!this.cache.pin(this.artifactKey)) {
       throw new MissingArtifactError(`artifact ${this.artifactKey} is no longer in the cache`, { details: { key: this.artifactKey } });
@@ -354,13 +358,20 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     const generation = this.generations.of(this.artifactKey);
     const kept = worker.linked;
     if (kept?.key === this.artifactKey && kept.generation === generation) {
-      // The dir still holds a copy of the file the cache holds for this key (the clear step
-      // after the last job checked the copy's inode): no copy, unlink or stat for this job.
+      // The dir still holds a copy of the file the cache holds for this key: its process could
+      // not change it (a read-only dir), or the clear step after the last job checked the
+      // copy's inode. No copy, unlink or stat for this job.
       this.linkedIno = kept.cacheIno;
-      return;
+      return undefined;
     }
+    return this.#copyIn(worker, kept, generation);
+  }
+
+  async #copyIn(worker: JobWorker, kept: JobWorker['linked'], generation: number): Promise<void> {
     if (kept) {
       // Another artifact, or an older file of this one: the dir must not offer it to this job.
+      // (A read-only dir is cleared after the first job of each copy, not after every job: see
+      // docs/security.md, "Worker dirs".)
       worker.linked = undefined;
       await clearWorkerDir(worker.hostDir, 'execute');
     }
@@ -381,7 +392,8 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     }
   }
 
-  async collect(worker: JobWorker, reply: Frame): Promise<void> {
+  /** Turns the reply into the outcome at once: nothing to wait for (undefined). A bad reply throws. */
+  collect(worker: JobWorker, reply: Frame): undefined {
     this.#unpin();
     const header = reply.header as ExecuteReply;
     const times = this.usageOf(header, worker);

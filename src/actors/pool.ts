@@ -12,7 +12,7 @@ import { atDeadline } from './timers.js';
 import type { PoolJob } from './poolJob.js';
 import { PoolWorker } from './poolWorker.js';
 import { SpareBudget } from './spareBudget.js';
-import type { WorkerProcess } from './workerProcess.js';
+import type { WorkerHandle } from './workerHandle.js';
 
 const debug = createDebug('warden:pool');
 
@@ -38,11 +38,14 @@ export interface PoolOptions {
    */
   spareMemoryBytes?: number;
   /** Spawns one sandboxed worker process (handshake done). */
-  spawn(kind: WorkerKind, id: string): Promise<WorkerProcess>;
+  spawn(kind: WorkerKind, id: string): Promise<WorkerHandle>;
   events: PoolEvents;
   /** The host's XState inspector, for the supervisor and every worker actor. */
   inspect?: XStateInspector | undefined;
-  /** Time for the pool's own timers (the idle CPU check). Default: the system clock. */
+  /**
+   * Time for every timer of the pool: running jobs' deadlines, the idle CPU check, and the
+   * worker and supervisor machines' delays (hard timeouts, backoff). Default: the system clock.
+   */
   clock?: Clock;
   /** When an idle worker is using too much CPU. Default {@link DEFAULT_IDLE_CPU_POLICY}. */
   idleCpu?: IdleCpuPolicy;
@@ -86,6 +89,7 @@ export class Pool {
     this.queue = new JobQueue<PoolJob>({
       name: options.kind,
       maxQueue: options.maxQueue,
+      clock: this.#clock,
       ...(options.starvationLimit === undefined ? {} : { starvationLimit: options.starvationLimit }),
     });
     const machine = provideSupervisorActions({
@@ -105,7 +109,11 @@ export class Pool {
     });
     this.#budget = new SpareBudget(options.spareMemoryBytes ?? Infinity, options.size);
     this.#size = this.#budget.workers;
-    this.supervisor = createActor(machine, { input: { ...options.supervisor, kind: options.kind, size: this.#size }, inspect: options.inspect });
+    this.supervisor = createActor(machine, {
+      input: { ...options.supervisor, kind: options.kind, size: this.#size },
+      inspect: options.inspect,
+      clock: this.#clock,
+    });
     this.supervisor.start();
   }
 
@@ -195,7 +203,7 @@ export class Pool {
         this.#replaced.add(w);
         this.supervisor.send({ type: 'WORKER_DIED', id: w.id, reason: 'retired', expected: true });
       },
-    }, this.#options.inspect);
+    }, { inspect: this.#options.inspect, clock: this.#clock });
     this.workers.set(id, worker);
     this.#options.spawn(this.kind, id).then(
       (process) => {
@@ -331,7 +339,7 @@ export class Pool {
     const onAbort = (): void => stop(new AbortedError(`job ${job.id} was aborted while running`, { cause: job.signal?.reason }));
     job.signal?.addEventListener('abort', onAbort, { once: true });
     const cancelDeadline =
-      job.deadline === undefined ? undefined : atDeadline(job.deadline, () => stop(new DeadlineError(`job ${job.id} passed its deadline while running`)));
+      job.deadline === undefined ? undefined : atDeadline(job.deadline, () => stop(new DeadlineError(`job ${job.id} passed its deadline while running`)), this.#clock);
     return (): void => {
       job.signal?.removeEventListener('abort', onAbort);
       cancelDeadline?.();

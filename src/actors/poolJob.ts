@@ -50,10 +50,17 @@ export interface PoolJob {
   readonly request: { type: number; header: unknown; body?: Uint8Array; replyType: number; maxReplyBody?: number };
   /** True once the job has its outcome (result or error). */
   readonly settled: boolean;
-  /** Fill the worker dir (execute: hard-link the artifact). A throw fails the populate step. */
-  populate(worker: JobWorker): Promise<void>;
-  /** Turn the reply into the outcome and settle. A throw fails the collect step (the job settles with it). */
-  collect(worker: JobWorker, reply: Frame): Promise<void>;
+  /**
+   * Fill the worker dir (execute: copy the artifact in). Returns undefined when the dir already
+   * holds what the job needs (no I/O: the worker skips `populating`). A throw or rejection fails
+   * the populate step.
+   */
+  populate(worker: JobWorker): Promise<void> | undefined;
+  /**
+   * Turn the reply into the outcome and settle. Returns undefined when that took no I/O (the
+   * worker skips `collecting`). A throw or rejection fails the collect step (the job settles with it).
+   */
+  collect(worker: JobWorker, reply: Frame): Promise<void> | undefined;
   /** The job ended without a result: decide (retry, recover or reject) and settle. */
   failed(reason: JobFailureReason | 'cancelled', error: WardenError, worker: JobWorker | undefined): void;
   /** Called when the job is handed to a worker. */

@@ -5,7 +5,8 @@ import type { Frame } from '../protocol/frame.js';
 import type { WorkerKind } from '../protocol/messages.js';
 import { ProtocolError, TimeoutError, WorkerDiedError, WorkerDirError, type WardenError } from '../errors.js';
 import { clearWorkerDir } from '../sandbox/workerDir.js';
-import type { WorkerProcess } from './workerProcess.js';
+import type { Clock } from './clock.js';
+import type { WorkerHandle } from './workerHandle.js';
 import type { JobWorker, PoolJob } from './poolJob.js';
 import type { XStateInspector } from '../options.js';
 
@@ -29,6 +30,16 @@ export function workerStateName(value: StateValue): string {
   return typeof value === 'string' ? value : `running.${Object.values(value)[0]}`;
 }
 
+/**
+ * Whether a worker's process cannot write its dir, so that nothing a job does can be left there
+ * for the next one: an execute worker under the read-only `/worker` bind (new root) or Landlock
+ * (read-only on `/worker`, independently of the mounts). A prepare worker writes `tmp-artifact`.
+ */
+export function dirReadOnly(kind: WorkerKind, process: WorkerHandle): boolean {
+  const { layers } = process.info;
+  return kind === 'execute' && (layers.pivotRoot || layers.landlock);
+}
+
 function asWardenError(error: unknown): WardenError {
   if (error && typeof error === 'object' && 'code' in error && 'deterministic' in error) return error as WardenError;
   return new ProtocolError((error as Error)?.message ?? String(error), { cause: error });
@@ -42,9 +53,13 @@ export class PoolWorker {
   readonly id: string;
   readonly kind: WorkerKind;
   readonly actor: Actor<ReturnType<typeof provideWorkerActions>>;
-  process: WorkerProcess | undefined;
+  process: WorkerHandle | undefined;
   job: PoolJob | undefined;
-  #reply: Frame | undefined;
+  /** The job's populate, when it had I/O to wait for (`running.populating` waits for it). */
+  #populating: Promise<void> | undefined;
+  /** The job's collect, when it had I/O to wait for (`running.collecting` waits for it). */
+  #collecting: Promise<void> | undefined;
+  #hooks: PoolWorkerHooks;
   /** The worker as its jobs see it; set once the process is attached. */
   #view: JobWorker | undefined;
   /** The worker died while running a job (the job, not the pool, is the likely cause). */
@@ -53,14 +68,15 @@ export class PoolWorker {
   /** Why the pool asked it to stop, for the log. */
   #stopReason: string | undefined;
 
-  constructor(id: string, kind: WorkerKind, hooks: PoolWorkerHooks, inspect?: XStateInspector) {
+  constructor(id: string, kind: WorkerKind, hooks: PoolWorkerHooks, options: { inspect?: XStateInspector | undefined; clock?: Clock | undefined } = {}) {
     this.id = id;
     this.kind = kind;
+    this.#hooks = hooks;
     const machine = provideWorkerActions({
       populateDir: () => {
-        const job = this.job!;
-        job.started(this.#view!);
-        job.populate(this.#view!).then(
+        const pending = this.#populating ?? Promise.resolve();
+        this.#populating = undefined;
+        pending.then(
           () => this.actor.send({ type: 'POPULATED' }),
           (error: Error) => {
             this.#jobError = asWardenError(error);
@@ -72,20 +88,18 @@ export class PoolWorker {
         // The header carries the job's isolation: a one-job process locks itself down further
         // once the job's files are read.
         const { type, header, body, replyType, maxReplyBody } = this.job!.request;
+        const job = this.job!;
         this.process!.request(type, header, body, { expect: replyType, maxBody: maxReplyBody ?? 0 }).then(
-          (reply) => {
-            this.#reply = reply;
-            this.actor.send({ type: 'RESULT' });
-          },
+          (reply) => this.#onReply(job, reply),
           // The process died or broke the protocol: its exit arrives as EXITED.
           (error: Error) => debug('worker %s: request failed: %s', this.id, error.message),
         );
       },
       collectResult: () => {
-        const reply = this.#reply!;
-        this.#reply = undefined;
         const job = this.job!;
-        job.collect(this.#view!, reply).then(
+        const pending = this.#collecting!;
+        this.#collecting = undefined;
+        pending.then(
           () => {
             hooks.jobEnded(this, job);
             this.actor.send({ type: 'COLLECTED' });
@@ -145,9 +159,14 @@ export class PoolWorker {
         job.failed(reason, error, this.#view);
         hooks.jobEnded(this, job);
       },
-      becameIdle: () => hooks.idle(this),
+      becameIdle: () => {
+        // Straight from `collecting` when the dir needed no clear: the job is over here.
+        this.job = undefined;
+        hooks.idle(this);
+      },
     });
-    this.actor = createActor(machine, { input: { id, kind }, inspect });
+    // The hard timeout is an XState delay: it runs on the pool's clock.
+    this.actor = createActor(machine, { input: { id, kind }, inspect: options.inspect, ...(options.clock ? { clock: options.clock } : {}) });
     this.actor.subscribe({
       next: (snapshot) => {
         hooks.state(this, snapshot.value);
@@ -158,20 +177,60 @@ export class PoolWorker {
   }
 
   /** Binds the spawned process: its exit becomes the machine's EXITED. */
-  attach(process: WorkerProcess): void {
+  attach(process: WorkerHandle): void {
     this.process = process;
     this.#view = { id: this.id, hostDir: process.hostDir, linked: undefined };
     process.once('exit', (exit) => this.actor.send({ type: 'EXITED', code: exit.code, signal: exit.signal, reason: exit.error.code }));
-    this.actor.send({ type: 'SPAWNED' });
+    this.actor.send({ type: 'SPAWNED', dirReadOnly: dirReadOnly(this.kind, process) });
   }
 
   spawnFailed(error: Error): void {
     this.actor.send({ type: 'SPAWN_FAILED', error });
   }
 
+  /**
+   * Gives it a job. The populate starts here: a dir that already holds what the job needs costs
+   * no I/O and no `populating` state (ASSIGN with `populated`).
+   */
   assign(job: PoolJob): void {
     this.job = job;
-    this.actor.send({ type: 'ASSIGN', jobId: job.id, hardTimeoutMs: job.hardTimeoutMs, isolation: job.isolation });
+    const view = this.#view!;
+    job.started(view);
+    let pending: Promise<void> | undefined;
+    try {
+      pending = job.populate(view);
+    } catch (error) {
+      pending = Promise.reject(error as Error);
+    }
+    // Handled by `populateDir`; caught here so that a rejection is never unhandled meanwhile.
+    pending?.catch(() => {});
+    this.#populating = pending;
+    this.actor.send({ type: 'ASSIGN', jobId: job.id, hardTimeoutMs: job.hardTimeoutMs, isolation: job.isolation, populated: pending === undefined });
+  }
+
+  /**
+   * The worker answered: the job collects the reply at once when it can (an execute's outcome
+   * needs no I/O), so the machine takes one RESULT and the job is over; a collect with I/O to
+   * wait for (a prepare's install) or one that failed goes through `running.collecting`.
+   */
+  #onReply(job: PoolJob, reply: Frame): void {
+    // A reply for a job this worker no longer runs (killed meanwhile) is not collected.
+    if (this.job !== job || !this.actor.getSnapshot().matches({ running: 'awaiting' })) return;
+    let pending: Promise<void> | undefined;
+    try {
+      pending = job.collect(this.#view!, reply);
+    } catch (error) {
+      pending = Promise.reject(error as Error);
+    }
+    if (pending === undefined) {
+      this.#hooks.jobEnded(this, job);
+      this.actor.send({ type: 'RESULT', collected: true });
+      return;
+    }
+    // Handled by `collectResult`; caught here so that a rejection is never unhandled meanwhile.
+    pending.catch(() => {});
+    this.#collecting = pending;
+    this.actor.send({ type: 'RESULT' });
   }
 
   kill(reason: string): void {

@@ -70,7 +70,7 @@ export function poolSummaries(pools: Record<WorkerKind, Pool>): PoolSummary[] {
 function poolEvents(kind: WorkerKind, sink: EventSink): PoolEvents {
   return {
     workerSpawned: (w) => sink.emitSafely('worker:spawned', { id: w.id, kind, pid: w.process?.sandboxPid }),
-    // Five per job: named and emitted only when someone listens.
+    // Two per job on the hot path (more when a dir must be populated, collected or cleared): named and emitted only when someone listens.
     workerState: (w, value: StateValue) => {
       if (sink.listenerCount('worker:state') > 0) sink.emitSafely('worker:state', { id: w.id, kind, state: workerStateName(value) });
     },

@@ -89,6 +89,12 @@ const workerSetup = setup({
     hasJob: ({ context }) => context.job !== undefined,
     // Read before the transition's actions clear the job.
     isOneJob: ({ context }) => context.job?.isolation === 'job',
+    // Nothing a job did can be in a dir its process cannot write; a dir the host did not change
+    // for the job either (a ready dir: ASSIGN `populated`) is as the last clear left it. Only a
+    // collected job skips the clear: the first job after each artifact change is followed by it.
+    dirStaysClean: ({ context }) => context.dirReadOnly && context.job?.populated === true,
+    populated: ({ event }) => event.type === 'ASSIGN' && event.populated === true,
+    collected: ({ event }) => event.type === 'RESULT' && event.collected === true,
     // An actor stops in `dead`, but the pure transition function (restored snapshots, graph
     // walks) does not: this keeps `dead` final for it too.
     isAlive: not(stateIn('#worker.dead')),
@@ -120,11 +126,33 @@ const recordRetired = workerSetup.assign(({ context }) => ({
   lastFailure: { reason: 'retired' as const, message: `worker ${context.id} was retired after its one job` },
 }));
 
-/** Where a worker goes when its job is over: a one-job process is retired, any other clears its dir for the next job. */
-const afterJob = <Actions>(actions: Actions) => [
+/**
+ * Where a worker goes when its job is over: a one-job process is retired; any other clears its
+ * dir for the next job, unless the job was collected from a ready dir its process cannot write
+ * (`skipClean`: straight back to `idle`).
+ */
+const afterJob = <Actions>(actions: Actions, skipClean = false) => [
   { guard: 'isOneJob' as const, target: '#worker.retiring', actions },
+  ...(skipClean ? [{ guard: 'dirStaysClean' as const, target: '#worker.idle', actions }] : []),
   { target: '#worker.clearingDir', actions },
 ];
+
+/** A job that ended with its result collected: counted, its job cleared. */
+const completeJob = workerSetup.assign({ job: undefined, jobsCompleted: ({ context }) => context.jobsCompleted + 1 });
+
+/** `afterJob` for a RESULT the host has already collected (guard `collected` on every branch). */
+const afterCollectedResult = [
+  { guard: and(['collected', 'isOneJob']), target: '#worker.retiring', actions: completeJob },
+  { guard: and(['collected', 'dirStaysClean']), target: '#worker.idle', actions: completeJob },
+  { guard: 'collected' as const, target: '#worker.clearingDir', actions: completeJob },
+];
+
+/** Taking a job: recorded in the context, counted. */
+const takeJob = workerSetup.assign(({ context, event }) => {
+  if (event.type !== 'ASSIGN') throw new Error(`ASSIGN expected, got ${event.type}`);
+  const job = { jobId: event.jobId, hardTimeoutMs: event.hardTimeoutMs, isolation: event.isolation, populated: event.populated === true };
+  return { job, jobsAssigned: context.jobsAssigned + 1 };
+});
 
 /** Leaving for `dead` from anywhere: a running job is reported lost first. */
 const toDead = [
@@ -137,7 +165,8 @@ const toDead = [
  * provides (see {@link WorkerActionParams}), and the only timer, the hard timeout, is an
  * XState delay, so it runs on the actor's clock.
  *
- * `spawning → idle → running (populating → awaiting → collecting) → clearingDir → idle`, and
+ * `spawning → idle → running (populating → awaiting → collecting) → clearingDir → idle`
+ * (`collecting → idle` directly for a worker that cannot write its dir), and
  * `dead` (final) from anywhere. A job with `isolation: 'job'` ends in `retiring` instead of
  * `clearingDir`: the process is killed and never serves another job. An idle worker that was
  * never assigned a job (`jobsAssigned` 0) is a spare. Events a state does not expect are ignored; once `dead`,
@@ -153,7 +182,15 @@ const toDead = [
  */
 export const workerMachine = workerSetup.createMachine({
   id: 'worker',
-  context: ({ input }) => ({ id: input.id, kind: input.kind, job: undefined, jobsCompleted: 0, jobsAssigned: 0, lastFailure: undefined }),
+  context: ({ input }) => ({
+    id: input.id,
+    kind: input.kind,
+    job: undefined,
+    jobsCompleted: 0,
+    jobsAssigned: 0,
+    lastFailure: undefined,
+    dirReadOnly: false,
+  }),
   initial: 'spawning',
   on: {
     EXITED: toDead,
@@ -162,7 +199,7 @@ export const workerMachine = workerSetup.createMachine({
   states: {
     spawning: {
       on: {
-        SPAWNED: 'idle',
+        SPAWNED: { target: 'idle', actions: assign({ dirReadOnly: ({ event }) => event.dirReadOnly === true }) },
         SPAWN_FAILED: { target: 'dead', actions: recordDeath },
       },
     },
@@ -174,13 +211,11 @@ export const workerMachine = workerSetup.createMachine({
       on: {
         // Work a job left running: the worker must not take another job.
         IDLE_CPU: { target: 'dead', actions: recordDeath },
-        ASSIGN: {
-          target: 'running',
-          actions: assign({
-            job: ({ event }) => ({ jobId: event.jobId, hardTimeoutMs: event.hardTimeoutMs, isolation: event.isolation }),
-            jobsAssigned: ({ context }) => context.jobsAssigned + 1,
-          }),
-        },
+        // A dir that already holds what the job needs (the same artifact as the last job) skips `populating`.
+        ASSIGN: [
+          { guard: 'populated', target: '#worker.running.awaiting', actions: takeJob },
+          { target: 'running', actions: takeJob },
+        ],
       },
     },
     running: {
@@ -207,12 +242,13 @@ export const workerMachine = workerSetup.createMachine({
               ],
             },
           },
-          on: { RESULT: 'collecting' },
+          // A reply the host collected at once (an execute's) ends the job here: no `collecting`.
+          on: { RESULT: [...afterCollectedResult, { target: 'collecting' }] },
         },
         collecting: {
           entry: { type: 'collectResult', params: ({ context }) => ({ workerId: context.id, job: currentJob(context) }) },
           on: {
-            COLLECTED: afterJob(workerSetup.assign({ job: undefined, jobsCompleted: ({ context }) => context.jobsCompleted + 1 })),
+            COLLECTED: afterJob(completeJob, true),
             COLLECT_FAILED: afterJob(failJob('collect-failed')),
           },
         },

@@ -18,6 +18,8 @@ export interface WorkerJob {
   /** Wall-clock bound the host keeps on top of the worker's own CPU-time limit. */
   hardTimeoutMs: number;
   isolation: WorkerJobIsolation;
+  /** The dir already held what the job needs: nothing was put in it for this job (ASSIGN's `populated`). */
+  populated?: boolean;
 }
 
 /** Why a worker failed: a stable code the host maps to a typed error. */
@@ -60,6 +62,12 @@ export interface WorkerMachineContext {
   /** Jobs ever assigned: an idle worker with none is a spare, a process no job has touched. */
   jobsAssigned: number;
   lastFailure: WorkerFailure | undefined;
+  /**
+   * The process cannot write its dir (SPAWNED said so): a job that ended with its result
+   * collected, on a dir the host did not change for it either (ASSIGN `populated`), left
+   * nothing there to clear, and the worker goes back to `idle` without `clearingDir`.
+   */
+  dirReadOnly: boolean;
 }
 
 /** What the worker machine reports when it reaches `dead`. */
@@ -74,14 +82,20 @@ export interface WorkerMachineOutput {
 /** Everything the host tells a worker machine. */
 export type WorkerMachineEvent =
   /** The handshake completed. */
-  | { type: 'SPAWNED' }
+  /** `dirReadOnly`: the sandbox keeps the process from writing its dir (read-only bind or Landlock). */
+  | { type: 'SPAWNED'; dirReadOnly?: boolean }
   | { type: 'SPAWN_FAILED'; error: Error }
   /** Only taken in `idle`; the scheduler assigns after `becameIdle`. */
-  | { type: 'ASSIGN'; jobId: string; hardTimeoutMs: number; isolation: WorkerJobIsolation }
+  /** `populated`: the dir already holds what the job needs (nothing to do): straight to `running.awaiting`. */
+  | { type: 'ASSIGN'; jobId: string; hardTimeoutMs: number; isolation: WorkerJobIsolation; populated?: boolean }
   | { type: 'POPULATED' }
   | { type: 'POPULATE_FAILED'; error: Error }
-  /** The worker answered the job (success or a job error: either is a result). */
-  | { type: 'RESULT' }
+  /**
+   * The worker answered the job (success or a job error: either is a result). `collected`: the
+   * host already turned the reply into the job's outcome (synchronously): the job is over, no
+   * `running.collecting`.
+   */
+  | { type: 'RESULT'; collected?: boolean }
   | { type: 'COLLECTED' }
   | { type: 'COLLECT_FAILED'; error: Error }
   | { type: 'CLEARED' }

@@ -57,9 +57,10 @@ test('a job goes populate → send → collect → clear → idle, and the host 
   const { actor, calls } = startWorker();
   t.is(actor.getSnapshot().value, 'spawning');
   t.deepEqual(calls, []);
-  const job = { jobId: 'job-1', hardTimeoutMs: 6_000, isolation: 'worker' as const };
+  const assigned = { jobId: 'job-1', hardTimeoutMs: 6_000, isolation: 'worker' as const };
+  const job = { ...assigned, populated: false };
   actor.send({ type: 'SPAWNED' });
-  actor.send({ type: 'ASSIGN', ...job });
+  actor.send({ type: 'ASSIGN', ...assigned });
   t.deepEqual(actor.getSnapshot().value, { running: 'populating' });
   actor.send({ type: 'POPULATED' });
   actor.send({ type: 'RESULT' });
@@ -76,6 +77,41 @@ test('a job goes populate → send → collect → clear → idle, and the host 
     { name: 'clearDir', params: { workerId: 'w1' } },
     { name: 'becameIdle', params: { workerId: 'w1', jobsCompleted: 1, spare: false } },
   ]);
+});
+
+test('a ready dir and a reply collected at once: two transitions; on a read-only dir no clear, on a writable one the clear', (t) => {
+  for (const dirReadOnly of [true, false]) {
+    const { actor, names } = startWorker();
+    actor.send({ type: 'SPAWNED', dirReadOnly });
+    const seen: unknown[] = [];
+    actor.subscribe((snapshot) => seen.push(snapshot.value));
+    actor.send({ type: 'ASSIGN', jobId: 'job-1', hardTimeoutMs: 6_000, isolation: 'worker', populated: true });
+    t.deepEqual(actor.getSnapshot().value, { running: 'awaiting' });
+    actor.send({ type: 'RESULT', collected: true });
+    if (dirReadOnly) {
+      t.deepEqual(seen, [{ running: 'awaiting' }, 'idle'], 'two transitions per job');
+      t.deepEqual(names(), ['becameIdle', 'sendJob', 'becameIdle']);
+    } else {
+      t.is(actor.getSnapshot().value, 'clearingDir');
+      actor.send({ type: 'CLEARED' });
+      t.deepEqual(names(), ['becameIdle', 'sendJob', 'clearDir', 'becameIdle']);
+    }
+    t.is(actor.getSnapshot().context.jobsCompleted, 1);
+    t.is(actor.getSnapshot().context.job, undefined);
+  }
+});
+
+test('on a read-only dir, a job that populated it, or whose collect failed, is still followed by the clear', (t) => {
+  for (const path of ['populated for the job', 'collect failed'] as const) {
+    const { actor, names } = startWorker();
+    actor.send({ type: 'SPAWNED', dirReadOnly: true });
+    actor.send({ type: 'ASSIGN', jobId: 'job-1', hardTimeoutMs: 6_000, isolation: 'worker', populated: path === 'collect failed' });
+    if (path === 'populated for the job') actor.send({ type: 'POPULATED' });
+    actor.send({ type: 'RESULT', collected: path === 'populated for the job' });
+    if (path === 'collect failed') actor.send({ type: 'COLLECT_FAILED', error: boom });
+    t.is(actor.getSnapshot().value, 'clearingDir', path);
+    t.true(names().includes('clearDir'), path);
+  }
 });
 
 test('the hard timeout fires exactly at hardTimeoutMs after the job is sent, not before', (t) => {

@@ -1,0 +1,176 @@
+/**
+ * Worker handles and jobs for the pool's unit tests: they keep the contract of the real ones
+ * (a request is answered once or rejected when the process dies, the exit is reported once,
+ * after which nothing answers; a job settles once) without spawning a process. What the pool
+ * does with them (order, deadlines, timeouts, deaths, spares) is then the pool's own logic,
+ * on a simulated clock. The real-worker tests (test/host) check the same paths end to end.
+ */
+import { WorkerDiedError, type WardenError } from '../../src/errors.js';
+import type { Frame } from '../../src/protocol/frame.js';
+import type { SandboxLayers } from '../../src/protocol/messages.js';
+import type { WorkerHandle, WorkerHandleExit } from '../../src/actors/workerHandle.js';
+import type { WorkerProcess } from '../../src/actors/workerProcess.js';
+import type { Isolation, JobWorker, PoolJob } from '../../src/actors/poolJob.js';
+import type { Priority } from '../../src/actors/jobQueue.js';
+import type { JobFailureReason } from '../../src/machines/index.js';
+
+// The real process must keep satisfying the interface the pool depends on.
+const _real: (process: WorkerProcess) => WorkerHandle = (process) => process;
+void _real;
+
+export const ALL_LAYERS: SandboxLayers = { userns: true, pivotRoot: true, netns: true, landlock: true, seccomp: true, cgroup: true };
+
+interface PendingRequest {
+  type: number;
+  header: unknown;
+  resolve: (frame: Frame) => void;
+  reject: (error: WardenError) => void;
+}
+
+let nextPid = 1000;
+
+/** One pretend worker process: requests wait until the test answers them, or the process dies. */
+export class FakeWorkerHandle implements WorkerHandle {
+  readonly hostDir: string;
+  readonly info: { layers: SandboxLayers };
+  readonly pid = ++nextPid;
+  exitInfo: WorkerHandleExit | undefined;
+  readonly exited: Promise<WorkerHandleExit>;
+  readonly pending: PendingRequest[] = [];
+  /** Every request's header, in the order they came. */
+  readonly received: unknown[] = [];
+  killed = 0;
+  #listeners: ((exit: WorkerHandleExit) => void)[] = [];
+  #resolveExited!: (exit: WorkerHandleExit) => void;
+
+  constructor(readonly id: string, hostDir: string, layers: SandboxLayers = ALL_LAYERS) {
+    this.hostDir = hostDir;
+    this.info = { layers };
+    this.exited = new Promise((resolve) => (this.#resolveExited = resolve));
+  }
+
+  get sandboxPid(): number | undefined {
+    return this.exitInfo ? undefined : this.pid;
+  }
+
+  request(type: number, header: unknown, _body: Uint8Array | undefined, _options: { expect: number; maxBody: number }): Promise<Frame> {
+    if (this.exitInfo) return Promise.reject(this.exitInfo.error);
+    this.received.push(header);
+    return new Promise((resolve, reject) => this.pending.push({ type, header, resolve, reject }));
+  }
+
+  /** The worker answers its oldest request. */
+  answer(header: unknown = { ok: true }): void {
+    const request = this.pending.shift();
+    if (!request) throw new Error(`${this.id} has no request to answer`);
+    request.resolve({ type: request.type + 1, id: 1, header, body: new Uint8Array(0) } as Frame);
+  }
+
+  kill(): Promise<WorkerHandleExit> {
+    this.killed++;
+    this.die(null, 'SIGKILL');
+    return this.exited;
+  }
+
+  /** The process ends (a crash when the host did not ask): pending requests fail, the exit is reported once. */
+  die(code: number | null = 1, signal: NodeJS.Signals | null = null): void {
+    if (this.exitInfo) return;
+    const exit = { code, signal, error: new WorkerDiedError(`worker ${this.id} died: ${signal ?? `exit code ${code}`}`) };
+    this.exitInfo = exit;
+    // Like the real process: the exit arrives on a later turn of the event loop.
+    setImmediate(() => {
+      for (const request of this.pending.splice(0)) request.reject(exit.error);
+      for (const listener of this.#listeners.splice(0)) listener(exit);
+      this.#resolveExited(exit);
+    });
+  }
+
+  once(_event: 'exit', listener: (exit: WorkerHandleExit) => void): this {
+    this.#listeners.push(listener);
+    return this;
+  }
+}
+
+/** What a fake job ended with. */
+export type FakeOutcome = { ok: true; workerId: string; reply: unknown } | { ok: false; reason: string; error: WardenError };
+
+/**
+ * A job that needs nothing in the dir and takes any reply as its result. Like the host's jobs,
+ * a job whose worker was lost is submitted again once (`resubmit`), then fails.
+ */
+export class FakeJob implements PoolJob {
+  readonly kind = 'execute' as const;
+  readonly request: PoolJob['request'];
+  readonly workers: string[] = [];
+  outcome: FakeOutcome | undefined;
+  readonly done: Promise<FakeOutcome>;
+  #settle!: (outcome: FakeOutcome) => void;
+
+  constructor(
+    readonly id: string,
+    readonly options: {
+      priority?: Priority;
+      isolation?: Isolation;
+      deadline?: number;
+      signal?: AbortSignal;
+      hardTimeoutMs?: number;
+      resubmit?: (job: FakeJob) => void;
+      /** Populate and collect with I/O to wait for (a promise), as a prepare job does. Default: at once, as an execute job on a ready dir. */
+      io?: boolean;
+    } = {},
+  ) {
+    this.request = { type: 10, header: { jobId: id }, replyType: 11 };
+    this.done = new Promise((resolve) => (this.#settle = resolve));
+  }
+
+  get priority(): Priority {
+    return this.options.priority ?? 'normal';
+  }
+  get isolation(): Isolation {
+    return this.options.isolation ?? 'worker';
+  }
+  get signal(): AbortSignal | undefined {
+    return this.options.signal;
+  }
+  get deadline(): number | undefined {
+    return this.options.deadline;
+  }
+  get hardTimeoutMs(): number {
+    return this.options.hardTimeoutMs ?? 10_000;
+  }
+  get settled(): boolean {
+    return this.outcome !== undefined;
+  }
+
+  started(worker: JobWorker): void {
+    this.workers.push(worker.id);
+  }
+
+  populate(_worker: JobWorker): Promise<void> | undefined {
+    return this.options.io ? new Promise((resolve) => setImmediate(resolve)) : undefined;
+  }
+
+  collect(worker: JobWorker, reply: Frame): Promise<void> | undefined {
+    if ((reply.header as { bad?: boolean }).bad) throw new Error(`job ${this.id}: a reply the job refuses`);
+    if (!this.options.io) {
+      this.#finish({ ok: true, workerId: worker.id, reply: reply.header });
+      return undefined;
+    }
+    return new Promise((resolve) => setImmediate(resolve)).then(() => this.#finish({ ok: true, workerId: worker.id, reply: reply.header }));
+  }
+
+  failed(reason: JobFailureReason | 'cancelled', error: WardenError): void {
+    if (this.settled) return;
+    if (reason === 'lost' && this.workers.length < 2 && this.options.resubmit) {
+      this.options.resubmit(this);
+      return;
+    }
+    this.#finish({ ok: false, reason, error });
+  }
+
+  #finish(outcome: FakeOutcome): void {
+    if (this.outcome) throw new Error(`job ${this.id} settled twice`);
+    this.outcome = outcome;
+    this.#settle(outcome);
+  }
+}
