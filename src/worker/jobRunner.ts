@@ -68,8 +68,10 @@ function checkPositive(value: unknown, name: string): number {
 }
 
 /**
- * The job thread's bundle, `jobThread.cjs` (scripts/bundle.mjs), beside the compiled runner (the
- * worker's bundle `main.cjs` or `jobRunner.js`), or under tsx (tests) `jobThread.ts` beside this file.
+ * The job thread's entry, `jobThread.cjs` (scripts/bundle.mjs: a loader that compiles the bundle
+ * `jobThread.body.cjs` with the build's V8 code cache, or from source without it), beside the
+ * compiled runner (the worker's bundle `main.cjs` or `jobRunner.js`), or under tsx (tests)
+ * `jobThread.ts` beside this file.
  * Derived from this module's own URL, so nothing is looked up on the filesystem.
  */
 function jobThreadFile(): string {
