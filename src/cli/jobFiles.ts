@@ -1,9 +1,9 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { WardenError } from '../errors.js';
+import { ExitError, WardenError } from '../errors.js';
 import { UsageError } from './args.js';
 import { readNamedFile } from './files.js';
-import { encodeBytes } from './format.js';
+import { encodeBytes, writeJson } from './format.js';
 
 /** `NAME=PATH` of `--file` (or a bare `PATH`, named by its base name). */
 export function parseFileOption(text: string): { name: string; file: string } {
@@ -75,4 +75,53 @@ export function failureProducts(error: WardenError): { output: Uint8Array; log: 
     logTruncated: details.logTruncated === true,
     files: (details.files as Record<string, Uint8Array> | undefined) ?? {},
   };
+}
+
+/**
+ * What a failed job said still reaches the user: its files go to `outDir`, and, without `json`,
+ * its output to stdout and its log to stderr, before warden's own error line. With `json`: one
+ * object with the error (exit code, fuel used, the node that ran it) and what the job wrote, its
+ * files and its memory. `cut`: the bytes may have been cut on the way (a queue's failure record),
+ * so say whether the output and the files are whole.
+ */
+export async function reportFailedJob(error: WardenError, { json, outDir, cut = false }: { json: boolean; outDir: string | undefined; cut?: boolean }): Promise<void> {
+  const { output, log, logTruncated, files } = failureProducts(error);
+  if (outDir !== undefined && Object.keys(files).length > 0) await writeOutDir(outDir, files);
+  if (!json) {
+    process.stderr.write(log);
+    if (logTruncated) process.stderr.write(`\nwarden: the log was truncated at ${log.byteLength} bytes\n`);
+    process.stdout.write(output);
+    return;
+  }
+  const { details } = error;
+  const report: Record<string, unknown> = {
+    ok: false,
+    error: {
+      code: error.code,
+      message: error.message,
+      deterministic: error.deterministic,
+      ...(error instanceof ExitError ? { exitCode: error.exitCode } : {}),
+      ...(typeof details.fuelUsed === 'number' ? { fuelUsed: details.fuelUsed } : {}),
+      ...(typeof details.node === 'string' ? { node: details.node } : {}),
+    },
+  };
+  // A job that ran and failed: what it wrote, its files and its memory.
+  if (details.output instanceof Uint8Array) {
+    const out = encodeBytes(output);
+    const logText = encodeBytes(log);
+    Object.assign(report, {
+      output: out.text,
+      outputEncoding: out.encoding,
+      ...(cut ? { outputTruncated: details.outputTruncated === true } : {}),
+      log: logText.text,
+      logEncoding: logText.encoding,
+      logTruncated,
+      files: filesJson(files),
+      ...(cut ? { filesTruncated: details.filesTruncated === true } : {}),
+      memoryPages: details.memoryPages,
+      maxMemoryPages: details.maxMemoryPages,
+    });
+  }
+  writeJson(report);
+  process.stderr.write(`warden: ${error.code}: ${error.message}\n`);
 }

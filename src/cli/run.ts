@@ -3,8 +3,8 @@ import { DEFAULT_LIMITS } from '../options.js';
 import { UsageError, commonHelp, commonOptions, parseArgs, parseChoice, parseCount, parseDuration, requirePositionals } from './args.js';
 import { readInput, readModule, readNamedFile } from './files.js';
 import { encodeBytes, endLineOnTerminal, reportJsonFailure, roundMs, writeJson } from './format.js';
-import { failureProducts, filesJson, parseEnvOption, parseFileOption, readJobFiles, writeOutDir } from './jobFiles.js';
-import { ExitError, WardenError } from '../errors.js';
+import { filesJson, parseEnvOption, parseFileOption, readJobFiles, reportFailedJob, writeOutDir } from './jobFiles.js';
+import { WardenError } from '../errors.js';
 import { withHost } from './session.js';
 
 export const runHelp = `Usage: warden run <module> [--input FILE | -] [--abi run|wasi] [--timeout 2s] [--fuel N]
@@ -132,52 +132,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (error) {
-    if (error instanceof WardenError) await reportProducts(error, { json: values.json === true, outDir });
+    if (error instanceof WardenError) await reportFailedJob(error, { json: values.json === true, outDir });
     if (values.json && error instanceof WardenError) return 1;
     if (values.json) return reportJsonFailure(error);
     throw error;
   }
 }
 
-/**
- * What a failed module said still reaches the user: its files go to --out-dir, and, without
- * --json, its output to stdout and its log to stderr, before warden's own error line. With
- * --json they are printed in the JSON object, with the exit code and memory.
- */
-async function reportProducts(error: WardenError, { json, outDir }: { json: boolean; outDir: string | undefined }): Promise<void> {
-  const { output, log, logTruncated, files } = failureProducts(error);
-  if (outDir !== undefined && Object.keys(files).length > 0) await writeOutDir(outDir, files);
-  if (json) {
-    const report: Record<string, unknown> = {
-      ok: false,
-      error: {
-        code: error.code,
-        message: error.message,
-        deterministic: error.deterministic,
-        ...(error instanceof ExitError ? { exitCode: error.exitCode } : {}),
-        ...(typeof error.details.fuelUsed === 'number' ? { fuelUsed: error.details.fuelUsed } : {}),
-      },
-    };
-    // A job that ran and failed: what it wrote, its files and its memory.
-    if (error.details.output instanceof Uint8Array) {
-      const out = encodeBytes(output);
-      const logText = encodeBytes(log);
-      Object.assign(report, {
-        output: out.text,
-        outputEncoding: out.encoding,
-        log: logText.text,
-        logEncoding: logText.encoding,
-        logTruncated,
-        files: filesJson(files),
-        memoryPages: error.details.memoryPages,
-        maxMemoryPages: error.details.maxMemoryPages,
-      });
-    }
-    writeJson(report);
-    process.stderr.write(`warden: ${error.code}: ${error.message}\n`);
-    return;
-  }
-  process.stderr.write(log);
-  if (logTruncated) process.stderr.write(`\nwarden: the log was truncated at ${log.byteLength} bytes\n`);
-  process.stdout.write(output);
-}

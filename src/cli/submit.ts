@@ -1,10 +1,10 @@
 import type { Abi } from '../artifactHandle.js';
 import { PRIORITIES, type Priority } from '../actors/jobQueue.js';
-import { ExitError, WardenError } from '../errors.js';
+import { WardenError } from '../errors.js';
 import { helpOption, parseArgs, parseChoice, parseCount, parseDuration, requirePositionals } from './args.js';
 import { readInput, readModule } from './files.js';
 import { encodeBytes, reportJsonFailure, writeJson } from './format.js';
-import { failureProducts, filesJson, parseEnvOption, parseFileOption, readJobFiles, writeOutDir } from './jobFiles.js';
+import { filesJson, parseEnvOption, parseFileOption, readJobFiles, reportFailedJob, writeOutDir } from './jobFiles.js';
 import { parsePositive, queueHelp, queueOf, queueOptions } from './queueArgs.js';
 
 export const submitHelp = `Usage: warden submit --redis URL --queue NAME <module> [--input FILE | -] [--wait] [--json]
@@ -144,7 +144,7 @@ export async function submitCommand(argv: string[]): Promise<number> {
     }
   } catch (error) {
     if (error instanceof WardenError) {
-      await reportProducts(error, { json: values.json === true, outDir });
+      await reportFailedJob(error, { json: values.json === true, outDir, cut: true });
       if (values.json) return 1;
     }
     if (values.json) return reportJsonFailure(error);
@@ -152,45 +152,3 @@ export async function submitCommand(argv: string[]): Promise<number> {
   }
 }
 
-/**
- * What a failed job wrote still reaches the user, as far as its failedReason kept it: its files
- * go to --out-dir and, without --json, its output to stdout and its log to stderr, before
- * warden's own error line. With --json: one object with the error (exit code, fuel used) and them.
- */
-async function reportProducts(error: WardenError, { json, outDir }: { json: boolean; outDir: string | undefined }): Promise<void> {
-  const { output, log, logTruncated, files } = failureProducts(error);
-  if (outDir !== undefined && Object.keys(files).length > 0) await writeOutDir(outDir, files);
-  if (json) {
-    const report: Record<string, unknown> = {
-      ok: false,
-      error: {
-        code: error.code,
-        message: error.message,
-        deterministic: error.deterministic,
-        ...(error instanceof ExitError ? { exitCode: error.exitCode } : {}),
-        ...(typeof error.details.fuelUsed === 'number' ? { fuelUsed: error.details.fuelUsed } : {}),
-        ...(typeof error.details.node === 'string' ? { node: error.details.node } : {}),
-      },
-    };
-    if (error.details.output instanceof Uint8Array) {
-      const out = encodeBytes(output);
-      const logText = encodeBytes(log);
-      Object.assign(report, {
-        output: out.text,
-        outputEncoding: out.encoding,
-        outputTruncated: error.details.outputTruncated === true,
-        log: logText.text,
-        logEncoding: logText.encoding,
-        logTruncated,
-        files: filesJson(files),
-        filesTruncated: error.details.filesTruncated === true,
-      });
-    }
-    writeJson(report);
-    process.stderr.write(`warden: ${error.code}: ${error.message}\n`);
-    return;
-  }
-  process.stderr.write(log);
-  if (logTruncated) process.stderr.write(`\nwarden: the log was truncated at ${log.byteLength} bytes\n`);
-  process.stdout.write(output);
-}
