@@ -1,7 +1,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { ExitError, WardenError } from '../errors.js';
-import { UsageError } from './args.js';
+import { UsageError, requirePositionals } from './args.js';
 import { readNamedFile } from './files.js';
 import { encodeBytes, writeJson } from './format.js';
 
@@ -124,4 +124,31 @@ export async function reportFailedJob(error: WardenError, { json, outDir, cut = 
   }
   writeJson(report);
   process.stderr.write(`warden: ${error.code}: ${error.message}\n`);
+}
+
+/** What `warden run` and `warden submit` take for a module's job: its path, argv, files and environment. */
+export interface ModuleJobArgs {
+  modulePath: string;
+  /** Everything after `--`: the module's arguments, never warden's. */
+  moduleArgs: string[];
+  fileOptions: { name: string; file: string }[];
+  env: Record<string, string>;
+  outDir: string | undefined;
+}
+
+/** Reads a module job's positionals and its --file, --env and --out-dir from a parseArgs result (with tokens). */
+export function moduleJobArgs(
+  argv: string[],
+  parsed: { values: { file?: string[]; env?: string[]; 'out-dir'?: string }; positionals: string[]; tokens: { kind: string; index: number }[] },
+): ModuleJobArgs {
+  const terminator = parsed.tokens.find((token) => token.kind === 'option-terminator')?.index;
+  const moduleArgs = terminator === undefined ? [] : argv.slice(terminator + 1);
+  const [modulePath] = requirePositionals(parsed.positionals.slice(0, parsed.positionals.length - moduleArgs.length), ['module']) as [string];
+  return {
+    modulePath,
+    moduleArgs,
+    fileOptions: (parsed.values.file ?? []).map(parseFileOption),
+    env: Object.fromEntries((parsed.values.env ?? []).map(parseEnvOption)),
+    outDir: parsed.values['out-dir'],
+  };
 }

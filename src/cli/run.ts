@@ -1,9 +1,9 @@
 import { missingAbiExports, type Abi, type Artifact } from '../artifactHandle.js';
 import { DEFAULT_LIMITS } from '../options.js';
-import { UsageError, commonHelp, commonOptions, parseArgs, parseChoice, parseCount, parseDuration, requirePositionals } from './args.js';
+import { UsageError, commonHelp, commonOptions, parseArgs, parseChoice, parseCount, parseDuration } from './args.js';
 import { readInput, readModule, readNamedFile } from './files.js';
 import { encodeBytes, endLineOnTerminal, reportJsonFailure, roundMs, writeJson } from './format.js';
-import { filesJson, parseEnvOption, parseFileOption, readJobFiles, reportFailedJob, writeOutDir } from './jobFiles.js';
+import { filesJson, moduleJobArgs, readJobFiles, reportFailedJob, writeOutDir } from './jobFiles.js';
 import { WardenError } from '../errors.js';
 import { withHost } from './session.js';
 
@@ -68,13 +68,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${runHelp}\n`);
     return 0;
   }
-  // Everything after `--` is the module's: its arguments, never warden's.
-  const terminator = tokens.find((token) => token.kind === 'option-terminator')?.index;
-  const moduleArgs = terminator === undefined ? [] : argv.slice(terminator + 1);
-  const [modulePath] = requirePositionals(positionals.slice(0, positionals.length - moduleArgs.length), ['module']) as [string];
-  const fileOptions = (values.file ?? []).map(parseFileOption);
-  const env = Object.fromEntries((values.env ?? []).map(parseEnvOption));
-  const outDir = values['out-dir'];
+  const { modulePath, moduleArgs, fileOptions, env, outDir } = moduleJobArgs(argv, { values, positionals, tokens });
   const abi = values.abi === undefined ? undefined : parseChoice('abi', values.abi, ABIS);
   const timeoutMs = values.timeout === undefined ? undefined : parseDuration('timeout', values.timeout);
   const fuel = values.fuel === undefined ? undefined : parseCount('fuel', values.fuel);

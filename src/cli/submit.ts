@@ -1,10 +1,10 @@
 import type { Abi } from '../artifactHandle.js';
 import { PRIORITIES, type Priority } from '../actors/jobQueue.js';
 import { WardenError } from '../errors.js';
-import { helpOption, parseArgs, parseChoice, parseCount, parseDuration, requirePositionals } from './args.js';
+import { helpOption, parseArgs, parseChoice, parseCount, parseDuration } from './args.js';
 import { readInput, readModule } from './files.js';
 import { encodeBytes, reportJsonFailure, writeJson } from './format.js';
-import { filesJson, parseEnvOption, parseFileOption, readJobFiles, reportFailedJob, writeOutDir } from './jobFiles.js';
+import { filesJson, moduleJobArgs, readJobFiles, reportFailedJob, writeOutDir } from './jobFiles.js';
 import { parsePositive, queueHelp, queueOf, queueOptions } from './queueArgs.js';
 
 export const submitHelp = `Usage: warden submit --redis URL --queue NAME <module> [--input FILE | -] [--wait] [--json]
@@ -70,14 +70,8 @@ export async function submitCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${submitHelp}\n`);
     return 0;
   }
-  // Everything after `--` is the module's: its arguments, never warden's.
-  const terminator = tokens.find((token) => token.kind === 'option-terminator')?.index;
-  const moduleArgs = terminator === undefined ? [] : argv.slice(terminator + 1);
-  const [modulePath] = requirePositionals(positionals.slice(0, positionals.length - moduleArgs.length), ['module']) as [string];
-  const fileOptions = (values.file ?? []).map(parseFileOption);
-  const env = Object.fromEntries((values.env ?? []).map(parseEnvOption));
+  const { modulePath, moduleArgs, fileOptions, env, outDir } = moduleJobArgs(argv, { values, positionals, tokens });
   const fuel = values.fuel === undefined ? undefined : parseCount('fuel', values.fuel);
-  const outDir = values['out-dir'];
   const { redis, queue: queueName, prefix } = queueOf(values);
   const abi = values.abi === undefined ? undefined : parseChoice<Abi>('abi', values.abi, ['run', 'wasi']);
   const priority = values.priority === undefined ? undefined : parseChoice<Priority>('priority', values.priority, PRIORITIES);
