@@ -3,6 +3,7 @@
  * the host's options: a caller's mistake is an `E_INVALID_OPTION` naming the option, said
  * before any job exists. Kept apart from `options.ts` (the host's own options).
  */
+import { HUGE_MIN_BYTES, alignedBigBuffer } from './shared/hugePages.js';
 import { PRIORITIES, type Priority } from './actors/jobQueue.js';
 import type { Isolation } from './actors/poolJob.js';
 import { Artifact, missingAbiExports, type Abi } from './artifactHandle.js';
@@ -91,7 +92,13 @@ export function checkBytes(name: string, value: unknown, shared = false): Uint8A
   if (!(value instanceof Uint8Array)) {
     throw new InvalidOptionError(`Expected \`${name}\` to be a Uint8Array, got ${describe(value)}`, { details: { option: name } });
   }
-  if (!shared) return new Uint8Array(value);
+  if (!shared) {
+    // A big input is copied into memory on huge pages: a first touch of 4 KiB pages costs more than the copy.
+    if (value.byteLength < HUGE_MIN_BYTES) return new Uint8Array(value);
+    const copy = alignedBigBuffer(value.byteLength);
+    copy.set(value);
+    return copy;
+  }
   const copy = new Uint8Array(new SharedArrayBuffer(value.byteLength));
   copy.set(value);
   return copy;

@@ -1,4 +1,5 @@
 import fsp from 'node:fs/promises';
+import { alignedBigBuffer } from '../shared/hugePages.js';
 import path from 'node:path';
 import type { Frame } from '../protocol/frame.js';
 import {
@@ -340,7 +341,10 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     if (config !== undefined) {
       // argv, environment and files travel after the input, as raw bytes.
       header.inputBytes = input.byteLength;
-      body = Buffer.concat([input, encodeJobConfig(config)]);
+      const encoded = encodeJobConfig(config);
+      body = alignedBigBuffer(input.byteLength + encoded.byteLength);
+      body.set(input);
+      body.set(encoded, input.byteLength);
     }
     // The reply's body is the output, the log, then the files section, each bounded by its limit:
     // a longer one is refused at its head.

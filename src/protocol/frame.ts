@@ -1,4 +1,5 @@
 import { ProtocolError } from '../errors.js';
+import { bigBuffer } from '../shared/hugePages.js';
 
 /**
  * Length-prefixed binary frames, the only thing that crosses the IPC fd.
@@ -179,7 +180,7 @@ export class FrameDecoder {
     this.maxFrame = resolved.maxFrame ?? DEFAULT_MAX_FRAME;
     this.maxHeader = resolved.maxHeader ?? DEFAULT_MAX_HEADER;
     this.#checkHead = resolved.checkHead;
-    this.#allocBody = resolved.allocBody ?? Buffer.allocUnsafeSlow;
+    this.#allocBody = resolved.allocBody ?? bigBuffer;
     this.#reserveBody = resolved.allocBody !== undefined;
   }
 

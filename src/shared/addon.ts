@@ -32,6 +32,12 @@ export interface NativeAddon {
   threadCpuClock(): number;
   /** A clock's reading in ns (clock_gettime). */
   cpuClockNs(clock: number): number;
+  /**
+   * madvise(MADV_HUGEPAGE) on the whole 2 MiB pages of `buffer` (or of a wasm memory's reservation
+   * up to `reservedBytes`): the offset of the first one in the buffer, -1 when there is none, -2
+   * when madvise refused.
+   */
+  adviseHugePages(buffer: ArrayBuffer, reservedBytes?: number): number;
 }
 
 /** Path of the addon relative to this file: dist/shared → build/Release (the worker bundles in dist/worker are at the same depth). */

@@ -11,6 +11,8 @@
  * gets a view of exactly the bytes it asked for and overwrites them before they are read.
  */
 
+import { bigBuffer } from '../shared/hugePages.js';
+
 /** Buffers below this size are cheap to allocate and not kept. */
 export const MIN_POOLED_BYTES = 64 * 1024;
 
@@ -115,7 +117,8 @@ export class BufferPool {
 }
 
 function fresh(n: number): ArrayBuffer {
-  const buffer = Buffer.allocUnsafeSlow(n).buffer as ArrayBuffer;
+  // Handed out from offset 0 (`take`) and moved whole: advised where it lies.
+  const buffer = bigBuffer(n).buffer as ArrayBuffer;
   pooled.add(buffer);
   return buffer;
 }

@@ -53,6 +53,13 @@ for (const isolation of ['worker', 'job'] as const) {
     const text = Buffer.from('abc'.repeat(700_000));
     same(t, (await host.execute(upper.wasm, text)).output, Buffer.from(text.toString().toUpperCase()), 'a 2 MiB run-ABI output');
     same(t, (await host.execute(cat, big, { abi: 'wasi' })).output, big, '16 MiB echo after them');
+    // Inputs and outputs past 4 MiB are copied into memory on huge pages (shared/hugePages.ts),
+    // which starts at an offset of a bigger allocation: odd sizes, argv after the input, and a
+    // run-ABI output bigger than any store the worker kept.
+    const odd2 = crypto.randomBytes(9 * MiB + 4097);
+    same(t, (await host.execute(cat, odd2, { abi: 'wasi', args: ['cat', '-'], env: { A: '1' } })).output, odd2, 'a 9 MiB echo with argv and env in the same body');
+    const bigText = Buffer.from('xyz'.repeat(2_500_000));
+    same(t, (await host.execute(upper.wasm, bigText)).output, Buffer.from(bigText.toString().toUpperCase()), 'a 7 MiB run-ABI output');
   });
 }
 

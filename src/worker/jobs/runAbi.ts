@@ -1,5 +1,6 @@
 import { JobError } from '../../shared/jobError.js';
 import { WASM_PAGE_BYTES } from '../../shared/limits.js';
+import { bigArrayBuffer } from '../../shared/hugePages.js';
 import { adopt } from '../bufferPool.js';
 
 /** The `run` ABI's view of an instance (docs/api.md, `ExecuteOptions.abi`; examples/README.md). */
@@ -75,8 +76,7 @@ export function readOutput(abi: RunExports, result: unknown, maxOutputBytes: num
   const size = abi.memory.buffer.byteLength;
   if (ptr + length > size) throw abiError(`run returned output [${ptr}, ${ptr + length}), outside memory of ${size} bytes`);
   charge(length);
-  if (store === undefined || store.byteLength < length) return new Uint8Array(adopt(abi.memory.buffer.slice(ptr, ptr + length)));
-  const out = new Uint8Array(store, 0, length);
+  const out = store === undefined || store.byteLength < length ? new Uint8Array(adopt(bigArrayBuffer(length))) : new Uint8Array(store, 0, length);
   out.set(new Uint8Array(abi.memory.buffer, ptr, length));
   return out;
 }

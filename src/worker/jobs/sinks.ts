@@ -1,4 +1,5 @@
 import { JobError } from '../../shared/jobError.js';
+import { bigArrayBuffer } from '../../shared/hugePages.js';
 import { adopt } from '../bufferPool.js';
 
 /**
@@ -27,7 +28,7 @@ class ByteBuffer {
     if (kept <= 0) return 0;
     const needed = this.#length + kept;
     if (needed > this.#store.byteLength) {
-      const grown = new Uint8Array(adopt(new ArrayBuffer(Math.min(this.limit, Math.max(needed, this.#store.byteLength * 2, 4096)))));
+      const grown = new Uint8Array(adopt(bigArrayBuffer(Math.min(this.limit, Math.max(needed, this.#store.byteLength * 2, 4096)))));
       grown.set(this.#store.subarray(0, this.#length));
       this.#store = grown;
     }
