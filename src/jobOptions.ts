@@ -3,7 +3,7 @@
  * the host's options: a caller's mistake is an `E_INVALID_OPTION` naming the option, said
  * before any job exists. Kept apart from `options.ts` (the host's own options).
  */
-import { HUGE_MIN_BYTES, alignedBigBuffer } from './shared/hugePages.js';
+import { ALIGNED_MIN_BYTES, alignedBigBuffer } from './shared/hugePages.js';
 import { PRIORITIES, type Priority } from './actors/jobQueue.js';
 import type { Isolation } from './actors/poolJob.js';
 import { Artifact, missingAbiExports, type Abi } from './artifactHandle.js';
@@ -94,7 +94,7 @@ export function checkBytes(name: string, value: unknown, shared = false): Uint8A
   }
   if (!shared) {
     // A big input is copied into memory on huge pages: a first touch of 4 KiB pages costs more than the copy.
-    if (value.byteLength < HUGE_MIN_BYTES) return new Uint8Array(value);
+    if (value.byteLength < ALIGNED_MIN_BYTES) return new Uint8Array(value);
     const copy = alignedBigBuffer(value.byteLength);
     copy.set(value);
     return copy;

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import test from 'ava';
-import { HUGE_MIN_BYTES, adviseHugePages, alignedBigBuffer, bigArrayBuffer, bigBuffer } from '../../src/shared/hugePages.js';
+import { ALIGNED_MIN_BYTES, HUGE_MIN_BYTES, adviseHugePages, alignedBigBuffer, bigArrayBuffer, bigBuffer } from '../../src/shared/hugePages.js';
 import { loadAddon } from '../../src/shared/addon.js';
 
 const MiB = 1024 * 1024;
@@ -53,7 +53,7 @@ test.serial('a small buffer is not advised; a big aligned one starts on a 2 MiB 
   t.throws(() => (loadAddon().adviseHugePages as (b: unknown) => number)('not a buffer'), { instanceOf: TypeError });
   t.is(alignedBigBuffer(1000).byteLength, 1000);
   t.is(bigBuffer(1000).byteLength, 1000);
-  for (const n of [HUGE_MIN_BYTES, 9 * MiB + 4097, 16 * MiB]) {
+  for (const n of [ALIGNED_MIN_BYTES, HUGE_MIN_BYTES, 9 * MiB + 4097, 16 * MiB]) {
     const whole = bigBuffer(n);
     t.is(whole.byteLength, n);
     t.is(whole.buffer.byteLength, n, 'bigBuffer owns its whole ArrayBuffer (movable to a thread)');
