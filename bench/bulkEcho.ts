@@ -3,7 +3,9 @@
  * and each way alone (a drain that reads 16 MiB and writes nothing, a source that writes 16 MiB),
  * against the floor measured in the same rounds: the same bytes through a plain unix socket pair
  * between this process and a child node process, each side gathering a message into one buffer as
- * any receiver of a whole message must. Interleaved rounds, one transfer at a time.
+ * any receiver of a whole message must, a buffer kept from message to message (memory already
+ * touched: fresh 4 KiB pages would make the floor pay page faults that warden's huge pages and
+ * pools avoid). Interleaved rounds, one transfer at a time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -38,28 +40,34 @@ const FLOOR_CHILD = `
 const net = require('node:net');
 const s = new net.Socket({ fd: 3, readable: true, writable: true });
 const source = Buffer.alloc(${SOURCE_BYTES}, 7);
-let want = -1, mode = 0, parts = [], got = 0;
-function step() {
-  if (want < 0) {
-    if (got < 5) return;
-    const all = Buffer.concat(parts, got); want = all.readUInt32BE(0); mode = all[4];
-    parts = got > 5 ? [all.subarray(5)] : []; got -= 5;
+// One receive buffer, kept from message to message (memory already touched, as warden's pool).
+let inbox = Buffer.alloc(0), head = Buffer.alloc(5), headGot = 0, want = -1, mode = 0, got = 0;
+function take(c) {
+  while (c.length > 0) {
+    if (want < 0) {
+      const n = Math.min(5 - headGot, c.length);
+      c.copy(head, headGot, 0, n); headGot += n; c = c.subarray(n);
+      if (headGot < 5) return;
+      want = head.readUInt32BE(0); mode = head[4]; got = 0; headGot = 0;
+      if (inbox.length < want) inbox = Buffer.alloc(want);
+    }
+    const n = Math.min(want - got, c.length);
+    c.copy(inbox, got, 0, n); got += n; c = c.subarray(n);
+    if (got === want) {
+      want = -1;
+      s.write(mode === 1 ? inbox.subarray(0, got) : mode === 2 ? source : Buffer.of(1));
+    }
   }
-  if (got < want) return;
-  const all = Buffer.concat(parts, got);
-  const message = all.subarray(0, want);
-  parts = got > want ? [all.subarray(want)] : []; got -= want; want = -1;
-  s.write(mode === 1 ? message : mode === 2 ? source : Buffer.of(1));
-  step();
 }
-s.on('data', (c) => { parts.push(c); got += c.length; step(); });
+s.on('data', take);
 s.on('end', () => process.exit(0));`;
 
 /** A child node process on the other end of a unix socket pair (stdio 'pipe' is one in libuv). */
 class FloorPeer {
   readonly child: ChildProcess;
   readonly socket: net.Socket;
-  #parts: Buffer[] = [];
+  /** The answer's buffer, kept from exchange to exchange (memory already touched). */
+  #inbox = Buffer.alloc(0);
   #got = 0;
   #want = 0;
   #done: ((message: Buffer) => void) | undefined;
@@ -68,15 +76,12 @@ class FloorPeer {
     this.child = spawn(process.execPath, ['-e', FLOOR_CHILD], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
     this.socket = this.child.stdio[3] as net.Socket;
     this.socket.on('data', (chunk: Buffer) => {
-      this.#parts.push(chunk);
+      chunk.copy(this.#inbox, this.#got, 0, Math.min(chunk.length, this.#want - this.#got));
       this.#got += chunk.length;
       if (this.#done && this.#got >= this.#want) {
-        const all = Buffer.concat(this.#parts, this.#got);
-        this.#parts = [];
-        this.#got = 0;
         const done = this.#done;
         this.#done = undefined;
-        done(all);
+        done(this.#inbox.subarray(0, this.#want));
       }
     });
   }
@@ -85,6 +90,8 @@ class FloorPeer {
   exchange(message: Uint8Array, mode: number, answerBytes: number): Promise<Buffer> {
     return new Promise((resolve) => {
       this.#want = answerBytes;
+      this.#got = 0;
+      if (this.#inbox.length < answerBytes) this.#inbox = Buffer.alloc(answerBytes);
       this.#done = resolve;
       const head = Buffer.alloc(5);
       head.writeUInt32BE(message.byteLength, 0);
