@@ -187,8 +187,12 @@ test.serial('the attestation shows every layer in force', async (t) => {
 test.serial('a worker runs at a lower CPU priority than its host', async (t) => {
   const { host } = await startHost(t);
   const worker = await host.spawnWorker('execute');
-  t.is(os.getPriority(worker.sandboxPid!), os.getPriority() + host.options.limits.workerNice);
   t.is(host.options.limits.workerNice, 10);
+  // setpriority clamps at 19, the lowest priority: a host already niced (the suite run under
+  // `nice`, nice 10) gets workers at 19, still below it unless it is at 19 itself.
+  const hostNice = os.getPriority();
+  t.is(os.getPriority(worker.sandboxPid!), Math.min(19, hostNice + host.options.limits.workerNice));
+  if (hostNice < 19) t.true(os.getPriority(worker.sandboxPid!) > hostNice, 'the worker runs at a lower priority than its host');
 });
 
 test.serial('a worker answers ping', async (t) => {
