@@ -1,11 +1,16 @@
 /**
  * Row 1: latency of a trivial `run`-ABI execute job (hello.wasm) on warm workers, one job at a
- * time, against piscina running the same wasm work in this process; interleaved by rounds. The
- * same rounds time the steps of warden's path on their own, for the breakdown of the hot path:
- * one worker without the pool, the job as the worker's job thread reports it, and the bare wasm
- * work (instantiate + run) on this thread.
+ * time, against piscina running the same wasm work in this process, and against piscina running
+ * an identity task (its own overhead alone); interleaved by rounds. The same rounds time the
+ * steps of warden's path on their own, for the breakdown of the hot path: one worker without the
+ * pool (its artifact copied once, as the pool keeps it), the job as the worker's job thread
+ * reports it, and the bare wasm work (instantiate + run) on this thread.
  */
 import type { Piscina } from 'piscina';
+import type { WorkerProcess } from '../src/actors/workerProcess.js';
+import { executeLimitsOf } from '../src/options.js';
+import { MessageType, type ExecuteReply, type ExecuteRequest } from '../src/protocol/messages.js';
+import { copyArtifact } from '../src/sandbox/workerDir.js';
 import { HELLO_INPUT, executeOn, expectHello, type BenchContext } from './context.js';
 import type { PiscinaTask } from './piscinaTask.js';
 import runTask from './piscinaTask.js';
@@ -16,7 +21,8 @@ export const LATENCY = {
   warden: 'warden pool, one job at a time',
   piscina: 'piscina, module compiled once per thread',
   piscinaCompile: 'piscina, compile + run per job',
-  worker: 'one sandboxed worker without the pool',
+  piscinaIdentity: 'piscina, identity task (returns its input: pool overhead only)',
+  worker: 'one sandboxed worker without the pool (artifact kept)',
   inProcess: 'the wasm work alone, this thread (instantiate + run)',
 } as const;
 
@@ -24,7 +30,7 @@ export const LATENCY = {
 export interface CpuPerJob {
   /** The host process (all its threads) while the pool ran jobs one at a time. */
   host: number;
-  /** The same while it drove one worker without the pool (link, request, clear). */
+  /** The same while it drove one worker without the pool (request and reply; its artifact copied once). */
   hostWithoutPool: number;
   /** The worker's node process while it ran jobs driven without the pool. */
   workerMain: number;
@@ -53,6 +59,21 @@ function workerCpu(before: Map<number, number>, after: Map<number, number>, pid:
   let other = 0;
   for (const tid of after.keys()) if (tid !== pid && tid !== jobThread) other += used(tid);
   return { workerMain: used(pid), workerJobThread: used(jobThread), workerOther: other };
+}
+
+/**
+ * One execute job on a worker whose dir already holds the artifact, as the pool runs a job of
+ * the artifact its worker ran last: the request and the reply, no dir work (the pool pays that
+ * once per artifact change). Returns the output.
+ */
+async function requestOn(ctx: BenchContext, worker: WorkerProcess): Promise<string> {
+  const limits = ctx.host.options.limits;
+  const header: ExecuteRequest = { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs, fuel: limits.maxFuel };
+  const maxBody = header.limits.maxOutputBytes + header.limits.maxLogBytes;
+  const reply = await worker.request(MessageType.Execute, header, HELLO_INPUT, { timeoutMs: 10_000, expect: MessageType.ExecuteResult, maxBody });
+  const result = reply.header as ExecuteReply;
+  if (!result.ok) throw new Error(`execute failed on ${worker.info.id}: ${result.failure.code}: ${result.failure.message}`);
+  return Buffer.from(reply.body.subarray(0, result.outputBytes)).toString('utf8');
 }
 
 /** Runs `job` `n` times one after another; returns each latency. */
@@ -109,7 +130,8 @@ export async function measureLatency(
     },
     [LATENCY.piscina]: () => piscina.run({ wasm: helloWasm, input: HELLO_INPUT, cached: true } satisfies PiscinaTask),
     [LATENCY.piscinaCompile]: () => piscina.run({ wasm: helloWasm, input: HELLO_INPUT, cached: false } satisfies PiscinaTask),
-    [LATENCY.worker]: () => executeOn(ctx, worker),
+    [LATENCY.piscinaIdentity]: () => piscina.run({ wasm: helloWasm, input: HELLO_INPUT, cached: true, identity: true } satisfies PiscinaTask),
+    [LATENCY.worker]: () => requestOn(ctx, worker),
     [LATENCY.inProcess]: () => runTask({ wasm: helloWasm, input: HELLO_INPUT, cached: true }),
   };
   try {
@@ -118,6 +140,11 @@ export async function measureLatency(
     // state (its CPU per job falls from ~680 to ~190 µs over them).
     expectHello(Buffer.from((await piscina.run({ wasm: helloWasm, input: HELLO_INPUT, cached: true })) as Uint8Array).toString(), 'piscina');
     expectHello(await executeOn(ctx, worker), 'one worker');
+    // From here on the worker's dir keeps its copy, as a pool worker's does between jobs of one artifact.
+    await copyArtifact(worker.hostDir, ctx.host.cache.pathOf(ctx.artifact.key));
+    expectHello(await requestOn(ctx, worker), 'one worker, artifact kept');
+    const echoed = (await piscina.run({ wasm: helloWasm, input: HELLO_INPUT, cached: true, identity: true } satisfies PiscinaTask)) as Uint8Array;
+    if (!Buffer.from(echoed).equals(Buffer.from(HELLO_INPUT))) throw new Error('the identity piscina task did not return its input');
     for (const job of Object.values(cases)) await serial(options.warmUpJobs, job);
     inWorkerWallMs.length = 0;
 

@@ -3,11 +3,14 @@
  * (src/worker/jobs/execute.ts, `run` ABI) — compile the module, instantiate it, place the input
  * at `alloc(len)`, call `run(ptr, len)`, copy the output out — minus the sandbox, the artifact
  * file and the IPC. With `cached`, the module is compiled once per thread, as warden's job thread does.
+ * With `identity`, the task returns its input and runs no wasm at all: what is left is piscina's
+ * own overhead per task (issue 13's second peer for row 1).
  */
 export interface PiscinaTask {
   wasm: Uint8Array;
   input: Uint8Array;
   cached: boolean;
+  identity?: boolean;
 }
 
 interface RunAbi {
@@ -29,7 +32,8 @@ function compiledOnce(wasm: Uint8Array): WebAssembly.Module {
   return entry.module;
 }
 
-export default async function runTask({ wasm, input, cached }: PiscinaTask): Promise<Uint8Array> {
+export default async function runTask({ wasm, input, cached, identity }: PiscinaTask): Promise<Uint8Array> {
+  if (identity) return input;
   const module = cached ? compiledOnce(wasm) : await WebAssembly.compile(wasm);
   const instance = await WebAssembly.instantiate(module, {});
   const { memory, run, alloc } = instance.exports as unknown as RunAbi;

@@ -1,6 +1,8 @@
 /**
  * The headline table of the benchmark: one row per comparison of issue 6, each measured side by
- * side with its peer in the same run, with the ratio that matters, the target and the verdict.
+ * side with its peer in the same run, with the ratio that matters, the target (issue 13's where it
+ * set one: rows 1, 2, 3, 3b, 5 and I1) and the verdict; a row with two peers (row 1: piscina on the
+ * same wasm, and on an identity task) is MET only when both of its ratios are.
  * Rendered as plain text (the run's stdout) or as Markdown (docs/performance.md), from a live
  * run or from a saved results.json.
  */

@@ -1,11 +1,13 @@
 /**
- * warden's benchmark (`npm run bench`, which builds first): the seven comparisons of issue 6,
+ * warden's benchmark (`npm run bench`, which builds first): the comparisons of issue 6, with
+ * the targets of issue 13 where it set them (rows 1, 2, 3, 3b, 5, I1),
  * each measured side by side with its peer IN THE SAME RUN, medians over interleaved rounds
  * (peers alternate, in a shuffled order every round: the machine is shared and noisy), then a
  * table with the ratio, the target and MET/MISSED, and the floors of this machine that bound them.
  *
- *   1. trivial run-ABI execute, warm workers, p50/p99  vs piscina, same process   p50 ≤ 5×
- *   2. throughput, 20,000 trivial jobs, 1 worker/core  vs piscina, same jobs      ≥ 0.5×
+ *   1. trivial run-ABI execute, warm workers, p50/p99  vs piscina, same wasm      p50 ≤ 3×
+ *                                                      vs piscina, identity task  p50 ≤ 8×
+ *   2. throughput, 20,000 trivial jobs, 1 worker/core  vs piscina, same jobs      ≥ 0.6×
  *   3. cold start: createHost → first job done         vs node -e 0               ≤ 2×
  *      and one worker: spawnWorker → Ready             vs node -e 0               ≤ 1.5×
  *   4. a fresh sandboxed process per job               vs the warm pool           ≥ 20× faster
@@ -117,10 +119,10 @@ async function row1(ctx: BenchContext, piscina: Piscina, floor: Record<string, n
   const p50 = (name: string) => median(r.roundP50[name]);
   out(
     table(
-      ['case', 'p50 (median of rounds)', 'p99 (all jobs)', 'spread of jobs', 'vs piscina p50'],
+      ['case', 'p50 (median of rounds)', 'p99 (all jobs)', 'spread of jobs', 'vs piscina p50', 'vs identity p50'],
       Object.values(LATENCY).map((name) => {
         const all = summarize(r.latencies[name]);
-        return [name, ms(p50(name)), ms(all.p99), spread(all), ratio(p50(name) / p50(LATENCY.piscina))];
+        return [name, ms(p50(name)), ms(all.p99), spread(all), ratio(p50(name) / p50(LATENCY.piscina)), ratio(p50(name) / p50(LATENCY.piscinaIdentity))];
       }),
     ),
   );
@@ -129,17 +131,20 @@ async function row1(ctx: BenchContext, piscina: Piscina, floor: Record<string, n
   const dir = median(floor[FLOORS.dirWork]);
   const hop = median(floor[FLOORS.workerThread]);
   const wasm = p50(LATENCY.inProcess);
+  // The pool keeps a worker's artifact copy between jobs of one artifact, and skips the clear
+  // after a job on a dir its process cannot write: a job of the same artifact does no dir work.
+  // The floor's figure is what an artifact change costs, shown apart and left out of the sum.
   const breakdown: [string, number, string][] = [
     ['host: queue, pool, worker machine, events, job objects', p50(LATENCY.warden) - p50(LATENCY.worker), 'pool p50 − one worker without the pool'],
-    ['host: worker dir populate + clear (link, unlink + listing)', dir, 'floor: per-job dir work'],
     ['IPC round trip: frame write → worker read → reply → host decode', ping, 'floor: warden ping'],
-    ['worker main thread: read the artifact, hand the job over, build the reply', p50(LATENCY.worker) - dir - ping - inWorker.median, 'one worker − dir − ping − in-worker'],
+    ['worker main thread: read the artifact, hand the job over, build the reply', p50(LATENCY.worker) - ping - inWorker.median, 'one worker − ping − in-worker'],
     ['job thread hop (postMessage both ways) + CPU watch', inWorker.median - wasm, 'in-worker wall − the wasm work'],
     ['wasm work: instantiate + run (module compiled once)', wasm, 'this thread, raw WebAssembly'],
   ];
   out();
   out(`Where one job's ${ms(p50(LATENCY.warden))} goes (p50s; the job thread as the worker times it: p50 ${ms(inWorker.median)}, p99 ${ms(inWorker.p99)}):`);
   out(table(['step', 'ms', 'measured as'], breakdown.map(([step, value, how]) => [step, deltaMs(value), how])));
+  out(`not per job: the worker dir's copy in + clear, ${ms(dir)} (floor), paid once per artifact change on a worker; none in these rounds (one artifact)`);
   out(`floors: unix-socket round trip ${ms(median(floor[FLOORS.unixSocket]))}, worker_threads round trip ${ms(hop)}`);
   const us = (x: number) => `${x.toFixed(0)} µs`;
   out(
@@ -149,15 +154,16 @@ async function row1(ctx: BenchContext, piscina: Piscina, floor: Record<string, n
   const warden = summarize(r.latencies[LATENCY.warden]);
   const peer = summarize(r.latencies[LATENCY.piscina]);
   const value = p50(LATENCY.warden) / p50(LATENCY.piscina);
+  const identity = p50(LATENCY.warden) / p50(LATENCY.piscinaIdentity);
   rows.push({
     id: 1,
     what: 'trivial run-ABI execute on warm workers, p50 / p99',
     warden: `${ms(p50(LATENCY.warden))} / ${ms(warden.p99)}`,
-    peer: `piscina in-process: ${ms(p50(LATENCY.piscina))} / ${ms(peer.p99)}`,
-    ratio: `p50 ${ratio(value)}`,
-    target: 'p50 ≤ 5×',
-    met: value <= 5,
-    floor: `a warden job crosses a process boundary twice and a thread boundary twice: unix-socket round trip ${ms(median(floor[FLOORS.unixSocket]))} + worker_threads round trip ${ms(hop)} + dir work ${ms(dir)}; piscina pays one thread round trip`,
+    peer: `piscina in-process, same wasm: ${ms(p50(LATENCY.piscina))} / ${ms(peer.p99)}; identity task: ${ms(p50(LATENCY.piscinaIdentity))}`,
+    ratio: `p50 ${ratio(value)} same wasm; ${ratio(identity)} identity`,
+    target: 'p50 ≤ 3× same wasm; ≤ 8× identity',
+    met: value <= 3 && identity <= 8,
+    floor: `a warden job crosses a process boundary twice and a thread boundary twice: unix-socket round trip ${ms(median(floor[FLOORS.unixSocket]))} + worker_threads round trip ${ms(hop)}; piscina pays one thread round trip (its identity task is that and nothing else)`,
   });
   results.row1 = { roundP50: summaryOf(r.roundP50), latencies: summaryOf(r.latencies), inWorkerWallMs: inWorker, breakdown, cpuPerJobUs: r.cpu };
 }
@@ -184,8 +190,8 @@ async function row2(ctx: BenchContext, piscina: Piscina): Promise<void> {
     warden: `${warden.toFixed(0)} jobs/s`,
     peer: `piscina, ${ctx.host.options.executeWorkers} threads: ${peer.toFixed(0)} jobs/s`,
     ratio: ratio(warden / peer),
-    target: '≥ 0.5×',
-    met: warden / peer >= 0.5,
+    target: '≥ 0.6×',
+    met: warden / peer >= 0.6,
     floor: 'CPU: host and workers share the cores; every job costs the host its bookkeeping and the worker a socket read, a thread hop and a reply (row 1 breakdown)',
   });
   results.row2 = summaryOf(r);

@@ -1,8 +1,5 @@
-import fsp from 'node:fs/promises';
-import createDebug from 'debug';
 import type { Registry } from 'prom-client';
-import { ArtifactCache } from './actors/artifactCache.js';
-import { CacheLock } from './actors/cacheLock.js';
+import type { ArtifactCache } from './actors/artifactCache.js';
 import type { Pool } from './actors/pool.js';
 import type { WorkerProcess } from './actors/workerProcess.js';
 import { ExecuteJob } from './actors/hostJobs.js';
@@ -11,23 +8,22 @@ import { HostClosedError, type CorruptedArtifactError } from './errors.js';
 import { abiFor, checkArtifactOrCode, checkBytes, checkInput, resolveExecuteOptions, resolveJobOptions } from './jobOptions.js';
 import { executeLimitsOf, resolveHostOptions, type HostOptions, type ResolvedHostOptions } from './options.js';
 import type { WorkerInfo, WorkerKind } from './protocol/messages.js';
-import { checkSecurity, enforceSecurity, type SecurityStatus } from './sandbox/security.js';
-import { purgeStaleWorkerDirs } from './sandbox/workerDir.js';
-import type { HostCgroups } from './sandbox/cgroup.js';
+import type { SecurityStatus } from './sandbox/security.js';
 import type { TestEntry, WorkerCgroup } from './sandbox/launcher.js';
 import { eventStream, type EventsOptions, type HostEventRecord } from './events.js';
 import { HostMetrics } from './metrics.js';
-import { startInspector, type InspectOptions, type Inspector } from './inspector/server.js';
+import type { InspectOptions, Inspector } from './inspector/server.js';
 import { JobDispatcher } from './host/dispatcher.js';
 import { HostEmitter } from './host/emitter.js';
+import { HostInspectors } from './host/inspectors.js';
 import { createPools, poolSummaries, queueSizesOf, workerSummaries } from './host/pools.js';
 import { Preparer } from './host/preparer.js';
-import { WorkerSpawner, openHostCgroups } from './host/spawner.js';
+import { HostShutdown } from './host/shutdown.js';
+import { WorkerSpawner } from './host/spawner.js';
+import { startHost, type HostParts } from './host/startup.js';
 import type { CloseOptions, ExecuteOptions, ExecuteResult, HostEvents, PoolSummary, PrepareOptions, QueueSizes, WorkerSummary } from './host/types.js';
 
 export type { CloseOptions, ExecuteOptions, ExecuteResult, HostEvents, PrepareOptions } from './host/types.js';
-
-const debug = createDebug('warden:host');
 
 /**
  * A running warden host: the sandbox checked, the cache dir locked, two pools of workers. The
@@ -37,31 +33,20 @@ export class Host extends HostEmitter {
   readonly securityStatus: SecurityStatus;
   readonly options: ResolvedHostOptions;
   readonly cache: ArtifactCache;
-  #lock: CacheLock;
   #spawner: WorkerSpawner;
   #preparer: Preparer;
   #pools: Record<WorkerKind, Pool>;
   #jobs: JobDispatcher;
-  #closing: Promise<void> | undefined;
-  #forced = false;
-  #onForced!: () => void;
-  #forcedSignal = new Promise<void>((resolve) => {
-    this.#onForced = resolve;
-  });
-  /** prepare/execute calls not settled yet: a graceful close lets them finish. */
-  #calls = new Set<Promise<unknown>>();
-  /** Aborted once `close` has finished: event iterators end. */
-  #closed = new AbortController();
+  #shutdown: HostShutdown;
   #metrics: HostMetrics;
   /** Inspector servers of this host: closed with it. */
-  #inspectors = new Set<Inspector>();
+  #inspectors = new HostInspectors();
 
   /** @internal use `createHost` */
-  constructor(options: ResolvedHostOptions, status: SecurityStatus, lock: CacheLock, cache: ArtifactCache, cgroups?: HostCgroups) {
+  constructor(options: ResolvedHostOptions, { status, lock, cache, cgroups }: HostParts) {
     super();
     this.options = options;
     this.securityStatus = status;
-    this.#lock = lock;
     this.cache = cache;
     this.#metrics = new HostMetrics(this);
     this.#spawner = new WorkerSpawner(options, status, cgroups);
@@ -75,10 +60,11 @@ export class Host extends HostEmitter {
     });
     cache.on('artifact:deleted', (e) => this.emitSafely('artifact:deleted', { key: e.key, reason: e.reason }));
     cache.on('artifact:pruned', (e) => this.emitSafely('artifact:pruned', { key: e.key, size: e.size }));
+    this.#shutdown = new HostShutdown({ pools: this.#pools, spawner: this.#spawner, preparer: this.#preparer, cache, lock, inspectors: this.#inspectors });
   }
 
   get closed(): boolean {
-    return this.#closing !== undefined;
+    return this.#shutdown.closing;
   }
 
   /** Jobs waiting per pool and priority. */
@@ -96,7 +82,7 @@ export class Host extends HostEmitter {
    * for await (const event of host.events({ types: ['job:failed'] })) console.log(event.data.code);
    */
   events(options: EventsOptions = {}): AsyncIterableIterator<HostEventRecord> {
-    return eventStream(this, options, this.#closed.signal);
+    return eventStream(this, options, this.#shutdown.closedSignal);
   }
 
   /** The host's metrics in Prometheus' text format (`metricsContentType`), from a registry of its own. */
@@ -133,20 +119,7 @@ export class Host extends HostEmitter {
    */
   async inspect(options: InspectOptions = {}): Promise<Inspector> {
     this.#assertOpen();
-    const inspector = await startInspector(this, options);
-    if (this.#closing) {
-      // close() began while the server started: it would not see this one.
-      await inspector.close();
-      throw new HostClosedError('the host closed while the inspector was starting');
-    }
-    this.#inspectors.add(inspector);
-    return {
-      url: inspector.url,
-      close: () => {
-        this.#inspectors.delete(inspector);
-        return inspector.close();
-      },
-    };
+    return this.#inspectors.start(this, options);
   }
 
   /**
@@ -157,7 +130,7 @@ export class Host extends HostEmitter {
    * const artifact = await host.prepare(fs.readFileSync('module.wasm'));
    */
   prepare(code: Uint8Array, options: PrepareOptions = {}): Promise<Artifact> {
-    return this.#track(this.#prepare(code, options));
+    return this.#shutdown.track(this.#prepare(code, options));
   }
 
   async #prepare(code: Uint8Array, options: PrepareOptions): Promise<Artifact> {
@@ -173,7 +146,7 @@ export class Host extends HostEmitter {
    * const { output } = await host.execute(artifact, Buffer.from('world'));
    */
   execute(artifactOrCode: Artifact | Uint8Array, input: Uint8Array, options: ExecuteOptions = {}): Promise<ExecuteResult> {
-    return this.#track(this.#execute(artifactOrCode, input, options));
+    return this.#shutdown.track(this.#execute(artifactOrCode, input, options));
   }
 
   async #execute(artifactOrCode: Artifact | Uint8Array, input: Uint8Array, options: ExecuteOptions): Promise<ExecuteResult> {
@@ -241,55 +214,11 @@ export class Host extends HostEmitter {
    * with E_HOST_CLOSED instead. Every pending promise settles. Idempotent.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    // A forced close after a graceful one escalates it: waiting jobs are cancelled now.
-    if (options.force && this.#closing && !this.#forced) void this.#forceStop();
-    this.#closing ??= (async () => {
-      if (options.force) await this.#forceStop();
-      // Graceful: until nothing waits, runs or is being recovered (a recovery resubmits).
-      while (!this.#forced) {
-        // A later close({ force: true }) ends the wait.
-        await Promise.race([Promise.all(Object.values(this.#pools).map((pool) => pool.idle())), this.#forcedSignal]);
-        if (this.#forced) break;
-        const recovering = this.#preparer.recovering;
-        if (recovering.size === 0 && this.#calls.size === 0) break;
-        await Promise.all([...recovering, ...[...this.#calls].map((call) => call.catch(() => {}))]);
-      }
-      await this.#forceStop();
-      try {
-        await this.#spawner.close();
-        await this.cache.flush();
-      } finally {
-        // Even when a step failed (the cache could not be flushed): the lock, the event
-        // iterators and the inspector servers must not keep the process alive.
-        this.#lock.release();
-        debug('host closed');
-        this.#closed.abort();
-        await Promise.all([this.#preparer.close(), ...[...this.#inspectors].map((inspector) => inspector.close())]);
-      }
-    })();
-    return this.#closing;
-  }
-
-  #track<T>(call: Promise<T>): Promise<T> {
-    this.#calls.add(call);
-    const forget = (): void => {
-      this.#calls.delete(call);
-    };
-    call.then(forget, forget);
-    return call;
-  }
-
-  #forceStop(): Promise<void> {
-    this.#forced = true;
-    this.#onForced();
-    this.#spawner.stop();
-    this.#preparer.stop();
-    const error = new HostClosedError('the host was closed');
-    return Promise.all(Object.values(this.#pools).map((pool) => pool.stop(error))).then(() => {});
+    return this.#shutdown.close(options);
   }
 
   #assertOpen(): void {
-    if (this.#closing) throw new HostClosedError('the host is closed');
+    if (this.#shutdown.closing) throw new HostClosedError('the host is closed');
   }
 }
 
@@ -306,33 +235,5 @@ export class Host extends HostEmitter {
  */
 export async function createHost(options: HostOptions = {}): Promise<Host> {
   const resolved = resolveHostOptions(options);
-  await fsp.mkdir(resolved.cacheDir, { recursive: true, mode: 0o700 });
-  const lock = CacheLock.acquire(resolved.cacheDir);
-  try {
-    const [status, purged, cache] = await Promise.all([
-      checkSecurity(resolved.cacheDir, { cgroups: resolved.cgroups }),
-      purgeStaleWorkerDirs(resolved.cacheDir),
-      ArtifactCache.open(resolved.cacheDir, { maxBytes: resolved.cacheMaxBytes, maxArtifactBytes: resolved.limits.maxArtifactBytes }),
-    ]);
-    if (purged.length > 0) debug('purged %d stale worker dirs', purged.length);
-    // Refused first: a host that does not start must leave no cgroup behind.
-    enforceSecurity(status, resolved.allowInsecure);
-    const cgroups = await openHostCgroups(status, resolved);
-    const missing = status.features.filter((f) => !f.available);
-    const host = new Host(resolved, status, lock, cache, cgroups);
-    // After the caller has had the chance to subscribe.
-    setImmediate(() => host.emitSafely('security:status', status));
-    for (const feature of missing) {
-      // Once per missing feature per host: on the emitter and as a process warning.
-      process.emitWarning(`warden: sandbox layer "${feature.feature}" is unavailable (${feature.detail}); fix: ${feature.fix}`, {
-        code: feature.required ? 'WARDEN_INSECURE' : 'WARDEN_DEGRADED',
-      });
-      setImmediate(() => host.emitSafely('security:warning', feature));
-    }
-    void cache.prune().catch((error: Error) => debug('prune failed: %s', error.message));
-    return host;
-  } catch (error) {
-    lock.release();
-    throw error;
-  }
+  return startHost(resolved, (parts) => new Host(resolved, parts));
 }
