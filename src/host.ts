@@ -21,6 +21,7 @@ import { startInspector, type InspectOptions, type Inspector } from './inspector
 import { JobDispatcher } from './host/dispatcher.js';
 import { HostEmitter } from './host/emitter.js';
 import { createPools, poolSummaries, queueSizesOf, workerSummaries } from './host/pools.js';
+import { EarlyWorker } from './host/earlyWorker.js';
 import { Preparer } from './host/preparer.js';
 import { WorkerSpawner, openHostCgroups } from './host/spawner.js';
 import type { CloseOptions, ExecuteOptions, ExecuteResult, HostEvents, PoolSummary, PrepareOptions, QueueSizes, WorkerSummary } from './host/types.js';
@@ -57,7 +58,7 @@ export class Host extends HostEmitter {
   #inspectors = new Set<Inspector>();
 
   /** @internal use `createHost` */
-  constructor(options: ResolvedHostOptions, status: SecurityStatus, lock: CacheLock, cache: ArtifactCache, cgroups?: HostCgroups) {
+  constructor(options: ResolvedHostOptions, status: SecurityStatus, lock: CacheLock, cache: ArtifactCache, cgroups?: HostCgroups, early?: Promise<WorkerProcess | undefined>) {
     super();
     this.options = options;
     this.securityStatus = status;
@@ -65,6 +66,7 @@ export class Host extends HostEmitter {
     this.cache = cache;
     this.#metrics = new HostMetrics(this);
     this.#spawner = new WorkerSpawner(options, status, cgroups);
+    if (early) this.#spawner.adopt(early);
     this.#pools = createPools(options, (kind, id) => this.spawnWorker(kind, id), this);
     this.#jobs = new JobDispatcher(this.#pools, options, this);
     this.#preparer = new Preparer(options, cache, {
@@ -308,18 +310,22 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
   const resolved = resolveHostOptions(options);
   await fsp.mkdir(resolved.cacheDir, { recursive: true, mode: 0o700 });
   const lock = CacheLock.acquire(resolved.cacheDir);
+  const purging = purgeStaleWorkerDirs(resolved.cacheDir);
+  // The first execute worker boots beside the check; the host takes it if the check agrees.
+  const starting = EarlyWorker.start(resolved, purging);
   try {
     const [status, purged, cache] = await Promise.all([
       checkSecurity(resolved.cacheDir, { cgroups: resolved.cgroups }),
-      purgeStaleWorkerDirs(resolved.cacheDir),
+      purging,
       ArtifactCache.open(resolved.cacheDir, { maxBytes: resolved.cacheMaxBytes, maxArtifactBytes: resolved.limits.maxArtifactBytes }),
     ]);
     if (purged.length > 0) debug('purged %d stale worker dirs', purged.length);
     // Refused first: a host that does not start must leave no cgroup behind.
     enforceSecurity(status, resolved.allowInsecure);
-    const cgroups = await openHostCgroups(status, resolved);
+    const early = await (await starting)?.take(status);
+    const cgroups = early ? early.cgroups : await openHostCgroups(status, resolved);
     const missing = status.features.filter((f) => !f.available);
-    const host = new Host(resolved, status, lock, cache, cgroups);
+    const host = new Host(resolved, status, lock, cache, cgroups, early?.worker);
     // After the caller has had the chance to subscribe.
     setImmediate(() => host.emitSafely('security:status', status));
     for (const feature of missing) {
@@ -332,6 +338,7 @@ export async function createHost(options: HostOptions = {}): Promise<Host> {
     void cache.prune().catch((error: Error) => debug('prune failed: %s', error.message));
     return host;
   } catch (error) {
+    await (await starting)?.discard();
     lock.release();
     throw error;
   }

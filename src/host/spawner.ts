@@ -37,6 +37,8 @@ export class WorkerSpawner {
   readonly #live = new Set<WorkerProcess>();
   /** Spawns in flight, dir creation and cleanup included: `close` waits for them. */
   readonly #spawning = new Set<Promise<void>>();
+  /** A worker started before the spawner (`EarlyWorker`), for the first execute spawn to take. */
+  #early: Promise<WorkerProcess | undefined> | undefined;
   #stopped = false;
 
   constructor(options: ResolvedHostOptions, status: SecurityStatus, cgroups?: HostCgroups) {
@@ -60,7 +62,22 @@ export class WorkerSpawner {
     // From the next turn of the event loop: a spawn is asked for in the middle of other work (the
     // reply that settles a one-job process's job retires it), whose caller must resume first.
     // Measured with bench/isolationTrace.ts: 2–3 ms less between a paced 'job' reply and its caller.
-    const spawning = nextTurn().then(() => this.#spawn(kind, id));
+    const early = kind === 'execute' && this.entry === undefined && this.tierFlags.length === 0 ? this.#early : undefined;
+    if (early) this.#early = undefined;
+    const spawning = early ? early.then((worker) => (worker ? this.#own(worker, id) : this.#spawn(kind, id))) : nextTurn().then(() => this.#spawn(kind, id));
+    return this.#track(spawning);
+  }
+
+  /**
+   * Takes a worker started before the spawner (`EarlyWorker`: the same sandbox, checked to be what
+   * this host's workers get): the first execute spawn gets it instead of starting one.
+   */
+  adopt(early: Promise<WorkerProcess | undefined>): void {
+    this.#early = early;
+    void this.#track(early);
+  }
+
+  #track<T>(spawning: Promise<T>): Promise<T> {
     const tracked = spawning.then(
       () => {},
       () => {},
@@ -91,12 +108,22 @@ export class WorkerSpawner {
       await removeWorkerDir(hostDir);
       throw error;
     }
-    if (this.#stopped) {
-      // Stopped during the handshake: this worker is not wanted.
+    return this.#own(worker, id);
+  }
+
+  /** A worker whose handshake is done becomes one of the live ones, its dir removed when it dies. */
+  async #own(worker: WorkerProcess, id: string): Promise<WorkerProcess> {
+    const { hostDir } = worker;
+    if (this.#stopped || !worker.alive) {
       await worker.kill();
       await removeWorkerDir(hostDir);
-      throw new HostClosedError('the host closed while the worker was starting');
+      // Stopped during the handshake: this worker is not wanted. (An early worker that died while
+      // it waited is replaced by a spawn of the usual kind.)
+      if (this.#stopped) throw new HostClosedError('the host closed while the worker was starting');
+      return this.#spawn(worker.info.kind, id);
     }
+    // An early worker was named before the pool named it: the host's name is the pool's.
+    worker.info.id = id;
     this.#live.add(worker);
     void worker.exited.then(async () => {
       const error = await removeWorkerDir(hostDir);
@@ -135,7 +162,12 @@ export class WorkerSpawner {
    */
   async close(): Promise<void> {
     this.stop();
+    const early = this.#early;
+    this.#early = undefined;
     await Promise.all([...this.#spawning]);
+    // Never taken (the pool did not ask for an execute worker before the close).
+    const unused = await early;
+    if (unused) await this.#own(unused, unused.info.id).catch(() => {});
     await Promise.all(
       [...this.#live].map(async (worker) => {
         await worker.kill();
