@@ -62,9 +62,9 @@ export class WorkerSpawner {
     // From the next turn of the event loop: a spawn is asked for in the middle of other work (the
     // reply that settles a one-job process's job retires it), whose caller must resume first.
     // Measured with bench/isolationTrace.ts: 2–3 ms less between a paced 'job' reply and its caller.
-    const early = kind === 'execute' && this.entry === undefined && this.tierFlags.length === 0 ? this.#early : undefined;
+    const early = kind === 'execute' ? this.#early : undefined;
     if (early) this.#early = undefined;
-    const spawning = early ? early.then((worker) => (worker ? this.#own(worker, id) : this.#spawn(kind, id))) : nextTurn().then(() => this.#spawn(kind, id));
+    const spawning = early ? early.then((worker) => this.#takeEarly(worker, id)) : nextTurn().then(() => this.#spawn(kind, id));
     return this.#track(spawning);
   }
 
@@ -75,6 +75,20 @@ export class WorkerSpawner {
   adopt(early: Promise<WorkerProcess | undefined>): void {
     this.#early = early;
     void this.#track(early);
+  }
+
+  /**
+   * The early worker, once its handshake is done, as this spawn's worker; a spawn of the usual
+   * kind if it did not start, or if the test-only entry or tier flags were set since (they are
+   * read, as for any spawn, after the spawn's first I/O).
+   */
+  async #takeEarly(worker: WorkerProcess | undefined, id: string): Promise<WorkerProcess> {
+    if (worker && this.entry === undefined && this.tierFlags.length === 0) return this.#own(worker, id);
+    if (worker) {
+      await worker.kill();
+      await removeWorkerDir(worker.hostDir);
+    }
+    return this.#spawn('execute', id);
   }
 
   #track<T>(spawning: Promise<T>): Promise<T> {
