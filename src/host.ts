@@ -43,13 +43,14 @@ export class Host extends HostEmitter {
   #inspectors = new HostInspectors();
 
   /** @internal use `createHost` */
-  constructor(options: ResolvedHostOptions, { status, lock, cache, cgroups }: HostParts) {
+  constructor(options: ResolvedHostOptions, { status, lock, cache, cgroups, early }: HostParts) {
     super();
     this.options = options;
     this.securityStatus = status;
     this.cache = cache;
     this.#metrics = new HostMetrics(this);
     this.#spawner = new WorkerSpawner(options, status, cgroups);
+    if (early) this.#spawner.adopt(early);
     this.#pools = createPools(options, (kind, id) => this.spawnWorker(kind, id), this);
     this.#jobs = new JobDispatcher(this.#pools, options, this);
     this.#preparer = new Preparer(options, cache, {

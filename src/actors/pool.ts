@@ -199,9 +199,10 @@ export class Pool {
       dead: (w, output) => this.#onDead(w, output),
       jobEnded: (_w, job) => this.#finish(job),
       retiring: (w) => {
-        // Its replacement starts while it exits: the kill and the spawn overlap.
+        // Its replacement starts while it exits: the kill and the spawn overlap. From the next
+        // turn: the reply that retired it has just settled its job, whose caller resumes first.
         this.#replaced.add(w);
-        this.supervisor.send({ type: 'WORKER_DIED', id: w.id, reason: 'retired', expected: true });
+        setImmediate(() => this.supervisor.send({ type: 'WORKER_DIED', id: w.id, reason: 'retired', expected: true }));
       },
     }, { inspect: this.#options.inspect, clock: this.#clock });
     this.workers.set(id, worker);

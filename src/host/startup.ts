@@ -11,6 +11,8 @@ import type { ResolvedHostOptions } from '../options.js';
 import type { HostCgroups } from '../sandbox/cgroup.js';
 import { checkSecurity, enforceSecurity, type SecurityStatus } from '../sandbox/security.js';
 import { purgeStaleWorkerDirs } from '../sandbox/workerDir.js';
+import type { WorkerProcess } from '../actors/workerProcess.js';
+import { EarlyWorker } from './earlyWorker.js';
 import type { EventSink } from './emitter.js';
 import { announceSecurity } from './securityNotice.js';
 import { openHostCgroups } from './spawner.js';
@@ -23,6 +25,8 @@ export interface HostParts {
   lock: CacheLock;
   cache: ArtifactCache;
   cgroups: HostCgroups | undefined;
+  /** The first execute worker, booted beside the check and taken because the check agrees (`EarlyWorker`). */
+  early?: Promise<WorkerProcess | undefined>;
 }
 
 /**
@@ -32,21 +36,26 @@ export interface HostParts {
 export async function startHost<H extends EventSink>(options: ResolvedHostOptions, build: (parts: HostParts) => H): Promise<H> {
   await fsp.mkdir(options.cacheDir, { recursive: true, mode: 0o700 });
   const lock = CacheLock.acquire(options.cacheDir);
+  const purging = purgeStaleWorkerDirs(options.cacheDir);
+  // The first execute worker boots beside the check; the host takes it if the check agrees.
+  const starting = EarlyWorker.start(options, purging);
   try {
     const [status, purged, cache] = await Promise.all([
       checkSecurity(options.cacheDir, { cgroups: options.cgroups }),
-      purgeStaleWorkerDirs(options.cacheDir),
+      purging,
       ArtifactCache.open(options.cacheDir, { maxBytes: options.cacheMaxBytes, maxArtifactBytes: options.limits.maxArtifactBytes }),
     ]);
     if (purged.length > 0) debug('purged %d stale worker dirs', purged.length);
     // Refused first: a host that does not start must leave no cgroup behind.
     enforceSecurity(status, options.allowInsecure);
-    const cgroups = await openHostCgroups(status, options);
-    const host = build({ status, lock, cache, cgroups });
+    const early = await (await starting)?.take(status);
+    const cgroups = early ? early.cgroups : await openHostCgroups(status, options);
+    const host = build({ status, lock, cache, cgroups, early: early?.worker });
     announceSecurity(host, status);
     void cache.prune().catch((error: Error) => debug('prune failed: %s', error.message));
     return host;
   } catch (error) {
+    await (await starting)?.discard();
     lock.release();
     throw error;
   }

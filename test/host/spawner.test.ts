@@ -88,3 +88,33 @@ test('info and cgroup describe a worker as the host checked the sandbox', async 
   if (cgroup) t.true(cgroup.dirs.every((dir) => dir.endsWith('worker-dir-execute-x')));
   else t.pass('no cgroup layer on this machine');
 });
+
+test('a spawn makes nothing in the turn that asked for it: whatever that turn settles resumes first', async (t) => {
+  const { spawner, cacheDir } = await startSpawner(t);
+  // As when the reply that settles a one-job process's job retires it and asks for its replacement.
+  let settled: () => void = () => {};
+  const job = new Promise<void>((resolve) => {
+    settled = resolve;
+  });
+  const seen: string[][] = [];
+  const resumed = job.then(() => seen.push(workerDirsIn(cacheDir)));
+  const spawning = spawner.spawn('execute');
+  settled();
+  await resumed;
+  t.deepEqual(seen, [[]], 'no worker dir yet when the settled job resumed');
+  const worker = await spawning;
+  t.true(spawner.live.has(worker));
+  t.is(workerDirsIn(cacheDir).length, 1);
+});
+
+test('a spawn asked for just before a stop makes no dir and no process', async (t) => {
+  const { spawner, cacheDir } = await startSpawner(t);
+  const spawning = spawner.spawn('execute');
+  spawner.stop();
+  const error = await t.throwsAsync(spawning);
+  t.true(error instanceof HostClosedError, error?.message);
+  t.deepEqual(workerDirsIn(cacheDir), []);
+  t.is(spawner.live.size, 0);
+  await spawner.close();
+  t.deepEqual(workerProcesses(cacheDir), []);
+});
