@@ -203,6 +203,9 @@ export class Pool {
         this.#replaced.add(w);
         this.supervisor.send({ type: 'WORKER_DIED', id: w.id, reason: 'retired', expected: true });
       },
+      requeue: (_w, job) => this.#requeue(job),
+      // Its slot for a next job is free again.
+      nextStarted: () => queueMicrotask(() => this.#pump()),
     }, { inspect: this.#options.inspect, clock: this.#clock });
     this.workers.set(id, worker);
     this.#options.spawn(this.kind, id).then(
@@ -273,7 +276,60 @@ export class Pool {
       this.#idle.delete(worker);
       this.#start(this.queue.dequeue()!.item, worker);
     }
+    if (this.queue.size > 0) this.#pipeline();
+    else if (this.#idle.size > 0) this.#withdrawPipelined();
     this.#checkDrained();
+  }
+
+  /**
+   * Every worker busy: the head of the queue goes to a running worker as its next job, so that
+   * the worker starts it without waiting for the host (pipelining). Only the head, in queue order.
+   */
+  #pipeline(): void {
+    for (const worker of this.workers.values()) {
+      if (this.#stopped || this.queue.size === 0) return;
+      const job = this.queue.peek()!.item;
+      if (!worker.canPipeline(job)) continue;
+      this.queue.dequeue();
+      if (worker.pipeline(job)) this.#running.set(job, { worker, cleanup: this.#watch(job, worker) });
+      else if (!job.settled) this.#requeue(job);
+    }
+  }
+
+  /**
+   * A worker is idle with nothing queued while another holds a next job behind a running one:
+   * that job is asked back (it comes back only if it has not started), so that it does not wait
+   * for a job that may run long. At most one per idle worker.
+   */
+  #withdrawPipelined(): void {
+    let free = this.#idle.size;
+    for (const worker of this.workers.values()) if (worker.withdrawing) free--;
+    for (const worker of this.workers.values()) {
+      if (free <= 0) return;
+      const next = worker.next;
+      if (next === undefined || next.settled || worker.withdrawing) continue;
+      worker.cancelNext(next, false);
+      free--;
+    }
+  }
+
+  /** A pipelined job that never started goes back to its place in the queue (or fails, past its deadline or aborted). */
+  #requeue(job: PoolJob): void {
+    const ticket = this.#tickets.get(job);
+    let error: WardenError | undefined;
+    if (this.#stopped) error = new HostClosedError('the host is closed');
+    else {
+      try {
+        // Every job came in through submit(), which keeps its ticket.
+        this.queue.restore(ticket!);
+      } catch (caught) {
+        error = caught as WardenError;
+      }
+    }
+    // Back in the queue before it leaves `running`: a close never sees the pool idle in between.
+    this.#finish(job);
+    if (error) job.failed('cancelled', error, undefined);
+    else queueMicrotask(() => this.#pump());
   }
 
   /** An idle worker for `job`: a fresh one if it needs its own process; else a used one first, keeping fresh spares. */
@@ -334,7 +390,9 @@ export class Pool {
       if (job.settled) return;
       this.#finish(job);
       job.failed('cancelled', error, undefined);
-      worker.kill(error.code);
+      // A pipelined job that has not started is stopped on the worker, which carries on.
+      if (worker.next === job) worker.cancelNext(job, true);
+      else worker.kill(error.code);
     };
     const onAbort = (): void => stop(new AbortedError(`job ${job.id} was aborted while running`, { cause: job.signal?.reason }));
     job.signal?.addEventListener('abort', onAbort, { once: true });
