@@ -7,7 +7,7 @@ import type { XStateInspector } from '../options.js';
 import { AbortedError, DeadlineError, HostClosedError, PoolDegradedError, type WardenError } from '../errors.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { DEFAULT_IDLE_CPU_POLICY, IdleCpuWatch, type IdleCpuPolicy, type IdleWorkerSample } from './idleCpu.js';
-import { JobQueue, type Priority, type QueueTicket } from './jobQueue.js';
+import { JobQueue, PRIORITIES, type Priority, type QueueTicket } from './jobQueue.js';
 import { atDeadline } from './timers.js';
 import type { PoolJob } from './poolJob.js';
 import { PoolWorker } from './poolWorker.js';
@@ -144,7 +144,21 @@ export class Pool {
     });
     this.#tickets.set(job, ticket);
     onQueued?.();
+    this.#overtakePipelined(job);
     this.#pump();
+  }
+
+  /**
+   * A job of a higher priority than a pipelined one that has not started would have gone first
+   * had that one still waited: it is asked back to its place in the queue (it comes back only
+   * if it has not started), so that pipelining does not change the order jobs start in.
+   */
+  #overtakePipelined(job: PoolJob): void {
+    const rank = PRIORITIES.indexOf(job.priority);
+    for (const worker of this.workers.values()) {
+      const next = worker.next;
+      if (next !== undefined && !next.settled && !worker.withdrawing && PRIORITIES.indexOf(next.priority) > rank) worker.cancelNext(next, false);
+    }
   }
 
   /** A waiting job left the queue (aborted, past its deadline, drained): one function for all jobs. */

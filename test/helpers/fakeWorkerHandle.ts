@@ -132,11 +132,16 @@ export class FakeJob implements PoolJob {
       resubmit?: (job: FakeJob) => void;
       /** Populate and collect with I/O to wait for (a promise), as a prepare job does. Default: at once, as an execute job on a ready dir. */
       io?: boolean;
+      /** Says its dir is ready (`PoolJob.ready`), so that it may be pipelined. Default: no `ready`, never pipelined. */
+      ready?: boolean;
     } = {},
   ) {
     this.request = { type: 10, header: { jobId: id }, replyType: 11 };
     this.done = new Promise((resolve) => (this.#settle = resolve));
+    if (options.ready) this.ready = () => !this.options.io;
   }
+
+  ready?: (worker: JobWorker) => boolean;
 
   get priority(): Priority {
     return this.options.priority ?? 'normal';
