@@ -218,8 +218,7 @@ export class Pool {
         this.supervisor.send({ type: 'WORKER_DIED', id: w.id, reason: 'retired', expected: true });
       },
       requeue: (_w, job) => this.#requeue(job),
-      // Its slot for a next job is free again.
-      nextStarted: () => queueMicrotask(() => this.#pump()),
+      nextSlotFree: () => queueMicrotask(() => this.#pump()),
     }, { inspect: this.#options.inspect, clock: this.#clock });
     this.workers.set(id, worker);
     this.#options.spawn(this.kind, id).then(

@@ -25,8 +25,8 @@ export interface PoolWorkerHooks {
   retiring(worker: PoolWorker): void;
   /** A pipelined job it never started came back (its death, or a withdrawal): it runs elsewhere. */
   requeue(worker: PoolWorker, job: PoolJob): void;
-  /** Its pipelined job started: it can take another next job. */
-  nextStarted(worker: PoolWorker): void;
+  /** It can take a next job again (its pipelined job started, or came back cancelled). */
+  nextSlotFree(worker: PoolWorker): void;
 }
 
 /** A worker machine state as events and `host.workers()` name it: `idle`, `running.awaiting`, … */
@@ -122,7 +122,7 @@ export class PoolWorker {
         this.#nextRequestId = undefined;
         this.job = job;
         job.started(this.#view!);
-        hooks.nextStarted(this);
+        hooks.nextSlotFree(this);
       },
       nextReturned: () => {
         const job = this.next;
@@ -130,6 +130,7 @@ export class PoolWorker {
         this.#nextRequestId = undefined;
         // A job cancelled while it waited here has been let go by the pool already.
         if (job && !job.settled) hooks.requeue(this, job);
+        else if (this.actor.getSnapshot().status === 'active') hooks.nextSlotFree(this);
       },
       collectResult: () => {
         const job = this.job!;
