@@ -173,9 +173,6 @@ const recordRetired = workerSetup.assign(({ context }) => ({
  * (`skipClean`: straight back to `idle`).
  */
 const afterJob = <Actions>(actions: Actions, skipClean = false) => [
-  ...(skipClean
-    ? [{ guard: 'hasNext' as const, target: '#worker.running.awaiting', reenter: true, actions: [actions, startNext] }]
-    : [{ guard: 'hasNext' as const, target: '#worker.dead', actions: [actions, returnNext, recordDeath] }]),
   { guard: 'isOneJob' as const, target: '#worker.retiring', actions },
   ...(skipClean ? [{ guard: 'dirStaysClean' as const, target: '#worker.idle', actions }] : []),
   { target: '#worker.clearingDir', actions },
@@ -306,8 +303,10 @@ export const workerMachine = workerSetup.createMachine({
         collecting: {
           entry: { type: 'collectResult', params: ({ context }) => ({ workerId: context.id, job: currentJob(context) }) },
           on: {
-            COLLECTED: afterJob(completeJob, true),
-            COLLECT_FAILED: afterJob(failJob('collect-failed')),
+            // A next job waits on the worker (pipelined): it starts now. A failed collect with one
+            // kills the worker, which would run a job the host no longer tracks; the next job is handed back.
+            COLLECTED: [{ guard: 'hasNext', target: '#worker.running.awaiting', reenter: true, actions: [completeJob, startNext] }, ...afterJob(completeJob, true)],
+            COLLECT_FAILED: [{ guard: 'hasNext', target: '#worker.dead', actions: [failJob('collect-failed'), returnNext, recordDeath] }, ...afterJob(failJob('collect-failed'))],
           },
         },
       },
