@@ -352,10 +352,17 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     this.request = { type: MessageType.Execute, header, body, replyType: MessageType.ExecuteResult, maxReplyBody };
   }
 
+  /** The dir holds this key's current copy and the cache still has it: `populate` would do no I/O. */
+  ready(worker: JobWorker): boolean {
+    const kept = worker.linked;
+    return kept?.key === this.artifactKey && kept.generation === this.generations.of(this.artifactKey) && this.cache.has(this.artifactKey);
+  }
+
   /** Puts the artifact in the dir: no I/O at all (undefined) when the dir already holds this key's current copy. */
   override populate(worker: JobWorker): Promise<void> | undefined {
     // Pinned while the job runs: pruning never removes it from under the copy or a recovery.
-    if (!this.cache.pin(this.artifactKey)) {
+    // (A pipelined job its worker gave back keeps its pin while it waits again.)
+    if (!this.#pinned && !this.cache.pin(this.artifactKey)) {
       throw new MissingArtifactError(`artifact ${this.artifactKey} is no longer in the cache`, { details: { key: this.artifactKey } });
     }
     this.#pinned = true;

@@ -417,6 +417,31 @@ export class JobQueue<T> {
     return entry;
   }
 
+  /**
+   * Puts a dequeued item back at its place in enqueue order (a pipelined job its worker never
+   * started), watching its signal and deadline again. Not bounded by `maxQueue`: the item was
+   * admitted already. Throws, as `enqueue` does and without calling `onCancel`, `E_ABORTED` or
+   * `E_DEADLINE` when it is too late for it.
+   */
+  restore(ticket: QueueTicket<T>): void {
+    if (!(ticket instanceof Entry) || ticket.owner !== this || ticket.waiting) throw new Error(`${this.name} queue: restore() takes a ticket dequeued from it`);
+    const entry = ticket as Entry<T>;
+    const details = { queue: this.name, priority: entry.priority };
+    if (entry.signal?.aborted) throw new AbortedError(`${this.name} request aborted before it was queued again`, { cause: entry.signal.reason, details });
+    const now = this.#clock.now();
+    if (entry.deadline !== undefined && entry.deadline <= now) {
+      throw new DeadlineError(`${this.name} request reached its deadline before it was queued again`, { details: { ...details, deadline: entry.deadline, now } });
+    }
+    entry.waiting = true;
+    this.#levels[entry.level]!.insertInOrder(entry);
+    this.#size++;
+    if (entry.signal) this.#watchSignal(entry, entry.signal);
+    if (entry.deadline !== undefined) {
+      this.#deadlines.push(entry);
+      this.#armTimer();
+    }
+  }
+
   /** Whether the ticket is still waiting in this queue. */
   has(ticket: QueueTicket<T>): boolean {
     return ticket instanceof Entry && ticket.owner === this && ticket.waiting;

@@ -7,7 +7,7 @@ import type { XStateInspector } from '../options.js';
 import { AbortedError, DeadlineError, HostClosedError, PoolDegradedError, type WardenError } from '../errors.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { DEFAULT_IDLE_CPU_POLICY, IdleCpuWatch, type IdleCpuPolicy, type IdleWorkerSample } from './idleCpu.js';
-import { JobQueue, type Priority, type QueueTicket } from './jobQueue.js';
+import { JobQueue, PRIORITIES, type Priority, type QueueTicket } from './jobQueue.js';
 import { atDeadline } from './timers.js';
 import type { PoolJob } from './poolJob.js';
 import { PoolWorker } from './poolWorker.js';
@@ -144,7 +144,21 @@ export class Pool {
     });
     this.#tickets.set(job, ticket);
     onQueued?.();
+    this.#overtakePipelined(job);
     this.#pump();
+  }
+
+  /**
+   * A job of a higher priority than a pipelined one that has not started would have gone first
+   * had that one still waited: it is asked back to its place in the queue (it comes back only
+   * if it has not started), so that pipelining does not change the order jobs start in.
+   */
+  #overtakePipelined(job: PoolJob): void {
+    const rank = PRIORITIES.indexOf(job.priority);
+    for (const worker of this.workers.values()) {
+      const next = worker.next;
+      if (next !== undefined && !next.settled && !worker.withdrawing && PRIORITIES.indexOf(next.priority) > rank) worker.cancelNext(next, false);
+    }
   }
 
   /** A waiting job left the queue (aborted, past its deadline, drained): one function for all jobs. */
@@ -204,6 +218,8 @@ export class Pool {
         this.#replaced.add(w);
         setImmediate(() => this.supervisor.send({ type: 'WORKER_DIED', id: w.id, reason: 'retired', expected: true }));
       },
+      requeue: (_w, job) => this.#requeue(job),
+      nextSlotFree: () => queueMicrotask(() => this.#pump()),
     }, { inspect: this.#options.inspect, clock: this.#clock });
     this.workers.set(id, worker);
     this.#options.spawn(this.kind, id).then(
@@ -274,7 +290,60 @@ export class Pool {
       this.#idle.delete(worker);
       this.#start(this.queue.dequeue()!.item, worker);
     }
+    if (this.queue.size > 0) this.#pipeline();
+    else if (this.#idle.size > 0) this.#withdrawPipelined();
     this.#checkDrained();
+  }
+
+  /**
+   * Every worker busy: the head of the queue goes to a running worker as its next job, so that
+   * the worker starts it without waiting for the host (pipelining). Only the head, in queue order.
+   */
+  #pipeline(): void {
+    for (const worker of this.workers.values()) {
+      if (this.#stopped || this.queue.size === 0) return;
+      const job = this.queue.peek()!.item;
+      if (!worker.canPipeline(job)) continue;
+      this.queue.dequeue();
+      if (worker.pipeline(job)) this.#running.set(job, { worker, cleanup: this.#watch(job, worker) });
+      else if (!job.settled) this.#requeue(job);
+    }
+  }
+
+  /**
+   * A worker is idle with nothing queued while another holds a next job behind a running one:
+   * that job is asked back (it comes back only if it has not started), so that it does not wait
+   * for a job that may run long. At most one per idle worker.
+   */
+  #withdrawPipelined(): void {
+    let free = this.#idle.size;
+    for (const worker of this.workers.values()) if (worker.withdrawing) free--;
+    for (const worker of this.workers.values()) {
+      if (free <= 0) return;
+      const next = worker.next;
+      if (next === undefined || next.settled || worker.withdrawing) continue;
+      worker.cancelNext(next, false);
+      free--;
+    }
+  }
+
+  /** A pipelined job that never started goes back to its place in the queue (or fails, past its deadline or aborted). */
+  #requeue(job: PoolJob): void {
+    const ticket = this.#tickets.get(job);
+    let error: WardenError | undefined;
+    if (this.#stopped) error = new HostClosedError('the host is closed');
+    else {
+      try {
+        // Every job came in through submit(), which keeps its ticket.
+        this.queue.restore(ticket!);
+      } catch (caught) {
+        error = caught as WardenError;
+      }
+    }
+    // Back in the queue before it leaves `running`: a close never sees the pool idle in between.
+    this.#finish(job);
+    if (error) job.failed('cancelled', error, undefined);
+    else queueMicrotask(() => this.#pump());
   }
 
   /** An idle worker for `job`: a fresh one if it needs its own process; else a used one first, keeping fresh spares. */
@@ -335,7 +404,9 @@ export class Pool {
       if (job.settled) return;
       this.#finish(job);
       job.failed('cancelled', error, undefined);
-      worker.kill(error.code);
+      // A pipelined job that has not started is stopped on the worker, which carries on.
+      if (worker.next === job) worker.cancelNext(job, true);
+      else worker.kill(error.code);
     };
     const onAbort = (): void => stop(new AbortedError(`job ${job.id} was aborted while running`, { cause: job.signal?.reason }));
     job.signal?.addEventListener('abort', onAbort, { once: true });

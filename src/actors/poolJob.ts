@@ -57,6 +57,11 @@ export interface PoolJob {
    */
   populate(worker: JobWorker): Promise<void> | undefined;
   /**
+   * Whether the dir already holds what the job needs, so that `populate` would do no I/O: only
+   * such a job is sent to a worker while it runs another (pipelining). Absent: never.
+   */
+  ready?(worker: JobWorker): boolean;
+  /**
    * Turn the reply into the outcome and settle. Returns undefined when that took no I/O (the
    * worker skips `collecting`). A throw or rejection fails the collect step (the job settles with it).
    */

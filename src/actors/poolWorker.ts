@@ -23,6 +23,10 @@ export interface PoolWorkerHooks {
   jobEnded(worker: PoolWorker, job: PoolJob): void;
   /** A one-job process is being killed after its job: it will take no job, its replacement can start. */
   retiring(worker: PoolWorker): void;
+  /** A pipelined job it never started came back (its death, or a withdrawal): it runs elsewhere. */
+  requeue(worker: PoolWorker, job: PoolJob): void;
+  /** It can take a next job again (its pipelined job started, or came back cancelled). */
+  nextSlotFree(worker: PoolWorker): void;
 }
 
 /** A worker machine state as events and `host.workers()` name it: `idle`, `running.awaiting`, … */
@@ -55,6 +59,12 @@ export class PoolWorker {
   readonly actor: Actor<ReturnType<typeof provideWorkerActions>>;
   process: WorkerHandle | undefined;
   job: PoolJob | undefined;
+  /** The job sent while `job` runs (pipelining); the worker starts it as soon as `job` ends. */
+  next: PoolJob | undefined;
+  /** The request id of `next`, for Cancel. */
+  #nextRequestId: number | undefined;
+  /** Jobs the pool asked it to give back or stop before they started: only those may come back `withdrawn`. */
+  #cancelAsked = new WeakSet<PoolJob>();
   /** The job's populate, when it had I/O to wait for (`running.populating` waits for it). */
   #populating: Promise<void> | undefined;
   /** The job's collect, when it had I/O to wait for (`running.collecting` waits for it). */
@@ -94,6 +104,33 @@ export class PoolWorker {
           // The process died or broke the protocol: its exit arrives as EXITED.
           (error: Error) => debug('worker %s: request failed: %s', this.id, error.message),
         );
+      },
+      sendNext: () => {
+        const job = this.next!;
+        const { type, header, body, replyType, maxReplyBody } = job.request;
+        const onId = (id: number): void => {
+          this.#nextRequestId = id;
+        };
+        this.process!.request(type, header, body, { expect: replyType, maxBody: maxReplyBody ?? 0, onId }).then(
+          (reply) => this.#onReply(job, reply),
+          (error: Error) => debug('worker %s: pipelined request failed: %s', this.id, error.message),
+        );
+      },
+      nextStarted: () => {
+        const job = this.next!;
+        this.next = undefined;
+        this.#nextRequestId = undefined;
+        this.job = job;
+        job.started(this.#view!);
+        hooks.nextSlotFree(this);
+      },
+      nextReturned: () => {
+        const job = this.next;
+        this.next = undefined;
+        this.#nextRequestId = undefined;
+        // A job cancelled while it waited here has been let go by the pool already.
+        if (job && !job.settled) hooks.requeue(this, job);
+        else if (this.actor.getSnapshot().status === 'active') hooks.nextSlotFree(this);
       },
       collectResult: () => {
         const job = this.job!;
@@ -214,8 +251,27 @@ export class PoolWorker {
    * wait for (a prepare's install) or one that failed goes through `running.collecting`.
    */
   #onReply(job: PoolJob, reply: Frame): void {
+    const withdrawn = (reply.header as { withdrawn?: unknown } | null)?.withdrawn === true;
+    if (job === this.next) {
+      // Only a withdrawn job is answered before the one ahead of it, and only when asked.
+      if (withdrawn && this.#cancelAsked.has(job)) this.actor.send({ type: 'NEXT_GONE' });
+      else this.kill('protocol violation: a reply for a job that has not started');
+      return;
+    }
     // A reply for a job this worker no longer runs (killed meanwhile) is not collected.
     if (this.job !== job || !this.actor.getSnapshot().matches({ running: 'awaiting' })) return;
+    if (withdrawn && !this.#cancelAsked.has(job)) {
+      this.kill('protocol violation: a job withdrawn that the host did not withdraw');
+      return;
+    }
+    if (withdrawn || job.settled) {
+      // It never ran here (withdrawn as it started: it runs elsewhere), or it was cancelled
+      // while it waited here (its reply is not the caller's any more).
+      if (withdrawn && !job.settled) this.#hooks.requeue(this, job);
+      else this.#hooks.jobEnded(this, job);
+      this.actor.send({ type: 'RESULT', collected: true });
+      return;
+    }
     let pending: Promise<void> | undefined;
     try {
       pending = job.collect(this.#view!, reply);
@@ -231,6 +287,62 @@ export class PoolWorker {
     pending.catch(() => {});
     this.#collecting = pending;
     this.actor.send({ type: 'RESULT' });
+  }
+
+  /**
+   * Whether `job` can be sent now as this worker's next job (pipelining): it runs a job on a
+   * ready dir its process cannot write, with none waiting behind it, and both keep `worker`
+   * isolation; `job` needs nothing put in the dir. Pipelining then keeps jobs as far apart as
+   * running them one by one does.
+   */
+  canPipeline(job: PoolJob): boolean {
+    if (this.next !== undefined || job.isolation !== 'worker' || !job.ready) return false;
+    const snapshot = this.actor.getSnapshot();
+    const { context } = snapshot;
+    if (context.next !== undefined || !context.dirReadOnly || context.job?.populated !== true || context.job.isolation !== 'worker') return false;
+    return snapshot.matches({ running: 'awaiting' }) && job.ready(this.#view!);
+  }
+
+  /**
+   * Sends `job` as the next job (the caller checked {@link canPipeline}); its hard timeout starts
+   * when it starts. Returns false when it was not sent: its populate failed (the job is failed
+   * with it, as in `populating`) or the machine refused it (the job is untouched).
+   */
+  pipeline(job: PoolJob): boolean {
+    const view = this.#view!;
+    let pending: Promise<void> | undefined;
+    try {
+      pending = job.populate(view);
+    } catch (error) {
+      job.failed('populate-failed', asWardenError(error), view);
+      return false;
+    }
+    if (pending !== undefined) {
+      // `ready` said the dir needs nothing: a populate with I/O here would change the dir under the running job.
+      pending.catch(() => {});
+      job.failed('populate-failed', new WorkerDirError(`job ${job.id} was ready for worker ${this.id}, then its populate needed I/O`), view);
+      return false;
+    }
+    this.next = job;
+    this.actor.send({ type: 'PIPELINE', jobId: job.id, hardTimeoutMs: job.hardTimeoutMs, isolation: job.isolation });
+    if (this.actor.getSnapshot().context.next?.jobId === job.id) return true;
+    this.next = undefined;
+    return false;
+  }
+
+  /**
+   * Asks the worker to give back its next job if it has not started it, or, with `abort`, to stop
+   * it even if it has (the job was cancelled). The job's reply says which (NEXT_GONE, or RESULT).
+   */
+  cancelNext(job: PoolJob, abort: boolean): void {
+    if (this.next !== job || this.#nextRequestId === undefined) return;
+    this.#cancelAsked.add(job);
+    this.process?.cancel(this.#nextRequestId, abort);
+  }
+
+  /** Its next job is being asked back. */
+  get withdrawing(): boolean {
+    return this.next !== undefined && this.#cancelAsked.has(this.next);
   }
 
   kill(reason: string): void {

@@ -26,8 +26,13 @@ export interface WorkerHandle {
   readonly exitInfo: WorkerHandleExit | undefined;
   /** Settles once, when the process has exited. */
   readonly exited: Promise<unknown>;
-  /** Sends one request; resolves with the reply of type `expect` (at most `maxBody` bytes of body), rejects if the process dies. */
-  request(type: number, header: unknown, body: Uint8Array | undefined, options: { expect: number; maxBody: number }): Promise<Frame>;
+  /**
+   * Sends one request; resolves with the reply of type `expect` (at most `maxBody` bytes of body),
+   * rejects if the process dies. `onId` learns the request's id (for `cancel`).
+   */
+  request(type: number, header: unknown, body: Uint8Array | undefined, options: { expect: number; maxBody: number; onId?: (id: number) => void }): Promise<Frame>;
+  /** Sends Cancel for a pipelined Execute (protocol 6): its reply still comes, once. */
+  cancel(id: number, abort: boolean): void;
   /** Stops the process (idempotent); its exit then arrives through `once('exit')`. */
   kill(): Promise<unknown>;
   /** Called once, when the process has exited. */

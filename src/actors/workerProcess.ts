@@ -10,6 +10,7 @@ import {
   PROTOCOL_VERSION,
   type Attestation,
   type FatalHeader,
+  type CancelHeader,
   type ProbeResult,
   type ReadyHeader,
   type WorkerInfo,
@@ -227,7 +228,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     type: number,
     header: unknown,
     body?: Uint8Array,
-    options: { timeoutMs?: number; expect?: number; maxBody?: number } = {},
+    options: { timeoutMs?: number; expect?: number; maxBody?: number; onId?: (id: number) => void } = {},
   ): Promise<Frame> {
     const reply = options.expect ?? REPLY_TYPE[type];
     if (reply === undefined) throw new TypeError(`message type ${type} is not a request: pass the reply type it expects`);
@@ -235,6 +236,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     const id = this.#nextId;
     // Ids stay within u32 and never 0 (0 answers nothing).
     this.#nextId = (this.#nextId % 0xffff_ffff) + 1;
+    options.onId?.(id);
     const expected: Expected = { request: type, reply, maxBody: options.maxBody ?? 0 };
     return new Promise<Frame>((resolve, reject) => {
       const timer =
@@ -253,6 +255,11 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   /** Writes one frame (no reply expected). A big body is written as is: it must not change afterwards. */
   send(type: number, id: number, header: unknown, body?: Uint8Array): void {
     if (!this.#exit && this.#channel.writable) writeFrame(this.#channel, type, id, header, body);
+  }
+
+  /** Asks the worker to withdraw (or, with `abort`, stop) the Execute with this id; its reply still comes. */
+  cancel(id: number, abort: boolean): void {
+    this.send(MessageType.Cancel, id, { abort } satisfies CancelHeader);
   }
 
   /** Round trip to the worker; resolves with the time it took, in milliseconds. */

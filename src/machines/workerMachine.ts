@@ -35,6 +35,13 @@ function deathFailure(context: WorkerMachineContext, event: WorkerMachineEvent):
     }
     case 'KILL':
       return { reason: 'killed', message: `worker ${context.id} was killed${job}: ${event.reason}` };
+    case 'COLLECT_FAILED':
+      // Only with a next job on the worker: it would run a job the host no longer tracks.
+      return {
+        reason: 'killed',
+        message: `worker ${context.id} is killed: collecting a result failed while its next job was queued on it: ${event.error.message}`,
+        error: event.error,
+      };
     case 'IDLE_CPU':
       return {
         reason: 'idle-cpu',
@@ -78,6 +85,9 @@ const workerSetup = setup({
   actions: {
     populateDir: noop as (_: unknown, params: WorkerActionParams['populateDir']) => void,
     sendJob: noop as (_: unknown, params: WorkerActionParams['sendJob']) => void,
+    sendNext: noop as (_: unknown, params: WorkerActionParams['sendNext']) => void,
+    nextStarted: noop as (_: unknown, params: WorkerActionParams['nextStarted']) => void,
+    nextReturned: noop as (_: unknown, params: WorkerActionParams['nextReturned']) => void,
     collectResult: noop as (_: unknown, params: WorkerActionParams['collectResult']) => void,
     clearDir: noop as (_: unknown, params: WorkerActionParams['clearDir']) => void,
     retireProcess: noop as (_: unknown, params: WorkerActionParams['retireProcess']) => void,
@@ -87,6 +97,17 @@ const workerSetup = setup({
   },
   guards: {
     hasJob: ({ context }) => context.job !== undefined,
+    hasNext: ({ context }) => context.next !== undefined,
+    // Pipelining keeps every job apart as much as running them one by one does: both jobs share
+    // the process (isolation 'worker'), and the running one can leave nothing in the dir for the
+    // next (it cannot write it, and the host did not change it for either job).
+    canPipeline: ({ context, event }) =>
+      event.type === 'PIPELINE' &&
+      context.next === undefined &&
+      context.dirReadOnly &&
+      context.job?.populated === true &&
+      context.job.isolation === 'worker' &&
+      event.isolation === 'worker',
     // Read before the transition's actions clear the job.
     isOneJob: ({ context }) => context.job?.isolation === 'job',
     // Nothing a job did can be in a dir its process cannot write; a dir the host did not change
@@ -105,7 +126,27 @@ const workerSetup = setup({
 });
 
 /** Records why the worker is about to die; `dead`'s entry reads it. */
-const recordDeath = workerSetup.assign(({ context, event }) => ({ lastFailure: deathFailure(context, event), job: undefined }));
+const recordDeath = workerSetup.assign(({ context, event }) => ({ lastFailure: deathFailure(context, event), job: undefined, next: undefined }));
+
+/** Hands back a next job that never started here (run before `recordDeath` clears it). */
+const returnNext = workerSetup.enqueueActions(({ context, enqueue }) => {
+  if (context.next) enqueue({ type: 'nextReturned', params: { workerId: context.id, jobId: context.next.jobId } });
+});
+
+/** PIPELINE: the next job is recorded and its request sent. */
+const takeNext = workerSetup.enqueueActions(({ context, event, enqueue }) => {
+  if (event.type !== 'PIPELINE') return;
+  const next = { jobId: event.jobId, hardTimeoutMs: event.hardTimeoutMs, isolation: event.isolation, populated: true, sent: true };
+  enqueue.assign({ next });
+  enqueue({ type: 'sendNext', params: { workerId: context.id, job: next } });
+});
+
+/** The next job becomes the running one: counted as assigned, reported started. */
+const startNext = workerSetup.enqueueActions(({ context, enqueue }) => {
+  const next = context.next!;
+  enqueue.assign({ job: next, next: undefined, jobsAssigned: context.jobsAssigned + 1 });
+  enqueue({ type: 'nextStarted', params: { workerId: context.id, job: next } });
+});
 
 /** Reports the running job lost: its worker died under it. Runs before `recordDeath` clears the job. */
 const reportJobLost = workerSetup.enqueueActions(({ context, event, enqueue }) => {
@@ -142,6 +183,8 @@ const completeJob = workerSetup.assign({ job: undefined, jobsCompleted: ({ conte
 
 /** `afterJob` for a RESULT the host has already collected (guard `collected` on every branch). */
 const afterCollectedResult = [
+  // A pipelined job was waiting on the worker: it starts now, with no round trip to the host.
+  { guard: and(['collected', 'hasNext']), target: '#worker.running.awaiting', reenter: true, actions: [completeJob, startNext] },
   { guard: and(['collected', 'isOneJob']), target: '#worker.retiring', actions: completeJob },
   { guard: and(['collected', 'dirStaysClean']), target: '#worker.idle', actions: completeJob },
   { guard: 'collected' as const, target: '#worker.clearingDir', actions: completeJob },
@@ -156,7 +199,7 @@ const takeJob = workerSetup.assign(({ context, event }) => {
 
 /** Leaving for `dead` from anywhere: a running job is reported lost first. */
 const toDead = [
-  { guard: and(['isAlive', 'hasJob']), target: '#worker.dead', actions: [reportJobLost, recordDeath] },
+  { guard: and(['isAlive', 'hasJob']), target: '#worker.dead', actions: [reportJobLost, returnNext, recordDeath] },
   { guard: 'isAlive' as const, target: '#worker.dead', actions: recordDeath },
 ];
 
@@ -186,6 +229,7 @@ export const workerMachine = workerSetup.createMachine({
     id: input.id,
     kind: input.kind,
     job: undefined,
+    next: undefined,
     jobsCompleted: 0,
     jobsAssigned: 0,
     lastFailure: undefined,
@@ -220,6 +264,9 @@ export const workerMachine = workerSetup.createMachine({
     },
     running: {
       initial: 'populating',
+      on: {
+        NEXT_GONE: { guard: 'hasNext', actions: [returnNext, assign({ next: undefined })] },
+      },
       states: {
         populating: {
           entry: { type: 'populateDir', params: ({ context }) => ({ workerId: context.id, job: currentJob(context) }) },
@@ -229,7 +276,11 @@ export const workerMachine = workerSetup.createMachine({
           },
         },
         awaiting: {
-          entry: { type: 'sendJob', params: ({ context }) => ({ workerId: context.id, job: currentJob(context) }) },
+          // A pipelined job's request went out with PIPELINE: it is not sent again.
+          entry: workerSetup.enqueueActions(({ context, enqueue }) => {
+            const job = currentJob(context);
+            if (!job.sent) enqueue({ type: 'sendJob', params: { workerId: context.id, job } });
+          }),
           // Leaving `awaiting` (a RESULT, an exit) cancels the timer: XState cancels a state's delays on exit.
           after: {
             hardTimeout: {
@@ -238,18 +289,24 @@ export const workerMachine = workerSetup.createMachine({
                 workerSetup.enqueueActions(({ context, event, enqueue }) => {
                   enqueue({ type: 'jobFailed', params: jobFailedParams(context, 'hard-timeout', deathFailure(context, event)) });
                 }),
+                returnNext,
                 recordDeath,
               ],
             },
           },
           // A reply the host collected at once (an execute's) ends the job here: no `collecting`.
-          on: { RESULT: [...afterCollectedResult, { target: 'collecting' }] },
+          on: {
+            RESULT: [...afterCollectedResult, { target: 'collecting' }],
+            PIPELINE: { guard: 'canPipeline', actions: takeNext },
+          },
         },
         collecting: {
           entry: { type: 'collectResult', params: ({ context }) => ({ workerId: context.id, job: currentJob(context) }) },
           on: {
-            COLLECTED: afterJob(completeJob, true),
-            COLLECT_FAILED: afterJob(failJob('collect-failed')),
+            // A next job waits on the worker (pipelined): it starts now. A failed collect with one
+            // kills the worker, which would run a job the host no longer tracks; the next job is handed back.
+            COLLECTED: [{ guard: 'hasNext', target: '#worker.running.awaiting', reenter: true, actions: [completeJob, startNext] }, ...afterJob(completeJob, true)],
+            COLLECT_FAILED: [{ guard: 'hasNext', target: '#worker.dead', actions: [failJob('collect-failed'), returnNext, recordDeath] }, ...afterJob(failJob('collect-failed'))],
           },
         },
       },

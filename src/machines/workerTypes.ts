@@ -20,6 +20,8 @@ export interface WorkerJob {
   isolation: WorkerJobIsolation;
   /** The dir already held what the job needs: nothing was put in it for this job (ASSIGN's `populated`). */
   populated?: boolean;
+  /** Its request went to the worker while the job before it ran (PIPELINE): not sent again. */
+  sent?: boolean;
 }
 
 /** Why a worker failed: a stable code the host maps to a typed error. */
@@ -57,6 +59,12 @@ export interface WorkerMachineContext {
   kind: WorkerKind;
   /** Set while the machine is in `running`, and only then. */
   job: WorkerJob | undefined;
+  /**
+   * The job sent while `job` runs (PIPELINE), which the worker starts as soon as `job` ends. It
+   * has not started as far as the host knows: its hard timeout starts when it becomes `job`; a
+   * death first hands it back (`nextReturned`) to run elsewhere.
+   */
+  next: WorkerJob | undefined;
   /** Jobs that ended with a collected result. */
   jobsCompleted: number;
   /** Jobs ever assigned: an idle worker with none is a spare, a process no job has touched. */
@@ -88,6 +96,13 @@ export type WorkerMachineEvent =
   /** Only taken in `idle`; the scheduler assigns after `becameIdle`. */
   /** `populated`: the dir already holds what the job needs (nothing to do): straight to `running.awaiting`. */
   | { type: 'ASSIGN'; jobId: string; hardTimeoutMs: number; isolation: WorkerJobIsolation; populated?: boolean }
+  /**
+   * Sends the next job while this one runs (taken in `running.awaiting` only, when both jobs are
+   * `worker` isolation on a ready dir the process cannot write, and no next job is there yet).
+   */
+  | { type: 'PIPELINE'; jobId: string; hardTimeoutMs: number; isolation: WorkerJobIsolation }
+  /** The next job came back before it started (withdrawn or cancelled): the worker no longer holds it. */
+  | { type: 'NEXT_GONE' }
   | { type: 'POPULATED' }
   | { type: 'POPULATE_FAILED'; error: Error }
   /**
@@ -117,6 +132,12 @@ export interface WorkerActionParams {
   populateDir: { workerId: string; job: WorkerJob };
   /** Send the job frame; answer RESULT when the reply arrives. */
   sendJob: { workerId: string; job: WorkerJob };
+  /** Send the next job's frame now (PIPELINE): its reply comes after the current job's. */
+  sendNext: { workerId: string; job: WorkerJob };
+  /** The next job became the running one (the current one ended collected): its hard timeout starts. */
+  nextStarted: { workerId: string; job: WorkerJob };
+  /** The next job never started here (the worker died, or it came back): run it elsewhere unless settled. */
+  nextReturned: { workerId: string; jobId: string };
   /** Take the result (rename the artifact, read the output), settle the job; answer COLLECTED or COLLECT_FAILED. */
   collectResult: { workerId: string; job: WorkerJob };
   /** Clear the worker dir without following links; answer CLEARED or CLEAR_FAILED. */
@@ -138,6 +159,9 @@ export type WorkerActionName = keyof WorkerActionParams;
 const listed: Record<WorkerActionName, true> = {
   populateDir: true,
   sendJob: true,
+  sendNext: true,
+  nextStarted: true,
+  nextReturned: true,
   collectResult: true,
   clearDir: true,
   retireProcess: true,

@@ -5,8 +5,10 @@
  * artifact). Version 4: the job's argv, environment and files travel in the Execute body and
  * come back in the reply, with a failed job's output and log, `E_EXIT`'s exit code and the
  * memory pages. Version 5: fuel (`fuel` in Execute, `fuelUsed` in the reply and in a failure).
+ * Version 6: pipelining: a worker takes an Execute while it runs another, runs them in order,
+ * and takes `Cancel` for one it has not finished (a withdrawn one is answered `withdrawn`).
  */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 export const MessageType = {
   /** host → worker, once: `{ protocol, info: WorkerInfo }`. */
@@ -34,6 +36,11 @@ export const MessageType = {
   Execute: 12,
   /** worker → host: `ExecuteReply`, body = output bytes, log bytes, then the files section (`filesBytes`). */
   ExecuteResult: 13,
+  /**
+   * host → worker, id = an Execute's: `CancelHeader`. No reply of its own: the Execute it names
+   * is still answered once, at once with `withdrawn: true` if it had not started.
+   */
+  Cancel: 14,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -199,4 +206,13 @@ export interface ExecuteEndHeader {
 
 export type ExecuteReply =
   | ({ ok: true; fuelUsed: number } & ExecuteEndHeader & JobUsage)
-  | ({ ok: false; failure: JobFailureHeader } & Partial<ExecuteEndHeader> & JobUsage);
+  | ({ ok: false; failure: JobFailureHeader; withdrawn?: true } & Partial<ExecuteEndHeader> & JobUsage);
+
+/**
+ * Cancel of a pipelined Execute. One that has not started is dropped and answered at once
+ * (`withdrawn: true`, E_ABORTED); one that runs is stopped (E_ABORTED) only when `abort`;
+ * one already answered is ignored.
+ */
+export interface CancelHeader {
+  abort: boolean;
+}

@@ -189,10 +189,17 @@ function endHeader(end: ExecuteEnd): ExecuteEndHeader {
   return header;
 }
 
+/** The answer to an execute withdrawn before it started (JobLine): it never ran, the host runs it elsewhere. */
+export function withdrawnReply(): ExecuteReply {
+  return { ...failed({ code: 'E_ABORTED', message: 'the job was withdrawn before it started', deterministic: false }, usage()), withdrawn: true };
+}
+
+/** Runs one execute job; `signal` (the host's Cancel with `abort`) stops it with E_ABORTED. */
 export async function runExecute(
   info: WorkerInfo,
   request: ExecuteRequest,
   input: Uint8Array,
+  signal?: AbortSignal,
 ): Promise<{ reply: ExecuteReply; body?: ReplyBody }> {
   let artifact: Buffer;
   try {
@@ -212,7 +219,11 @@ export async function runExecute(
       fuel: request.fuel,
       ...outputStore(),
     },
-    { cpuTimeLimitMs: request.cpuTimeLimitMs, ...(request.compileTimeoutMs === undefined ? {} : { compileTimeLimitMs: request.compileTimeoutMs }) },
+    {
+      cpuTimeLimitMs: request.cpuTimeLimitMs,
+      ...(request.compileTimeoutMs === undefined ? {} : { compileTimeLimitMs: request.compileTimeoutMs }),
+      ...(signal ? { signal } : {}),
+    },
   );
   const times = usage(result);
   if (!result.ok) {

@@ -16,8 +16,9 @@ import {
 } from '../protocol/messages.js';
 import { loadAddon, type NativeAddon } from '../shared/addon.js';
 import { attest } from './attest.js';
-import { jobRunner, pool, runExecute, runPrepare } from './jobs.js';
-import type { ExecuteRequest, PrepareRequest } from '../protocol/messages.js';
+import { jobRunner, pool, runExecute, runPrepare, withdrawnReply } from './jobs.js';
+import { JobLine } from './jobLine.js';
+import type { CancelHeader, ExecuteRequest, PrepareRequest } from '../protocol/messages.js';
 
 const IPC_FD = 3;
 
@@ -26,6 +27,8 @@ const channel = new net.Socket({ fd: IPC_FD, readable: true, writable: true });
 const decoder = new FrameDecoder({ allocBody: (n) => (n >= SEPARATE_BODY_BYTES ? pool.take(n) : Buffer.allocUnsafeSlow(n)) });
 let info: WorkerInfo | undefined;
 let addon: NativeAddon | undefined;
+/** Execute jobs, one at a time in arrival order: the host may send the next while one runs. */
+const line = new JobLine();
 
 function send(type: number, id: number, header: unknown, body?: Uint8Array): void {
   writeFrame(channel, type, id, header, body);
@@ -84,11 +87,26 @@ async function onFrame(frame: Frame): Promise<void> {
       return;
     }
     case MessageType.Execute: {
-      const { reply, body } = await runExecute(info, frame.header as ExecuteRequest, frame.body);
-      // The reply's buffers are the pool's again once the socket has taken them.
-      writeFrame(channel, MessageType.ExecuteResult, frame.id, reply, body?.parts, body && (() => pool.give(...body.release)));
+      const workerInfo = info;
+      line.submit(
+        frame.id,
+        async (signal) => {
+          const { reply, body } = await runExecute(workerInfo, frame.header as ExecuteRequest, frame.body, signal);
+          // The reply's buffers are the pool's again once the socket has taken them.
+          writeFrame(channel, MessageType.ExecuteResult, frame.id, reply, body?.parts, body && (() => pool.give(...body.release)));
+        },
+        () => {
+          // Never ran: its input goes back to the pool with nothing else holding it.
+          if (frame.body.byteLength >= SEPARATE_BODY_BYTES) pool.give(frame.body.buffer as ArrayBuffer);
+          send(MessageType.ExecuteResult, frame.id, withdrawnReply());
+        },
+        (error) => fatal('E_WORKER', error.message),
+      );
       return;
     }
+    case MessageType.Cancel:
+      line.cancel(frame.id, (frame.header as CancelHeader | null)?.abort === true);
+      return;
     case MessageType.Shutdown:
       channel.end(() => process.exit(0));
       return;

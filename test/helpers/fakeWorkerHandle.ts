@@ -21,6 +21,7 @@ void _real;
 export const ALL_LAYERS: SandboxLayers = { userns: true, pivotRoot: true, netns: true, landlock: true, seccomp: true, cgroup: true };
 
 interface PendingRequest {
+  id: number;
   type: number;
   header: unknown;
   resolve: (frame: Frame) => void;
@@ -40,6 +41,9 @@ export class FakeWorkerHandle implements WorkerHandle {
   /** Every request's header, in the order they came. */
   readonly received: unknown[] = [];
   killed = 0;
+  /** Every Cancel the host sent, in order. */
+  readonly cancels: { id: number; abort: boolean }[] = [];
+  #nextId = 1;
   #listeners: ((exit: WorkerHandleExit) => void)[] = [];
   #resolveExited!: (exit: WorkerHandleExit) => void;
 
@@ -53,10 +57,21 @@ export class FakeWorkerHandle implements WorkerHandle {
     return this.exitInfo ? undefined : this.pid;
   }
 
-  request(type: number, header: unknown, _body: Uint8Array | undefined, _options: { expect: number; maxBody: number }): Promise<Frame> {
+  request(type: number, header: unknown, _body: Uint8Array | undefined, options: { expect: number; maxBody: number; onId?: (id: number) => void }): Promise<Frame> {
     if (this.exitInfo) return Promise.reject(this.exitInfo.error);
     this.received.push(header);
-    return new Promise((resolve, reject) => this.pending.push({ type, header, resolve, reject }));
+    const id = this.#nextId++;
+    options.onId?.(id);
+    return new Promise((resolve, reject) => this.pending.push({ id, type, header, resolve, reject }));
+  }
+
+  /** Like a worker's line (src/worker/jobLine.ts): a request that is not the oldest is withdrawn at once; the running one is left to the test. */
+  cancel(id: number, abort: boolean): void {
+    this.cancels.push({ id, abort });
+    const index = this.pending.findIndex((request) => request.id === id);
+    if (index <= 0) return;
+    const [request] = this.pending.splice(index, 1);
+    request!.resolve({ type: request!.type + 1, id, header: { ok: false, withdrawn: true, failure: { code: 'E_ABORTED', message: 'withdrawn' } }, body: new Uint8Array(0) } as Frame);
   }
 
   /** The worker answers its oldest request. */
@@ -117,11 +132,16 @@ export class FakeJob implements PoolJob {
       resubmit?: (job: FakeJob) => void;
       /** Populate and collect with I/O to wait for (a promise), as a prepare job does. Default: at once, as an execute job on a ready dir. */
       io?: boolean;
+      /** Says its dir is ready (`PoolJob.ready`), so that it may be pipelined. Default: no `ready`, never pipelined. */
+      ready?: boolean;
     } = {},
   ) {
     this.request = { type: 10, header: { jobId: id }, replyType: 11 };
     this.done = new Promise((resolve) => (this.#settle = resolve));
+    if (options.ready) this.ready = () => !this.options.io;
   }
+
+  ready?: (worker: JobWorker) => boolean;
 
   get priority(): Priority {
     return this.options.priority ?? 'normal';

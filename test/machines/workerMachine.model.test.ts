@@ -34,6 +34,14 @@ const payloads: { [K in WorkerMachineEvent['type']]: (snapshot: Snapshot) => Arr
         populated,
       })),
     ),
+  PIPELINE: (snapshot) =>
+    (['worker', 'job'] as const).map((isolation) => ({
+      type: 'PIPELINE' as const,
+      jobId: `job-${snapshot.context.jobsAssigned + 1}`,
+      hardTimeoutMs: HARD_TIMEOUT_MS,
+      isolation,
+    })),
+  NEXT_GONE: () => [{ type: 'NEXT_GONE' }],
   POPULATED: () => [{ type: 'POPULATED' }],
   POPULATE_FAILED: () => [{ type: 'POPULATE_FAILED', error: populateError }],
   RESULT: () => [{ type: 'RESULT' }, { type: 'RESULT', collected: true }],
@@ -62,7 +70,8 @@ function events(snapshot: Snapshot): ModelEvent[] {
 const traversal = {
   input,
   events,
-  filterEvents: (snapshot: Snapshot, event: ModelEvent) => !(event.type === 'ASSIGN' && snapshot.context.jobsAssigned >= MAX_JOBS),
+  filterEvents: (snapshot: Snapshot, event: ModelEvent) =>
+    !((event.type === 'ASSIGN' || event.type === 'PIPELINE') && snapshot.context.jobsAssigned + (snapshot.context.next ? 1 : 0) >= MAX_JOBS),
 };
 const { paths, adjacency } = explore<Snapshot, ModelEvent>(workerMachine, traversal);
 
@@ -80,6 +89,11 @@ function checkInvariants(snapshot: Snapshot): string[] {
   if (snapshot.matches('dead') !== (snapshot.status === 'done')) problems.push('done exactly when dead');
   if (snapshot.matches('dead') && context.lastFailure === undefined) problems.push('a dead worker knows why');
   if (snapshot.matches('spawning') && (context.jobsAssigned > 0 || context.lastFailure)) problems.push('spawning is the start');
+  if (context.next && !running) problems.push('a next job only behind a running one');
+  if (context.next && !(context.dirReadOnly && context.job?.populated && context.job.isolation === 'worker' && context.next.isolation === 'worker')) {
+    problems.push('a next job only where pipelining keeps jobs apart');
+  }
+  if (context.next && context.next.hardTimeoutMs !== HARD_TIMEOUT_MS) problems.push('the next job is the one pipelined');
   return problems;
 }
 
@@ -149,8 +163,10 @@ function replay(eventsToSend: readonly ModelEvent[]) {
   const actor = createActor(workerMachine.provide({ actions }), { input, clock }).start();
   let assigned = 0;
   let settled = 0;
+  let returned = 0;
   let settledWhileClosed = 0;
-  let openJob: string | undefined;
+  /** Jobs the worker holds: the running one and a pipelined one. */
+  const open = new Set<string>();
   for (const event of eventsToSend) {
     if ((event.type as string) === 'xstate.init') continue;
     const before = actor.getSnapshot();
@@ -161,9 +177,14 @@ function replay(eventsToSend: readonly ModelEvent[]) {
     } else {
       actor.send(event as WorkerMachineEvent);
     }
+    const after = actor.getSnapshot();
     if (event.type === 'ASSIGN' && before.matches('idle')) {
       assigned++;
-      openJob = actor.getSnapshot().context.job?.jobId;
+      open.add(after.context.job!.jobId);
+    }
+    if (event.type === 'PIPELINE' && !before.context.next && after.context.next) {
+      assigned++;
+      open.add(after.context.next.jobId);
     }
     const failed = calls.slice(seen).filter((call) => call.name === 'jobFailed');
     const collected =
@@ -171,26 +192,35 @@ function replay(eventsToSend: readonly ModelEvent[]) {
       (event.type === 'RESULT' && event.collected === true && before.matches({ running: 'awaiting' }))
         ? [before.context.job!.jobId]
         : [];
-    for (const jobId of [...failed.map((call) => call.params.jobId), ...collected]) {
+    for (const jobId of [...failed.map((call) => call.params.jobId as string), ...collected]) {
       settled++;
-      if (jobId !== openJob) settledWhileClosed++;
-      openJob = undefined;
+      if (!open.delete(jobId)) settledWhileClosed++;
+    }
+    for (const call of calls.slice(seen).filter((c) => c.name === 'nextReturned')) {
+      returned++;
+      if (!open.delete(call.params.jobId as string)) settledWhileClosed++;
     }
   }
-  return { snapshot: actor.getSnapshot(), calls, settled, settledWhileClosed, assigned };
+  return { snapshot: actor.getSnapshot(), calls, settled, returned, settledWhileClosed, assigned, open: open.size };
 }
 
 test('each shortest path, replayed on a real actor, ends in the model state with a consistent action log', (t) => {
   for (const path of paths) {
     const label = path.steps.map((step) => step.event.type).join(' → ');
-    const { snapshot, calls, settled, settledWhileClosed, assigned } = replay(path.steps.map((step) => step.event));
+    const { snapshot, calls, settled, returned, settledWhileClosed, assigned, open } = replay(path.steps.map((step) => step.event));
     t.deepEqual(snapshot.value, path.state.value, label);
     t.deepEqual(snapshot.context, path.state.context, label);
     const names = calls.map((call) => call.name);
     const count = (name: string) => names.filter((n) => n === name).length;
-    // Every job assigned is settled exactly once, except the one still running.
-    t.is(settled, assigned - (snapshot.matches('running') ? 1 : 0), label);
+    // Every job assigned is settled or handed back exactly once, except those the worker still
+    // holds (the running one and a pipelined one); a dead worker holds none.
+    const held = (snapshot.matches('running') ? 1 : 0) + (snapshot.context.next ? 1 : 0);
+    t.is(open, held, label);
+    t.is(settled + returned, assigned - held, label);
     t.is(settledWhileClosed, 0, label);
+    // Each job is sent once: a pipelined one by PIPELINE, and not again when it starts.
+    t.true(count('sendJob') + count('sendNext') <= assigned, label);
+    t.true(count('nextStarted') <= count('sendNext'), label);
     // A dir that already held what the job needs is not populated.
     t.true(count('populateDir') <= assigned, label);
     t.true(count('sendJob') <= assigned, label);

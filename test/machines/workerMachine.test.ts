@@ -334,3 +334,90 @@ test('the default actions are no-ops: the bare machine runs without a host', (t)
   clock.increment(10);
   t.is(actor.getSnapshot().status, 'done');
 });
+
+/** A worker on a read-only dir running job-1 (ready dir) with job-2 pipelined behind it. */
+function withNext(hardTimeoutMs = 6_000) {
+  const worker = startWorker();
+  worker.actor.send({ type: 'SPAWNED', dirReadOnly: true });
+  worker.actor.send({ type: 'ASSIGN', jobId: 'job-1', hardTimeoutMs, isolation: 'worker', populated: true });
+  worker.actor.send({ type: 'PIPELINE', jobId: 'job-2', hardTimeoutMs, isolation: 'worker' });
+  return worker;
+}
+
+test('pipelining: the next job is sent at once, starts when the current one is collected, and is not sent again', (t) => {
+  const { actor, names, callsOf } = withNext();
+  t.is(actor.getSnapshot().context.next?.jobId, 'job-2');
+  t.deepEqual(names(), ['becameIdle', 'sendJob', 'sendNext']);
+  actor.send({ type: 'RESULT', collected: true });
+  t.deepEqual(actor.getSnapshot().value, { running: 'awaiting' });
+  t.is(actor.getSnapshot().context.job?.jobId, 'job-2');
+  t.is(actor.getSnapshot().context.next, undefined);
+  t.is(actor.getSnapshot().context.jobsCompleted, 1);
+  t.is(actor.getSnapshot().context.jobsAssigned, 2);
+  t.deepEqual(names(), ['becameIdle', 'sendJob', 'sendNext', 'nextStarted']);
+  t.is(callsOf('nextStarted')[0]!.job.jobId, 'job-2');
+  actor.send({ type: 'RESULT', collected: true });
+  t.is(actor.getSnapshot().value, 'idle');
+  t.is(actor.getSnapshot().context.jobsCompleted, 2);
+});
+
+test("pipelining is refused where it would bring jobs closer: a writable dir, a populated dir, 'job' isolation, a second next", (t) => {
+  const refused = (setup: (actor: ReturnType<typeof startWorker>['actor']) => void, isolation: 'worker' | 'job' = 'worker') => {
+    const { actor, names } = startWorker();
+    setup(actor);
+    actor.send({ type: 'PIPELINE', jobId: 'job-9', hardTimeoutMs: 6_000, isolation });
+    return actor.getSnapshot().context.next === undefined && !names().includes('sendNext');
+  };
+  const ready = (dirReadOnly: boolean, populated: boolean, isolation: 'worker' | 'job' = 'worker') => (actor: ReturnType<typeof startWorker>['actor']) => {
+    actor.send({ type: 'SPAWNED', dirReadOnly });
+    actor.send({ type: 'ASSIGN', jobId: 'job-1', hardTimeoutMs: 6_000, isolation, populated });
+    if (!populated) actor.send({ type: 'POPULATED' });
+  };
+  t.true(refused(ready(false, true)), 'a dir the process can write');
+  t.true(refused(ready(true, false)), 'a dir populated for the running job');
+  t.true(refused(ready(true, true, 'job')), "a running job with 'job' isolation");
+  t.true(refused(ready(true, true), 'job'), "a next job with 'job' isolation");
+  t.true(refused((actor) => actor.send({ type: 'SPAWNED', dirReadOnly: true })), 'an idle worker');
+  const { actor, names } = withNext();
+  actor.send({ type: 'PIPELINE', jobId: 'job-3', hardTimeoutMs: 6_000, isolation: 'worker' });
+  t.is(actor.getSnapshot().context.next?.jobId, 'job-2', 'one next job at a time');
+  t.is(names().filter((n) => n === 'sendNext').length, 1);
+});
+
+test("pipelining: the next job's hard timeout starts when it starts, not when it was sent", (t) => {
+  const { actor, clock, callsOf } = withNext(1_000);
+  clock.increment(900);
+  actor.send({ type: 'RESULT', collected: true });
+  clock.increment(999);
+  t.deepEqual(actor.getSnapshot().value, { running: 'awaiting' }, 'job-2 has run 999 ms: alive');
+  t.deepEqual(callsOf('jobFailed'), []);
+  clock.increment(1);
+  t.is(actor.getSnapshot().value, 'dead');
+  t.deepEqual(callsOf('jobFailed').map((c) => [c.jobId, c.reason]), [['job-2', 'hard-timeout']]);
+  t.deepEqual(callsOf('nextReturned'), []);
+});
+
+test('pipelining: a death before the next job starts fails the running job and hands the next one back, never fails it', (t) => {
+  for (const end of ['exit', 'kill', 'hard-timeout'] as const) {
+    const { actor, clock, callsOf, names } = withNext(1_000);
+    if (end === 'exit') actor.send({ type: 'EXITED', code: null, signal: 'SIGKILL', reason: 'crashed' });
+    else if (end === 'kill') actor.send({ type: 'KILL', reason: 'E_DEADLINE' });
+    else clock.increment(1_000);
+    t.is(actor.getSnapshot().value, 'dead', end);
+    t.deepEqual(callsOf('jobFailed').map((c) => c.jobId), ['job-1'], end);
+    t.deepEqual(callsOf('nextReturned'), [{ workerId: 'w1', jobId: 'job-2' }], end);
+    t.is(names().at(-1), 'killProcess', end);
+  }
+});
+
+test('pipelining: a next job that comes back (NEXT_GONE) leaves the running one alone', (t) => {
+  const { actor, callsOf } = withNext();
+  actor.send({ type: 'NEXT_GONE' });
+  t.deepEqual(callsOf('nextReturned'), [{ workerId: 'w1', jobId: 'job-2' }]);
+  t.is(actor.getSnapshot().context.next, undefined);
+  t.is(actor.getSnapshot().context.job?.jobId, 'job-1');
+  actor.send({ type: 'NEXT_GONE' });
+  t.is(callsOf('nextReturned').length, 1, 'once');
+  actor.send({ type: 'RESULT', collected: true });
+  t.is(actor.getSnapshot().value, 'idle');
+});
