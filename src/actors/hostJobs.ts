@@ -102,6 +102,11 @@ abstract class BaseJob<T = unknown> implements PoolJob {
     this.common.hooks.started(this, worker);
   }
 
+  /** It never ran: the retry it is owed after a lost worker stays owed. */
+  withdrawn(): void {
+    if (this.attempts > 0) this.attempts--;
+  }
+
   /** Nothing to put in the dir by default (a prepare worker's `tmp-artifact` is made with the dir). */
   populate(_worker: JobWorker): Promise<void> | undefined {
     return undefined;

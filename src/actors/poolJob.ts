@@ -70,4 +70,6 @@ export interface PoolJob {
   failed(reason: JobFailureReason | 'cancelled', error: WardenError, worker: JobWorker | undefined): void;
   /** Called when the job is handed to a worker. */
   started(worker: JobWorker): void;
+  /** The worker gave it back unstarted after the host counted it started (a withdrawal that crossed its start): that start does not count. */
+  withdrawn?(): void;
 }

@@ -267,7 +267,10 @@ export class PoolWorker {
     if (withdrawn || job.settled) {
       // It never ran here (withdrawn as it started: it runs elsewhere), or it was cancelled
       // while it waited here (its reply is not the caller's any more).
-      if (withdrawn && !job.settled) this.#hooks.requeue(this, job);
+      if (withdrawn && !job.settled) {
+        job.withdrawn?.();
+        this.#hooks.requeue(this, job);
+      }
       else this.#hooks.jobEnded(this, job);
       this.actor.send({ type: 'RESULT', collected: true });
       return;
