@@ -77,19 +77,27 @@ export async function destroyContext(ctx: BenchContext): Promise<void> {
 }
 
 /**
- * One execute job on one worker, as the pool runs it: hard-link the artifact into the worker
- * dir, send the request, check the reply, clear the dir. Returns the output.
+ * One execute job on a worker whose dir already holds the artifact, as the pool runs a job of
+ * the artifact its worker ran last: the request and the reply, no dir work. Returns the output.
+ */
+export async function requestOn(ctx: BenchContext, worker: WorkerProcess, input: Uint8Array = HELLO_INPUT): Promise<string> {
+  const limits = ctx.host.options.limits;
+  const header: ExecuteRequest = { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs, fuel: limits.maxFuel };
+  const maxBody = header.limits.maxOutputBytes + header.limits.maxLogBytes;
+  const reply = await worker.request(MessageType.Execute, header, input, { timeoutMs: 10_000, expect: MessageType.ExecuteResult, maxBody });
+  const result = reply.header as ExecuteReply;
+  if (!result.ok) throw new Error(`execute failed on ${worker.info.id}: ${result.failure.code}: ${result.failure.message}`);
+  return Buffer.from(reply.body.subarray(0, result.outputBytes)).toString('utf8');
+}
+
+/**
+ * One execute job on one worker, as the pool runs it after an artifact change: copy the
+ * artifact into the worker dir, send the request, check the reply, clear the dir. Returns the output.
  */
 export async function executeOn(ctx: BenchContext, worker: WorkerProcess, input: Uint8Array = HELLO_INPUT): Promise<string> {
-  const limits = ctx.host.options.limits;
   await copyArtifact(worker.hostDir, ctx.host.cache.pathOf(ctx.artifact.key));
   try {
-    const header: ExecuteRequest = { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs, fuel: limits.maxFuel };
-    const maxBody = header.limits.maxOutputBytes + header.limits.maxLogBytes;
-    const reply = await worker.request(MessageType.Execute, header, input, { timeoutMs: 10_000, expect: MessageType.ExecuteResult, maxBody });
-    const result = reply.header as ExecuteReply;
-    if (!result.ok) throw new Error(`execute failed on ${worker.info.id}: ${result.failure.code}: ${result.failure.message}`);
-    return Buffer.from(reply.body.subarray(0, result.outputBytes)).toString('utf8');
+    return await requestOn(ctx, worker, input);
   } finally {
     await clearWorkerDir(worker.hostDir, 'execute');
   }

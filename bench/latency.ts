@@ -7,11 +7,8 @@
  * reports it, and the bare wasm work (instantiate + run) on this thread.
  */
 import type { Piscina } from 'piscina';
-import type { WorkerProcess } from '../src/actors/workerProcess.js';
-import { executeLimitsOf } from '../src/options.js';
-import { MessageType, type ExecuteReply, type ExecuteRequest } from '../src/protocol/messages.js';
 import { copyArtifact } from '../src/sandbox/workerDir.js';
-import { HELLO_INPUT, executeOn, expectHello, type BenchContext } from './context.js';
+import { HELLO_INPUT, executeOn, expectHello, requestOn, type BenchContext } from './context.js';
 import type { PiscinaTask } from './piscinaTask.js';
 import runTask from './piscinaTask.js';
 import { threadCpuMs } from './procfs.js';
@@ -61,20 +58,6 @@ function workerCpu(before: Map<number, number>, after: Map<number, number>, pid:
   return { workerMain: used(pid), workerJobThread: used(jobThread), workerOther: other };
 }
 
-/**
- * One execute job on a worker whose dir already holds the artifact, as the pool runs a job of
- * the artifact its worker ran last: the request and the reply, no dir work (the pool pays that
- * once per artifact change). Returns the output.
- */
-async function requestOn(ctx: BenchContext, worker: WorkerProcess): Promise<string> {
-  const limits = ctx.host.options.limits;
-  const header: ExecuteRequest = { abi: 'run', limits: executeLimitsOf(limits), cpuTimeLimitMs: limits.executeTimeoutMs, fuel: limits.maxFuel };
-  const maxBody = header.limits.maxOutputBytes + header.limits.maxLogBytes;
-  const reply = await worker.request(MessageType.Execute, header, HELLO_INPUT, { timeoutMs: 10_000, expect: MessageType.ExecuteResult, maxBody });
-  const result = reply.header as ExecuteReply;
-  if (!result.ok) throw new Error(`execute failed on ${worker.info.id}: ${result.failure.code}: ${result.failure.message}`);
-  return Buffer.from(reply.body.subarray(0, result.outputBytes)).toString('utf8');
-}
 
 /** Runs `job` `n` times one after another; returns each latency. */
 export async function serial(n: number, job: () => Promise<unknown>): Promise<number[]> {

@@ -8,10 +8,9 @@ import path from 'node:path';
 import test from 'ava';
 import { Pool } from '../../src/actors/pool.js';
 import { SimulatedClock } from '../../src/actors/clock.js';
-import type { PoolWorker } from '../../src/actors/poolWorker.js';
 import type { SandboxLayers, WorkerKind } from '../../src/protocol/messages.js';
 import type { WorkerMachineOutput } from '../../src/machines/index.js';
-import { ALL_LAYERS, FakeJob, FakeWorkerHandle } from '../helpers/fakeWorkerHandle.js';
+import { ALL_LAYERS, FakeJob, FakeWorkerHandle, recordingPoolEvents } from '../helpers/fakeWorkerHandle.js';
 
 /** Lets promise callbacks and the fakes' exits (setImmediate) run: no time passes on the clock. */
 async function settle(turns = 5): Promise<void> {
@@ -57,13 +56,7 @@ function setup(t: { teardown(fn: () => unknown): void }, options: Setup = {}) {
       handles.push(handle);
       return handle;
     },
-    events: {
-      workerSpawned: () => {},
-      workerState: (worker: PoolWorker) => states.push(`${worker.id}:${worker.state}`),
-      workerExited: (worker: PoolWorker, output: WorkerMachineOutput) => exits.push({ id: worker.id, output }),
-      degraded: () => {},
-      recovered: () => {},
-    },
+    events: recordingPoolEvents(states, exits),
   });
   t.teardown(() => pool.stop());
   /** The live handle of the worker with this id. */

@@ -9,10 +9,9 @@ import path from 'node:path';
 import test from 'ava';
 import { Pool } from '../../src/actors/pool.js';
 import { SimulatedClock } from '../../src/actors/clock.js';
-import type { PoolWorker } from '../../src/actors/poolWorker.js';
 import type { WorkerKind } from '../../src/protocol/messages.js';
 import type { WorkerMachineOutput } from '../../src/machines/index.js';
-import { ALL_LAYERS, FakeJob, FakeWorkerHandle } from '../helpers/fakeWorkerHandle.js';
+import { ALL_LAYERS, FakeJob, FakeWorkerHandle, recordingPoolEvents } from '../helpers/fakeWorkerHandle.js';
 
 async function settle(turns = 5): Promise<void> {
   for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));
@@ -40,13 +39,7 @@ function setup(t: { teardown(fn: () => unknown): void }, options: { size?: numbe
       handles.push(handle);
       return handle;
     },
-    events: {
-      workerSpawned: () => {},
-      workerState: (worker: PoolWorker) => states.push(`${worker.id}:${worker.state}`),
-      workerExited: (worker: PoolWorker, output: WorkerMachineOutput) => exits.push({ id: worker.id, output }),
-      degraded: () => {},
-      recovered: () => {},
-    },
+    events: recordingPoolEvents(states, exits),
   });
   t.teardown(() => pool.stop());
   const resubmit = (job: FakeJob) => pool.submit(job);

@@ -12,11 +12,24 @@ import type { WorkerHandle, WorkerHandleExit } from '../../src/actors/workerHand
 import type { WorkerProcess } from '../../src/actors/workerProcess.js';
 import type { Isolation, JobWorker, PoolJob } from '../../src/actors/poolJob.js';
 import type { Priority } from '../../src/actors/jobQueue.js';
-import type { JobFailureReason } from '../../src/machines/index.js';
+import type { JobFailureReason, WorkerMachineOutput } from '../../src/machines/index.js';
+import type { PoolWorker } from '../../src/actors/poolWorker.js';
+import type { PoolEvents } from '../../src/actors/pool.js';
 
 // The real process must keep satisfying the interface the pool depends on.
 const _real: (process: WorkerProcess) => WorkerHandle = (process) => process;
 void _real;
+
+/** Pool events that record each worker's states (`id:state`) and exits, for a test to read. */
+export function recordingPoolEvents(states: string[], exits: { id: string; output: WorkerMachineOutput }[]): PoolEvents {
+  return {
+    workerSpawned: () => {},
+    workerState: (worker: PoolWorker) => states.push(`${worker.id}:${worker.state}`),
+    workerExited: (worker: PoolWorker, output: WorkerMachineOutput) => exits.push({ id: worker.id, output }),
+    degraded: () => {},
+    recovered: () => {},
+  };
+}
 
 export const ALL_LAYERS: SandboxLayers = { userns: true, pivotRoot: true, netns: true, landlock: true, seccomp: true, cgroup: true };
 
