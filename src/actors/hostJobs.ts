@@ -1,7 +1,6 @@
 import fsp from 'node:fs/promises';
-import { alignedBigBuffer } from '../shared/hugePages.js';
 import path from 'node:path';
-import type { Frame } from '../protocol/frame.js';
+import type { Frame, FrameBody } from '../protocol/frame.js';
 import {
   MessageType,
   type ExecuteEndHeader,
@@ -342,14 +341,11 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     super(common);
     const header: ExecuteRequest = { abi, limits, cpuTimeLimitMs: common.cpuTimeLimitMs, isolation: common.isolation, fuel };
     if (common.compileTimeoutMs !== undefined) header.compileTimeoutMs = common.compileTimeoutMs;
-    let body = input;
+    let body: FrameBody = input;
     if (config !== undefined) {
-      // argv, environment and files travel after the input, as raw bytes.
+      // argv, environment and files travel after the input, as raw bytes: written part by part, not copied together.
       header.inputBytes = input.byteLength;
-      const encoded = encodeJobConfig(config);
-      body = alignedBigBuffer(input.byteLength + encoded.byteLength);
-      body.set(input);
-      body.set(encoded, input.byteLength);
+      body = [input, encodeJobConfig(config)];
     }
     // The reply's body is the output, the log, then the files section, each bounded by its limit:
     // a longer one is refused at its head.

@@ -1,4 +1,4 @@
-import type { Frame } from '../protocol/frame.js';
+import type { Frame, FrameBody } from '../protocol/frame.js';
 import type { WorkerKind } from '../protocol/messages.js';
 import type { JobFailureReason } from '../machines/index.js';
 import type { WardenError } from '../errors.js';
@@ -47,7 +47,7 @@ export interface PoolJob {
   /** The wall-clock bound after which the worker is killed. */
   readonly hardTimeoutMs: number;
   /** The frame to send once the dir is ready; its reply may carry at most `maxReplyBody` bytes of body (default 0). */
-  readonly request: { type: number; header: unknown; body?: Uint8Array; replyType: number; maxReplyBody?: number };
+  readonly request: { type: number; header: unknown; body?: FrameBody; replyType: number; maxReplyBody?: number };
   /** True once the job has its outcome (result or error). */
   readonly settled: boolean;
   /**

@@ -1,4 +1,4 @@
-import type { Frame } from '../protocol/frame.js';
+import type { Frame, FrameBody } from '../protocol/frame.js';
 import type { SandboxLayers } from '../protocol/messages.js';
 import type { WardenError } from '../errors.js';
 
@@ -30,7 +30,7 @@ export interface WorkerHandle {
    * Sends one request; resolves with the reply of type `expect` (at most `maxBody` bytes of body),
    * rejects if the process dies. `onId` learns the request's id (for `cancel`).
    */
-  request(type: number, header: unknown, body: Uint8Array | undefined, options: { expect: number; maxBody: number; onId?: (id: number) => void }): Promise<Frame>;
+  request(type: number, header: unknown, body: FrameBody | undefined, options: { expect: number; maxBody: number; onId?: (id: number) => void }): Promise<Frame>;
   /** Sends Cancel for a pipelined Execute (protocol 6): its reply still comes, once. */
   cancel(id: number, abort: boolean): void;
   /** Stops the process (idempotent); its exit then arrives through `once('exit')`. */

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import { EventEmitter } from 'eventemitter3';
 import createDebug from 'debug';
-import { FrameDecoder, writeFrame, type Frame, type FrameHead } from '../protocol/frame.js';
+import { FrameDecoder, writeFrame, type Frame, type FrameBody, type FrameHead } from '../protocol/frame.js';
 import { FRAME_DEADLINE_MS, REPLY_TYPE } from '../protocol/replies.js';
 import {
   MessageType,
@@ -227,7 +227,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   request(
     type: number,
     header: unknown,
-    body?: Uint8Array,
+    body?: FrameBody,
     options: { timeoutMs?: number; expect?: number; maxBody?: number; onId?: (id: number) => void } = {},
   ): Promise<Frame> {
     const reply = options.expect ?? REPLY_TYPE[type];
@@ -253,7 +253,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   }
 
   /** Writes one frame (no reply expected). A big body is written as is: it must not change afterwards. */
-  send(type: number, id: number, header: unknown, body?: Uint8Array): void {
+  send(type: number, id: number, header: unknown, body?: FrameBody): void {
     if (!this.#exit && this.#channel.writable) writeFrame(this.#channel, type, id, header, body);
   }
 

@@ -6,7 +6,7 @@
  * on a simulated clock. The real-worker tests (test/host) check the same paths end to end.
  */
 import { WorkerDiedError, type WardenError } from '../../src/errors.js';
-import type { Frame } from '../../src/protocol/frame.js';
+import type { Frame, FrameBody } from '../../src/protocol/frame.js';
 import type { SandboxLayers } from '../../src/protocol/messages.js';
 import type { WorkerHandle, WorkerHandleExit } from '../../src/actors/workerHandle.js';
 import type { WorkerProcess } from '../../src/actors/workerProcess.js';
@@ -70,7 +70,7 @@ export class FakeWorkerHandle implements WorkerHandle {
     return this.exitInfo ? undefined : this.pid;
   }
 
-  request(type: number, header: unknown, _body: Uint8Array | undefined, options: { expect: number; maxBody: number; onId?: (id: number) => void }): Promise<Frame> {
+  request(type: number, header: unknown, _body: FrameBody | undefined, options: { expect: number; maxBody: number; onId?: (id: number) => void }): Promise<Frame> {
     if (this.exitInfo) return Promise.reject(this.exitInfo.error);
     this.received.push(header);
     const id = this.#nextId++;
