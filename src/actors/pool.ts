@@ -156,8 +156,8 @@ export class Pool {
   #overtakePipelined(job: PoolJob): void {
     const rank = PRIORITIES.indexOf(job.priority);
     for (const worker of this.workers.values()) {
-      const next = worker.next;
-      if (next !== undefined && !next.settled && !worker.withdrawing && PRIORITIES.indexOf(next.priority) > rank) worker.cancelNext(next, false);
+      const next = worker.returnableNext;
+      if (next !== undefined && PRIORITIES.indexOf(next.priority) > rank) worker.cancelNext(next, false);
     }
   }
 
@@ -320,8 +320,8 @@ export class Pool {
     for (const worker of this.workers.values()) if (worker.withdrawing) free--;
     for (const worker of this.workers.values()) {
       if (free <= 0) return;
-      const next = worker.next;
-      if (next === undefined || next.settled || worker.withdrawing) continue;
+      const next = worker.returnableNext;
+      if (next === undefined) continue;
       worker.cancelNext(next, false);
       free--;
     }

@@ -348,6 +348,11 @@ export class PoolWorker {
     return this.next !== undefined && this.#cancelAsked.has(this.next);
   }
 
+  /** Its next job, when it is still the caller's and not already being asked back: one the pool may ask back. */
+  get returnableNext(): PoolJob | undefined {
+    return this.next !== undefined && !this.next.settled && !this.withdrawing ? this.next : undefined;
+  }
+
   kill(reason: string): void {
     this.#stopReason ??= reason;
     this.actor.send({ type: 'KILL', reason });
