@@ -10,13 +10,13 @@
  */
 import path from 'node:path';
 import createDebug from 'debug';
-import { WorkerProcess } from '../actors/workerProcess.js';
+import type { WorkerProcess } from '../actors/workerProcess.js';
 import { workerLimits, type ResolvedHostOptions } from '../options.js';
 import type { SandboxLayers, WorkerInfo } from '../protocol/messages.js';
 import { HostCgroups, findCgroupPlace, hostCgroupName, type CgroupPlace } from '../sandbox/cgroup.js';
 import { SANDBOX_WORKER_DIR } from '../sandbox/paths.js';
 import type { SecurityStatus } from '../sandbox/security.js';
-import { createWorkerDir, removeWorkerDir } from '../sandbox/workerDir.js';
+import { discardWorker, spawnWorkerProcess } from './spawner.js';
 
 const debug = createDebug('warden:host');
 
@@ -88,10 +88,7 @@ export class EarlyWorker {
 
   async #discard(): Promise<void> {
     const worker = await this.#worker;
-    if (worker) {
-      await worker.kill();
-      await removeWorkerDir(worker.hostDir);
-    }
+    if (worker) await discardWorker(worker);
     await this.#cgroups?.close();
   }
 
@@ -105,28 +102,20 @@ export class EarlyWorker {
   }
 }
 
-/** The worker itself, as the spawner would make it; undefined if it did not start. */
+/** The worker itself, made as the spawner makes one; undefined if it did not start. */
 async function spawnEarly(options: ResolvedHostOptions, layers: SandboxLayers, cgroups: HostCgroups | undefined): Promise<WorkerProcess | undefined> {
-  let hostDir: string;
+  const info = (hostDir: string): WorkerInfo => ({
+    kind: 'execute',
+    id: `execute-early-${path.basename(hostDir).slice(-6)}`,
+    dir: SANDBOX_WORKER_DIR,
+    limits: workerLimits(options.limits),
+    layers,
+  });
   try {
-    hostDir = await createWorkerDir(options.cacheDir, 'execute');
-  } catch (error) {
-    debug('no early worker: %s', (error as Error).message);
-    return undefined;
-  }
-  const info: WorkerInfo = { kind: 'execute', id: `execute-early-${path.basename(hostDir).slice(-6)}`, dir: SANDBOX_WORKER_DIR, limits: workerLimits(options.limits), layers };
-  try {
-    return await WorkerProcess.spawn({
-      info,
-      hostDir,
-      cwd: options.cacheDir,
-      handshakeTimeoutMs: options.handshakeTimeoutMs,
-      ...(cgroups ? { cgroup: { dirs: cgroups.workerDirs(path.basename(hostDir)) } } : {}),
-    });
+    return await spawnWorkerProcess(options, 'execute', info, { cgroups });
   } catch (error) {
     // A layer this machine lacks (the launcher names the step), or a spawn that failed: the host spawns its own.
     debug('no early worker: %s', (error as Error).message);
-    await removeWorkerDir(hostDir);
     return undefined;
   }
 }

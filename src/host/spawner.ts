@@ -1,4 +1,37 @@
 /**
+ * Why: one way to make a sandboxed worker, for the spawner and the early worker: its dir, the
+ * launcher and the handshake, the dir removed when the worker does not start.
+ */
+export async function spawnWorkerProcess(
+  options: ResolvedHostOptions,
+  kind: WorkerKind,
+  info: (hostDir: string) => WorkerInfo,
+  extra: { cgroups?: HostCgroups | undefined; entry?: TestEntry | undefined; tierFlags?: readonly string[] } = {},
+): Promise<WorkerProcess> {
+  const hostDir = await createWorkerDir(options.cacheDir, kind);
+  try {
+    return await WorkerProcess.spawn({
+      info: info(hostDir),
+      hostDir,
+      cwd: options.cacheDir,
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
+      ...(extra.entry ? { entry: extra.entry } : {}),
+      ...(extra.cgroups ? { cgroup: { dirs: extra.cgroups.workerDirs(path.basename(hostDir)) } } : {}),
+      ...(extra.tierFlags && extra.tierFlags.length > 0 ? { tierFlags: extra.tierFlags } : {}),
+    });
+  } catch (error) {
+    await removeWorkerDir(hostDir);
+    throw error;
+  }
+}
+
+/** Why: a worker that is not kept leaves neither its process nor its dir behind. */
+export async function discardWorker(worker: WorkerProcess): Promise<void> {
+  await worker.kill();
+  await removeWorkerDir(worker.hostDir);
+}
+
+/**
  * The one owner of a host's worker processes: it makes each one's worker dir and cgroup,
  * spawns it, removes the dir when it dies, and kills whatever is left at close. The pools
  * drive workers' lives (their machines); what runs on the machine is only ever here.
@@ -84,10 +117,7 @@ export class WorkerSpawner {
    */
   async #takeEarly(worker: WorkerProcess | undefined, id: string): Promise<WorkerProcess> {
     if (worker && this.entry === undefined && this.tierFlags.length === 0) return this.#own(worker, id);
-    if (worker) {
-      await worker.kill();
-      await removeWorkerDir(worker.hostDir);
-    }
+    if (worker) await discardWorker(worker);
     return this.#spawn('execute', id);
   }
 
@@ -104,24 +134,11 @@ export class WorkerSpawner {
   async #spawn(kind: WorkerKind, id: string): Promise<WorkerProcess> {
     // Stopped since the spawn was asked for: nothing is made.
     if (this.#stopped) throw new HostClosedError('the host is closed');
-    const hostDir = await createWorkerDir(this.#options.cacheDir, kind);
-    const info = this.info(kind, id, hostDir);
-    let worker: WorkerProcess;
-    try {
-      const cgroup = this.cgroup(hostDir);
-      worker = await WorkerProcess.spawn({
-        info,
-        hostDir,
-        cwd: this.#options.cacheDir,
-        handshakeTimeoutMs: this.#options.handshakeTimeoutMs,
-        ...(this.entry ? { entry: this.entry } : {}),
-        ...(cgroup ? { cgroup } : {}),
-        ...(this.tierFlags.length > 0 ? { tierFlags: this.tierFlags } : {}),
-      });
-    } catch (error) {
-      await removeWorkerDir(hostDir);
-      throw error;
-    }
+    const worker = await spawnWorkerProcess(this.#options, kind, (hostDir) => this.info(kind, id, hostDir), {
+      cgroups: this.#cgroups,
+      entry: this.entry,
+      tierFlags: this.tierFlags,
+    });
     return this.#own(worker, id);
   }
 
@@ -129,8 +146,7 @@ export class WorkerSpawner {
   async #own(worker: WorkerProcess, id: string): Promise<WorkerProcess> {
     const { hostDir } = worker;
     if (this.#stopped || !worker.alive) {
-      await worker.kill();
-      await removeWorkerDir(hostDir);
+      await discardWorker(worker);
       // Stopped during the handshake: this worker is not wanted. (An early worker that died while
       // it waited is replaced by a spawn of the usual kind.)
       if (this.#stopped) throw new HostClosedError('the host closed while the worker was starting');
