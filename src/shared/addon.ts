@@ -38,6 +38,19 @@ export interface NativeAddon {
    * when madvise refused.
    */
   adviseHugePages(buffer: ArrayBuffer, reservedBytes?: number): number;
+  /**
+   * An ArrayBuffer of `n` bytes (contents undefined) in memory the addon keeps: 2 MiB-aligned,
+   * advised MADV_HUGEPAGE, put back in a bounded free list once collected (see `keptBuffer` in
+   * src/shared/hugePages.ts).
+   */
+  keptBuffer(n: number): ArrayBuffer;
+  /** Idle kept memory, bytes; with `max`, trimmed to it first (oldest first). */
+  keptIdleBytes(max?: number): number;
+  /**
+   * A unix stream socketpair (fds), both ends close-on-exec, each end's send buffer raised to
+   * `sendBufferBytes` (forced where the process may, else up to net.core.wmem_max).
+   */
+  socketPair(sendBufferBytes?: number): [number, number];
 }
 
 /** Path of the addon relative to this file: dist/shared → build/Release (the worker bundles in dist/worker are at the same depth). */
