@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { ProtocolError } from '../errors.js';
 import { bigBuffer } from '../shared/hugePages.js';
 
@@ -91,6 +92,42 @@ export function writeFrame(sink: FrameSink, type: number, id: number, header: un
   sink.uncork();
 }
 
+/** What a socket reads into between big bodies. */
+const READ_BYTES = 64 * 1024;
+
+/**
+ * A socket's `onread` option that feeds `decoder`: a big body's bytes are read straight into the
+ * body (`FrameDecoder#readTarget`), anything else into one buffer kept for the socket's life.
+ * `onFrames` gets each read's whole frames; a `ProtocolError` of the decoder goes to `onError`,
+ * and reading stops.
+ */
+export function readFrames(decoder: FrameDecoder, onFrames: (frames: Frame[]) => void, onError: (error: ProtocolError) => void): net.OnReadOpts {
+  const scratch = Buffer.allocUnsafeSlow(READ_BYTES);
+  return {
+    buffer: () => decoder.readTarget() ?? scratch,
+    callback: (n, into) => {
+      let frames: Frame[];
+      try {
+        frames = decoder.pushRead(into, n);
+      } catch (error) {
+        onError(error as ProtocolError);
+        return false;
+      }
+      onFrames(frames);
+      return true;
+    },
+  };
+}
+
+/**
+ * A socket on `fd` (a unix stream socket) whose reads feed `decoder` as `readFrames` says, with
+ * no 'data' events. Node 20 takes `onread` in the constructor; its types only know it in connect.
+ */
+export function frameSocket(fd: number, decoder: FrameDecoder, onFrames: (frames: Frame[]) => void, onError: (error: ProtocolError) => void): net.Socket {
+  const options = { fd, readable: true, writable: true, onread: readFrames(decoder, onFrames, onError) };
+  return new net.Socket(options as net.SocketConstructorOpts);
+}
+
 /** A frame's fixed fields, known once its first 13 bytes have arrived: before its header or body is buffered. */
 export interface FrameHead {
   type: number;
@@ -160,8 +197,13 @@ export class FrameDecoder {
   readonly maxHeader: number;
   readonly #checkHead: ((head: FrameHead) => void) | undefined;
   readonly #allocBody: (n: number) => Buffer;
-  /** Whether a big body is allocated as soon as its header is in (a caller's allocator) or once half of it has arrived. */
-  readonly #reserveBody: boolean;
+  /**
+   * Whether a big body is allocated as soon as its header is in (a caller's allocator, or reads
+   * straight into the body) or once half of it has arrived.
+   */
+  #reserveBody: boolean;
+  /** The rest of the body being filled, as last handed out by `readTarget`. */
+  #target: Buffer | undefined;
   #chunks: Buffer[] = [];
   #buffered = 0;
   /** The head of the frame being received, once checked. */
@@ -209,6 +251,35 @@ export class FrameDecoder {
     return frames;
   }
 
+  /**
+   * Where the next read from the socket should land: the rest of the big body being filled, so
+   * that its bytes are read into it with no copy; undefined when no body is being filled (read
+   * into a buffer of the reader's, then `pushRead`). From the first call on, a big body is taken
+   * from `allocBody` as soon as its frame's header is in: the default's memory is untouched until
+   * bytes are read into it, so what a peer makes us hold still follows what it sent.
+   */
+  readTarget(): Buffer | undefined {
+    this.#reserveBody = true;
+    const filling = this.#filling;
+    this.#target = filling ? filling.body.subarray(filling.filled) : undefined;
+    return this.#target;
+  }
+
+  /**
+   * `n` bytes were read into `into`: the buffer `readTarget` returned last, or a buffer of the
+   * reader's that it reuses once this returns (what the decoder keeps of it is copied).
+   */
+  pushRead(into: Uint8Array, n: number): Frame[] {
+    if (this.#failed) throw this.#failed;
+    const filling = this.#filling;
+    if (filling === undefined || into !== this.#target) return this.push(Buffer.from(into.subarray(0, n)));
+    this.#target = undefined;
+    filling.filled += n;
+    if (filling.filled < filling.body.length) return [];
+    this.#filling = undefined;
+    return [{ type: filling.head.type, id: filling.head.id, header: filling.header, body: filling.body }];
+  }
+
   /** Ends the stream: every later `push` throws `error`, and what was buffered is let go. */
   fail(error: ProtocolError): void {
     this.#failed ??= error;
@@ -217,6 +288,7 @@ export class FrameDecoder {
     this.#head = undefined;
     this.#open = undefined;
     this.#filling = undefined;
+    this.#target = undefined;
   }
 
   /** Bytes received but not yet part of a whole frame. */

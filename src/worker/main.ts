@@ -4,9 +4,8 @@
  * bundle, scripts/bundle.mjs) with an empty environment. Its only channel is fd 3, a unix
  * socket the host created before the sandbox was locked.
  */
-import net from 'node:net';
 import v8 from 'node:v8';
-import { FrameDecoder, SEPARATE_BODY_BYTES, encodeFrame, writeFrame, type Frame } from '../protocol/frame.js';
+import { FrameDecoder, SEPARATE_BODY_BYTES, encodeFrame, frameSocket, writeFrame, type Frame } from '../protocol/frame.js';
 import {
   MessageType,
   PROTOCOL_VERSION,
@@ -22,9 +21,16 @@ import type { CancelHeader, ExecuteRequest, PrepareRequest } from '../protocol/m
 
 const IPC_FD = 3;
 
-const channel = new net.Socket({ fd: IPC_FD, readable: true, writable: true });
-// A big body (an input, a module) is gathered into a pooled buffer: memory already touched.
+// A big body (an input, a module) is read straight into a pooled buffer: memory already touched, no copy.
 const decoder = new FrameDecoder({ allocBody: (n) => (n >= SEPARATE_BODY_BYTES ? pool.take(n) : Buffer.allocUnsafeSlow(n)) });
+const channel = frameSocket(
+  IPC_FD,
+  decoder,
+  (frames) => {
+    for (const frame of frames) onFrame(frame).catch((error: Error) => fatal('E_WORKER', error.message));
+  },
+  (error) => fatal('E_PROTOCOL', error.message),
+);
 let info: WorkerInfo | undefined;
 let addon: NativeAddon | undefined;
 /** Execute jobs, one at a time in arrival order: the host may send the next while one runs. */
@@ -115,17 +121,6 @@ async function onFrame(frame: Frame): Promise<void> {
   }
 }
 
-channel.on('data', (chunk: Buffer) => {
-  let frames: Frame[];
-  try {
-    frames = decoder.push(chunk);
-  } catch (error) {
-    fatal('E_PROTOCOL', (error as Error).message);
-  }
-  for (const frame of frames) {
-    onFrame(frame).catch((error: Error) => fatal('E_WORKER', error.message));
-  }
-});
 // The host closing the channel is the end of this worker's life.
 channel.on('end', () => process.exit(0));
 channel.on('error', () => process.exit(71));
