@@ -18,6 +18,7 @@ import { HostEmitter } from './host/emitter.js';
 import { HostInspectors } from './host/inspectors.js';
 import { createPools, poolSummaries, queueSizesOf, workerSummaries } from './host/pools.js';
 import { Preparer } from './host/preparer.js';
+import { InputBuffers } from './host/inputBuffers.js';
 import { HostShutdown } from './host/shutdown.js';
 import { WorkerSpawner } from './host/spawner.js';
 import { startHost, type HostParts } from './host/startup.js';
@@ -41,6 +42,8 @@ export class Host extends HostEmitter {
   #metrics: HostMetrics;
   /** Inspector servers of this host: closed with it. */
   #inspectors = new HostInspectors();
+  /** Execute inputs' copies: a big one in memory kept from job to job. */
+  #inputs = new InputBuffers();
 
   /** @internal use `createHost` */
   constructor(options: ResolvedHostOptions, { status, lock, cache, cgroups, early }: HostParts) {
@@ -136,7 +139,7 @@ export class Host extends HostEmitter {
 
   async #prepare(code: Uint8Array, options: PrepareOptions): Promise<Artifact> {
     this.#assertOpen();
-    const bytes = checkBytes('code', code, true);
+    const bytes = checkBytes('code', code);
     return this.#preparer.prepare(bytes, resolveJobOptions('prepare', options, this.options));
   }
 
@@ -152,25 +155,32 @@ export class Host extends HostEmitter {
 
   async #execute(artifactOrCode: Artifact | Uint8Array, input: Uint8Array, options: ExecuteOptions): Promise<ExecuteResult> {
     this.#assertOpen();
-    const inputBytes = checkInput(input, this.options.limits);
+    checkInput(input, this.options.limits);
     const opts = resolveExecuteOptions(options, this.options);
     const target = checkArtifactOrCode(artifactOrCode);
-    const artifact =
-      target instanceof Artifact
-        ? target
-        : await this.#prepare(target, {
-            priority: opts.priority,
-            isolation: opts.isolation,
-            ...(opts.signal ? { signal: opts.signal } : {}),
-            ...(opts.deadline === undefined ? {} : { deadline: opts.deadline }),
-          });
-    const abi = abiFor(artifact, opts.abi);
-    const limits = executeLimitsOf(this.options.limits);
-    const recover = (j: ExecuteJob, error: CorruptedArtifactError): boolean => this.#preparer.recover(j, artifact, error);
-    const job = new ExecuteJob(this.#jobs.common('execute', opts), artifact.key, abi, inputBytes, opts.config, limits, opts.fuel, this.cache, this.#preparer.generations, recover);
+    const copy = this.#inputs.copy(input);
+    let job: ExecuteJob;
+    try {
+      const artifact =
+        target instanceof Artifact
+          ? target
+          : await this.#prepare(target, {
+              priority: opts.priority,
+              isolation: opts.isolation,
+              ...(opts.signal ? { signal: opts.signal } : {}),
+              ...(opts.deadline === undefined ? {} : { deadline: opts.deadline }),
+            });
+      const abi = abiFor(artifact, opts.abi);
+      const limits = executeLimitsOf(this.options.limits);
+      const recover = (j: ExecuteJob, error: CorruptedArtifactError): boolean => this.#preparer.recover(j, artifact, error);
+      job = new ExecuteJob(this.#jobs.common('execute', opts), artifact.key, abi, copy, opts.config, limits, opts.fuel, this.cache, this.#preparer.generations, recover);
+    } catch (error) {
+      copy.release();
+      throw error;
+    }
     this.#jobs.submit(job);
     const outcome = await job.promise;
-    return { ...outcome, jobId: job.id, artifactKey: artifact.key, attempts: job.attempts };
+    return { ...outcome, jobId: job.id, artifactKey: job.artifactKey, attempts: job.attempts };
   }
 
   /**
@@ -215,7 +225,7 @@ export class Host extends HostEmitter {
    * with E_HOST_CLOSED instead. Every pending promise settles. Idempotent.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    return this.#shutdown.close(options);
+    return this.#shutdown.close(options).finally(() => this.#inputs.clear());
   }
 
   #assertOpen(): void {

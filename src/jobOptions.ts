@@ -3,7 +3,6 @@
  * the host's options: a caller's mistake is an `E_INVALID_OPTION` naming the option, said
  * before any job exists. Kept apart from `options.ts` (the host's own options).
  */
-import { ALIGNED_MIN_BYTES, alignedBigBuffer } from './shared/hugePages.js';
 import { PRIORITIES, type Priority } from './actors/jobQueue.js';
 import type { Isolation } from './actors/poolJob.js';
 import { Artifact, missingAbiExports, type Abi } from './artifactHandle.js';
@@ -83,30 +82,27 @@ export function resolveExecuteOptions(options: ExecuteOptions, host: ResolvedHos
 }
 
 /**
- * Checks a byte argument and takes a copy: the caller may reuse its buffer as soon as the
- * call returns, while the job reads the bytes later (and the cache key is their hash now).
- * `shared`: the copy is in a SharedArrayBuffer, which the host's check thread reads without
- * another copy (nothing writes it after this).
+ * Checks a byte argument and takes a copy in a SharedArrayBuffer: the caller may reuse its buffer
+ * as soon as the call returns, while the job reads the bytes later (and the cache key is their
+ * hash now); the host's check thread reads the copy without another (nothing writes it after this).
  */
-export function checkBytes(name: string, value: unknown, shared = false): Uint8Array {
-  if (!(value instanceof Uint8Array)) {
-    throw new InvalidOptionError(`Expected \`${name}\` to be a Uint8Array, got ${describe(value)}`, { details: { option: name } });
-  }
-  if (!shared) {
-    // A big input is copied into memory on huge pages: a first touch of 4 KiB pages costs more than the copy.
-    if (value.byteLength < ALIGNED_MIN_BYTES) return new Uint8Array(value);
-    const copy = alignedBigBuffer(value.byteLength);
-    copy.set(value);
-    return copy;
-  }
-  const copy = new Uint8Array(new SharedArrayBuffer(value.byteLength));
-  copy.set(value);
+export function checkBytes(name: string, value: unknown): Uint8Array {
+  const bytes = checkUint8Array(name, value);
+  const copy = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
+  copy.set(bytes);
   return copy;
 }
 
-/** An execute's input, copied, within `maxInputBytes`. */
+function checkUint8Array(name: string, value: unknown): Uint8Array {
+  if (!(value instanceof Uint8Array)) {
+    throw new InvalidOptionError(`Expected \`${name}\` to be a Uint8Array, got ${describe(value)}`, { details: { option: name } });
+  }
+  return value;
+}
+
+/** An execute's input, checked to be bytes within `maxInputBytes` (not copied: `InputBuffers` does that). */
 export function checkInput(input: unknown, limits: HostLimits): Uint8Array {
-  const bytes = checkBytes('input', input);
+  const bytes = checkUint8Array('input', input);
   if (bytes.byteLength > limits.maxInputBytes) {
     throw new InvalidOptionError(`input of ${bytes.byteLength} bytes exceeds maxInputBytes (${limits.maxInputBytes})`, {
       details: { option: 'input' },

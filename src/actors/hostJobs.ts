@@ -20,6 +20,7 @@ import type { Abi } from '../artifactHandle.js';
 import type { Priority } from './jobQueue.js';
 import type { Isolation, JobWorker, PoolJob } from './poolJob.js';
 import type { ArtifactCache, ArtifactEntry } from './artifactCache.js';
+import type { InputCopy } from '../host/inputBuffers.js';
 import { JobFilesFormatError, decodeFileList, encodeJobConfig, maxEncodedBytes, type JobConfig } from '../shared/jobFiles.js';
 import { readWorkerFile, workerArtifactRefused } from './artifactCacheCheck.js';
 import type { ModuleChecker } from './moduleCheck.js';
@@ -329,7 +330,7 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     common: JobCommon,
     readonly artifactKey: string,
     abi: Abi,
-    input: Uint8Array,
+    input: InputCopy,
     config: JobConfig | undefined,
     private readonly limits: ExecuteRequest['limits'],
     fuel: number,
@@ -341,16 +342,19 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     super(common);
     const header: ExecuteRequest = { abi, limits, cpuTimeLimitMs: common.cpuTimeLimitMs, isolation: common.isolation, fuel };
     if (common.compileTimeoutMs !== undefined) header.compileTimeoutMs = common.compileTimeoutMs;
-    let body: FrameBody = input;
+    let body: FrameBody = input.bytes;
     if (config !== undefined) {
       // argv, environment and files travel after the input, as raw bytes: written part by part, not copied together.
-      header.inputBytes = input.byteLength;
-      body = [input, encodeJobConfig(config)];
+      header.inputBytes = input.bytes.byteLength;
+      body = [input.bytes, encodeJobConfig(config)];
     }
     // The reply's body is the output, the log, then the files section, each bounded by its limit:
     // a longer one is refused at its head.
     const maxReplyBody = limits.maxOutputBytes + limits.maxLogBytes + maxEncodedBytes(limits).reply;
-    this.request = { type: MessageType.Execute, header, body, replyType: MessageType.ExecuteResult, maxReplyBody };
+    this.request = { type: MessageType.Execute, header, body, replyType: MessageType.ExecuteResult, maxReplyBody, hold: () => input.hold() };
+    // The input's memory goes back once the job is settled and no write of it is under way.
+    const release = (): void => input.release();
+    this.promise.then(release, release);
   }
 
   /** The dir holds this key's current copy and the cache still has it: `populate` would do no I/O. */

@@ -46,8 +46,12 @@ export interface PoolJob {
   readonly deadline: number | undefined;
   /** The wall-clock bound after which the worker is killed. */
   readonly hardTimeoutMs: number;
-  /** The frame to send once the dir is ready; its reply may carry at most `maxReplyBody` bytes of body (default 0). */
-  readonly request: { type: number; header: unknown; body?: FrameBody; replyType: number; maxReplyBody?: number };
+  /**
+   * The frame to send once the dir is ready; its reply may carry at most `maxReplyBody` bytes of
+   * body (default 0). `hold`, where the body is memory reused after the job: called as each write
+   * of it begins, it returns what to call once that write has ended (written or not).
+   */
+  readonly request: { type: number; header: unknown; body?: FrameBody; replyType: number; maxReplyBody?: number; hold?: () => () => void };
   /** True once the job has its outcome (result or error). */
   readonly settled: boolean;
   /**

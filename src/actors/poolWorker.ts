@@ -97,9 +97,9 @@ export class PoolWorker {
       sendJob: () => {
         // The header carries the job's isolation: a one-job process locks itself down further
         // once the job's files are read.
-        const { type, header, body, replyType, maxReplyBody } = this.job!.request;
+        const { type, header, body, replyType, maxReplyBody, hold } = this.job!.request;
         const job = this.job!;
-        this.process!.request(type, header, body, { expect: replyType, maxBody: maxReplyBody ?? 0 }).then(
+        this.process!.request(type, header, body, { expect: replyType, maxBody: maxReplyBody ?? 0, onWritten: hold?.() }).then(
           (reply) => this.#onReply(job, reply),
           // The process died or broke the protocol: its exit arrives as EXITED.
           (error: Error) => debug('worker %s: request failed: %s', this.id, error.message),
@@ -107,11 +107,11 @@ export class PoolWorker {
       },
       sendNext: () => {
         const job = this.next!;
-        const { type, header, body, replyType, maxReplyBody } = job.request;
+        const { type, header, body, replyType, maxReplyBody, hold } = job.request;
         const onId = (id: number): void => {
           this.#nextRequestId = id;
         };
-        this.process!.request(type, header, body, { expect: replyType, maxBody: maxReplyBody ?? 0, onId }).then(
+        this.process!.request(type, header, body, { expect: replyType, maxBody: maxReplyBody ?? 0, onId, onWritten: hold?.() }).then(
           (reply) => this.#onReply(job, reply),
           (error: Error) => debug('worker %s: pipelined request failed: %s', this.id, error.message),
         );

@@ -30,7 +30,13 @@ export interface WorkerHandle {
    * Sends one request; resolves with the reply of type `expect` (at most `maxBody` bytes of body),
    * rejects if the process dies. `onId` learns the request's id (for `cancel`).
    */
-  request(type: number, header: unknown, body: FrameBody | undefined, options: { expect: number; maxBody: number; onId?: (id: number) => void }): Promise<Frame>;
+  /** `onWritten` is called once the request's write has ended, written or not (its body may then change). */
+  request(
+    type: number,
+    header: unknown,
+    body: FrameBody | undefined,
+    options: { expect: number; maxBody: number; onId?: (id: number) => void; onWritten?: () => void },
+  ): Promise<Frame>;
   /** Sends Cancel for a pipelined Execute (protocol 6): its reply still comes, once. */
   cancel(id: number, abort: boolean): void;
   /** Stops the process (idempotent); its exit then arrives through `once('exit')`. */

@@ -21,6 +21,7 @@ import type { WorkerKind } from '../../src/protocol/messages.js';
 import { checkSecurity } from '../../src/sandbox/security.js';
 import { tempCacheDir } from '../helpers/host.js';
 import { hello, text } from '../helpers/scheduler.js';
+import { InputBuffers } from '../../src/host/inputBuffers.js';
 
 /** Runs one job on a fresh worker, then kills it: the steps a pool's worker machine takes. */
 async function runOnce(spawner: WorkerSpawner, job: PoolJob): Promise<void> {
@@ -151,7 +152,7 @@ test('an artifact gone from under an execute is prepared again once, and the exe
     common('execute', { ...timing(), timeoutMs: options.limits.executeTimeoutMs }),
     artifact.key,
     'run',
-    Buffer.from('world'),
+    new InputBuffers().copy(Buffer.from('world')),
     undefined,
     executeLimitsOf(options.limits),
     options.limits.maxFuel,
