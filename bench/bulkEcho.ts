@@ -2,14 +2,16 @@
  * Row 11: moving bulk data (issue 12 item 4). A 16 MiB echo through `host.execute` (a WASI cat),
  * and each way alone (a drain that reads 16 MiB and writes nothing, a source that writes 16 MiB),
  * against the floor measured in the same rounds: the same bytes through a plain unix socket pair
- * between this process and a child node process, each side gathering a message into one buffer as
- * any receiver of a whole message must, a buffer kept from message to message (memory already
- * touched: fresh 4 KiB pages would make the floor pay page faults that warden's huge pages and
- * pools avoid). Interleaved rounds, one transfer at a time.
+ * between this process and a child node process, each side reading a message into one buffer
+ * kept from message to message, straight from the socket (`onread` into the buffer's unfilled
+ * part: no chunk allocated, no copy), the fastest a node receiver of a whole message can be.
+ * Interleaved rounds, one transfer at a time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
-import type net from 'node:net';
+import fs from 'node:fs';
+import net from 'node:net';
+import { loadAddon } from '../src/shared/addon.js';
 import type { BenchContext } from './context.js';
 import { byteModule, SOURCE_BYTES } from './catModule.js';
 import { serialRounds } from './latency.js';
@@ -34,32 +36,33 @@ export interface BulkResult {
 
 /**
  * The child of the floor: reads a 5-byte request (u32 length to expect, then a byte: 1 = echo it
- * back, 0 = answer one byte, 2 = answer `SOURCE_BYTES` of its own), gathers that many bytes, answers.
+ * back, 0 = answer one byte, 2 = answer `SOURCE_BYTES` of its own), reads that many bytes
+ * straight into its kept inbox, answers. The host writes the head and the message in one writev
+ * and waits for the answer, so a read never spans two messages.
  */
 const FLOOR_CHILD = `
 const net = require('node:net');
-const s = new net.Socket({ fd: 3, readable: true, writable: true });
 const source = Buffer.alloc(${SOURCE_BYTES}, 7);
-// One receive buffer, kept from message to message (memory already touched, as warden's pool).
-let inbox = Buffer.alloc(0), head = Buffer.alloc(5), headGot = 0, want = -1, mode = 0, got = 0;
-function take(c) {
-  while (c.length > 0) {
-    if (want < 0) {
-      const n = Math.min(5 - headGot, c.length);
-      c.copy(head, headGot, 0, n); headGot += n; c = c.subarray(n);
-      if (headGot < 5) return;
-      want = head.readUInt32BE(0); mode = head[4]; got = 0; headGot = 0;
-      if (inbox.length < want) inbox = Buffer.alloc(want);
-    }
-    const n = Math.min(want - got, c.length);
-    c.copy(inbox, got, 0, n); got += n; c = c.subarray(n);
-    if (got === want) {
-      want = -1;
-      s.write(mode === 1 ? inbox.subarray(0, got) : mode === 2 ? source : Buffer.of(1));
-    }
-  }
+const head = Buffer.alloc(5);
+let inbox = Buffer.alloc(0), headGot = 0, want = -1, mode = 0, got = 0;
+const next = () => (want < 0 ? head.subarray(headGot) : inbox.subarray(got, want));
+function answer() {
+  s.write(mode === 1 ? inbox.subarray(0, want) : mode === 2 ? source : Buffer.of(1));
+  want = -1;
 }
-s.on('data', take);
+const s = new net.Socket({ fd: 3, readable: true, writable: true, onread: { buffer: next, callback: (n) => {
+  if (want < 0) {
+    headGot += n;
+    if (headGot < 5) return true;
+    want = head.readUInt32BE(0); mode = head[4]; got = 0; headGot = 0;
+    if (inbox.length < want) inbox = Buffer.alloc(want);
+    if (want === 0) answer();
+    return true;
+  }
+  got += n;
+  if (got === want) answer();
+  return true;
+} } });
 s.on('end', () => process.exit(0));`;
 
 /** A child node process on the other end of a unix socket pair (stdio 'pipe' is one in libuv). */
@@ -67,23 +70,28 @@ class FloorPeer {
   readonly child: ChildProcess;
   readonly socket: net.Socket;
   /** The answer's buffer, kept from exchange to exchange (memory already touched). */
-  #inbox = Buffer.alloc(0);
+  #inbox = Buffer.alloc(SOURCE_BYTES);
   #got = 0;
   #want = 0;
   #done: ((message: Buffer) => void) | undefined;
 
   constructor() {
-    this.child = spawn(process.execPath, ['-e', FLOOR_CHILD], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
-    this.socket = this.child.stdio[3] as net.Socket;
-    this.socket.on('data', (chunk: Buffer) => {
-      chunk.copy(this.#inbox, this.#got, 0, Math.min(chunk.length, this.#want - this.#got));
-      this.#got += chunk.length;
-      if (this.#done && this.#got >= this.#want) {
-        const done = this.#done;
-        this.#done = undefined;
-        done(this.#inbox.subarray(0, this.#want));
-      }
-    });
+    const [mine, theirs] = loadAddon().socketPair();
+    this.child = spawn(process.execPath, ['-e', FLOOR_CHILD], { stdio: ['ignore', 'inherit', 'inherit', theirs] });
+    fs.closeSync(theirs);
+    const onread = {
+      buffer: () => this.#inbox.subarray(this.#got < this.#want ? this.#got : 0),
+      callback: (n: number) => {
+        this.#got += n;
+        if (this.#done && this.#got >= this.#want) {
+          const done = this.#done;
+          this.#done = undefined;
+          done(this.#inbox.subarray(0, this.#want));
+        }
+        return true;
+      },
+    };
+    this.socket = new net.Socket({ fd: mine, readable: true, writable: true, onread } as net.SocketConstructorOpts);
   }
 
   /** Sends `message` (mode as FLOOR_CHILD reads it) and resolves with the `answerBytes` answer, gathered. */
@@ -91,7 +99,7 @@ class FloorPeer {
     return new Promise((resolve) => {
       this.#want = answerBytes;
       this.#got = 0;
-      if (this.#inbox.length < answerBytes) this.#inbox = Buffer.alloc(answerBytes);
+      if (this.#inbox.length < answerBytes) throw new Error(`the floor's inbox holds ${this.#inbox.length} bytes, not ${answerBytes}`);
       this.#done = resolve;
       const head = Buffer.alloc(5);
       head.writeUInt32BE(message.byteLength, 0);
