@@ -225,7 +225,10 @@ export class Host extends HostEmitter {
    * with E_HOST_CLOSED instead. Every pending promise settles. Idempotent.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    return this.#shutdown.close(options).finally(() => this.#inputs.clear());
+    const closing = this.#shutdown.close(options);
+    // Idle input memory goes now; a running job's copy is let go with its job (the idle timer).
+    this.#inputs.clear();
+    return closing;
   }
 
   #assertOpen(): void {
