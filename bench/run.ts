@@ -352,7 +352,7 @@ async function row11(ctx: BenchContext): Promise<void> {
     ratio: ratio(value),
     target: '≥ 1 GB/s each way',
     met: inRate >= 1 && outRate >= 1,
-    floor: `a plain socket pair copy of the same 16 MiB, each side receiving into a buffer it keeps, moves at ${rate(BULK.floorIn, ECHO_BYTES)} in and ${rate(BULK.floorOut, ECHO_BYTES)} out in the same run; inside the worker the echo takes ${ms(inWorker.median)}`,
+    floor: `a plain socket pair copy of the same 16 MiB, each side reading straight into a buffer it keeps (onread), moves at ${rate(BULK.floorIn, ECHO_BYTES)} in and ${rate(BULK.floorOut, ECHO_BYTES)} out in the same run; inside the worker the echo takes ${ms(inWorker.median)}`,
   });
   results.row11 = { ...summaryOf(r.latencies), inWorkerWallMs: inWorker };
 }
