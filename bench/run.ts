@@ -299,7 +299,7 @@ async function row5(ctx: BenchContext): Promise<void> {
     ratio: ratio(value),
     target: '≤ 1.1×',
     met: value <= 1.1,
-    floor: `inside the worker the job takes ${ms(inWorker.median)} (raw metered: ${ms(p50(COMPUTE.rawMetered))}); the other ${ms(p50(COMPUTE.warden) - inWorker.median)} carry 1 MiB through the unix socket, a socket buffer at a time, each refill a wake-up of the (niced) worker`,
+    floor: `inside the worker the job takes ${ms(inWorker.median)} (raw metered: ${ms(p50(COMPUTE.rawMetered))}); the other ${ms(p50(COMPUTE.warden) - inWorker.median)} are the host's path of any job (row 1's round trip) and 1 MiB in through the socket (read straight into the worker's buffer)`,
   });
   const metering = p50(COMPUTE.rawMetered) / p50(COMPUTE.raw);
   const fuelPerMs = r.fuelUsed / summarize(r.meteredCpuMs).median;
