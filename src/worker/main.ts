@@ -27,9 +27,10 @@ const channel = frameSocket(
   IPC_FD,
   decoder,
   (frames) => {
-    for (const frame of frames) onFrame(frame).catch((error: Error) => fatal('E_WORKER', error.message));
+    if (failed) return;
+    for (const frame of frames) onFrame(frame).catch((error: Error) => reportFatal('E_WORKER', error.message));
   },
-  (error) => fatal('E_PROTOCOL', error.message),
+  (error) => reportFatal('E_PROTOCOL', error.message),
 );
 let info: WorkerInfo | undefined;
 let addon: NativeAddon | undefined;
@@ -37,13 +38,29 @@ let addon: NativeAddon | undefined;
 const line = new JobLine();
 
 function send(type: number, id: number, header: unknown, body?: Uint8Array): void {
-  writeFrame(channel, type, id, header, body);
+  if (!failed) writeFrame(channel, type, id, header, body);
 }
 
-/** Reports a failure the host must see, then exits: the host treats the worker as dead. */
+/** Set once a failure has been reported: nothing more is read, run or sent. */
+let failed = false;
+
+/**
+ * Reports a failure the host must see: one Fatal frame (the first failure's), the channel
+ * half-closed, nothing more done. The worker then waits to be killed by the host, which reads
+ * the frame: exiting at once would close the socket under a write of the host's, whose EPIPE the
+ * host may handle before it has read the frame (it would see a death, not the cause). It exits
+ * on its own after a second.
+ */
+function reportFatal(code: string, message: string): void {
+  if (failed) return;
+  failed = true;
+  channel.end(encodeFrame(MessageType.Fatal, 0, { code, message }));
+  setTimeout(() => process.exit(70), 1000);
+}
+
+/** `reportFatal`, then stops the caller (a throw its frame's handler turns into nothing more). */
 function fatal(code: string, message: string): never {
-  channel.end(encodeFrame(MessageType.Fatal, 0, { code, message }), () => process.exit(70));
-  setTimeout(() => process.exit(70), 1000).unref();
+  reportFatal(code, message);
   throw new Error(`${code}: ${message}`);
 }
 
@@ -99,14 +116,14 @@ async function onFrame(frame: Frame): Promise<void> {
         async (signal) => {
           const { reply, body } = await runExecute(workerInfo, frame.header as ExecuteRequest, frame.body, signal);
           // The reply's buffers are the pool's again once the socket has taken them.
-          writeFrame(channel, MessageType.ExecuteResult, frame.id, reply, body?.parts, body && (() => pool.give(...body.release)));
+          if (!failed) writeFrame(channel, MessageType.ExecuteResult, frame.id, reply, body?.parts, body && (() => pool.give(...body.release)));
         },
         () => {
           // Never ran: its input goes back to the pool with nothing else holding it.
           if (frame.body.byteLength >= SEPARATE_BODY_BYTES) pool.give(frame.body.buffer as ArrayBuffer);
           send(MessageType.ExecuteResult, frame.id, withdrawnReply());
         },
-        (error) => fatal('E_WORKER', error.message),
+        (error) => reportFatal('E_WORKER', error.message),
       );
       return;
     }
