@@ -20,7 +20,7 @@ import { launcherArgs, parseLauncherFailure, type TestEntry, type WorkerCgroup }
 import { packagePaths } from '../sandbox/paths.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { removeCgroups } from '../sandbox/cgroup.js';
-import { loadAddon } from '../shared/addon.js';
+import { optionalAddon } from '../shared/addon.js';
 import { keptBuffer } from '../shared/hugePages.js';
 
 const debug = createDebug('warden:worker');
@@ -32,19 +32,10 @@ const debug = createDebug('warden:worker');
  */
 export const CHANNEL_SEND_BUFFER_BYTES = 4 * 1024 * 1024;
 
-let addonPair: (() => [number, number]) | null | undefined;
-
 /** A new socketpair from the addon (host end, child end), or undefined where the addon is not loaded. */
 function channelPair(): [number, number] | undefined {
-  if (addonPair === undefined) {
-    try {
-      const addon = loadAddon();
-      addonPair = typeof addon.socketPair === 'function' ? () => addon.socketPair(CHANNEL_SEND_BUFFER_BYTES) : null;
-    } catch {
-      addonPair = null;
-    }
-  }
-  return addonPair?.() ?? undefined;
+  const addon = optionalAddon();
+  return typeof addon?.socketPair === 'function' ? addon.socketPair(CHANNEL_SEND_BUFFER_BYTES) : undefined;
 }
 
 /** How a worker process ended. */

@@ -70,3 +70,17 @@ export function loadAddon(): NativeAddon {
   }
   return loaded;
 }
+
+let optional: NativeAddon | null | undefined;
+
+/** The addon where it loads, else null (tried once): for what only goes faster with it. */
+export function optionalAddon(): NativeAddon | null {
+  if (optional === undefined) {
+    try {
+      optional = loadAddon();
+    } catch {
+      optional = null;
+    }
+  }
+  return optional;
+}

@@ -1,4 +1,4 @@
-import { loadAddon, type NativeAddon } from './addon.js';
+import { optionalAddon } from './addon.js';
 
 /**
  * Big buffers that are filled at once, on huge pages. A fresh 4 KiB page costs a page fault on its
@@ -22,22 +22,6 @@ export const ALIGNED_MIN_BYTES = 1024 * 1024;
 /** A transparent huge page. */
 export const HUGE_PAGE = 2 * 1024 * 1024;
 
-type Advise = (buffer: ArrayBuffer, reservedBytes?: number) => number;
-let advise: Advise | null | undefined;
-let kept: Pick<NativeAddon, 'keptBuffer' | 'keptIdleBytes'> | null = null;
-
-function adviser(): Advise | null {
-  if (advise === undefined) {
-    try {
-      const addon = loadAddon();
-      advise = typeof addon.adviseHugePages === 'function' ? addon.adviseHugePages.bind(addon) : null;
-      kept = typeof addon.keptBuffer === 'function' ? addon : null;
-    } catch {
-      advise = null;
-    }
-  }
-  return advise;
-}
 
 /** Kept memory nobody took for this long is unmapped. */
 export const KEPT_IDLE_MS = 10_000;
@@ -48,9 +32,9 @@ let keptTimer: NodeJS.Timeout | undefined;
  * pages; the offset of its first 2 MiB boundary, or -1 when nothing was advised.
  */
 export function adviseHugePages(buffer: ArrayBuffer, reservedBytes?: number): number {
-  const fn = adviser();
-  if (fn === null) return -1;
-  const offset = fn(buffer, reservedBytes);
+  const addon = optionalAddon();
+  if (typeof addon?.adviseHugePages !== 'function') return -1;
+  const offset = addon.adviseHugePages(buffer, reservedBytes);
   return offset >= 0 ? offset : -1;
 }
 
@@ -75,7 +59,7 @@ export function bigBuffer(n: number): Buffer {
  * is never touched); the view does not cover its whole ArrayBuffer.
  */
 export function alignedBigBuffer(n: number): Buffer {
-  if (n < ALIGNED_MIN_BYTES || adviser() === null) return Buffer.allocUnsafeSlow(n);
+  if (n < ALIGNED_MIN_BYTES || typeof optionalAddon()?.adviseHugePages !== 'function') return Buffer.allocUnsafeSlow(n);
   const span = Math.ceil(n / HUGE_PAGE) * HUGE_PAGE + HUGE_PAGE;
   const whole = Buffer.allocUnsafeSlow(span);
   const offset = adviseHugePages(whole.buffer as ArrayBuffer);
@@ -94,9 +78,8 @@ export function alignedBigBuffer(n: number): Buffer {
  * Without the addon, `alignedBigBuffer`.
  */
 export function keptBuffer(n: number): Buffer {
-  adviser();
-  if (n < ALIGNED_MIN_BYTES || !kept) return alignedBigBuffer(n);
-  const addon = kept;
+  const addon = optionalAddon();
+  if (n < ALIGNED_MIN_BYTES || typeof addon?.keptBuffer !== 'function') return alignedBigBuffer(n);
   if (keptTimer) keptTimer.refresh();
   else keptTimer = setTimeout(() => addon.keptIdleBytes(0), KEPT_IDLE_MS).unref();
   return Buffer.from(addon.keptBuffer(n));
@@ -104,6 +87,6 @@ export function keptBuffer(n: number): Buffer {
 
 /** Idle kept memory now, bytes (0 without the addon). @internal tests */
 export function keptIdleBytes(): number {
-  adviser();
-  return kept ? kept.keptIdleBytes() : 0;
+  const addon = optionalAddon();
+  return typeof addon?.keptIdleBytes === 'function' ? addon.keptIdleBytes() : 0;
 }
