@@ -5,7 +5,7 @@
  * socket the host created before the sandbox was locked.
  */
 import v8 from 'node:v8';
-import { FrameDecoder, SEPARATE_BODY_BYTES, encodeFrame, frameSocket, writeFrame, type Frame } from '../protocol/frame.js';
+import { FrameDecoder, SEPARATE_BODY_BYTES, encodeFrame, frameSocket, writeFrame, type Frame, type FrameBody } from '../protocol/frame.js';
 import {
   MessageType,
   PROTOCOL_VERSION,
@@ -37,8 +37,9 @@ let addon: NativeAddon | undefined;
 /** Execute jobs, one at a time in arrival order: the host may send the next while one runs. */
 const line = new JobLine();
 
-function send(type: number, id: number, header: unknown, body?: Uint8Array): void {
-  if (!failed) writeFrame(channel, type, id, header, body);
+/** Writes a frame, unless a failure was reported (`done`, as in `writeFrame`, when it was written). */
+function send(type: number, id: number, header: unknown, body?: FrameBody, done?: () => void): void {
+  if (!failed) writeFrame(channel, type, id, header, body, done);
 }
 
 /** Set once a failure has been reported: nothing more is read, run or sent. */
@@ -116,7 +117,7 @@ async function onFrame(frame: Frame): Promise<void> {
         async (signal) => {
           const { reply, body } = await runExecute(workerInfo, frame.header as ExecuteRequest, frame.body, signal);
           // The reply's buffers are the pool's again once the socket has taken them.
-          if (!failed) writeFrame(channel, MessageType.ExecuteResult, frame.id, reply, body?.parts, body && (() => pool.give(...body.release)));
+          send(MessageType.ExecuteResult, frame.id, reply, body?.parts, body && (() => pool.give(...body.release)));
         },
         () => {
           // Never ran: its input goes back to the pool with nothing else holding it.
