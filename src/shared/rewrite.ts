@@ -2,7 +2,7 @@
  * Rewrites the limits of memories and tables in place of their declared ones. Only the limits
  * bytes and the size of the sections holding them change; every other byte is copied as is.
  */
-import { encodeU32, readSections, SectionId, sectionReader, type Limits, type Section } from './wasmReader.js';
+import { encodeU32, ExternalKind, readSections, SectionId, sectionReader, type Limits, type Section } from './wasmReader.js';
 
 /** The limits encoded at `bytes[start, end)`, to be bounded by `limit`. */
 export interface Clamp {
@@ -79,4 +79,65 @@ export function withoutSection(bytes: Uint8Array, sections: readonly Section[], 
   const section = sections.find((s) => s.id === id);
   if (section === undefined) return bytes;
   return Buffer.concat([bytes.subarray(0, section.start), bytes.subarray(section.end)]);
+}
+
+/**
+ * Where a module rewritten by `memoryAsImport` finds its memory. The name is warden's own: prepare
+ * refuses every import but the WASI functions, so no module can declare it.
+ */
+export const MEMORY_IMPORT = { module: 'warden:memory', name: 'memory' } as const;
+
+function encodeName(name: string): number[] {
+  const bytes = Buffer.from(name, 'utf8');
+  return [...encodeU32(bytes.byteLength), ...bytes];
+}
+
+/**
+ * The module with its one defined memory turned into an import of the same limits
+ * (`MEMORY_IMPORT`), so that a job's memory can be given to it rather than created by it. Memory
+ * indices do not move (the module imports no other memory: `prevalidate` allows function imports
+ * only), nor does any function index (a memory import is not a function); the data segments are
+ * still written into that memory at instantiation. `bytes` must be a module `clampMemory` has
+ * returned with a memory, of at most one 32-bit unshared memory (as `prevalidate` checked).
+ */
+export function memoryAsImport(bytes: Uint8Array, memory: { initial: number; maximum: number }): Uint8Array {
+  const sections = readSections(bytes);
+  const memorySection = sections.find((s) => s.id === SectionId.memory);
+  if (memorySection === undefined) throw new Error('memoryAsImport: the module defines no memory');
+  const entry = [
+    ...encodeName(MEMORY_IMPORT.module),
+    ...encodeName(MEMORY_IMPORT.name),
+    ExternalKind.memory,
+    0x01,
+    ...encodeU32(memory.initial),
+    ...encodeU32(memory.maximum),
+  ];
+  const imports = sections.find((s) => s.id === SectionId.import);
+  let importSection: Uint8Array[];
+  let importAt: number;
+  let importEnd: number;
+  if (imports === undefined) {
+    const content = [...encodeU32(1), ...entry];
+    importSection = [Uint8Array.from([SectionId.import, ...encodeU32(content.length), ...content])];
+    // Right after the type section, or before the first section when there is none.
+    const type = sections.find((s) => s.id === SectionId.type);
+    importAt = importEnd = type?.end ?? sections[0]!.start;
+  } else {
+    const reader = sectionReader(bytes, imports);
+    const count = reader.u32();
+    const rest = bytes.subarray(reader.offset, imports.end);
+    const head = [...encodeU32(count + 1)];
+    const size = head.length + rest.byteLength + entry.length;
+    importSection = [Uint8Array.from([SectionId.import, ...encodeU32(size), ...head]), rest, Uint8Array.from(entry)];
+    importAt = imports.start;
+    importEnd = imports.end;
+  }
+  // The import section comes before the memory section: copy up to it, the new import section,
+  // what lies between, then everything after the memory section.
+  return Buffer.concat([
+    bytes.subarray(0, importAt),
+    ...importSection,
+    bytes.subarray(importEnd, memorySection.start),
+    bytes.subarray(memorySection.end),
+  ]);
 }

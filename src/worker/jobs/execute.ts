@@ -1,12 +1,12 @@
 import { ArtifactFormatError, decodeArtifact } from '../../shared/artifact.js';
-import { adviseHugePages } from '../../shared/hugePages.js';
 import { classifyError, nearMaximum, type MemoryState } from './classify.js';
 import { WASI_MODULE } from '../../shared/hostFunctions.js';
 import { JobError, type JobPartial } from '../../shared/jobError.js';
 import { WASM_PAGE_BYTES, type ExecuteLimits } from '../../shared/limits.js';
 import { FsError } from './memoryFs.js';
 import { Meter } from './meter.js';
-import { clampMemory } from '../../shared/rewrite.js';
+import { clampMemory, MEMORY_IMPORT, memoryAsImport } from '../../shared/rewrite.js';
+import { JobMemory, type MemoryShape } from './jobMemory.js';
 import { placeInput, readOutput, runExports } from './runAbi.js';
 import { LogSink, OutputSink } from './sinks.js';
 import type { Abi } from '../../shared/prevalidate.js';
@@ -26,7 +26,12 @@ function corrupted(message: string, cause?: unknown): JobError {
 interface LoadedModule {
   module: WebAssembly.Module;
   maxPages: number | undefined;
+  /** The memory the module imports (`memoryAsImport`), `undefined` for a module without one. */
+  memory: MemoryShape | undefined;
 }
+
+/** The memory this thread's last job ended with, zeroed and given to the next job of its shape. */
+export const jobMemory = new JobMemory();
 
 /**
  * The last module this thread compiled, with the exact artifact bytes and limit it came from.
@@ -68,8 +73,11 @@ async function loadModule(artifact: Uint8Array, maxPages: number): Promise<Loade
   if (memory !== undefined && memory.initial > maxPages) {
     throw new JobError('E_OUT_OF_MEMORY', `memory starts with ${memory.initial} pages, more than ${maxPages} pages (maxMemoryPages)`);
   }
+  // The job's memory is given to the module rather than made by it, so that it can be reused.
+  const shape = memory && { initial: memory.initial, maximum: memory.maximum! };
+  if (shape !== undefined) bytes = memoryAsImport(bytes, shape);
   try {
-    return { module: await WebAssembly.compile(bytes), maxPages: memory?.maximum };
+    return { module: await WebAssembly.compile(bytes), maxPages: memory?.maximum, memory: shape };
   } catch (error) {
     throw corrupted(`artifact module does not compile: ${(error as Error).message}`, error);
   }
@@ -112,7 +120,7 @@ export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi,
   if (input.byteLength > limits.maxInputBytes) {
     throw new JobError('E_TRAP', `input too large: ${input.byteLength} bytes, more than ${limits.maxInputBytes} bytes (maxInputBytes)`);
   }
-  const { module, maxPages } = await loadModuleCached(artifact, limits.maxMemoryPages);
+  const { module, maxPages, memory: shape } = await loadModuleCached(artifact, limits.maxMemoryPages);
   options.started?.();
   const log = new LogSink(limits.maxLogBytes);
   const output = new OutputSink(limits.maxOutputBytes, abi === 'wasi' ? options.outputStore : undefined);
@@ -121,14 +129,14 @@ export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi,
   const state: MemoryState = { memory: undefined, maxPages };
   let result: Uint8Array | undefined;
   let failure: unknown;
+  let given: WebAssembly.Memory | undefined;
   try {
-    const instance = await instantiate(module, shim, meter);
+    // Inside the try: a memory V8 cannot reserve is the job's E_OUT_OF_MEMORY (classifyError).
+    given = shape && jobMemory.take(shape);
+    const instance = instantiate(module, shim, meter, given);
     meter.attach(instance.exports);
     const memory = instance.exports.memory;
     state.memory = memory instanceof WebAssembly.Memory ? memory : undefined;
-    // Before the module runs: what it writes into its memory (its input, its buffers) faults
-    // once per 2 MiB instead of once per 4 KiB page (shared/hugePages.ts).
-    if (state.memory !== undefined) adviseHugePages(state.memory.buffer, (maxPages ?? limits.maxMemoryPages) * WASM_PAGE_BYTES);
     shim.memory.attach(state.memory);
     meter.start(instance.exports);
     result = abi === 'run' ? callRun(instance, input, limits.maxOutputBytes, meter, options.outputStore) : callStart(instance, output);
@@ -163,6 +171,8 @@ export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi,
     memoryPages: state.memory === undefined ? undefined : state.memory.buffer.byteLength / WASM_PAGE_BYTES,
     maxMemoryPages: maxPages ?? limits.maxMemoryPages,
   };
+  // Nothing above refers to the memory: the output, log and files are copies.
+  if (given !== undefined && shape !== undefined) jobMemory.giveBack(given, shape);
   if (failure === undefined) return { ...ended, fuelUsed: meter.fuelUsed() };
   if (failure instanceof JobError) {
     failure.partial = ended;
@@ -200,9 +210,11 @@ function newShim(abi: Abi, input: Uint8Array, output: OutputSink, log: LogSink, 
  * link failure here means an artifact prepared otherwise: it is the module's failure (E_TRAP,
  * deterministic), with V8's message and no stack.
  */
-async function instantiate(module: WebAssembly.Module, shim: WasiShim, meter: Meter): Promise<WebAssembly.Instance> {
+function instantiate(module: WebAssembly.Module, shim: WasiShim, meter: Meter, memory: WebAssembly.Memory | undefined): WebAssembly.Instance {
+  const imports: WebAssembly.Imports = { [WASI_MODULE]: meter.meterImports(shim.imports()) };
+  if (memory !== undefined) imports[MEMORY_IMPORT.module] = { [MEMORY_IMPORT.name]: memory };
   try {
-    return await WebAssembly.instantiate(module, { [WASI_MODULE]: meter.meterImports(shim.imports()) });
+    return new WebAssembly.Instance(module, imports);
   } catch (error) {
     // A TypeError is V8 finding an import module that is not an object: a link failure too.
     if (error instanceof WebAssembly.LinkError || error instanceof TypeError) {
