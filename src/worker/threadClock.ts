@@ -28,8 +28,8 @@ function processNs(): number {
 
 /** The job thread's side: announce its clock, mark each job's start, read its own time. */
 export interface ThreadClock {
-  /** Records this thread's CPU time as the start of the current job's execution. */
-  markStart(): void;
+  /** Records this thread's CPU time as the start of the current job's execution, and returns it (ns, as `ownNs` reads it). */
+  markStart(): bigint;
   /** This thread's CPU time, ns. */
   ownNs(): bigint;
 }
@@ -46,7 +46,9 @@ export function threadClock(shared: SharedArrayBuffer | undefined): ThreadClock 
   }
   return {
     markStart: () => {
-      cells[START] = read();
+      const now = read();
+      cells[START] = now;
+      return BigInt(Math.round(now));
     },
     ownNs: () => BigInt(Math.round(read())),
   };

@@ -28,6 +28,8 @@ interface LoadedModule {
   maxPages: number | undefined;
   /** The memory the module imports (`memoryAsImport`), `undefined` for a module without one. */
   memory: MemoryShape | undefined;
+  /** The WASI functions the module imports: the only ones a job builds. */
+  wasiImports: string[];
 }
 
 /** The memory this thread's last job ended with, zeroed and given to the next job of its shape. */
@@ -77,7 +79,9 @@ async function loadModule(artifact: Uint8Array, maxPages: number): Promise<Loade
   const shape = memory && { initial: memory.initial, maximum: memory.maximum! };
   if (shape !== undefined) bytes = memoryAsImport(bytes, shape);
   try {
-    return { module: await WebAssembly.compile(bytes), maxPages: memory?.maximum, memory: shape };
+    const module = await WebAssembly.compile(bytes);
+    const wasiImports = WebAssembly.Module.imports(module).flatMap((entry) => (entry.module === WASI_MODULE && entry.kind === 'function' ? [entry.name] : []));
+    return { module, maxPages: memory?.maximum, memory: shape, wasiImports };
   } catch (error) {
     throw corrupted(`artifact module does not compile: ${(error as Error).message}`, error);
   }
@@ -91,8 +95,12 @@ export interface ExecuteOptions {
   env?: readonly string[];
   /** The files the job's directory starts with (names checked by the caller). */
   files?: readonly (readonly [string, Uint8Array])[];
-  /** Called once the module is compiled, just before the job's own execution starts. */
-  started?: () => void;
+  /**
+   * Called once the module is compiled, just before the job's own execution starts. It may
+   * return the reading of `cpuNs` it took there: the job's CPU-time clocks count from it
+   * (else `cpuNs` is read once more for them).
+   */
+  started?: () => bigint | undefined;
   /** CPU time of this thread, ns (the job's CPU-time clocks). Default: the process's. */
   cpuNs?: () => bigint;
   /** The job's fuel, at most `limits.maxFuel`. Default `limits.maxFuel`. */
@@ -120,12 +128,12 @@ export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi,
   if (input.byteLength > limits.maxInputBytes) {
     throw new JobError('E_TRAP', `input too large: ${input.byteLength} bytes, more than ${limits.maxInputBytes} bytes (maxInputBytes)`);
   }
-  const { module, maxPages, memory: shape } = await loadModuleCached(artifact, limits.maxMemoryPages);
-  options.started?.();
+  const { module, maxPages, memory: shape, wasiImports } = await loadModuleCached(artifact, limits.maxMemoryPages);
+  const cpuStartNs = options.started?.();
   const log = new LogSink(limits.maxLogBytes);
   const output = new OutputSink(limits.maxOutputBytes, abi === 'wasi' ? options.outputStore : undefined);
   const meter = new Meter(options.fuel ?? limits.maxFuel, limits.maxStackHeight);
-  const shim = newShim(abi, input, output, log, limits, options, meter);
+  const shim = newShim(abi, input, output, log, limits, options, meter, cpuStartNs);
   const state: MemoryState = { memory: undefined, maxPages };
   let result: Uint8Array | undefined;
   let failure: unknown;
@@ -133,7 +141,7 @@ export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi,
   try {
     // Inside the try: a memory V8 cannot reserve is the job's E_OUT_OF_MEMORY (classifyError).
     given = shape && jobMemory.take(shape);
-    const instance = instantiate(module, shim, meter, given);
+    const instance = instantiate(module, meter.meterImports(shim.imports(wasiImports)), given);
     meter.attach(instance.exports);
     const memory = instance.exports.memory;
     state.memory = memory instanceof WebAssembly.Memory ? memory : undefined;
@@ -182,7 +190,7 @@ export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi,
 }
 
 /** The job's WASI world: stdio (the `run` ABI's stdout is diagnostics, so it goes to the log), argv, environment, files; the bytes its calls move are charged to the job's fuel. */
-function newShim(abi: Abi, input: Uint8Array, output: OutputSink, log: LogSink, limits: ExecuteLimits, options: ExecuteOptions, meter: Meter): WasiShim {
+function newShim(abi: Abi, input: Uint8Array, output: OutputSink, log: LogSink, limits: ExecuteLimits, options: ExecuteOptions, meter: Meter, cpuStartNs: bigint | undefined): WasiShim {
   try {
     return new WasiShim({
       stdin: abi === 'wasi' ? input : new Uint8Array(0),
@@ -193,6 +201,7 @@ function newShim(abi: Abi, input: Uint8Array, output: OutputSink, log: LogSink, 
       files: options.files ?? [],
       fsLimits: limits,
       cpuNs: options.cpuNs ?? processCpuNs,
+      ...(cpuStartNs === undefined ? {} : { cpuStartNs }),
       charge: (bytes) => meter.chargeBytes(bytes),
       chargeItems: (items) => meter.chargeItems(items),
     });
@@ -204,14 +213,14 @@ function newShim(abi: Abi, input: Uint8Array, output: OutputSink, log: LogSink, 
 }
 
 /**
- * Instantiates the module against the shim, each import charged its call (`Meter.meterImports`).
+ * Instantiates the module against its WASI imports (each charged its call, `Meter.meterImports`) and its memory.
  * The instrumenter turned the start function into an export (`Meter.start` runs it metered), so
  * nothing of the module runs here. Prepare has linked every artifact against these imports, so a
  * link failure here means an artifact prepared otherwise: it is the module's failure (E_TRAP,
  * deterministic), with V8's message and no stack.
  */
-function instantiate(module: WebAssembly.Module, shim: WasiShim, meter: Meter, memory: WebAssembly.Memory | undefined): WebAssembly.Instance {
-  const imports: WebAssembly.Imports = { [WASI_MODULE]: meter.meterImports(shim.imports()) };
+function instantiate(module: WebAssembly.Module, wasi: WebAssembly.ModuleImports, memory: WebAssembly.Memory | undefined): WebAssembly.Instance {
+  const imports: WebAssembly.Imports = { [WASI_MODULE]: wasi };
   if (memory !== undefined) imports[MEMORY_IMPORT.module] = { [MEMORY_IMPORT.name]: memory };
   try {
     return new WebAssembly.Instance(module, imports);

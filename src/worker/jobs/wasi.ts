@@ -32,6 +32,8 @@ export interface WasiConfig {
   fsLimits?: FsLimits;
   /** CPU time of the job's thread, ns: the job's CPU-time clocks count from the job's start. Default: the process's. */
   cpuNs?: () => bigint;
+  /** The reading of `cpuNs` at the job's start, when the caller took one. Default: read at construction. */
+  cpuStartNs?: bigint;
   /**
    * Called with the bytes each call moves between linear memory and the host side (the job's fuel
    * meter); it throws to stop the job when it is out of fuel.
@@ -118,7 +120,7 @@ export class WasiShim {
     this.#cpuNs = config.cpuNs ?? processCpuNs;
     this.#charge = config.charge ?? (() => {});
     this.#chargeItems = config.chargeItems ?? (() => {});
-    this.#cpuStart = this.#cpuNs();
+    this.#cpuStart = config.cpuStartNs ?? this.#cpuNs();
     this.#stdin = { bytes: config.stdin, offset: 0 };
     this.fs = new MemoryFs(config.fsLimits ?? DEFAULT_EXECUTE_LIMITS, () => this.#realtime());
     this.#fds = new FdTable(this.fs);
@@ -138,15 +140,19 @@ export class WasiShim {
   }
 
   /**
-   * The `wasi_snapshot_preview1` import object; every preview 1 function is present. A call that
-   * returns nothing succeeded; a Fault (a bad guest pointer) or an FsError becomes its errno.
+   * The `wasi_snapshot_preview1` import object: the preview 1 functions among `names` (by
+   * default every one; a job passes those its module imports, so that no closure is made per job
+   * for the others). A call that returns nothing succeeded; a Fault (a bad guest pointer) or an
+   * FsError becomes its errno.
    */
-  imports(): Record<string, WasiFunction> {
+  imports(names: Iterable<string> = WASI_FUNCTIONS.keys()): Record<string, WasiFunction> {
     const own = this.#functions();
-    const files = new FileCalls({ memory: this.memory, fds: this.#fds, fs: this.fs, now: () => this.#realtime(), moved: (bytes) => this.#moved(bytes), worked: (items) => this.#worked(items) });
+    let files: FileCalls | undefined;
     const imports: Record<string, WasiFunction> = {};
-    for (const name of WASI_FUNCTIONS.keys()) {
-      const target = (Object.hasOwn(own, name) ? own : files) as unknown as Record<string, WasiFunction | undefined>;
+    for (const name of names) {
+      if (!WASI_FUNCTIONS.has(name)) continue;
+      // The file calls are made only for a module that imports one.
+      const target = (Object.hasOwn(own, name) ? own : (files ??= this.#fileCalls())) as unknown as Record<string, WasiFunction | undefined>;
       const fn = target[name];
       if (typeof fn !== 'function') throw new Error(`WASI shim has no ${name}`);
       imports[name] = (...args: never[]) => {
@@ -169,6 +175,10 @@ export class WasiShim {
       };
     }
     return imports;
+  }
+
+  #fileCalls(): FileCalls {
+    return new FileCalls({ memory: this.memory, fds: this.#fds, fs: this.fs, now: () => this.#realtime(), moved: (bytes) => this.#moved(bytes), worked: (items) => this.#worked(items) });
   }
 
   /**

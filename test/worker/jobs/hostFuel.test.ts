@@ -117,7 +117,7 @@ const TIGHT_LOOP = wat('(module (memory (export "memory") 1) (func (export "_sta
 async function rate(code: Uint8Array, pattern: Omit<Pattern, 'code'>, fuel: number): Promise<number> {
   const artifact = artifactOf(code);
   let start = 0;
-  const error = await execute(artifact, new Uint8Array(0), 'wasi', { ...DEFAULT_EXECUTE_LIMITS, maxFuel: fuel }, { ...pattern, fuel, cpuNs: () => BigInt(Math.round(threadNs())), started: () => (start = threadNs()) }).catch((e: unknown) => e);
+  const error = await execute(artifact, new Uint8Array(0), 'wasi', { ...DEFAULT_EXECUTE_LIMITS, maxFuel: fuel }, { ...pattern, fuel, cpuNs: () => BigInt(Math.round(threadNs())), started: () => { start = threadNs(); return undefined; } }).catch((e: unknown) => e);
   const ms = (threadNs() - start) / 1e6;
   if (!(error instanceof JobError) || error.code !== 'E_OUT_OF_FUEL') throw new Error(`expected E_OUT_OF_FUEL, got ${String(error)}: ${Buffer.from((error as JobError).partial?.output ?? []).toString()}`);
   return fuel / ms;
