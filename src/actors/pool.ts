@@ -349,11 +349,21 @@ export class Pool {
   /** An idle worker for `job`: a fresh one if it needs its own process; else a used one first, keeping fresh spares. */
   #pick(job: PoolJob): PoolWorker | undefined {
     let fresh: PoolWorker | undefined;
+    let used: PoolWorker | undefined;
+    let holding: PoolWorker | undefined;
+    // `#idle` is in the order the workers became idle: the last one seen is the one idle the
+    // shortest time, whose caches, compiled module and kept memory are the warmest.
     for (const worker of this.#idle) {
       if (!worker.used) fresh ??= worker;
-      else if (job.isolation === 'worker') return worker;
+      else if (job.isolation === 'worker') {
+        used = worker;
+        if (worker.holdsWhatNeeds(job)) holding = worker;
+      }
     }
-    return fresh;
+    // A job of `worker` isolation takes a worker that has run jobs before a spare (spares stay
+    // fresh for jobs that need one): first one whose dir holds its artifact (no copy), then the
+    // one idle the shortest time.
+    return holding ?? used ?? fresh;
   }
 
   #start(job: PoolJob, worker: PoolWorker): void {

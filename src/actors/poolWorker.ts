@@ -292,6 +292,11 @@ export class PoolWorker {
     this.actor.send({ type: 'RESULT' });
   }
 
+  /** Whether this worker's dir already holds what `job` needs (its populate would do no I/O). */
+  holdsWhatNeeds(job: PoolJob): boolean {
+    return this.#view !== undefined && job.ready?.(this.#view) === true;
+  }
+
   /**
    * Whether `job` can be sent now as this worker's next job (pipelining): it runs a job on a
    * ready dir its process cannot write, with none waiting behind it, and both keep `worker`

@@ -1,0 +1,79 @@
+// Which idle worker takes a job (Pool.#pick), on a simulated clock with worker handles that keep
+// the real contract (test/helpers/fakeWorkerHandle.ts): the one whose dir already holds what the
+// job needs, else the one idle the shortest time (its caches, module and memory the warmest), and
+// a spare only when no worker that ran jobs is idle.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { Pool } from '../../src/actors/pool.js';
+import { SimulatedClock } from '../../src/actors/clock.js';
+import type { WorkerKind } from '../../src/protocol/messages.js';
+import type { WorkerMachineOutput } from '../../src/machines/index.js';
+import { ALL_LAYERS, FakeJob, FakeWorkerHandle, recordingPoolEvents } from '../helpers/fakeWorkerHandle.js';
+
+async function settle(turns = 5): Promise<void> {
+  for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+async function twoUsedWorkers(t: { teardown(fn: () => unknown): void }) {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-pool-pick-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const handles: FakeWorkerHandle[] = [];
+  const exits: { id: string; output: WorkerMachineOutput }[] = [];
+  const pool = new Pool({
+    kind: 'execute',
+    size: 2,
+    maxQueue: 100,
+    supervisor: { backoff: { initialMs: 100, maxMs: 1_000, factor: 2 }, crashLoop: { maxFailures: 5, windowMs: 10_000 }, cooldownMs: 10_000 },
+    clock: new SimulatedClock(1_000_000),
+    readCpuMs: () => 0,
+    spawn: async (_kind: WorkerKind, id: string) => {
+      const dir = path.join(root, id);
+      fs.mkdirSync(dir);
+      const handle = new FakeWorkerHandle(id, dir, ALL_LAYERS);
+      handles.push(handle);
+      return handle;
+    },
+    events: recordingPoolEvents([], exits),
+  });
+  t.teardown(() => pool.stop());
+  await settle();
+  // Both run a job; the second handle answers first, so the first is the one idle the shortest time.
+  const first = [new FakeJob('warm-0'), new FakeJob('warm-1')];
+  for (const job of first) pool.submit(job);
+  await settle();
+  const [a, b] = first.map((job) => handles.find((handle) => handle.id === job.workers[0])!);
+  b!.answer();
+  await settle();
+  a!.answer();
+  await settle();
+  for (const job of first) t.true((await job.done).ok);
+  return { pool, a: a!, b: b! };
+}
+
+async function runOn(pool: Pool, job: FakeJob, handles: FakeWorkerHandle[]): Promise<string> {
+  pool.submit(job);
+  await settle();
+  const worker = job.workers[0]!;
+  handles.find((handle) => handle.id === worker)!.answer();
+  await settle();
+  await job.done;
+  return worker;
+}
+
+test('one job at a time goes to the worker idle the shortest time, not in turns', async (t) => {
+  const { pool, a, b } = await twoUsedWorkers(t);
+  const took: string[] = [];
+  for (let i = 0; i < 4; i++) took.push(await runOn(pool, new FakeJob(`serial-${i}`), [a, b]));
+  t.deepEqual(took, [a.id, a.id, a.id, a.id]);
+});
+
+test('a worker whose dir holds what the job needs is taken before one idle for less time', async (t) => {
+  const { pool, a, b } = await twoUsedWorkers(t);
+  const job = new FakeJob('affine');
+  job.ready = (worker) => worker.id === b.id;
+  t.is(await runOn(pool, job, [a, b]), b.id);
+  // With no dir holding what it needs, the next goes to the worker idle the shortest time: b again.
+  t.is(await runOn(pool, new FakeJob('any'), [a, b]), b.id);
+});
