@@ -5,7 +5,7 @@
  * One task in, one reply out (`ThreadReply`), buffers moved both ways, never cloned.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { execute, type ExecuteResult } from './jobs/execute.js';
+import { execute, jobMemory, type ExecuteResult } from './jobs/execute.js';
 import { JobError, type JobPartial } from '../shared/jobError.js';
 import { decodeJobConfig, encodeFileList, type JobConfig } from '../shared/jobFiles.js';
 import { threadClock, type ThreadClock } from './threadClock.js';
@@ -117,7 +117,11 @@ async function runJob(task: JobTask | WarmUpTask): Promise<Movable> {
 
 parentPort!.on('message', (task: JobTask | WarmUpTask) => {
   runJob(task).then(
-    ({ outcome, transfer, returned }) => parentPort!.postMessage({ ok: true, outcome, ...(returned === undefined ? {} : { returned }) } satisfies ThreadReply, transfer),
+    ({ outcome, transfer, returned }) => {
+      parentPort!.postMessage({ ok: true, outcome, ...(returned === undefined ? {} : { returned }) } satisfies ThreadReply, transfer);
+      // The reply is on its way: the job's memory is zeroed for the next one meanwhile.
+      jobMemory.scrub();
+    },
     (error: Error) => parentPort!.postMessage({ ok: false, message: String(error?.stack ?? error) } satisfies ThreadReply),
   );
 });

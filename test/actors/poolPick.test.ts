@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Pool } from '../../src/actors/pool.js';
 import { SimulatedClock } from '../../src/actors/clock.js';
 import type { WorkerKind } from '../../src/protocol/messages.js';
@@ -16,7 +16,7 @@ async function settle(turns = 5): Promise<void> {
   for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
-async function twoUsedWorkers(t: { teardown(fn: () => unknown): void }) {
+async function twoUsedWorkers(t: ExecutionContext) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-pool-pick-'));
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   const handles: FakeWorkerHandle[] = [];

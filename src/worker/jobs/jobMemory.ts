@@ -29,12 +29,11 @@ interface Kept {
  * that grew cannot shrink, so it is dropped; so is one above `MAX_KEPT_MEMORY_BYTES`. One memory is
  * kept per thread, and a thread runs one job at a time, so no two jobs ever hold the same memory.
  *
- * Zeroing happens after the job, on the next turn of the thread's loop (after its reply is
- * posted), or at the next `take` if that comes first.
+ * Zeroing happens after the job's reply is posted (`scrub`), or at the next `take` if nobody
+ * scrubbed it before.
  */
 export class JobMemory {
   #kept: Kept | undefined;
-  #zeroScheduled = false;
   /** Memories created and memories reused, for the tests and the bench. */
   readonly counts = { created: 0, reused: 0 };
 
@@ -60,21 +59,18 @@ export class JobMemory {
     const bytes = memory.buffer.byteLength;
     if (bytes !== shape.initial * WASM_PAGE_BYTES || bytes > MAX_KEPT_MEMORY_BYTES) return;
     this.#kept = { memory, shape, dirty: true };
-    if (this.#zeroScheduled) return;
-    this.#zeroScheduled = true;
-    setImmediate(() => {
-      this.#zeroScheduled = false;
-      const kept = this.#kept;
-      if (kept?.dirty) {
-        zero(kept.memory);
-        kept.dirty = false;
-      }
-    }).unref();
   }
 
-  /** Drops the kept memory. */
-  clear(): void {
-    this.#kept = undefined;
+  /**
+   * Zeroes the kept memory now, if a job left it written. The job thread calls it once it has
+   * posted a job's reply, off the reply's path; `take` zeroes it itself if no one did.
+   */
+  scrub(): void {
+    const kept = this.#kept;
+    if (kept?.dirty) {
+      zero(kept.memory);
+      kept.dirty = false;
+    }
   }
 }
 
