@@ -318,10 +318,15 @@ export class ArtifactGenerations {
   }
 }
 
+/** Artifact copies this process has made into worker dirs: each copy's number (`LinkedArtifact.copy`). */
+let artifactCopies = 0;
+
 /** An execute job: the artifact copied into the worker dir, input in, output out. */
 export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
   readonly kind = 'execute' as const;
   readonly request: PoolJob['request'];
+  /** The request's header: `populate` names the dir's copy of the artifact in it. */
+  readonly #header: ExecuteRequest;
   #pinned = false;
   /** Inode of the cache file this job's artifact came from: a recovery must not delete a newer one. */
   linkedIno: number | undefined;
@@ -342,6 +347,7 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     super(common);
     const header: ExecuteRequest = { abi, limits, cpuTimeLimitMs: common.cpuTimeLimitMs, isolation: common.isolation, fuel };
     if (common.compileTimeoutMs !== undefined) header.compileTimeoutMs = common.compileTimeoutMs;
+    this.#header = header;
     let body: FrameBody = input.bytes;
     if (config !== undefined) {
       // argv, environment and files travel after the input, as raw bytes: written part by part, not copied together.
@@ -378,6 +384,7 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
       // not change it (a read-only dir), or the clear step after the last job checked the
       // copy's inode. No copy, unlink or stat for this job.
       this.linkedIno = kept.cacheIno;
+      this.#header.artifactCopy = kept.copy;
       return undefined;
     }
     return this.#copyIn(worker, kept, generation);
@@ -398,7 +405,8 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
         copyArtifact(worker.hostDir, source).then(async () => (await fsp.lstat(path.join(worker.hostDir, WorkerDirFile.artifact))).ino),
       ]);
       this.linkedIno = cacheIno;
-      worker.linked = { key: this.artifactKey, ino, cacheIno, generation };
+      worker.linked = { key: this.artifactKey, ino, cacheIno, generation, copy: ++artifactCopies };
+      this.#header.artifactCopy = worker.linked.copy;
     } catch (cause) {
       this.#unpin();
       throw new MissingArtifactError(`cannot copy artifact ${this.artifactKey}: ${(cause as Error).message}`, {

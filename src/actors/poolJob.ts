@@ -16,6 +16,8 @@ export interface LinkedArtifact {
   cacheIno: number;
   /** The cache's generation of `key` when it was copied (see `ArtifactGenerations`). */
   generation: number;
+  /** This copy's number, never given to another copy by this process (`ExecuteRequest.artifactCopy`). */
+  copy: number;
 }
 
 /** The worker a job runs on, as the job sees it: one object per worker, for its whole life. */

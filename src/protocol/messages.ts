@@ -190,6 +190,12 @@ export interface ExecuteRequest extends JobRequestIsolation {
   inputBytes?: number;
   /** The job's fuel, at most `limits.maxFuel`. */
   fuel: number;
+  /**
+   * Which copy of the artifact the worker dir holds: the host never gives two copies one number
+   * (and replaces a copy only by another). The worker may keep the file open while jobs name the
+   * same copy, and read it again from there.
+   */
+  artifactCopy?: number;
 }
 
 /** What an execute job ended with, success or failure while running; the body holds the bytes. */

@@ -163,22 +163,57 @@ function executeBody(result: ExecuteEnd, returned: ArrayBuffer[] = []): ReplyBod
   return { parts: all.filter((part) => part.byteLength > 0), release: [...returned, ...all.map((part) => part.buffer as ArrayBuffer)] };
 }
 
+/**
+ * The dir's `artifact`, kept open while jobs name the same copy of it (`artifactCopy`): each job
+ * reads it again with one positioned read, instead of an open (a path walk under Landlock), a
+ * stat, a read and a close. A read still sees the file as it is now, so a copy changed in place
+ * is found by the job thread's checks as before (E_CORRUPTED_ARTIFACT).
+ */
+let openArtifact: { copy: number; fd: number; size: number } | undefined;
+
+function closeArtifact(): void {
+  if (openArtifact === undefined) return;
+  const { fd } = openArtifact;
+  openArtifact = undefined;
+  fs.closeSync(fd);
+}
+
 /** The artifact's bytes, read into a pooled buffer (a large module is not fresh memory at every job). */
-function readArtifact(file: string): Buffer {
+function readArtifact(file: string, copy: number | undefined): Buffer {
+  if (copy !== undefined && openArtifact?.copy === copy) {
+    try {
+      return readFrom(openArtifact.fd, openArtifact.size);
+    } catch (error) {
+      closeArtifact();
+      throw error;
+    }
+  }
+  closeArtifact();
   const fd = fs.openSync(file, fs.constants.O_RDONLY);
+  let kept = false;
   try {
     const size = fs.fstatSync(fd).size;
-    const out = pool.take(size);
-    let filled = 0;
-    while (filled < size) {
-      const n = fs.readSync(fd, out, filled, size - filled, filled);
-      if (n === 0) break;
-      filled += n;
+    const bytes = readFrom(fd, size);
+    if (copy !== undefined) {
+      openArtifact = { copy, fd, size };
+      kept = true;
     }
-    return filled === size ? out : out.subarray(0, filled);
+    return bytes;
   } finally {
-    fs.closeSync(fd);
+    if (!kept) fs.closeSync(fd);
   }
+}
+
+/** `size` bytes of `fd` from its start (fewer if it ends first), into a pooled buffer. */
+function readFrom(fd: number, size: number): Buffer {
+  const out = pool.take(size);
+  let filled = 0;
+  while (filled < size) {
+    const n = fs.readSync(fd, out, filled, size - filled, filled);
+    if (n === 0) break;
+    filled += n;
+  }
+  return filled === size ? out : out.subarray(0, filled);
 }
 
 /** The header fields that say how the body of an execute reply divides. */
@@ -203,7 +238,7 @@ export async function runExecute(
 ): Promise<{ reply: ExecuteReply; body?: ReplyBody }> {
   let artifact: Buffer;
   try {
-    artifact = readArtifact(path.join(info.dir, WorkerDirFile.artifact));
+    artifact = readArtifact(path.join(info.dir, WorkerDirFile.artifact), request.artifactCopy);
   } catch (error) {
     const failure = { code: 'E_CORRUPTED_ARTIFACT', message: `cannot read the artifact: ${(error as Error).message}`, deterministic: false };
     return { reply: failed(failure, usage()) };
