@@ -2,42 +2,16 @@
 // the real contract (test/helpers/fakeWorkerHandle.ts): the one whose dir already holds what the
 // job needs, else the one idle the shortest time (its caches, module and memory the warmest), and
 // a spare only when no worker that ran jobs is idle.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { Pool } from '../../src/actors/pool.js';
-import { SimulatedClock } from '../../src/actors/clock.js';
-import type { WorkerKind } from '../../src/protocol/messages.js';
-import type { WorkerMachineOutput } from '../../src/machines/index.js';
-import { ALL_LAYERS, FakeJob, FakeWorkerHandle, recordingPoolEvents } from '../helpers/fakeWorkerHandle.js';
+import type { Pool } from '../../src/actors/pool.js';
+import { FakeJob, FakeWorkerHandle, fakePool } from '../helpers/fakeWorkerHandle.js';
 
 async function settle(turns = 5): Promise<void> {
   for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
 async function twoUsedWorkers(t: ExecutionContext) {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-pool-pick-'));
-  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
-  const handles: FakeWorkerHandle[] = [];
-  const exits: { id: string; output: WorkerMachineOutput }[] = [];
-  const pool = new Pool({
-    kind: 'execute',
-    size: 2,
-    maxQueue: 100,
-    supervisor: { backoff: { initialMs: 100, maxMs: 1_000, factor: 2 }, crashLoop: { maxFailures: 5, windowMs: 10_000 }, cooldownMs: 10_000 },
-    clock: new SimulatedClock(1_000_000),
-    readCpuMs: () => 0,
-    spawn: async (_kind: WorkerKind, id: string) => {
-      const dir = path.join(root, id);
-      fs.mkdirSync(dir);
-      const handle = new FakeWorkerHandle(id, dir, ALL_LAYERS);
-      handles.push(handle);
-      return handle;
-    },
-    events: recordingPoolEvents([], exits),
-  });
-  t.teardown(() => pool.stop());
+  const { pool, handles } = fakePool(t, { size: 2 });
   await settle();
   // Both run a job; the second handle answers first, so the first is the one idle the shortest time.
   const first = [new FakeJob('warm-0'), new FakeJob('warm-1')];

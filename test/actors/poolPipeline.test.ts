@@ -3,47 +3,18 @@
 // as the worker's line does). With every worker busy, the head of the queue is sent to a running
 // worker as its next job; a next job that never started is handed back, never failed or lost.
 // The same paths run end to end with real sandboxed workers in test/host/pipelining.test.ts.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import test from 'ava';
-import { Pool } from '../../src/actors/pool.js';
-import { SimulatedClock } from '../../src/actors/clock.js';
-import type { WorkerKind } from '../../src/protocol/messages.js';
-import type { WorkerMachineOutput } from '../../src/machines/index.js';
-import { ALL_LAYERS, FakeJob, FakeWorkerHandle, recordingPoolEvents } from '../helpers/fakeWorkerHandle.js';
+import { ALL_LAYERS, FakeJob, FakeWorkerHandle, fakePool } from '../helpers/fakeWorkerHandle.js';
 
 async function settle(turns = 5): Promise<void> {
   for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
 function setup(t: { teardown(fn: () => unknown): void }, options: { size?: number; writableDir?: boolean } = {}) {
-  const clock = new SimulatedClock(1_000_000);
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-pool-pipeline-'));
-  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
-  const handles: FakeWorkerHandle[] = [];
-  const exits: { id: string; output: WorkerMachineOutput }[] = [];
-  const states: string[] = [];
   const layers = options.writableDir ? { ...ALL_LAYERS, pivotRoot: false, landlock: false } : ALL_LAYERS;
-  const pool = new Pool({
-    kind: 'execute',
-    size: options.size ?? 1,
-    maxQueue: 100,
-    supervisor: { backoff: { initialMs: 100, maxMs: 1_000, factor: 2 }, crashLoop: { maxFailures: 5, windowMs: 10_000 }, cooldownMs: 10_000 },
-    clock,
-    readCpuMs: () => 0,
-    spawn: async (_kind: WorkerKind, id: string) => {
-      const dir = path.join(root, id);
-      fs.mkdirSync(dir);
-      const handle = new FakeWorkerHandle(id, dir, layers);
-      handles.push(handle);
-      return handle;
-    },
-    events: recordingPoolEvents(states, exits),
-  });
-  t.teardown(() => pool.stop());
-  const resubmit = (job: FakeJob) => pool.submit(job);
-  return { pool, clock, handles, exits, states, resubmit };
+  const fake = fakePool(t, { size: options.size ?? 1, layers });
+  const resubmit = (job: FakeJob) => fake.pool.submit(job);
+  return { ...fake, resubmit };
 }
 
 const sent = (handle: FakeWorkerHandle) => handle.received.map((header) => (header as { jobId: string }).jobId);

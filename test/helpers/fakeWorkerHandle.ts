@@ -5,23 +5,27 @@
  * does with them (order, deadlines, timeouts, deaths, spares) is then the pool's own logic,
  * on a simulated clock. The real-worker tests (test/host) check the same paths end to end.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { WorkerDiedError, type WardenError } from '../../src/errors.js';
+import { Pool } from '../../src/actors/pool.js';
+import { SimulatedClock } from '../../src/actors/clock.js';
 import type { Frame, FrameBody } from '../../src/protocol/frame.js';
-import type { SandboxLayers } from '../../src/protocol/messages.js';
+import type { SandboxLayers, WorkerKind } from '../../src/protocol/messages.js';
 import type { WorkerHandle, WorkerHandleExit } from '../../src/actors/workerHandle.js';
 import type { WorkerProcess } from '../../src/actors/workerProcess.js';
 import type { Isolation, JobWorker, PoolJob } from '../../src/actors/poolJob.js';
 import type { Priority } from '../../src/actors/jobQueue.js';
 import type { JobFailureReason, WorkerMachineOutput } from '../../src/machines/index.js';
 import type { PoolWorker } from '../../src/actors/poolWorker.js';
-import type { PoolEvents } from '../../src/actors/pool.js';
 
 // The real process must keep satisfying the interface the pool depends on.
 const _real: (process: WorkerProcess) => WorkerHandle = (process) => process;
 void _real;
 
 /** Pool events that record each worker's states (`id:state`) and exits, for a test to read. */
-export function recordingPoolEvents(states: string[], exits: { id: string; output: WorkerMachineOutput }[]): PoolEvents {
+export function recordingPoolEvents(states: string[], exits: { id: string; output: WorkerMachineOutput }[]): ConstructorParameters<typeof Pool>[0]['events'] {
   return {
     workerSpawned: () => {},
     workerState: (worker: PoolWorker) => states.push(`${worker.id}:${worker.state}`),
@@ -206,4 +210,35 @@ export class FakeJob implements PoolJob {
     this.outcome = outcome;
     this.#settle(outcome);
   }
+}
+
+/**
+ * An execute pool of `size` workers on fake handles in a temp dir (removed at teardown), on a
+ * simulated clock: the handles in spawn order, the workers' states and exits as recorded.
+ */
+export function fakePool(t: { teardown(fn: () => unknown): void }, { size = 1, layers = ALL_LAYERS }: { size?: number; layers?: SandboxLayers } = {}) {
+  const clock = new SimulatedClock(1_000_000);
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-fake-pool-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const handles: FakeWorkerHandle[] = [];
+  const exits: { id: string; output: WorkerMachineOutput }[] = [];
+  const states: string[] = [];
+  const pool = new Pool({
+    kind: 'execute',
+    size,
+    maxQueue: 100,
+    supervisor: { backoff: { initialMs: 100, maxMs: 1_000, factor: 2 }, crashLoop: { maxFailures: 5, windowMs: 10_000 }, cooldownMs: 10_000 },
+    clock,
+    readCpuMs: () => 0,
+    spawn: async (_kind: WorkerKind, id: string) => {
+      const dir = path.join(root, id);
+      fs.mkdirSync(dir);
+      const handle = new FakeWorkerHandle(id, dir, layers);
+      handles.push(handle);
+      return handle;
+    },
+    events: recordingPoolEvents(states, exits),
+  });
+  t.teardown(() => pool.stop());
+  return { pool, clock, handles, exits, states };
 }
