@@ -1,6 +1,7 @@
 /**
- * Rewrites the limits of memories and tables in place of their declared ones. Only the limits
- * bytes and the size of the sections holding them change; every other byte is copied as is.
+ * Rewrites of a module: the limits of memories and tables in place of their declared ones (only
+ * the limits bytes and the size of the sections holding them change; every other byte is copied
+ * as is), and its memory turned into an import.
  */
 import { encodeU32, ExternalKind, readSections, SectionId, sectionReader, type Limits, type Section } from './wasmReader.js';
 
@@ -54,24 +55,6 @@ export function clampLimits(bytes: Uint8Array, sections: readonly Section[], cla
 }
 
 /**
- * The memory limits of a module whose memory section was already checked by `prevalidate`,
- * clamped to `maxPages` (the execute limit may be lower than the one the module was prepared under).
- * Returns the possibly rewritten module and its memory limits, `undefined` for a module without memory.
- */
-export function clampMemory(bytes: Uint8Array, maxPages: number): { bytes: Uint8Array; memory: Limits | undefined } {
-  const sections = readSections(bytes);
-  const section = sections.find((s) => s.id === SectionId.memory);
-  if (section === undefined) return { bytes, memory: undefined };
-  const reader = sectionReader(bytes, section);
-  if (reader.u32() === 0) return { bytes, memory: undefined };
-  const start = reader.offset;
-  const limits = reader.limits();
-  const clamp: Clamp = { start, end: reader.offset, limits, limit: maxPages };
-  const maximum = Math.min(limits.maximum ?? Infinity, maxPages);
-  return { bytes: clampLimits(bytes, sections, [clamp]), memory: { initial: limits.initial, maximum, flags: 0x01 } };
-}
-
-/**
  * The module without its section of `id` (a known, non-custom one), or `bytes` itself when it has
  * none. Removing the start section leaves every index of the module as it was.
  */
@@ -93,17 +76,23 @@ function encodeName(name: string): number[] {
 }
 
 /**
- * The module with its one defined memory turned into an import of the same limits
- * (`MEMORY_IMPORT`), so that a job's memory can be given to it rather than created by it. Memory
- * indices do not move (the module imports no other memory: `prevalidate` allows function imports
- * only), nor does any function index (a memory import is not a function); the data segments are
- * still written into that memory at instantiation. `bytes` must be a module `clampMemory` has
- * returned with a memory, of at most one 32-bit unshared memory (as `prevalidate` checked).
+ * The module with its one defined memory turned into an import (`MEMORY_IMPORT`) of the same
+ * initial size and a maximum clamped to `maxPages` (the execute limit may be lower than the one
+ * the module was prepared under; a missing maximum becomes `maxPages`), so that a job's memory
+ * can be given to it rather than created by it; and that memory's limits, `undefined` (and
+ * `bytes` itself) for a module without memory. Memory indices do not move (the module imports no
+ * other memory: `prevalidate` allows function imports only), nor does any function index (a
+ * memory import is not a function); the data segments are still written into that memory at
+ * instantiation. `bytes` must have passed `prevalidate` (at most one 32-bit unshared memory).
  */
-export function memoryAsImport(bytes: Uint8Array, memory: { initial: number; maximum: number }): Uint8Array {
+export function memoryAsImport(bytes: Uint8Array, maxPages: number): { bytes: Uint8Array; memory: { initial: number; maximum: number } | undefined } {
   const sections = readSections(bytes);
   const memorySection = sections.find((s) => s.id === SectionId.memory);
-  if (memorySection === undefined) throw new Error('memoryAsImport: the module defines no memory');
+  if (memorySection === undefined) return { bytes, memory: undefined };
+  const reader = sectionReader(bytes, memorySection);
+  if (reader.u32() === 0) return { bytes, memory: undefined };
+  const declared = reader.limits();
+  const memory = { initial: declared.initial, maximum: Math.min(declared.maximum ?? Infinity, maxPages) };
   const entry = [
     ...encodeName(MEMORY_IMPORT.module),
     ...encodeName(MEMORY_IMPORT.name),
@@ -123,9 +112,9 @@ export function memoryAsImport(bytes: Uint8Array, memory: { initial: number; max
     const type = sections.find((s) => s.id === SectionId.type);
     importAt = importEnd = type?.end ?? sections[0]!.start;
   } else {
-    const reader = sectionReader(bytes, imports);
-    const count = reader.u32();
-    const rest = bytes.subarray(reader.offset, imports.end);
+    const importReader = sectionReader(bytes, imports);
+    const count = importReader.u32();
+    const rest = bytes.subarray(importReader.offset, imports.end);
     const head = [...encodeU32(count + 1)];
     const size = head.length + rest.byteLength + entry.length;
     importSection = [Uint8Array.from([SectionId.import, ...encodeU32(size), ...head]), rest, Uint8Array.from(entry)];
@@ -134,10 +123,11 @@ export function memoryAsImport(bytes: Uint8Array, memory: { initial: number; max
   }
   // The import section comes before the memory section: copy up to it, the new import section,
   // what lies between, then everything after the memory section.
-  return Buffer.concat([
+  const rewritten = Buffer.concat([
     bytes.subarray(0, importAt),
     ...importSection,
     bytes.subarray(importEnd, memorySection.start),
     bytes.subarray(memorySection.end),
   ]);
+  return { bytes: rewritten, memory };
 }

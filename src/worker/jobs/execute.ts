@@ -5,7 +5,7 @@ import { JobError, type JobPartial } from '../../shared/jobError.js';
 import { WASM_PAGE_BYTES, type ExecuteLimits } from '../../shared/limits.js';
 import { FsError } from './memoryFs.js';
 import { Meter } from './meter.js';
-import { clampMemory, MEMORY_IMPORT, memoryAsImport } from '../../shared/rewrite.js';
+import { MEMORY_IMPORT, memoryAsImport } from '../../shared/rewrite.js';
 import { JobMemory, type MemoryShape } from './jobMemory.js';
 import { placeInput, readOutput, runExports } from './runAbi.js';
 import { LogSink, OutputSink } from './sinks.js';
@@ -67,7 +67,8 @@ async function loadModule(artifact: Uint8Array, maxPages: number): Promise<Loade
   }
   let memory;
   try {
-    ({ bytes, memory } = clampMemory(bytes, maxPages));
+    // The job's memory is given to the module rather than made by it, so that it can be reused.
+    ({ bytes, memory } = memoryAsImport(bytes, maxPages));
   } catch (error) {
     // The checksum held, yet the module does not parse: only a prepare bug or an old format does that.
     throw corrupted(`artifact module does not parse: ${(error as Error).message}`, error);
@@ -75,13 +76,10 @@ async function loadModule(artifact: Uint8Array, maxPages: number): Promise<Loade
   if (memory !== undefined && memory.initial > maxPages) {
     throw new JobError('E_OUT_OF_MEMORY', `memory starts with ${memory.initial} pages, more than ${maxPages} pages (maxMemoryPages)`);
   }
-  // The job's memory is given to the module rather than made by it, so that it can be reused.
-  const shape = memory && { initial: memory.initial, maximum: memory.maximum! };
-  if (shape !== undefined) bytes = memoryAsImport(bytes, shape);
   try {
     const module = await WebAssembly.compile(bytes);
     const wasiImports = WebAssembly.Module.imports(module).flatMap((entry) => (entry.module === WASI_MODULE && entry.kind === 'function' ? [entry.name] : []));
-    return { module, maxPages: memory?.maximum, memory: shape, wasiImports };
+    return { module, maxPages: memory?.maximum, memory, wasiImports };
   } catch (error) {
     throw corrupted(`artifact module does not compile: ${(error as Error).message}`, error);
   }

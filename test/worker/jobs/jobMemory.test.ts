@@ -99,14 +99,17 @@ test.serial('a memory above the kept bound is not kept', async (t) => {
   t.is(jobMemory.counts.created, created + 2);
 });
 
-test('memoryAsImport: the memory becomes an import of the same limits, and nothing else moves', (t) => {
+test('memoryAsImport: the memory becomes an import of the same limits (its maximum clamped), and nothing else moves', (t) => {
   const module = wat(`(module
     (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
     (memory (export "memory") 2 7)
     (data (i32.const 8) "abc")
     (func $seven (result i32) (i32.const 7))
     (func (export "f") (result i32) (i32.add (call $seven) (i32.load8_u (i32.const 9)))))`);
-  const rewritten = memoryAsImport(module, { initial: 2, maximum: 7 });
+  const { bytes: rewritten, memory: limits } = memoryAsImport(module, 100);
+  t.deepEqual(limits, { initial: 2, maximum: 7 });
+  // Below the declared maximum, the execute limit is the import's maximum.
+  t.deepEqual(memoryAsImport(module, 5).memory, { initial: 2, maximum: 5 });
   const compiled = new WebAssembly.Module(rewritten);
   t.deepEqual(
     WebAssembly.Module.imports(compiled).map(({ module, name, kind }) => `${module}.${name}:${kind}`),
@@ -128,7 +131,10 @@ test('memoryAsImport: the memory becomes an import of the same limits, and nothi
 
 test('memoryAsImport: a module without imports or types gets an import section in its place', (t) => {
   const module = wat('(module (memory (export "memory") 1) (data (i32.const 0) "x"))');
-  const compiled = new WebAssembly.Module(memoryAsImport(module, { initial: 1, maximum: 4 }));
+  const { bytes, memory: limits } = memoryAsImport(module, 4);
+  // No declared maximum: the execute limit is the maximum.
+  t.deepEqual(limits, { initial: 1, maximum: 4 });
+  const compiled = new WebAssembly.Module(bytes);
   const memory = new WebAssembly.Memory({ initial: 1, maximum: 4 });
   new WebAssembly.Instance(compiled, { [MEMORY_IMPORT.module]: { [MEMORY_IMPORT.name]: memory } });
   t.is(new Uint8Array(memory.buffer)[0], 'x'.charCodeAt(0));
