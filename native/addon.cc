@@ -9,6 +9,12 @@
 //   probeSyscall(name)    errno name of one dangerous syscall tried with harmless arguments
 //   threadCpuClock()      the CPU-time clock of the calling thread (a clockid any thread can read)
 //   cpuClockNs(clock)     that clock's reading, ns
+//   runGuarded(fn, cpuNs, wallNs, graceNs)
+//                         calls fn() on this (the main) thread under a watchdog thread that stops it
+//                         (V8 TerminateExecution) once this thread's CPU time passes cpuNs or the
+//                         wall-clock time wallNs: 0 when fn returned, 1 (CPU) or 2 (wall) when it
+//                         was stopped. A job that does not stop within graceNs ends the process.
+//   setStackLimit(bytes)  the V8 stack limit of this thread, `bytes` below the caller's frame
 //   adviseHugePages(buffer[, reservedBytes])
 //                         madvise(MADV_HUGEPAGE) on the whole 2 MiB pages inside a big buffer
 //                         not yet touched (or a wasm memory's reservation): one fault per 2 MiB
@@ -46,7 +52,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <v8.h>
+
 #include <algorithm>
+#include <condition_variable>
+#include <thread>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -670,6 +680,169 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// ---- runGuarded: a job on the main thread, stopped past its CPU or wall-clock limit ----------
+//
+// An execute worker runs its job on its main thread (no thread hop per job). What stops code
+// that does not cooperate is V8's TerminateExecution, which another thread may call: a watchdog
+// thread, started on the first guarded call, sleeps until the earliest moment the running call
+// could pass a limit (this thread's CPU time cannot grow faster than the wall clock), reads the
+// clocks and terminates the call past either. The main thread cancels the termination once the
+// call has unwound (as node's vm timeout does) and carries on with the next job.
+struct Guard {
+  std::mutex mu;
+  std::condition_variable wake;
+  bool running = false;
+  bool parked = false;      // the watchdog waits for a call with no deadline
+  uint64_t serial = 0;      // which call the fields below are about
+  int reason = 0;           // 1 CPU, 2 wall; set once per call by the watchdog
+  uint64_t stoppedAt = 0;   // monotonic ns of the termination
+  clockid_t cpuClock = 0;
+  int64_t cpuStart = 0, wallStart = 0, cpuLimit = 0, wallLimit = 0, grace = 0;
+  int64_t wakeAt = INT64_MAX;  // when the watchdog will look next (monotonic ns)
+  v8::Isolate* isolate = nullptr;
+  bool started = false;
+};
+
+Guard& TheGuard() {
+  static Guard* guard = new Guard();  // process lifetime: the watchdog never exits
+  return *guard;
+}
+
+int64_t ClockNs(clockid_t clock) {
+  struct timespec ts;
+  clock_gettime(clock, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+void Watchdog() {
+  Guard& g = TheGuard();
+  std::unique_lock<std::mutex> lock(g.mu);
+  for (;;) {
+    if (!g.running) {
+      g.wakeAt = INT64_MAX;
+      g.parked = true;
+      g.wake.wait(lock, [&g] { return g.running; });
+      g.parked = false;
+    }
+    int64_t now = ClockNs(CLOCK_MONOTONIC);
+    int64_t next;
+    if (g.reason != 0) {
+      // Stopped, not yet unwound: V8 acts on a termination at its next check, and a garbage
+      // collection run by a memory growth can swallow the request, so it is asked again every
+      // 10 ms. Past the grace the process ends; the host sees the death.
+      if (now - static_cast<int64_t>(g.stoppedAt) > g.grace) {
+        static const char kMessage[] = "warden worker: a job did not stop when terminated\n";
+        ssize_t ignored = write(2, kMessage, sizeof kMessage - 1);
+        (void)ignored;
+        _exit(75);
+      }
+      g.isolate->TerminateExecution();
+      next = now + 10000000;
+    } else {
+      int64_t cpuLeft = g.cpuLimit - (ClockNs(g.cpuClock) - g.cpuStart);
+      int64_t wallLeft = g.wallLimit - (now - g.wallStart);
+      if (cpuLeft < 0 || wallLeft < 0) {
+        g.reason = cpuLeft < 0 ? 1 : 2;
+        g.stoppedAt = static_cast<uint64_t>(now);
+        g.isolate->TerminateExecution();
+        next = now + 10000000;
+      } else {
+        next = now + std::max<int64_t>(std::min(cpuLeft, wallLeft), 200000);
+      }
+    }
+    g.wakeAt = next;
+    g.wake.wait_for(lock, std::chrono::nanoseconds(next - now));
+  }
+}
+
+int64_t NsArg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || !info[i].IsNumber()) return -1;
+  double value = info[i].As<Napi::Number>().DoubleValue();
+  return value > 0 && value < 9.2e18 ? static_cast<int64_t>(value) : -1;
+}
+
+Napi::Value RunGuarded(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t cpuLimit = NsArg(info, 1), wallLimit = NsArg(info, 2), grace = NsArg(info, 3);
+  if (info.Length() < 4 || !info[0].IsFunction() || cpuLimit < 0 || wallLimit < 0 || grace < 0) {
+    Napi::TypeError::New(env, "runGuarded(fn, cpuNs, wallNs, graceNs) needs a function and three positive numbers").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Guard& g = TheGuard();
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  clockid_t cpuClock;
+  if (pthread_getcpuclockid(pthread_self(), &cpuClock) != 0) {
+    Napi::Error::New(env, "pthread_getcpuclockid failed").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  {
+    std::lock_guard<std::mutex> lock(g.mu);
+    if (g.running) {
+      Napi::Error::New(env, "runGuarded: a guarded call is already running").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (!g.started) {
+      std::thread(Watchdog).detach();
+      g.started = true;
+    }
+    g.isolate = isolate;
+    g.cpuClock = cpuClock;
+    g.cpuStart = ClockNs(cpuClock);
+    g.wallStart = ClockNs(CLOCK_MONOTONIC);
+    g.cpuLimit = cpuLimit;
+    g.wallLimit = wallLimit;
+    g.grace = grace;
+    g.reason = 0;
+    g.serial++;
+    g.running = true;
+    // A watchdog asleep until a later moment than this call's first possible deadline is woken;
+    // one that will look in time anyway is not (no wake-up per job in a stream of short jobs).
+    if (g.parked || g.wakeAt > g.wallStart + std::min(cpuLimit, wallLimit)) g.wake.notify_one();
+  }
+  napi_value fnValue = info[0];
+  v8::Local<v8::Value> fnLocal;
+  static_assert(sizeof fnLocal == sizeof fnValue, "napi_value is a v8::Local");
+  memcpy(static_cast<void*>(&fnLocal), &fnValue, sizeof fnValue);
+  int reason;
+  bool terminated;
+  {
+    v8::TryCatch tryCatch(isolate);
+    v8::MaybeLocal<v8::Value> result = fnLocal.As<v8::Function>()->Call(isolate->GetCurrentContext(), v8::Undefined(isolate), 0, nullptr);
+    (void)result;
+    {
+      std::lock_guard<std::mutex> lock(g.mu);
+      g.running = false;
+      reason = g.reason;
+      g.reason = 0;
+    }
+    terminated = tryCatch.HasTerminated();
+    // A termination asked for as the call returned may still be pending: cancelled either way.
+    if (terminated || reason != 0) isolate->CancelTerminateExecution();
+    if (tryCatch.HasCaught() && !terminated) {
+      tryCatch.ReThrow();
+      return env.Undefined();
+    }
+  }
+  // Terminated with no reason of ours (node stopping the thread): reported as a wall stop.
+  if (terminated && reason == 0) reason = 2;
+  return Napi::Number::New(env, reason);
+}
+
+// A thread's V8 stack limit: `bytes` below this frame. A worker thread's is set by node from its
+// stack size; the main thread's is V8's default (about 1 MiB) unless set here.
+Napi::Value SetStackLimit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t bytes = NsArg(info, 0);
+  if (bytes < 64 * 1024) {
+    Napi::TypeError::New(env, "setStackLimit(bytes) needs at least 64 KiB").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  volatile char here = 0;
+  uintptr_t top = reinterpret_cast<uintptr_t>(&here);
+  v8::Isolate::GetCurrent()->SetStackLimit(top - static_cast<uintptr_t>(bytes));
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("keptBuffer", Napi::Function::New(env, KeptBuffer, "keptBuffer"));
   exports.Set("keptIdleBytes", Napi::Function::New(env, KeptIdleBytes, "keptIdleBytes"));
@@ -684,6 +857,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeSyscall", Napi::Function::New(env, ProbeSyscall, "probeSyscall"));
   exports.Set("threadCpuClock", Napi::Function::New(env, ThreadCpuClock, "threadCpuClock"));
   exports.Set("cpuClockNs", Napi::Function::New(env, CpuClockNs, "cpuClockNs"));
+  exports.Set("runGuarded", Napi::Function::New(env, RunGuarded, "runGuarded"));
+  exports.Set("setStackLimit", Napi::Function::New(env, SetStackLimit, "setStackLimit"));
   return exports;
 }
 

@@ -209,9 +209,9 @@ struct options {
 	size_t n_binds;
 	const char *cgroups[MAX_CGROUPS];
 	size_t n_cgroups;
-	uint64_t rlimit_data, rlimit_fsize, rlimit_nofile, rlimit_nproc, nice;
+	uint64_t rlimit_data, rlimit_fsize, rlimit_nofile, rlimit_nproc, rlimit_stack, nice;
 	uint64_t cgroup_memory, cgroup_pids;
-	bool has_rlimit_data, has_rlimit_fsize, has_rlimit_nproc, has_nice;
+	bool has_rlimit_data, has_rlimit_fsize, has_rlimit_nproc, has_rlimit_stack, has_nice;
 	bool has_cgroup_memory, has_cgroup_pids;
 	bool no_userns, no_pivot_root, no_netns, no_landlock, no_seccomp;
 	char **node_argv; /* NODE, NODE_ARGS..., NULL: a tail of argv */
@@ -352,6 +352,8 @@ static void parse_run_args(int argc, char **argv, struct options *o)
 			parse_rlimit(argc, argv, &i, &o->rlimit_data, &o->has_rlimit_data, 1);
 		} else if (strcmp(a, "--rlimit-fsize") == 0) {
 			parse_rlimit(argc, argv, &i, &o->rlimit_fsize, &o->has_rlimit_fsize, 0);
+		} else if (strcmp(a, "--rlimit-stack") == 0) {
+			parse_rlimit(argc, argv, &i, &o->rlimit_stack, &o->has_rlimit_stack, 1);
 		} else if (strcmp(a, "--rlimit-nofile") == 0) {
 			/* below 4 node could not even keep stdio and the IPC fd */
 			parse_rlimit(argc, argv, &i, &o->rlimit_nofile, &seen_nofile, 4);
@@ -864,6 +866,10 @@ static void step_rlimits(const struct options *o)
 		set_rlimit(RLIMIT_NPROC, "RLIMIT_NPROC", o->rlimit_nproc);
 	if (o->has_rlimit_fsize)
 		set_rlimit(RLIMIT_FSIZE, "RLIMIT_FSIZE", o->rlimit_fsize);
+	/* The main thread's stack: an execute worker runs its job there, with a V8 stack limit of
+	 * jobStackMb (the worker sets it); the stack must be able to grow that far. */
+	if (o->has_rlimit_stack)
+		set_rlimit(RLIMIT_STACK, "RLIMIT_STACK", o->rlimit_stack);
 	if (o->has_rlimit_data)
 		set_rlimit(RLIMIT_DATA, "RLIMIT_DATA", o->rlimit_data);
 	/* Relative, so it only ever lowers the priority (allowed without privilege): the host

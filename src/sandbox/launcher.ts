@@ -82,6 +82,9 @@ export function launcherArgs(
   args.push('--rlimit-data', String(info.limits.dataBytes));
   args.push('--rlimit-fsize', String(info.limits.fileBytes));
   args.push('--rlimit-nofile', String(info.limits.openFiles));
+  // An execute worker's job runs on node's main thread with a V8 stack limit of jobStackMb: the
+  // thread's stack may grow that far, with room for node's own frames below the job.
+  args.push('--rlimit-stack', String(workerStackBytes(info.limits.jobStackMb)));
   args.push('--rlimit-nproc', tasks);
   if (info.limits.nice > 0) args.push('--nice', String(info.limits.nice));
   if (!info.layers.userns) args.push('--no-userns');
@@ -93,6 +96,11 @@ export function launcherArgs(
   const hostEntry = entry?.file ?? packagePaths.workerEntry;
   args.push('--', process.execPath, ...NODE_FLAGS, ...tierFlags, newRoot ? entryTarget : hostEntry);
   return args;
+}
+
+/** The main thread's stack bound (RLIMIT_STACK) for a job stack of `jobStackMb`: at least the usual 8 MiB. */
+export function workerStackBytes(jobStackMb: number): number {
+  return Math.max(8, Math.ceil(jobStackMb) + 4) * 2 ** 20;
 }
 
 const STEP_LINE = /^step=(\S+) errno=(\S+) detail=(.*)$/m;

@@ -33,6 +33,15 @@ export interface NativeAddon {
   /** A clock's reading in ns (clock_gettime). */
   cpuClockNs(clock: number): number;
   /**
+   * Calls `fn()` on this thread under the addon's watchdog: past `cpuNs` of this thread's CPU time
+   * or `wallNs` of wall-clock time V8 terminates it. 0: it returned; 1: stopped for CPU; 2: for
+   * wall-clock time. A call that has not unwound `graceNs` after its stop ends the process (75).
+   * An exception `fn` throws is rethrown.
+   */
+  runGuarded(fn: () => void, cpuNs: number, wallNs: number, graceNs: number): number;
+  /** Sets this thread's V8 stack limit `bytes` below the caller. */
+  setStackLimit(bytes: number): void;
+  /**
    * madvise(MADV_HUGEPAGE) on the whole 2 MiB pages of `buffer` (or of a wasm memory's reservation
    * up to `reservedBytes`): the offset of the first one in the buffer, -1 when there is none, -2
    * when madvise refused.
