@@ -4,8 +4,9 @@
  * page fault, and on a virtual machine (this project's bench host, a Firecracker VM) that is
  * about 10 ms per MiB, 40 times the cost of copying the same bytes into memory already touched.
  * A 16 MiB echo touched five fresh 16 MiB buffers in the worker; with the pool it touches none
- * once warm. The buffers move between the main thread and the job thread by transfer, never by
- * copy, and come back to the pool when the job thread or the socket is done with them.
+ * once warm. An execute job uses them on the thread they belong to (the worker's main thread); a
+ * job thread's (tests, `JobRunner`) gets them by transfer, never by copy. They come back to the
+ * pool when the job or the socket is done with them.
  *
  * A pooled buffer holds an earlier job's bytes past the view handed out: every user of `take`
  * gets a view of exactly the bytes it asked for and overwrites them before they are read.

@@ -5,6 +5,14 @@
  * started can be withdrawn (answered at once, never run); a running one can be aborted.
  */
 
+/**
+ * One turn of the event loop, a poll for I/O included: a job runs on the thread that reads the
+ * channel, so frames that came while it ran (a Cancel of the next job) are read only there.
+ */
+function afterPendingIo(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+}
+
 interface LineEntry {
   readonly controller: AbortController;
   started: boolean;
@@ -35,8 +43,11 @@ export class JobLine {
    */
   submit(id: number, run: (signal: AbortSignal) => Promise<void>, withdrawn: () => void, onError: (error: Error) => void): void {
     const entry: LineEntry = { controller: new AbortController(), started: false, withdrawn };
+    const behind = this.#entries.size > 0;
     this.#entries.set(id, entry);
     this.#tail = this.#tail.then(async () => {
+      // Queued behind a job that held the thread: what the host sent meanwhile is read first.
+      if (behind) await afterPendingIo();
       // Withdrawn while it waited: answered already, never run.
       if (this.#entries.get(id) !== entry) return;
       entry.started = true;

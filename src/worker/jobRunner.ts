@@ -1,5 +1,6 @@
 /**
- * The main-thread side of the job thread: runs each job on one bare `worker_threads` Worker and
+ * The main-thread side of a prepare worker's job thread (an execute worker runs its jobs on its
+ * main thread instead: inlineRunner.ts): runs each job on one bare `worker_threads` Worker and
  * watches its CPU time, terminating the thread past the limit. The main thread stays free for the
  * IPC channel, and a fresh thread replaces one that was cut or died. (A bare Worker rather than a
  * one-thread pool library: the same hop, ~8 MB less resident memory per worker, nothing to load.)

@@ -16,6 +16,8 @@ import { loadAddon } from '../shared/addon.js';
 import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from '../shared/limits.js';
 import { WARM_UP_INPUT, WARM_UP_MODULE } from './jobs/warmUpModule.js';
 import { JobRunner } from './jobRunner.js';
+import { InlineRunner } from './inlineRunner.js';
+import { jobMemory } from './jobs/execute.js';
 import type { ExecuteEnd } from './jobs/task.js';
 import { BufferPool } from './bufferPool.js';
 
@@ -35,7 +37,7 @@ export const pool = new BufferPool();
 /** CPU time the warm-up may take: generous, a loaded machine must not fail it. */
 const DEFAULT_WARM_UP_CPU_MS = 10_000;
 
-/** The job thread, started once (at Hello, so that its boot overlaps the handshake). */
+/** A prepare worker's job thread, started once (at Hello, so that its boot overlaps the handshake). */
 export function jobRunner(info: WorkerInfo): Promise<JobRunner> {
   runner ??= startRunner(info);
   return runner;
@@ -76,8 +78,28 @@ export interface ReplyBody {
   release: ArrayBuffer[];
 }
 
+/** An execute worker's runner: its jobs run on this, the main, thread. */
+let inline: InlineRunner | undefined;
+
+/** The execute runner, made once (at Hello: it sets this thread's stack limit for the jobs). */
+export function inlineRunner(info: WorkerInfo): InlineRunner {
+  inline ??= new InlineRunner({ stackSizeMb: info.limits.jobStackMb });
+  return inline;
+}
+
 /**
- * The job thread, ready to run the job, and, in a one-job process, nothing else reachable:
+ * The execute runner and, in a one-job process, nothing else reachable: the job's artifact is
+ * open and its input in its frame, and the worker's code is all loaded (one bundle), so
+ * `lockdownJob` goes on at once.
+ */
+function inlineFor(info: WorkerInfo, request: JobRequestIsolation): InlineRunner {
+  const runner = inlineRunner(info);
+  if (request.isolation === 'job' && info.layers.seccomp) loadAddon().lockdownJob();
+  return runner;
+}
+
+/**
+ * The job thread (a prepare worker's), ready to run the job, and, in a one-job process, nothing else reachable:
  * once the job's files are read or opened, `lockdownJob` makes every later open, create,
  * change or socket fail (EACCES). The thread must have loaded its code first (it opens files
  * to do so). A reused worker skips it: it must still open the next job's artifact.
@@ -139,7 +161,7 @@ export async function runPrepare(info: WorkerInfo, request: PrepareRequest, code
     );
     const times = usage(result);
     if (!result.ok) return failed(result.failure, times);
-    if (result.kind !== 'prepare') throw new Error('job thread answered a prepare with an execute result');
+    if (result.kind !== 'prepare') throw new Error('the job runner answered a prepare with an execute result');
     try {
       fs.writeSync(fd, result.artifact);
     } catch (error) {
@@ -243,7 +265,7 @@ export async function runExecute(
     const failure = { code: 'E_CORRUPTED_ARTIFACT', message: `cannot read the artifact: ${(error as Error).message}`, deterministic: false };
     return { reply: failed(failure, usage()) };
   }
-  const result = await (await runnerFor(info, request)).run(
+  const result = await inlineFor(info, request).run(
     {
       kind: 'execute',
       artifact,
@@ -269,8 +291,13 @@ export async function runExecute(
     }
     return { reply: { ...failed(result.failure, times), ...endHeader(result.partial) }, body: executeBody(result.partial, result.returned) };
   }
-  if (result.kind !== 'execute') throw new Error('job thread answered an execute with a prepare result');
+  if (result.kind !== 'execute') throw new Error('the job runner answered an execute with a prepare result');
   return { reply: { ok: true, ...endHeader(result), fuelUsed: result.fuelUsed, ...times }, body: executeBody(result, result.returned) };
+}
+
+/** Once a reply is on its way: the job's kept wasm memory is zeroed for the next job meanwhile (jobMemory.ts). */
+export function afterReply(): void {
+  jobMemory.scrub();
 }
 
 /** The pool's largest buffer for the job's output to start in, when the pool holds one. */

@@ -15,7 +15,7 @@ import {
 } from '../protocol/messages.js';
 import { loadAddon, type NativeAddon } from '../shared/addon.js';
 import { attest } from './attest.js';
-import { jobRunner, pool, runExecute, runPrepare, withdrawnReply } from './jobs.js';
+import { afterReply, inlineRunner, jobRunner, pool, runExecute, runPrepare, withdrawnReply } from './jobs.js';
 import { JobLine } from './jobLine.js';
 import type { CancelHeader, ExecuteRequest, PrepareRequest } from '../protocol/messages.js';
 
@@ -78,9 +78,14 @@ function onHello(frame: Frame): void {
   addon = loadAddon();
   // The second seccomp filter goes on before anything from a job is looked at.
   if (info.layers.seccomp) addon.lockdown();
-  // The job thread (a second isolate, the longest part of a worker's start) boots on the other
-  // core while this thread answers the handshake: the first job waits for it, Ready does not.
-  void jobRunner(info);
+  if (info.kind === 'prepare') {
+    // The job thread (a second isolate, the longest part of a worker's start) boots on the other
+    // core while this thread answers the handshake: the first job waits for it, Ready does not.
+    void jobRunner(info);
+  } else {
+    // An execute worker runs its jobs on this thread (inlineRunner.ts): its stack limit is set here.
+    inlineRunner(info);
+  }
   send(MessageType.Ready, frame.id, { protocol: PROTOCOL_VERSION, attestation: attest(addon) });
 }
 
@@ -118,6 +123,7 @@ async function onFrame(frame: Frame): Promise<void> {
           const { reply, body } = await runExecute(workerInfo, frame.header as ExecuteRequest, frame.body, signal);
           // The reply's buffers are the pool's again once the socket has taken them.
           send(MessageType.ExecuteResult, frame.id, reply, body?.parts, body && (() => pool.give(...body.release)));
+          afterReply();
         },
         () => {
           // Never ran: its input goes back to the pool with nothing else holding it.

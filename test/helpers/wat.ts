@@ -167,3 +167,37 @@ export const PARAMS_HASH = 'ab'.repeat(32);
 export function artifactOf(code: Uint8Array, limits: Partial<PrepareLimits> = {}): Buffer {
   return prepare(code, { ...DEFAULT_PREPARE_LIMITS, ...limits }, PARAMS_HASH).artifact;
 }
+
+/** A WASI command with `functions` functions of `ops` additions each: costly to compile, trivial to run (`_start` is function 0). */
+export function bigModule(functions: number, ops: number, salt: number): Uint8Array {
+  const leb = (n: number): number[] => {
+    const out: number[] = [];
+    do {
+      let byte = n & 0x7f;
+      n >>>= 7;
+      if (n) byte |= 0x80;
+      out.push(byte);
+    } while (n);
+    return out;
+  };
+  const section = (id: number, bytes: number[]): number[] => [id, ...leb(bytes.length), ...bytes];
+  const name = (s: string): number[] => [...leb(s.length), ...Buffer.from(s)];
+  const body = [0];
+  for (let i = 0; i < ops; i++) body.push(0x41, (i + salt) & 0x3f, 0x41, 1, 0x6a, 0x1a);
+  body.push(0x0b);
+  const code = [...leb(functions)];
+  for (let i = 0; i < functions; i++) code.push(...leb(body.length), ...body);
+  return Uint8Array.from([
+    ...[0, 0x61, 0x73, 0x6d, 1, 0, 0, 0],
+    ...section(1, [1, 0x60, 0, 0]),
+    ...section(3, [...leb(functions), ...new Array<number>(functions).fill(0)]),
+    ...section(5, [1, 0, 1]),
+    ...section(7, [2, ...name('_start'), 0, 0, ...name('memory'), 2, 0]),
+    ...section(10, code),
+  ]);
+}
+
+/** `bigModule(10_000, 150, salt)` as an artifact (about 9 MB of code): seconds of compile, nothing to run. */
+export function bigArtifact(salt: number): Buffer {
+  return artifactOf(bigModule(10_000, 150, salt), { maxCodeBytes: 64 << 20, maxDecompressedBytes: 64 << 20, maxArtifactBytes: 64 << 20 });
+}

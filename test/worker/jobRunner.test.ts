@@ -2,7 +2,7 @@ import test from 'ava';
 import { JobRunner, type RunResult } from '../../src/worker/jobRunner.js';
 import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from '../../src/shared/limits.js';
 import type { Abi } from '../../src/shared/prevalidate.js';
-import { artifactOf, fixtures, PARAMS_HASH, wasiSleepSource, wat } from '../helpers/wat.js';
+import { artifactOf, bigArtifact, bigModule, fixtures, PARAMS_HASH, wasiSleepSource, wat } from '../helpers/wat.js';
 
 // One runner (one job thread) for the file: tests run serially, as jobs in a worker do.
 const runner = new JobRunner();
@@ -119,39 +119,6 @@ test('close() is idempotent and later runs are refused', async (t) => {
   await Promise.all([own.close(), own.close()]);
   await t.throwsAsync(own.run({ kind: 'prepare', code: fixtures.upper.slice(), limits: DEFAULT_PREPARE_LIMITS, paramsHash: PARAMS_HASH }, { cpuTimeLimitMs: 1000 }), { message: /closed/ });
 });
-
-/** A WASI command with `functions` functions of `ops` additions each: costly to compile, trivial to run (`_start` is function 0). */
-function bigModule(functions: number, ops: number, salt: number): Uint8Array {
-  const leb = (n: number): number[] => {
-    const out: number[] = [];
-    do {
-      let byte = n & 0x7f;
-      n >>>= 7;
-      if (n) byte |= 0x80;
-      out.push(byte);
-    } while (n);
-    return out;
-  };
-  const section = (id: number, bytes: number[]): number[] => [id, ...leb(bytes.length), ...bytes];
-  const name = (s: string): number[] => [...leb(s.length), ...Buffer.from(s)];
-  const body = [0];
-  for (let i = 0; i < ops; i++) body.push(0x41, (i + salt) & 0x3f, 0x41, 1, 0x6a, 0x1a);
-  body.push(0x0b);
-  const code = [...leb(functions)];
-  for (let i = 0; i < functions; i++) code.push(...leb(body.length), ...body);
-  return Uint8Array.from([
-    ...[0, 0x61, 0x73, 0x6d, 1, 0, 0, 0],
-    ...section(1, [1, 0x60, 0, 0]),
-    ...section(3, [...leb(functions), ...new Array<number>(functions).fill(0)]),
-    ...section(5, [1, 0, 1]),
-    ...section(7, [2, ...name('_start'), 0, 0, ...name('memory'), 2, 0]),
-    ...section(10, code),
-  ]);
-}
-
-function bigArtifact(salt: number): Buffer {
-  return artifactOf(bigModule(10_000, 150, salt), { maxCodeBytes: 64 << 20, maxDecompressedBytes: 64 << 20, maxArtifactBytes: 64 << 20 });
-}
 
 test.serial("an execute job's CPU budget counts its own thread once its module is compiled", async (t) => {
   // Loading and compiling 9 MB of code takes far more than the job's 40 ms; running `_start` takes nothing.

@@ -105,6 +105,12 @@ export interface ExecuteOptions {
   fuel?: number;
   /** Memory the output sink starts in (a pooled buffer); the output may be a view of it. */
   outputStore?: ArrayBuffer;
+  /**
+   * Runs the job once its module is compiled (instantiation, the run, collecting what it wrote:
+   * all synchronous) and returns what `run` returns, or throws: the caller's bound on it
+   * (`inlineRunner.ts` stops it past its CPU or wall-clock limit). Default: `run()`.
+   */
+  guard?: (run: () => ExecuteResult) => ExecuteResult;
 }
 
 
@@ -126,8 +132,15 @@ export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi,
   if (input.byteLength > limits.maxInputBytes) {
     throw new JobError('E_TRAP', `input too large: ${input.byteLength} bytes, more than ${limits.maxInputBytes} bytes (maxInputBytes)`);
   }
-  const { module, maxPages, memory: shape, wasiImports } = await loadModuleCached(artifact, limits.maxMemoryPages);
+  const loaded = await loadModuleCached(artifact, limits.maxMemoryPages);
   const cpuStartNs = options.started?.();
+  const run = (): ExecuteResult => runLoaded(loaded, input, abi, limits, options, cpuStartNs);
+  return options.guard ? options.guard(run) : run();
+}
+
+/** The job itself, once its module is compiled: all of it synchronous, so that a guard can bound it whole. */
+function runLoaded(loaded: LoadedModule, input: Uint8Array, abi: Abi, limits: ExecuteLimits, options: ExecuteOptions, cpuStartNs: bigint | undefined): ExecuteResult {
+  const { module, maxPages, memory: shape, wasiImports } = loaded;
   const log = new LogSink(limits.maxLogBytes);
   const output = new OutputSink(limits.maxOutputBytes, abi === 'wasi' ? options.outputStore : undefined);
   const meter = new Meter(options.fuel ?? limits.maxFuel, limits.maxStackHeight);

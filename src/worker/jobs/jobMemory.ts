@@ -62,7 +62,7 @@ export class JobMemory {
   }
 
   /**
-   * Zeroes the kept memory now, if a job left it written. The job thread calls it once it has
+   * Zeroes the kept memory now, if a job left it written. The worker calls it once it has
    * posted a job's reply, off the reply's path; `take` zeroes it itself if no one did.
    */
   scrub(): void {

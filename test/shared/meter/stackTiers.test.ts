@@ -1,6 +1,8 @@
 /**
- * The logical stack limit against V8's own, on a real job thread (the built JobRunner with its
- * thread stack of jobStackMb MiB), under each of V8's tiers forced for the whole process: at the
+ * The logical stack limit against V8's own where jobs run: on a process's main thread (the built
+ * InlineRunner, V8's stack limit set to jobStackMb MiB: an execute worker's way) and on a real job
+ * thread (the built JobRunner with its thread stack of jobStackMb MiB), under each of V8's tiers
+ * forced for the whole process: at the
  * largest `maxStackHeight` a stack size allows, recursion of every frame shape must end in
  * E_STACK_OVERFLOW (never V8's overflow) at exactly the same depth (the fuel used) under Liftoff
  * only, TurboFan only, and the default tiering that mixes both on one stack.
@@ -22,18 +24,18 @@ interface ProbeLine {
   message?: string;
 }
 
-async function probe(flags: readonly string[], stackMb: number): Promise<ProbeLine[]> {
-  const { stdout } = await exec(process.execPath, [...flags, PROBE, String(stackMb)], { timeout: 300_000, maxBuffer: 1 << 20 });
+async function probe(flags: readonly string[], stackMb: number, where: string): Promise<ProbeLine[]> {
+  const { stdout } = await exec(process.execPath, [...flags, PROBE, String(stackMb), where], { timeout: 300_000, maxBuffer: 1 << 20 });
   return stdout
     .trim()
     .split('\n')
     .map((line) => JSON.parse(line) as ProbeLine);
 }
 
-for (const stackMb of [1, 4]) {
-  test(`jobStackMb ${stackMb}: every frame shape ends in E_STACK_OVERFLOW at the same depth under every tier`, async (t) => {
+for (const [where, stackMb] of [['main', 1], ['main', 4], ['thread', 1], ['thread', 4]] as const) {
+  test(`${where === 'main' ? 'main thread' : 'job thread'}, jobStackMb ${stackMb}: every frame shape ends in E_STACK_OVERFLOW at the same depth under every tier`, async (t) => {
     const byTier: Record<string, ProbeLine[]> = {};
-    for (const [tier, flags] of Object.entries(TIERS)) byTier[tier] = await probe(flags, stackMb);
+    for (const [tier, flags] of Object.entries(TIERS)) byTier[tier] = await probe(flags, stackMb, where);
     const reference = byTier.default!;
     t.true(reference.length >= 10);
     // Not vacuous: the smallest frames go thousands of calls deep before the limit.

@@ -1,0 +1,145 @@
+/**
+ * An execute worker's jobs, run on its own main thread (the PVF host's way): no thread hop per
+ * job, no second isolate per worker. What stops a job that does not cooperate is the addon's
+ * watchdog (`runGuarded`: V8 TerminateExecution past this thread's CPU limit or the wall-clock
+ * bound); the worker answers E_TIMEOUT and takes the next job. A job the host aborts while it
+ * runs is stopped by killing the worker (the pool does), as before; the worker's own abort (a
+ * Cancel) reaches a job only while its module compiles, when this thread is free to read it.
+ *
+ * The module's compile (asynchronous, on V8's background threads) is bounded by
+ * `compileTimeLimitMs` of process CPU time, watched from this thread while it waits.
+ */
+import { jobFailure } from '../shared/jobError.js';
+import { JobError } from '../shared/jobError.js';
+import { loadAddon, type NativeAddon } from '../shared/addon.js';
+import type { ExecuteResult } from './jobs/execute.js';
+import { runExecute } from './jobs/jobTask.js';
+import type { ExecuteTask, JobOutcome } from './jobs/task.js';
+import type { RunOptions, RunResult } from './jobRunner.js';
+import { threadClock } from './threadClock.js';
+
+export interface InlineRunnerOptions {
+  /**
+   * The V8 stack of the jobs, in MiB (bounds wasm recursion, as a job thread's stack does): this
+   * thread's stack limit is set that far below the constructor's caller, less node's buffer.
+   * Default 4.
+   */
+  stackSizeMb?: number;
+  /** The wall-clock bound of a job as a multiple of its CPU-time limit (PVF uses 4). Default 4. */
+  wallTimeFactor?: number;
+  /** How often a compile's CPU time is sampled, in ms. Default 10. */
+  pollIntervalMs?: number;
+  /** How long a stopped job may take to unwind before the process ends, ms. Default 2000. */
+  terminateGraceMs?: number;
+}
+
+const NS_PER_MS = 1e6;
+/** What node keeps free below a worker thread's V8 stack limit (its kStackBufferSize). */
+const STACK_BUFFER_BYTES = 192 * 1024;
+
+/**
+ * Runs execute jobs one at a time on the calling (main) thread.
+ *
+ * @example
+ * const runner = new InlineRunner();
+ * const result = await runner.run(task, { cpuTimeLimitMs: 2000 });
+ */
+export class InlineRunner {
+  readonly #addon: NativeAddon = loadAddon();
+  readonly #clock = threadClock(undefined);
+  readonly #factor: number;
+  readonly #pollMs: number;
+  readonly #graceMs: number;
+
+  constructor(options: InlineRunnerOptions = {}) {
+    this.#factor = options.wallTimeFactor ?? 4;
+    this.#pollMs = options.pollIntervalMs ?? 10;
+    this.#graceMs = options.terminateGraceMs ?? 2000;
+    // The thread's stack must be able to grow that far: the launcher's RLIMIT_STACK (workerStackBytes).
+    this.#addon.setStackLimit((options.stackSizeMb ?? 4) * 2 ** 20 - STACK_BUFFER_BYTES);
+  }
+
+  /** Runs a job; resolves with its outcome (job failures included) and rejects only for warden bugs. */
+  async run(task: ExecuteTask, options: RunOptions): Promise<RunResult> {
+    const { cpuTimeLimitMs, signal } = options;
+    const compileLimitMs = options.compileTimeLimitMs ?? cpuTimeLimitMs;
+    const startWall = performance.now();
+    if (signal?.aborted) return { ok: false, failure: jobFailure('E_ABORTED', 'the job was aborted before it started'), cpuTimeMs: 0, wallTimeMs: 0 };
+
+    let runStart: { cpuNs: bigint; wall: number } | undefined;
+    let compileStop: JobOutcome | undefined;
+    let stopCompile: (outcome: JobOutcome) => void = () => {};
+    const stopped = new Promise<JobOutcome>((resolve) => {
+      stopCompile = resolve;
+    });
+    // Only a compile waits here (a module run before is kept compiled: then no sample is taken).
+    const startCpu = process.cpuUsage();
+    const watch = setInterval(() => {
+      const { user, system } = process.cpuUsage(startCpu);
+      const loadWallMs = performance.now() - startWall;
+      let message: string | undefined;
+      if ((user + system) / 1000 > compileLimitMs) message = `compiling the module used more than ${compileLimitMs} ms of CPU time (compileTimeoutMs)`;
+      else if (loadWallMs > compileLimitMs * this.#factor) message = `compiling the module took more than ${compileLimitMs * this.#factor} ms of wall-clock time`;
+      if (message === undefined) return;
+      compileStop = { ok: false, failure: jobFailure('E_TIMEOUT', message) };
+      stopCompile(compileStop);
+    }, this.#pollMs);
+    // An abort reaches this thread only while it waits, so only while the module compiles.
+    const onAbort = (): void => {
+      if (runStart !== undefined || compileStop !== undefined) return;
+      compileStop = { ok: false, failure: jobFailure('E_ABORTED', 'the job was aborted') };
+      stopCompile(compileStop);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    const started = (): bigint => {
+      clearInterval(watch);
+      // A compile that passed its bound, or was aborted: the job was answered, it does not run after all.
+      if (compileStop !== undefined) throw new JobError(compileStop.ok ? 'E_TIMEOUT' : compileStop.failure.code, 'the job was answered while its module compiled');
+      const cpuNs = this.#clock.markStart();
+      runStart = { cpuNs, wall: performance.now() };
+      return cpuNs;
+    };
+    const guard = (run: () => ExecuteResult): ExecuteResult => this.#guarded(run, cpuTimeLimitMs);
+    try {
+      const ran = runExecute(task, { markStart: started, ownNs: () => this.#clock.ownNs() }, guard);
+      const first = await Promise.race([ran, stopped]);
+      if (!('outcome' in first)) return { ...first, cpuTimeMs: 0, wallTimeMs: performance.now() - startWall };
+      if (first.outcome === null) throw new Error('an execute task ended with no outcome');
+      const cpuTimeMs = runStart === undefined ? 0 : Number(this.#clock.ownNs() - runStart.cpuNs) / NS_PER_MS;
+      const wallTimeMs = performance.now() - (runStart?.wall ?? startWall);
+      const result: RunResult = { ...first.outcome, cpuTimeMs, wallTimeMs };
+      if (first.returned !== undefined) result.returned = first.returned;
+      // A job that finished over its limit before the watchdog looked has still exceeded it.
+      if (cpuTimeMs <= cpuTimeLimitMs || !result.ok) return result;
+      const failure = jobFailure('E_TIMEOUT', `the job used ${Math.round(cpuTimeMs)} ms of CPU time, more than ${cpuTimeLimitMs} ms`);
+      return { ok: false, failure, cpuTimeMs, wallTimeMs, ...(result.returned === undefined ? {} : { returned: result.returned }) };
+    } finally {
+      clearInterval(watch);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** `run()` under the watchdog; a stop is the job's E_TIMEOUT (what it wrote is lost, as with a killed thread). */
+  #guarded(run: () => ExecuteResult, cpuTimeLimitMs: number): ExecuteResult {
+    let value: ExecuteResult | undefined;
+    let thrown: { error: unknown } | undefined;
+    const wallLimitMs = cpuTimeLimitMs * this.#factor;
+    const reason = this.#addon.runGuarded(
+      () => {
+        try {
+          value = run();
+        } catch (error) {
+          thrown = { error };
+        }
+      },
+      cpuTimeLimitMs * NS_PER_MS,
+      wallLimitMs * NS_PER_MS,
+      this.#graceMs * NS_PER_MS,
+    );
+    if (reason === 1) throw new JobError('E_TIMEOUT', `the job used more than ${cpuTimeLimitMs} ms of CPU time`);
+    if (reason === 2) throw new JobError('E_TIMEOUT', `the job ran for more than ${wallLimitMs} ms of wall-clock time`);
+    if (thrown !== undefined) throw thrown.error;
+    return value!;
+  }
+}
