@@ -65,6 +65,8 @@ export class PoolWorker {
   #nextRequestId: number | undefined;
   /** Jobs the pool asked it to give back or stop before they started: only those may come back `withdrawn`. */
   #cancelAsked = new WeakSet<PoolJob>();
+  /** Next jobs that became the running one while being asked back: not reported started yet. */
+  #startUnconfirmed = new WeakSet<PoolJob>();
   /** The job's populate, when it had I/O to wait for (`running.populating` waits for it). */
   #populating: Promise<void> | undefined;
   /** The job's collect, when it had I/O to wait for (`running.collecting` waits for it). */
@@ -121,7 +123,11 @@ export class PoolWorker {
         this.next = undefined;
         this.#nextRequestId = undefined;
         this.job = job;
-        job.started(this.#view!);
+        // Asked back and not answered yet: the worker may not have run it (an execute worker reads
+        // a Cancel only once its running job ends), so it counts as started only if its reply is
+        // a result, not a withdrawal.
+        if (this.#cancelAsked.has(job)) this.#startUnconfirmed.add(job);
+        else job.started(this.#view!);
         hooks.nextSlotFree(this);
       },
       nextReturned: () => {
@@ -264,11 +270,13 @@ export class PoolWorker {
       this.kill('protocol violation: a job withdrawn that the host did not withdraw');
       return;
     }
+    const unconfirmed = this.#startUnconfirmed.delete(job);
+    if (unconfirmed && !withdrawn && !job.settled) job.started(this.#view!);
     if (withdrawn || job.settled) {
       // It never ran here (withdrawn as it started: it runs elsewhere), or it was cancelled
       // while it waited here (its reply is not the caller's any more).
       if (withdrawn && !job.settled) {
-        job.withdrawn?.();
+        if (!unconfirmed) job.withdrawn?.();
         this.#hooks.requeue(this, job);
       }
       else this.#hooks.jobEnded(this, job);

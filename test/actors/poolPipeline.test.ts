@@ -172,6 +172,48 @@ test('a job of a higher priority submitted after one was pipelined starts first:
   t.deepEqual(sent(handles[0]!), ['first', 'background', 'high', 'background'], 'background sent again after high');
 });
 
+test('a worker that reads a Cancel only once its job ends: the job asked back is reported started once, where it runs; a late one never', async (t) => {
+  const { pool, clock, handles } = setup(t);
+  await settle();
+  handles[0]!.readsCancelsAfterItsJob = true;
+  const first = new FakeJob('first', { ready: true });
+  const background = new FakeJob('background', { ready: true, priority: 'background' });
+  pool.submit(first);
+  pool.submit(background);
+  await settle();
+  const high = new FakeJob('high', { ready: true, priority: 'high' });
+  pool.submit(high);
+  await settle();
+  t.deepEqual(handles[0]!.cancels.map((c) => c.abort), [false], 'asked back, not aborted');
+  handles[0]!.answer();
+  await settle();
+  t.deepEqual(background.workers, [], 'asked back before it ran: not reported started');
+  const ended: string[] = [];
+  for (const job of [high, background]) void job.done.then(() => ended.push(job.id));
+  for (let i = 0; i < 2; i++) {
+    handles[0]!.answer();
+    await settle();
+  }
+  await Promise.all([first.done, high.done, background.done]);
+  t.deepEqual(ended, ['high', 'background']);
+  t.is(background.workers.length, 1, 'started once');
+  // A late job pipelined behind a long one: failed at once, and never reported started.
+  const long = new FakeJob('long', { ready: true });
+  const late = new FakeJob('late', { ready: true, deadline: clock.now() + 500 });
+  pool.submit(long);
+  pool.submit(late);
+  await settle();
+  clock.advance(500);
+  t.is(code(late), 'E_DEADLINE');
+  handles[0]!.answer();
+  await settle();
+  t.true((await long.done).ok);
+  t.deepEqual(late.workers, []);
+  t.is(handles[0]!.killed, 0);
+  t.is(pool.load, 0);
+  await pool.stop();
+});
+
 test('a worker that goes idle with nothing queued takes back a job pipelined behind a long one', async (t) => {
   const { pool, handles } = setup(t, { size: 2 });
   await settle();

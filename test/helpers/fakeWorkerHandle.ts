@@ -82,11 +82,24 @@ export class FakeWorkerHandle implements WorkerHandle {
     return new Promise((resolve, reject) => this.pending.push({ id, type, header, resolve, reject }));
   }
 
+  /**
+   * An execute worker runs its job on the thread that reads the channel: with this set, a Cancel
+   * is read only once the running request is answered (and before the next one starts).
+   */
+  readsCancelsAfterItsJob = false;
+  #unread: number[] = [];
+
   /** Like a worker's line (src/worker/jobLine.ts): a request that is not the oldest is withdrawn at once; the running one is left to the test. */
   cancel(id: number, abort: boolean): void {
     this.cancels.push({ id, abort });
+    if (this.readsCancelsAfterItsJob) this.#unread.push(id);
+    else this.#withdraw(id, 0);
+  }
+
+  /** Answers request `id` as withdrawn, unless it is at `running` or before (started). */
+  #withdraw(id: number, running: number): void {
     const index = this.pending.findIndex((request) => request.id === id);
-    if (index <= 0) return;
+    if (index < 0 || index <= running) return;
     const [request] = this.pending.splice(index, 1);
     request!.resolve({ type: request!.type + 1, id, header: { ok: false, withdrawn: true, failure: { code: 'E_ABORTED', message: 'withdrawn' } }, body: new Uint8Array(0) } as Frame);
   }
@@ -96,6 +109,8 @@ export class FakeWorkerHandle implements WorkerHandle {
     const request = this.pending.shift();
     if (!request) throw new Error(`${this.id} has no request to answer`);
     request.resolve({ type: request.type + 1, id: 1, header, body: new Uint8Array(0) } as Frame);
+    // The Cancels that came meanwhile are read now, before the next request starts.
+    for (const id of this.#unread.splice(0)) this.#withdraw(id, -1);
   }
 
   kill(): Promise<WorkerHandleExit> {

@@ -102,18 +102,37 @@ test.serial('an aborted pipelined job fails E_ABORTED at once; the worker is not
   t.is(after.workerId, result.workerId);
 });
 
-test.serial('a pipelined job past its own deadline fails E_DEADLINE and never runs; a high-priority job still starts before a pipelined background one', async (t) => {
+// An execute worker runs its job on the thread that reads the channel: it answers the Cancel of
+// the job behind once the running one ends (and reads it before starting that job).
+test.serial('a pipelined job past its own deadline fails E_DEADLINE at once and never runs; the worker carries on', async (t) => {
   const { host, events, pipelined } = await pipelinedHost(t);
   const artifact = await host.prepare(sleepCode(1000));
   await host.execute(artifact, EMPTY, { timeoutMs: 5000 });
   const running = host.execute(artifact, EMPTY, { timeoutMs: 5000 });
+  let runningDone = false;
+  void running.then(() => (runningDone = true));
   const late = rejection(host.execute(artifact, EMPTY, { timeoutMs: 5000, deadline: Date.now() + 150 }));
   t.is((await late).code, 'E_DEADLINE');
+  t.false(runningDone, 'failed while the job ahead of it still ran');
+  t.is(pipelined.length, 1, 'the late job was pipelined');
+  const r = await running;
+  const after = await host.execute(hello.wasm, Buffer.from('after'));
+  t.is(text(after.output), 'Hello, after!');
+  const started = events.of('job:started').filter((e) => e.kind === 'execute').map((e) => e.jobId);
+  t.deepEqual(started.slice(-2), [r.jobId, after.jobId], 'the late job never started');
+  t.deepEqual(events.of('worker:exited').filter((e) => e.kind === 'execute'), []);
+});
+
+test.serial('a high-priority job still starts before a pipelined background one', async (t) => {
+  const { host, events, pipelined } = await pipelinedHost(t);
+  const artifact = await host.prepare(sleepCode(1000));
+  await host.execute(artifact, EMPTY, { timeoutMs: 5000 });
+  const running = host.execute(artifact, EMPTY, { timeoutMs: 5000 });
   const background = host.execute(artifact, EMPTY, { timeoutMs: 5000, priority: 'background' });
-  await waitFor(() => pipelined.length, (n) => n === 2, 10_000);
+  await waitFor(() => pipelined.length, (n) => n === 1, 10_000);
   const high = host.execute(artifact, EMPTY, { timeoutMs: 5000, priority: 'high' });
   const [r, b, h] = await Promise.all([running, background, high]);
-  t.true(pipelined.length >= 2, 'the late and the background jobs were pipelined');
+  t.true(pipelined.length >= 1, 'the background job was pipelined');
   const started = events.of('job:started').filter((e) => e.kind === 'execute').map((e) => e.jobId);
   t.deepEqual(started.slice(-3), [r.jobId, h.jobId, b.jobId], 'started: the running job, high, then background');
   t.is(b.attempts, 1);
