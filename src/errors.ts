@@ -153,7 +153,7 @@ export class ExitError extends WardenError {
   }
 }
 
-/** The job exceeded its memory limit (wasm memory growth or the job thread's heap). */
+/** The job exceeded its memory limit (wasm memory growth, or a prepare's job thread heap). */
 export class OutOfMemoryError extends WardenError {
   readonly code = 'E_OUT_OF_MEMORY';
   readonly deterministic = true;

@@ -45,9 +45,9 @@ export interface HostLimits extends PrepareLimits, ExecuteLimits {
    * schedules it. Workers still use all idle CPU. Default 10.
    */
   workerNice: number;
-  /** V8 old-generation heap of the job thread, MiB. Default 256. */
+  /** V8 old-generation heap of a prepare worker's job thread, MiB (an execute worker's heap is bounded by `dataBytes`). Default 256. */
   jobHeapMb: number;
-  /** Stack of the job thread, MiB. Default 4. */
+  /** V8 stack of a job, MiB: an execute worker's main thread, a prepare worker's job thread. Default 4. */
   jobStackMb: number;
 }
 
@@ -229,7 +229,7 @@ function resolveLimits(limits: unknown): HostLimits {
       details: { option: 'limits.hardTimeoutFactor' },
     });
   }
-  // The logical stack must run out before V8's: it is bounded by the job thread's stack.
+  // The logical stack must run out before V8's: it is bounded by the job's stack.
   const stackCapacity = maxStackHeightFor(out.jobStackMb);
   if (out.maxStackHeight > stackCapacity) {
     throw new InvalidOptionError(

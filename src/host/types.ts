@@ -27,7 +27,7 @@ export interface PrepareOptions {
 export interface ExecuteOptions extends Omit<PrepareOptions, 'timeoutMs'> {
   /** `run` or `wasi`. Default: what the module's exports imply. */
   abi?: Abi;
-  /** CPU time the execution may use, ms: the job thread's own, once the module is compiled. Default: `limits.executeTimeoutMs`. */
+  /** CPU time the execution may use, ms: the CPU time of the thread that runs the job, once the module is compiled. Default: `limits.executeTimeoutMs`. */
   timeoutMs?: number;
   /** The module's argv, argv[0] included (as node:wasi's `args`). Default `['main']`. */
   args?: string[];

@@ -58,9 +58,9 @@ export interface SandboxLayers {
 }
 
 export interface WorkerLimits {
-  /** V8 old-generation heap of the job thread, MiB. */
+  /** V8 old-generation heap of a prepare worker's job thread, MiB. */
   jobHeapMb: number;
-  /** Stack of the job thread, MiB (bounds wasm recursion). */
+  /** V8 stack of a job, MiB (bounds wasm recursion): an execute worker's main thread, a prepare worker's job thread. */
   jobStackMb: number;
   /** RLIMIT_DATA of the worker process, bytes. */
   dataBytes: number;
