@@ -30,7 +30,7 @@ export const BULK = {
 export interface BulkResult {
   latencies: Record<string, number[]>;
   roundP50: Record<string, number[]>;
-  /** The echo as the worker times it (its job thread), ms. */
+  /** The echo as the worker times it, ms. */
   inWorkerWallMs: number[];
 }
 

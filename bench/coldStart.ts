@@ -140,7 +140,7 @@ export function attribute(samples: ColdStartSamples): Attribution[] {
     { label: 'loading the worker module graph (ESM, 20+ files, net socket)', ms: d(CASES.launcherModules, CASES.launcherNodeFlags), how: 'main.js closed − flags −e 0' },
     { label: 'handshake in the worker (addon, lockdown, attest, Ready)', ms: summarize(s(CASES.handshakeOnly)).median, how: 'Hello→Ready on a booted worker' },
     { label: '  of which the sandbox', ms: d(CASES.handshakeOnly, CASES.handshakeUnsandboxed), how: 'same, minus without sandbox' },
-    { label: 'first ping right after the handshake (job thread starting)', ms: summarize(s(CASES.warden, 'pingAfterHandshake')).median, how: 'pong − ready, spawnWorker' },
+    { label: 'first ping right after the handshake', ms: summarize(s(CASES.warden, 'pingAfterHandshake')).median, how: 'pong − ready, spawnWorker' },
     { label: 'host bookkeeping (worker dir, WorkerProcess, event loop)', ms: d(CASES.warden, CASES.manual), how: 'spawnWorker → pong − by hand' },
   ];
 }

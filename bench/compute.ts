@@ -29,7 +29,7 @@ export interface ComputeResult {
   latencies: Record<string, number[]>;
   /** Per case: the p50 of each round, ms. */
   roundP50: Record<string, number[]>;
-  /** The job as warden's worker times it (thread hop + job thread), ms. */
+  /** The job as warden's worker times it (its run on the main thread), ms. */
   inWorkerWallMs: number[];
   /** Fuel one job uses (the same every time). */
   fuelUsed: number;
@@ -37,7 +37,7 @@ export interface ComputeResult {
   meteredCpuMs: number[];
 }
 
-/** One run of the metered module, as warden's job thread runs it: counters set, start function, then the `run` ABI. */
+/** One run of the metered module, as warden's worker runs it: counters set, start function, then the `run` ABI. */
 function runMetered(module: WebAssembly.Module, input: Uint8Array): { output: Uint8Array; fuelUsed: number } {
   const instance = new WebAssembly.Instance(module, {});
   const meter = new Meter(1e15, 262_144);

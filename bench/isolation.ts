@@ -6,8 +6,8 @@
  * Each is measured paced (one job at a time, below the rate spares can be refilled: the spares
  * absorb the process start) and saturated (all jobs at once: throughput is bounded by how fast
  * workers can be started). The floors of the saturated figure are measured too, `cores` at a
- * time: `cold` itself (a whole worker start per job: node, the sandbox, the job thread, its
- * warm-up, the job), sandboxed workers started to their handshake only, and plain `node -e 0`.
+ * time: `cold` itself (a whole worker start per job: node, the sandbox, the handshake,
+ * the job), sandboxed workers started to their handshake only, and plain `node -e 0`.
  *
  * `npx tsx bench/isolation.ts [--quick]` prints the tables; `bench/run.ts` calls
  * `measureIsolation` and `isolationReport` for its section and its JSON.
@@ -198,7 +198,7 @@ export function isolationReport(r: IsolationResults): string {
     table(['mode', `paced at ${r.pacedRate} jobs/s: p50`, 'p99', 'spread', `saturated: jobs/s`], rows),
     '',
     `floors, ${r.workers} at a time: ${r.saturated.cold.toFixed(1)} whole worker starts + job/s (cold); ` +
-      `${r.floor.handshakesPerSecond.toFixed(1)} sandboxed starts to the handshake/s (no job thread yet); ` +
+      `${r.floor.handshakesPerSecond.toFixed(1)} sandboxed starts to the handshake/s; ` +
       `${r.floor.nodeStartsPerSecond.toFixed(1)} plain \`node -e 0\`/s`,
     `'job' at saturation: ${(r.jobToFloor * 100).toFixed(0)}% of the cold floor (target ≥ 90%), ` +
       `${((r.saturated.job / r.floor.handshakesPerSecond) * 100).toFixed(0)}% of the handshake floor; reuse is ${(r.saturated.worker / r.saturated.job).toFixed(0)}× faster`,

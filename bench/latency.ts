@@ -3,7 +3,7 @@
  * time, against piscina running the same wasm work in this process, and against piscina running
  * an identity task (its own overhead alone); interleaved by rounds. The same rounds time the
  * steps of warden's path on their own, for the breakdown of the hot path: one worker without the
- * pool (its artifact copied once, as the pool keeps it), the job as the worker's job thread
+ * pool (its artifact copied once, as the pool keeps it), the job as the worker
  * reports it, and the bare wasm work (instantiate + run) on this thread.
  */
 import type { Piscina } from 'piscina';
@@ -41,14 +41,15 @@ export interface LatencyResult {
   latencies: Record<string, number[]>;
   /** Per case: the p50 of each round, ms. */
   roundP50: Record<string, number[]>;
-  /** The job as the warden worker's main thread times it (thread hop + job thread), ms. */
+  /** The job as the warden worker times it (its run on the main thread, compile excluded), ms. */
   inWorkerWallMs: number[];
   cpu: CpuPerJob;
 }
 
 /**
- * CPU a worker's threads used between two readings, by role: the main thread is the process's
- * first; the job thread its newest (started after the handshake, after V8's platform threads).
+ * CPU a worker's threads used between two readings, by role: the main thread (which runs the jobs)
+ * is the process's first; the watchdog its newest (started at the first job, after V8's platform
+ * threads).
  */
 function workerCpu(before: Map<number, number>, after: Map<number, number>, pid: number): Omit<CpuPerJob, 'host' | 'hostWithoutPool'> {
   const jobThread = Math.max(...after.keys());

@@ -1,7 +1,7 @@
 /**
  * Idle memory of a sandboxed worker: VmRSS of its node process plus the launcher's monitor,
- * right after the handshake, once idle (the worker starts its job thread just after answering
- * the handshake), after one execute job, and after 200 more. PSS and USS are shown too: RSS
+ * right after the handshake, once idle (an execute worker runs its jobs on its main thread: no
+ * job thread starts), after one execute job, and after 200 more. PSS and USS are shown too: RSS
  * counts node's shared text in full for every worker, PSS shares it out.
  */
 import { spawn } from 'node:child_process';
@@ -12,7 +12,7 @@ import { sleep } from './stats.js';
 
 export const STATES = {
   handshake: 'right after the handshake',
-  idle: 'idle, job thread up (no job yet)',
+  idle: 'idle (no job yet)',
   oneJob: 'after 1 execute job',
   manyJobs: 'after 200 more execute jobs',
 } as const;

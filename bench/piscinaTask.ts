@@ -1,8 +1,8 @@
 /**
- * The piscina peer's task: the same trivial job a warden execute job runs on its job thread
+ * The piscina peer's task: the same trivial job a warden execute job runs on its worker's main thread
  * (src/worker/jobs/execute.ts, `run` ABI) — compile the module, instantiate it, place the input
  * at `alloc(len)`, call `run(ptr, len)`, copy the output out — minus the sandbox, the artifact
- * file and the IPC. With `cached`, the module is compiled once per thread, as warden's job thread does.
+ * file and the IPC. With `cached`, the module is compiled once per thread, as warden's worker does.
  * With `identity`, the task returns its input and runs no wasm at all: what is left is piscina's
  * own overhead per task (issue 13's second peer for row 1).
  */
@@ -19,7 +19,7 @@ interface RunAbi {
   alloc: (len: number) => number;
 }
 
-/** Modules compiled once per thread, found by their exact bytes (as warden's job thread finds its last one). */
+/** Modules compiled once per thread, found by their exact bytes (as warden's worker finds its last one). */
 const compiled: { wasm: Buffer; module: WebAssembly.Module }[] = [];
 
 function compiledOnce(wasm: Uint8Array): WebAssembly.Module {

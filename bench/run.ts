@@ -137,19 +137,19 @@ async function row1(ctx: BenchContext, piscina: Piscina, floor: Record<string, n
   const breakdown: [string, number, string][] = [
     ['host: queue, pool, worker machine, events, job objects', p50(LATENCY.warden) - p50(LATENCY.worker), 'pool p50 − one worker without the pool'],
     ['IPC round trip: frame write → worker read → reply → host decode', ping, 'floor: warden ping'],
-    ['worker main thread: read the artifact, hand the job over, build the reply', p50(LATENCY.worker) - ping - inWorker.median, 'one worker − ping − in-worker'],
-    ['job thread hop (postMessage both ways) + CPU watch', inWorker.median - wasm, 'in-worker wall − the wasm work'],
+    ['worker main thread: read the artifact, build the reply', p50(LATENCY.worker) - ping - inWorker.median, 'one worker − ping − in-worker'],
+    ['the job around its wasm: watchdog, WASI world, output (same thread)', inWorker.median - wasm, 'in-worker wall − the wasm work'],
     ['wasm work: instantiate + run (module compiled once)', wasm, 'this thread, raw WebAssembly'],
   ];
   out();
-  out(`Where one job's ${ms(p50(LATENCY.warden))} goes (p50s; the job thread as the worker times it: p50 ${ms(inWorker.median)}, p99 ${ms(inWorker.p99)}):`);
+  out(`Where one job's ${ms(p50(LATENCY.warden))} goes (p50s; the job as the worker times it: p50 ${ms(inWorker.median)}, p99 ${ms(inWorker.p99)}):`);
   out(table(['step', 'ms', 'measured as'], breakdown.map(([step, value, how]) => [step, deltaMs(value), how])));
   out(`not per job: the worker dir's copy in + clear, ${ms(dir)} (floor), paid once per artifact change on a worker; none in these rounds (one artifact)`);
   out(`floors: unix-socket round trip ${ms(median(floor[FLOORS.unixSocket]))}, worker_threads round trip ${ms(hop)}`);
   const us = (x: number) => `${x.toFixed(0)} µs`;
   out(
     `CPU per job: host ${us(r.cpu.host)} with the pool, ${us(r.cpu.hostWithoutPool)} driving one worker without it (whole process); worker ${us(r.cpu.workerMain + r.cpu.workerJobThread + r.cpu.workerOther)} = ` +
-      `main thread ${us(r.cpu.workerMain)} + job thread ${us(r.cpu.workerJobThread)} + V8 platform threads ${us(r.cpu.workerOther)} (worker without the pool)`,
+      `main thread (the job included) ${us(r.cpu.workerMain)} + watchdog thread ${us(r.cpu.workerJobThread)} + V8 platform threads ${us(r.cpu.workerOther)} (worker without the pool)`,
   );
   const warden = summarize(r.latencies[LATENCY.warden]);
   const peer = summarize(r.latencies[LATENCY.piscina]);
@@ -163,7 +163,7 @@ async function row1(ctx: BenchContext, piscina: Piscina, floor: Record<string, n
     ratio: `p50 ${ratio(value)} same wasm; ${ratio(identity)} identity`,
     target: 'p50 ≤ 3× same wasm; ≤ 8× identity',
     met: value <= 3 && identity <= 8,
-    floor: `a warden job crosses a process boundary twice and a thread boundary twice: unix-socket round trip ${ms(median(floor[FLOORS.unixSocket]))} + worker_threads round trip ${ms(hop)}; piscina pays one thread round trip (its identity task is that and nothing else)`,
+    floor: `a warden job crosses a process boundary twice (the job runs on the worker's main thread): unix-socket round trip ${ms(median(floor[FLOORS.unixSocket]))}; piscina pays one thread round trip, ${ms(hop)} (its identity task is that and nothing else)`,
   });
   results.row1 = { roundP50: summaryOf(r.roundP50), latencies: summaryOf(r.latencies), inWorkerWallMs: inWorker, breakdown, cpuPerJobUs: r.cpu };
 }
@@ -192,7 +192,7 @@ async function row2(ctx: BenchContext, piscina: Piscina): Promise<void> {
     ratio: ratio(warden / peer),
     target: '≥ 0.6×',
     met: warden / peer >= 0.6,
-    floor: 'CPU: host and workers share the cores; every job costs the host its bookkeeping and the worker a socket read, a thread hop and a reply (row 1 breakdown)',
+    floor: 'CPU: host and workers share the cores; every job costs the host its bookkeeping and the worker a socket read, the job and a reply (row 1 breakdown)',
   });
   results.row2 = summaryOf(r);
 }
@@ -225,7 +225,7 @@ async function row3(ctx: BenchContext): Promise<void> {
     ratio: ratio(value),
     target: '≤ 2×',
     met: value <= 2,
-    floor: `a first job needs a node process inside the sandbox with warden's worker loaded, and its job thread (a second isolate, about as long to boot as node -e 0 itself): node -e 0 alone is ${ms(node.median)} (see --investigate)`,
+    floor: `a first job needs a node process inside the sandbox with warden's worker loaded, the handshake and the job (its module compiled, warden's job code run for the first time): node -e 0 alone is ${ms(node.median)} (see --investigate)`,
   });
   const workerValue = worker.median / node.median;
   rows.push({
@@ -288,7 +288,7 @@ async function row5(ctx: BenchContext): Promise<void> {
     ),
   );
   const inWorker = summarize(r.inWorkerWallMs);
-  out(`inside the warden worker (thread hop + job thread): p50 ${ms(inWorker.median)}; the rest (${deltaMs(p50(COMPUTE.warden) - inWorker.median)}) is 1 MiB over the socket and the host's path`);
+  out(`inside the warden worker (the job on its main thread): p50 ${ms(inWorker.median)}; the rest (${deltaMs(p50(COMPUTE.warden) - inWorker.median)}) is 1 MiB over the socket and the host's path`);
   // warden's own overhead: the pool against the same metered module run raw.
   const value = p50(COMPUTE.warden) / p50(COMPUTE.rawMetered);
   rows.push({
@@ -340,7 +340,7 @@ async function row11(ctx: BenchContext): Promise<void> {
     ),
   );
   const inWorker = summarize(r.inWorkerWallMs);
-  out(`echo inside the warden worker (job thread): p50 ${ms(inWorker.median)}; the rest is the socket both ways and the host's path`);
+  out(`echo inside the warden worker: p50 ${ms(inWorker.median)}; the rest is the socket both ways and the host's path`);
   const inRate = gbPerSecond(ECHO_BYTES, p50(BULK.in));
   const outRate = gbPerSecond(ECHO_BYTES, p50(BULK.out));
   const value = p50(BULK.echo) / p50(BULK.floorEcho);
@@ -444,13 +444,13 @@ async function row7(ctx: BenchContext): Promise<void> {
   const afterJob = rss(r.worker[STATES.oneJob]!.total);
   rows.push({
     id: 7,
-    what: 'idle worker resident memory (node + monitor, job thread up)',
+    what: 'idle execute worker resident memory (node + monitor)',
     warden: `${mb(idle)} (${mb(afterJob)} after a job)`,
     peer: `idle node: ${mb(node)}`,
     ratio: ratio(idle / node),
     target: '≤ 60 MB',
     met: idle <= 60 * 1024 * 1024,
-    floor: `an idle node is ${mb(node)}; the job thread (a second V8 isolate) is what the rest is`,
+    floor: `an idle node is ${mb(node)}; the rest is warden's worker bundle, the addon and the channel's buffers (no second isolate: jobs run on the main thread)`,
   });
   results.row7 = r;
 }
@@ -529,7 +529,7 @@ async function isolationSection(): Promise<void> {
     ratio: `${(r.jobToFloor * 100).toFixed(0)}% of the cold floor`,
     target: '≥ 90% of the floor',
     met: r.jobToFloor >= 0.9,
-    floor: `each job pays a whole worker start (node, sandbox, job thread, warm-up); ${r.floor.handshakesPerSecond.toFixed(1)} sandboxed starts to the handshake/s, ${r.floor.nodeStartsPerSecond.toFixed(1)} \`node -e 0\`/s`,
+    floor: `each job pays a whole worker start (node, sandbox, handshake); ${r.floor.handshakesPerSecond.toFixed(1)} sandboxed starts to the handshake/s, ${r.floor.nodeStartsPerSecond.toFixed(1)} \`node -e 0\`/s`,
   });
   results.isolation = r;
   summary.push(`'job' isolation: p50 ${ms(summarize(r.paced.job).median)} paced, saturated ${r.saturated.job.toFixed(1)} jobs/s vs ${r.saturated.worker.toFixed(0)} jobs/s in reuse`);
