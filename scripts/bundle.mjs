@@ -47,10 +47,23 @@ const probesAsBundle = {
 };
 
 /**
- * Bundles `source` (a path relative to the package root) into `outfile` as the worker bundles
- * are built. Exported for the test suite, which bundles its attacker workers the same way.
+ * The warm-up module (src/worker/jobs/warmUpModule.ts) prepared by tsc's output of this build,
+ * base64: the worker's bundle carries it (`__WARDEN_WARM_UP_ARTIFACT__`), so that an execute
+ * worker warms its job path up without preparing anything (prepare's code is not in its bundle).
  */
-export async function bundle(source, outfile) {
+async function warmUpArtifact() {
+  const load = (file) => import(path.join(root, 'dist', file));
+  const [{ prepare }, { WARM_UP_MODULE }, { DEFAULT_PREPARE_LIMITS }] = await Promise.all([load('worker/jobs/prepare.js'), load('worker/jobs/warmUpModule.js'), load('shared/limits.js')]);
+  const { artifact } = prepare(WARM_UP_MODULE, DEFAULT_PREPARE_LIMITS, '0'.repeat(64));
+  return Buffer.from(artifact).toString('base64');
+}
+
+/**
+ * Bundles `source` (a path relative to the package root) into `outfile` as the worker bundles
+ * are built (`defines`: more identifiers replaced). Exported for the test suite, which bundles
+ * its attacker workers the same way.
+ */
+export async function bundle(source, outfile, defines = {}) {
   const result = await build({
     absWorkingDir: root,
     entryPoints: [source],
@@ -62,7 +75,7 @@ export async function bundle(source, outfile) {
     // thread) get the bundle's URL instead. The banner goes first, so it repeats the strict
     // mode directive that must open the file (ES modules are strict).
     banner: { js: '"use strict";\nconst __bundleUrl = require("node:url").pathToFileURL(__filename).href;' },
-    define: { 'import.meta.url': '__bundleUrl' },
+    define: { 'import.meta.url': '__bundleUrl', ...defines },
     // The worker runs on the host's node: the oldest warden supports (engines: >=20).
     target: 'node20',
     sourcemap: 'linked',
@@ -83,7 +96,8 @@ export async function bundle(source, outfile) {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  for (const [source, outfile] of Object.entries(ENTRIES)) await bundle(source, outfile);
+  const mainDefines = { __WARDEN_WARM_UP_ARTIFACT__: JSON.stringify(await warmUpArtifact()) };
+  for (const [source, outfile] of Object.entries(ENTRIES)) await bundle(source, outfile, source === 'src/worker/main.ts' ? mainDefines : {});
   const loader = path.join(root, 'dist/worker/jobThread.cjs');
   await fs.copyFile(path.join(root, 'scripts/jobThreadLoader.cjs'), loader);
   const cacheFile = path.join(root, 'dist/worker/jobThread.cache');

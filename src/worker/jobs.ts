@@ -81,6 +81,42 @@ export interface ReplyBody {
 /** An execute worker's runner: its jobs run on this, the main, thread. */
 let inline: InlineRunner | undefined;
 
+/**
+ * The warm-up module already prepared, base64: put in the worker's bundle by the build
+ * (scripts/bundle.mjs); absent when these sources run unbundled (the test suite's processes).
+ */
+declare const __WARDEN_WARM_UP_ARTIFACT__: string | undefined;
+
+/** The execute warm-up while it runs: a job waits for it (it is what the job would do first anyway). */
+let warming: Promise<void> | undefined;
+
+/**
+ * Runs the warm-up module once through this thread's job path (an execute worker, just after
+ * Ready): the first job then finds warden's own code compiled. A failure is left for the first
+ * real job to meet.
+ */
+export function warmUpExecute(info: WorkerInfo): void {
+  const encoded = typeof __WARDEN_WARM_UP_ARTIFACT__ === 'string' ? __WARDEN_WARM_UP_ARTIFACT__ : undefined;
+  if (encoded === undefined) return;
+  const task = { kind: 'execute', artifact: Buffer.from(encoded, 'base64'), input: new Uint8Array(WARM_UP_INPUT), abi: 'run', limits: DEFAULT_EXECUTE_LIMITS } as const;
+  warming = inlineRunner(info)
+    .run(task, { cpuTimeLimitMs: DEFAULT_WARM_UP_CPU_MS })
+    .then(
+      (result) => {
+        // What a reply is built from, warmed too.
+        if (result.ok && result.kind === 'execute') {
+          executeBody(result);
+          endHeader(result);
+        }
+        jobMemory.scrub();
+      },
+      () => {},
+    )
+    .finally(() => {
+      warming = undefined;
+    });
+}
+
 /** The execute runner, made once (at Hello: it sets this thread's stack limit for the jobs). */
 export function inlineRunner(info: WorkerInfo): InlineRunner {
   inline ??= new InlineRunner({ stackSizeMb: info.limits.jobStackMb });
@@ -258,6 +294,7 @@ export async function runExecute(
   input: Uint8Array,
   signal?: AbortSignal,
 ): Promise<{ reply: ExecuteReply; body?: ReplyBody }> {
+  if (warming !== undefined) await warming;
   let artifact: Buffer;
   try {
     artifact = readArtifact(path.join(info.dir, WorkerDirFile.artifact), request.artifactCopy);

@@ -15,7 +15,7 @@ import {
 } from '../protocol/messages.js';
 import { loadAddon, type NativeAddon } from '../shared/addon.js';
 import { attest } from './attest.js';
-import { afterReply, inlineRunner, jobRunner, pool, runExecute, runPrepare, withdrawnReply } from './jobs.js';
+import { afterReply, inlineRunner, jobRunner, warmUpExecute, pool, runExecute, runPrepare, withdrawnReply } from './jobs.js';
 import { JobLine } from './jobLine.js';
 import type { CancelHeader, ExecuteRequest, PrepareRequest } from '../protocol/messages.js';
 
@@ -87,6 +87,8 @@ function onHello(frame: Frame): void {
     inlineRunner(info);
   }
   send(MessageType.Ready, frame.id, { protocol: PROTOCOL_VERSION, attestation: attest(addon) });
+  // Ready is on its way: the job path warms up while the host takes it in.
+  if (info.kind === 'execute') warmUpExecute(info);
 }
 
 async function onFrame(frame: Frame): Promise<void> {
