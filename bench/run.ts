@@ -519,7 +519,7 @@ async function isolationSection(): Promise<void> {
     ratio: `${(paced.job.median / paced.worker.median).toFixed(2)}× reuse`,
     target: '≤ 2 ms',
     met: paced.job.median <= 2,
-    floor: "a spare's one job compiles its artifact in a fresh thread and locks the process down first; reuse shows the rest",
+    floor: "reuse at the same pace is this VM's paced floor (every thread asleep between jobs); a spare's one job also opens its artifact, locks the process down and compiles its module for the first time",
   });
   rows.push({
     id: 'I2',
