@@ -9,8 +9,7 @@
  * The module's compile (asynchronous, on V8's background threads) is bounded by
  * `compileTimeLimitMs` of process CPU time, watched from this thread while it waits.
  */
-import { jobFailure } from '../shared/jobError.js';
-import { JobError } from '../shared/jobError.js';
+import { JobError, jobFailure } from '../shared/jobError.js';
 import { loadAddon, type NativeAddon } from '../shared/addon.js';
 import type { ExecuteResult } from './jobs/execute.js';
 import { runExecute } from './jobs/jobTask.js';
