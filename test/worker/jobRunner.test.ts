@@ -1,26 +1,23 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { JobRunner, type RunResult } from '../../src/worker/jobRunner.js';
 import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from '../../src/shared/limits.js';
 import type { Abi } from '../../src/shared/prevalidate.js';
-import { artifactOf, bigArtifact, bigModule, fixtures, PARAMS_HASH, wasiSleepSource, wat } from '../helpers/wat.js';
+import { artifactOf, bigModule, fixtures, PARAMS_HASH } from '../helpers/wat.js';
+import { assertStillWorks, executeContract, executeTask } from '../helpers/executeContract.js';
 
 // One runner (one job thread) for the file: tests run serially, as jobs in a worker do.
 const runner = new JobRunner();
 test.after.always(() => runner.close());
 
+executeContract(test, (task, options) => runner.run(task, options));
+
 const CPU_LIMIT_MS = 2000;
 
 function runJob(code: Uint8Array, input: Uint8Array | string, abi: Abi = 'run', cpuTimeLimitMs = CPU_LIMIT_MS, signal?: AbortSignal): Promise<RunResult> {
-  const bytes = typeof input === 'string' ? Buffer.from(input) : input;
-  const task = { kind: 'execute', artifact: artifactOf(code), input: bytes, abi, limits: DEFAULT_EXECUTE_LIMITS } as const;
-  return runner.run(task, { cpuTimeLimitMs, ...(signal ? { signal } : {}) });
+  return runner.run(executeTask(code, input, abi), { cpuTimeLimitMs, ...(signal ? { signal } : {}) });
 }
 
-async function assertWorks(t: import('ava').ExecutionContext): Promise<void> {
-  const result = await runJob(fixtures.upper, 'still works');
-  t.true(result.ok);
-  if (result.ok && result.kind === 'execute') t.is(Buffer.from(result.output).toString(), 'STILL WORKS');
-}
+const assertWorks = (t: ExecutionContext) => assertStillWorks(t, (task, options) => runner.run(task, options));
 
 test.serial('prepares and executes on the job thread, with times', async (t) => {
   const prepared = await runner.run({ kind: 'prepare', code: fixtures.upper.slice(), limits: DEFAULT_PREPARE_LIMITS, paramsHash: PARAMS_HASH }, { cpuTimeLimitMs: CPU_LIMIT_MS });
@@ -32,42 +29,6 @@ test.serial('prepares and executes on the job thread, with times', async (t) => 
   t.is(Buffer.from(executed.output).toString(), 'JOB');
   t.true(executed.cpuTimeMs >= 0 && executed.cpuTimeMs < CPU_LIMIT_MS);
   t.true(executed.wallTimeMs >= 0);
-});
-
-test.serial('a job failure comes back as data and keeps the thread', async (t) => {
-  const result = await runJob(fixtures.trap, '');
-  t.false(result.ok);
-  if (!result.ok) t.like(result.failure, { code: 'E_TRAP', deterministic: true });
-  await assertWorks(t);
-});
-
-test.serial('an infinite loop is cut at the CPU-time limit, and the next job runs', async (t) => {
-  const result = await runJob(fixtures.infiniteLoop, '', 'run', 300);
-  t.false(result.ok);
-  if (!result.ok) t.like(result.failure, { code: 'E_TIMEOUT', deterministic: false });
-  // Cut by its CPU time, or on a loaded machine by the wall-clock bound (4 × 300 ms) first.
-  if (!result.ok && /CPU time/.test(result.failure.message)) t.true(result.cpuTimeMs >= 300);
-  else if (!result.ok) t.regex(result.failure.message, /wall-clock/);
-  // Loose: the watch samples every 10 ms, and the machine is shared.
-  t.true(result.wallTimeMs < 5000, `cut after ${result.wallTimeMs} ms`);
-  await assertWorks(t);
-});
-
-test.serial('a sleeping job is cut at the wall-clock bound (a multiple of the CPU limit)', async (t) => {
-  const result = await runJob(wat(wasiSleepSource(60_000_000_000n)), '', 'wasi', 100);
-  t.false(result.ok);
-  if (!result.ok) {
-    t.is(result.failure.code, 'E_TIMEOUT');
-    t.regex(result.failure.message, /wall-clock/);
-  }
-  t.true(result.wallTimeMs >= 400 && result.wallTimeMs < 10_000);
-  await assertWorks(t);
-});
-
-test.serial('a wasm memory bomb is E_OUT_OF_MEMORY', async (t) => {
-  const result = await runJob(fixtures.memoryBomb, '');
-  t.false(result.ok);
-  if (!result.ok) t.like(result.failure, { code: 'E_OUT_OF_MEMORY', deterministic: true });
 });
 
 // A job thread dying of V8 heap exhaustion (ERR_WORKER_OUT_OF_MEMORY, mapped to E_OUT_OF_MEMORY)
@@ -118,36 +79,6 @@ test('close() is idempotent and later runs are refused', async (t) => {
   const own = new JobRunner();
   await Promise.all([own.close(), own.close()]);
   await t.throwsAsync(own.run({ kind: 'prepare', code: fixtures.upper.slice(), limits: DEFAULT_PREPARE_LIMITS, paramsHash: PARAMS_HASH }, { cpuTimeLimitMs: 1000 }), { message: /closed/ });
-});
-
-test.serial("an execute job's CPU budget counts its own thread once its module is compiled", async (t) => {
-  // Loading and compiling 9 MB of code takes far more than the job's 40 ms; running `_start` takes nothing.
-  const task = { kind: 'execute', artifact: bigArtifact(1), input: new Uint8Array(0), abi: 'wasi', limits: DEFAULT_EXECUTE_LIMITS } as const;
-  const result = await runner.run(task, { cpuTimeLimitMs: 40, compileTimeLimitMs: 60_000 });
-  t.true(result.ok, JSON.stringify(!result.ok && result.failure));
-  t.true(result.cpuTimeMs < 40, `${result.cpuTimeMs} ms counted`);
-});
-
-test.serial('compiling at execute has its own bound: past it, E_TIMEOUT says so', async (t) => {
-  const task = { kind: 'execute', artifact: bigArtifact(2), input: new Uint8Array(0), abi: 'wasi', limits: DEFAULT_EXECUTE_LIMITS } as const;
-  const result = await runner.run(task, { cpuTimeLimitMs: 60_000, compileTimeLimitMs: 1 });
-  t.false(result.ok);
-  if (!result.ok) {
-    t.is(result.failure.code, 'E_TIMEOUT');
-    // On a loaded machine the compile's wall-clock bound (4 × 1 ms) can come first: either names the compile.
-    t.regex(result.failure.message, /compiling the module (used more than 1 ms of CPU time \(compileTimeoutMs\)|took more than 4 ms of wall-clock time)/);
-  }
-  await assertWorks(t);
-});
-
-test.serial('a spinning job is charged its own thread CPU time, never more than its wall time', async (t) => {
-  const result = await runJob(fixtures.infiniteLoop, '', 'run', 400);
-  t.false(result.ok);
-  // The thread's own clock (not the process's, which adds the main thread and V8's background
-  // threads): one thread cannot use more CPU time than wall time. A loaded machine may reach the
-  // wall-clock bound (4 × 400 ms) first.
-  t.true(result.cpuTimeMs <= result.wallTimeMs + 20, `${result.cpuTimeMs} ms of CPU in ${result.wallTimeMs} ms`);
-  if (!result.ok && /CPU time/.test(result.failure.message)) t.true(result.cpuTimeMs >= 400 && result.cpuTimeMs < 1500, `${result.cpuTimeMs} ms`);
 });
 
 test.serial('prepare refuses a module that takes more than compileTimeoutMs to compile', async (t) => {
