@@ -9,12 +9,13 @@
  * The module's compile (asynchronous, on V8's background threads) is bounded by
  * `compileTimeLimitMs` of process CPU time, watched from this thread while it waits.
  */
-import { JobError, jobFailure } from '../shared/jobError.js';
+import { JobError, jobFailure, type JobFailure } from '../shared/jobError.js';
 import { loadAddon, type NativeAddon } from '../shared/addon.js';
 import type { ExecuteResult } from './jobs/execute.js';
 import { runExecute } from './jobs/jobTask.js';
-import type { ExecuteTask, JobOutcome } from './jobs/task.js';
+import type { ExecuteTask } from './jobs/task.js';
 import type { RunOptions, RunResult } from './jobRunner.js';
+import { ABORTED_BEFORE_START, compileOverrun, cpuStopMessage, wallStopMessage, withinCpuLimit } from './jobBounds.js';
 import { threadClock } from './threadClock.js';
 
 export interface InlineRunnerOptions {
@@ -63,38 +64,36 @@ export class InlineRunner {
     const { cpuTimeLimitMs, signal } = options;
     const compileLimitMs = options.compileTimeLimitMs ?? cpuTimeLimitMs;
     const startWall = performance.now();
-    if (signal?.aborted) return { ok: false, failure: jobFailure('E_ABORTED', 'the job was aborted before it started'), cpuTimeMs: 0, wallTimeMs: 0 };
+    if (signal?.aborted) return { ok: false, failure: jobFailure('E_ABORTED', ABORTED_BEFORE_START), cpuTimeMs: 0, wallTimeMs: 0 };
 
     let runStart: { cpuNs: bigint; wall: number } | undefined;
-    let compileStop: JobOutcome | undefined;
-    let stopCompile: (outcome: JobOutcome) => void = () => {};
-    const stopped = new Promise<JobOutcome>((resolve) => {
+    /** Why the job was answered while its module compiled (it must not run after all). */
+    let compileStop: JobFailure | undefined;
+    let stopCompile: (failure: JobFailure) => void = () => {};
+    const stopped = new Promise<JobFailure>((resolve) => {
       stopCompile = resolve;
     });
+    const stop = (failure: JobFailure): void => {
+      compileStop = failure;
+      stopCompile(failure);
+    };
     // Only a compile waits here (a module run before is kept compiled: then no sample is taken).
     const startCpu = process.cpuUsage();
     const watch = setInterval(() => {
       const { user, system } = process.cpuUsage(startCpu);
-      const loadWallMs = performance.now() - startWall;
-      let message: string | undefined;
-      if ((user + system) / 1000 > compileLimitMs) message = `compiling the module used more than ${compileLimitMs} ms of CPU time (compileTimeoutMs)`;
-      else if (loadWallMs > compileLimitMs * this.#factor) message = `compiling the module took more than ${compileLimitMs * this.#factor} ms of wall-clock time`;
-      if (message === undefined) return;
-      compileStop = { ok: false, failure: jobFailure('E_TIMEOUT', message) };
-      stopCompile(compileStop);
+      const overrun = compileOverrun((user + system) / 1000, performance.now() - startWall, compileLimitMs, this.#factor);
+      if (overrun !== undefined) stop(jobFailure('E_TIMEOUT', overrun));
     }, this.#pollMs);
     // An abort reaches this thread only while it waits, so only while the module compiles.
     const onAbort = (): void => {
-      if (runStart !== undefined || compileStop !== undefined) return;
-      compileStop = { ok: false, failure: jobFailure('E_ABORTED', 'the job was aborted') };
-      stopCompile(compileStop);
+      if (runStart === undefined && compileStop === undefined) stop(jobFailure('E_ABORTED', 'the job was aborted'));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
 
     const started = (): bigint => {
       clearInterval(watch);
       // A compile that passed its bound, or was aborted: the job was answered, it does not run after all.
-      if (compileStop !== undefined) throw new JobError(compileStop.ok ? 'E_TIMEOUT' : compileStop.failure.code, 'the job was answered while its module compiled');
+      if (compileStop !== undefined) throw new JobError(compileStop.code, 'the job was answered while its module compiled');
       const cpuNs = this.#clock.markStart();
       runStart = { cpuNs, wall: performance.now() };
       return cpuNs;
@@ -103,16 +102,15 @@ export class InlineRunner {
     try {
       const ran = runExecute(task, { markStart: started, ownNs: () => this.#clock.ownNs() }, guard);
       const first = await Promise.race([ran, stopped]);
-      if (!('outcome' in first)) return { ...first, cpuTimeMs: 0, wallTimeMs: performance.now() - startWall };
+      if (!('outcome' in first)) return { ok: false, failure: first, cpuTimeMs: 0, wallTimeMs: performance.now() - startWall };
       if (first.outcome === null) throw new Error('an execute task ended with no outcome');
       const cpuTimeMs = runStart === undefined ? 0 : Number(this.#clock.ownNs() - runStart.cpuNs) / NS_PER_MS;
       const wallTimeMs = performance.now() - (runStart?.wall ?? startWall);
       const result: RunResult = { ...first.outcome, cpuTimeMs, wallTimeMs };
       if (first.returned !== undefined) result.returned = first.returned;
-      // A job that finished over its limit before the watchdog looked has still exceeded it.
-      if (cpuTimeMs <= cpuTimeLimitMs || !result.ok) return result;
-      const failure = jobFailure('E_TIMEOUT', `the job used ${Math.round(cpuTimeMs)} ms of CPU time, more than ${cpuTimeLimitMs} ms`);
-      return { ok: false, failure, cpuTimeMs, wallTimeMs, ...(result.returned === undefined ? {} : { returned: result.returned }) };
+      // A job that finished over its limit before the watchdog looked has still exceeded it (a
+      // failure stands as it is: one the watchdog stopped already says why).
+      return result.ok ? withinCpuLimit(result, cpuTimeLimitMs) : result;
     } finally {
       clearInterval(watch);
       signal?.removeEventListener('abort', onAbort);
@@ -136,8 +134,8 @@ export class InlineRunner {
       wallLimitMs * NS_PER_MS,
       this.#graceMs * NS_PER_MS,
     );
-    if (reason === 1) throw new JobError('E_TIMEOUT', `the job used more than ${cpuTimeLimitMs} ms of CPU time`);
-    if (reason === 2) throw new JobError('E_TIMEOUT', `the job ran for more than ${wallLimitMs} ms of wall-clock time`);
+    if (reason === 1) throw new JobError('E_TIMEOUT', cpuStopMessage(cpuTimeLimitMs));
+    if (reason === 2) throw new JobError('E_TIMEOUT', wallStopMessage(wallLimitMs));
     if (thrown !== undefined) throw thrown.error;
     return value!;
   }

@@ -12,6 +12,7 @@ import { jobFailure, type JobErrorCode } from '../shared/jobError.js';
 import { wholeBuffer, type JobOutcome, type JobTask, type ThreadReply, type WarmUpTask } from './jobs/task.js';
 import { JobClock } from './threadClock.js';
 import { isPooled } from './bufferPool.js';
+import { ABORTED_BEFORE_START, compileOverrun, cpuStopMessage, wallStopMessage, withinCpuLimit } from './jobBounds.js';
 
 export interface JobRunnerOptions {
   /** V8 old-generation heap of the job thread, in MiB. Default 256. */
@@ -284,19 +285,18 @@ export class JobRunner {
       graceTimer.unref();
     };
     const onAbort = () => abort({ code: 'E_ABORTED', message: 'the job was aborted' });
-    if (signal?.aborted) return done({ ok: false, failure: jobFailure('E_ABORTED', 'the job was aborted before it started') });
+    if (signal?.aborted) return done({ ok: false, failure: jobFailure('E_ABORTED', ABORTED_BEFORE_START) });
     signal?.addEventListener('abort', onAbort, { once: true });
     const watch = setInterval(() => {
       if (phased && !thread.clock.started) {
         // Loading and compiling the module: its own bound, which prepare checked the module meets.
-        const loadWallMs = performance.now() - startWall;
-        if (processCpuMs() > compileLimitMs) abort({ code: 'E_TIMEOUT', message: `compiling the module used more than ${compileLimitMs} ms of CPU time (compileTimeoutMs)` });
-        else if (loadWallMs > compileLimitMs * factor) abort({ code: 'E_TIMEOUT', message: `compiling the module took more than ${compileLimitMs * factor} ms of wall-clock time` });
+        const overrun = compileOverrun(processCpuMs(), performance.now() - startWall, compileLimitMs, factor);
+        if (overrun !== undefined) abort({ code: 'E_TIMEOUT', message: overrun });
         return;
       }
       if (phased) runStartWall ??= performance.now();
-      if (cpuTimeMs() > cpuTimeLimitMs) abort({ code: 'E_TIMEOUT', message: `the job used more than ${cpuTimeLimitMs} ms of CPU time` });
-      else if (wallTimeMs() > cpuTimeLimitMs * factor) abort({ code: 'E_TIMEOUT', message: `the job ran for more than ${cpuTimeLimitMs * factor} ms of wall-clock time` });
+      if (cpuTimeMs() > cpuTimeLimitMs) abort({ code: 'E_TIMEOUT', message: cpuStopMessage(cpuTimeLimitMs) });
+      else if (wallTimeMs() > cpuTimeLimitMs * factor) abort({ code: 'E_TIMEOUT', message: wallStopMessage(cpuTimeLimitMs * factor) });
     }, this.#options.pollIntervalMs);
 
     try {
@@ -306,9 +306,7 @@ export class JobRunner {
       const result: RunResult = done(reply.outcome);
       if (reply.returned !== undefined) result.returned = reply.returned;
       // A job that finished between two samples but over the limit has still exceeded it.
-      if (result.cpuTimeMs <= cpuTimeLimitMs) return result;
-      const failure = jobFailure('E_TIMEOUT', `the job used ${Math.round(result.cpuTimeMs)} ms of CPU time, more than ${cpuTimeLimitMs} ms`);
-      return { ok: false, failure, cpuTimeMs: result.cpuTimeMs, wallTimeMs: result.wallTimeMs };
+      return withinCpuLimit(result, cpuTimeLimitMs);
     } catch (error) {
       // The thread was terminated or died (or, for a bug, threw): the next job gets a fresh, warmed thread.
       if (!this.#closing) this.#replace(thread);

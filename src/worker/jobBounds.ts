@@ -1,0 +1,33 @@
+/**
+ * The bounds a job runner applies, and how it words each one, for both runners of jobs: the job
+ * thread's (`jobRunner.ts`) and an execute worker's main thread (`inlineRunner.ts`).
+ */
+import { jobFailure } from '../shared/jobError.js';
+import type { RunResult } from './jobRunner.js';
+
+/** The compile's own bound, past which a compiling job is stopped: its message, or undefined within it. */
+export function compileOverrun(processCpuMs: number, wallMs: number, limitMs: number, wallFactor: number): string | undefined {
+  if (processCpuMs > limitMs) return `compiling the module used more than ${limitMs} ms of CPU time (compileTimeoutMs)`;
+  if (wallMs > limitMs * wallFactor) return `compiling the module took more than ${limitMs * wallFactor} ms of wall-clock time`;
+  return undefined;
+}
+
+/** A running job stopped for its CPU time. */
+export function cpuStopMessage(limitMs: number): string {
+  return `the job used more than ${limitMs} ms of CPU time`;
+}
+
+/** A running job stopped for its wall-clock time (`wallMs`: the CPU limit times the wall factor). */
+export function wallStopMessage(wallMs: number): string {
+  return `the job ran for more than ${wallMs} ms of wall-clock time`;
+}
+
+/** A job that ended over its CPU limit before any watch saw it has still exceeded it: E_TIMEOUT, whatever it answered. */
+export function withinCpuLimit(result: RunResult, limitMs: number): RunResult {
+  if (result.cpuTimeMs <= limitMs) return result;
+  const failure = jobFailure('E_TIMEOUT', `the job used ${Math.round(result.cpuTimeMs)} ms of CPU time, more than ${limitMs} ms`);
+  return { ok: false, failure, cpuTimeMs: result.cpuTimeMs, wallTimeMs: result.wallTimeMs, ...(result.returned === undefined ? {} : { returned: result.returned }) };
+}
+
+/** A job whose signal was aborted before it started. */
+export const ABORTED_BEFORE_START = 'the job was aborted before it started';
