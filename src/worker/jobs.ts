@@ -56,20 +56,17 @@ async function startRunner(info: WorkerInfo): Promise<JobRunner> {
 }
 
 /**
- * Prepares and runs the warm-up module through the whole job path of this (main) thread, as a
- * real job would: its first run compiles this side's code (the runner, the reply), about a
- * millisecond a one-job process would otherwise pay on its only job. A failure is left for
- * the first real job to meet.
+ * Prepares the warm-up module through the whole job path of this (main) thread, as a real job
+ * would: its first run compiles this side's code (the runner, the reply), about a millisecond a
+ * one-job process would otherwise pay on its only job. (A prepare worker runs no execute: an
+ * execute worker warms its own path, `warmUpExecute`.) A failure is left for the first real job
+ * to meet.
  */
 async function warmUp(started: JobRunner): Promise<void> {
-  const prepared = await started.run(
+  await started.run(
     { kind: 'prepare', code: new Uint8Array(WARM_UP_MODULE), limits: DEFAULT_PREPARE_LIMITS, paramsHash: '0'.repeat(64) },
     { cpuTimeLimitMs: DEFAULT_WARM_UP_CPU_MS },
   );
-  if (!prepared.ok || prepared.kind !== 'prepare') return;
-  const task = { kind: 'execute', artifact: prepared.artifact, input: new Uint8Array(WARM_UP_INPUT), abi: 'run', limits: DEFAULT_EXECUTE_LIMITS } as const;
-  const executed = await started.run(task, { cpuTimeLimitMs: DEFAULT_WARM_UP_CPU_MS });
-  if (executed.ok && executed.kind === 'execute') executeBody(executed);
 }
 
 /** What a reply's body is written from, and the buffers to give back to the pool once it is written. */
