@@ -3,7 +3,7 @@
  * thread's (`jobRunner.ts`) and an execute worker's main thread (`inlineRunner.ts`).
  */
 import { jobFailure } from '../shared/jobError.js';
-import type { RunResult } from './jobRunner.js';
+import type { JobOutcome } from './jobs/task.js';
 
 /** The compile's own bound, past which a compiling job is stopped: its message, or undefined within it. */
 export function compileOverrun(processCpuMs: number, wallMs: number, limitMs: number, wallFactor: number): string | undefined {
@@ -31,3 +31,25 @@ export function withinCpuLimit(result: RunResult, limitMs: number): RunResult {
 
 /** A job whose signal was aborted before it started. */
 export const ABORTED_BEFORE_START = 'the job was aborted before it started';
+
+export interface RunOptions {
+  /**
+   * CPU time the job may use, in ms; past it the job is stopped and the job fails with
+   * E_TIMEOUT. A prepare job counts the whole process's CPU time; an execute job counts its own
+   * thread's, from the moment its module is compiled (see `compileTimeLimitMs`).
+   */
+  cpuTimeLimitMs: number;
+  /**
+   * Execute jobs: CPU time (the whole process's: V8 compiles on background threads) that loading
+   * and compiling the module may take before the job's own budget starts. Default: `cpuTimeLimitMs`.
+   */
+  compileTimeLimitMs?: number;
+  /** Aborting fails the job with E_ABORTED (the thread is terminated if the job was running). */
+  signal?: AbortSignal;
+}
+
+/**
+ * A job's outcome with the time it took (CPU time as `RunOptions.cpuTimeLimitMs` counts it), and
+ * the pooled buffers the job thread is done with (the task's input), for the caller's pool.
+ */
+export type RunResult = JobOutcome & { cpuTimeMs: number; wallTimeMs: number; returned?: ArrayBuffer[] };

@@ -12,7 +12,7 @@ import { jobFailure, type JobErrorCode } from '../shared/jobError.js';
 import { wholeBuffer, type JobOutcome, type JobTask, type ThreadReply, type WarmUpTask } from './jobs/task.js';
 import { JobClock } from './threadClock.js';
 import { isPooled } from './bufferPool.js';
-import { ABORTED_BEFORE_START, compileOverrun, cpuStopMessage, wallStopMessage, withinCpuLimit } from './jobBounds.js';
+import { ABORTED_BEFORE_START, compileOverrun, cpuStopMessage, wallStopMessage, withinCpuLimit, type RunOptions, type RunResult } from './jobBounds.js';
 
 export interface JobRunnerOptions {
   /** V8 old-generation heap of the job thread, in MiB. Default 256. */
@@ -31,27 +31,8 @@ export interface JobRunnerOptions {
   terminateGraceMs?: number;
 }
 
-export interface RunOptions {
-  /**
-   * CPU time the job may use, in ms; past it the thread is terminated and the job fails with
-   * E_TIMEOUT. A prepare job counts the whole process's CPU time; an execute job counts its own
-   * thread's, from the moment its module is compiled (see `compileTimeLimitMs`).
-   */
-  cpuTimeLimitMs: number;
-  /**
-   * Execute jobs: CPU time (the whole process's: V8 compiles on background threads) that loading
-   * and compiling the module may take before the job's own budget starts. Default: `cpuTimeLimitMs`.
-   */
-  compileTimeLimitMs?: number;
-  /** Aborting fails the job with E_ABORTED (the thread is terminated if the job was running). */
-  signal?: AbortSignal;
-}
-
-/**
- * A job's outcome with the time it took (CPU time as `RunOptions.cpuTimeLimitMs` counts it), and
- * the pooled buffers the job thread is done with (the task's input), for the caller's pool.
- */
-export type RunResult = JobOutcome & { cpuTimeMs: number; wallTimeMs: number; returned?: ArrayBuffer[] };
+// The options and result of a run, shared with the main-thread runner (inlineRunner.ts).
+export type { RunOptions, RunResult } from './jobBounds.js';
 
 const DEFAULTS: Required<Omit<JobRunnerOptions, 'execArgv'>> = {
   maxOldGenerationSizeMb: 256,
