@@ -2,14 +2,16 @@
 // Bundles the entries that run inside every sandboxed worker process into one CommonJS file
 // each, beside tsc's output (run after tsc, from any cwd):
 //
-//   dist/worker/main.cjs       the worker process (node's argv entry, src/sandbox/paths.ts)
-//   dist/worker/jobThread.body.cjs  the job thread (a worker_threads Worker that
-//                              src/worker/jobRunner.ts starts from jobThread.cjs beside it: a
-//                              copy of scripts/jobThreadLoader.cjs, which compiles this bundle
-//                              with the V8 code cache jobThread.cache, made here, see codeCache.mjs)
+//   dist/worker/main.body.cjs  the worker process, run by main.cjs (node's argv entry,
+//                              src/sandbox/paths.ts)
+//   dist/worker/jobThread.body.cjs  a prepare worker's job thread (a worker_threads Worker that
+//                              src/worker/jobRunner.ts starts from jobThread.cjs beside it)
 //   dist/worker/probes.cjs     the sandbox probes, which main.cjs loads on the first probe
 //
-// These, the loader, the cache and the addon are all of the package a worker sees (src/sandbox/runtime.ts): no
+// main.cjs and jobThread.cjs are copies of scripts/bundleLoader.cjs, which compiles the bundle
+// beside it with its V8 code cache (main.cache, jobThread.cache), made here, see codeCache.mjs.
+//
+// These, the loaders, the caches and the addon are all of the package a worker sees (src/sandbox/runtime.ts): no
 // package.json, so nothing may need one; CommonJS throughout.
 //
 // Why: a cold worker spends more time resolving and loading its ES module graph (a file, a
@@ -27,22 +29,22 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { buildCodeCache } from './codeCache.mjs';
+import { buildCodeCache, buildWorkerCodeCache } from './codeCache.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Source entry → its bundle in dist. */
 const ENTRIES = {
-  'src/worker/main.ts': 'dist/worker/main.cjs',
+  'src/worker/main.ts': 'dist/worker/main.body.cjs',
   'src/worker/jobThread.ts': 'dist/worker/jobThread.body.cjs',
   'src/worker/probes.ts': 'dist/worker/probes.cjs',
 };
 
-/** The probes stay a module of their own, imported on the first probe: its bundle, beside. */
+/** The probes stay a module of their own, loaded on the first probe: its bundle, beside. */
 const probesAsBundle = {
   name: 'probes-as-bundle',
   setup(plugin) {
-    plugin.onResolve({ filter: /^\.\/probes\.js$/ }, () => ({ path: './probes.cjs', external: true }));
+    plugin.onResolve({ filter: /^\.\/probes\.c?js$/ }, () => ({ path: './probes.cjs', external: true }));
   },
 };
 
@@ -55,7 +57,7 @@ async function warmUpArtifact() {
   const load = (file) => import(path.join(root, 'dist', file));
   const [{ prepare }, { WARM_UP_MODULE }, { DEFAULT_PREPARE_LIMITS }] = await Promise.all([load('worker/jobs/prepare.js'), load('worker/jobs/warmUpModule.js'), load('shared/limits.js')]);
   const { artifact } = prepare(WARM_UP_MODULE, DEFAULT_PREPARE_LIMITS, '0'.repeat(64));
-  return Buffer.from(artifact).toString('base64');
+  return Buffer.from(artifact);
 }
 
 /**
@@ -95,19 +97,28 @@ export async function bundle(source, outfile, defines = {}) {
   await Promise.all(result.outputFiles.map((file) => fs.writeFile(file.path, file.contents)));
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const mainDefines = { __WARDEN_WARM_UP_ARTIFACT__: JSON.stringify(await warmUpArtifact()) };
-  for (const [source, outfile] of Object.entries(ENTRIES)) await bundle(source, outfile, source === 'src/worker/main.ts' ? mainDefines : {});
-  const loader = path.join(root, 'dist/worker/jobThread.cjs');
-  await fs.copyFile(path.join(root, 'scripts/jobThreadLoader.cjs'), loader);
-  const cacheFile = path.join(root, 'dist/worker/jobThread.cache');
+/**
+ * Puts `scripts/bundleLoader.cjs` in front of a bundle (`name`.cjs, running `name`.body.cjs) and
+ * makes its code cache with `make`. The cache is an optimisation only: without it the bundle
+ * compiles from source, as it would with a cache V8 rejects. The install goes on; the reason is said.
+ */
+async function withLoader(name, make) {
+  const loader = path.join(root, `dist/worker/${name}.cjs`);
+  await fs.copyFile(path.join(root, 'scripts/bundleLoader.cjs'), loader);
+  const cacheFile = path.join(root, `dist/worker/${name}.cache`);
   try {
-    const bytes = await buildCodeCache(loader, cacheFile);
-    console.log(`bundle: dist/worker/jobThread.cache, the job thread's code cache, ${bytes} B`);
+    const bytes = await make(loader, cacheFile);
+    console.log(`bundle: dist/worker/${name}.cache, the V8 code cache of ${name}.body.cjs, ${bytes} B`);
   } catch (error) {
-    // An optimisation only: without it every job thread compiles from source, as it would with
-    // a cache V8 rejects. The install goes on; the reason is said.
     await fs.rm(cacheFile, { force: true });
-    console.warn(`bundle: no code cache for the job thread (${error.message}); job threads will compile from source`);
+    console.warn(`bundle: no code cache for ${name}.body.cjs (${error.message}); it will compile from source`);
   }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const artifact = await warmUpArtifact();
+  const mainDefines = { __WARDEN_WARM_UP_ARTIFACT__: JSON.stringify(artifact.toString('base64')) };
+  for (const [source, outfile] of Object.entries(ENTRIES)) await bundle(source, outfile, source === 'src/worker/main.ts' ? mainDefines : {});
+  await withLoader('jobThread', buildCodeCache);
+  await withLoader('main', (loader, cacheFile) => buildWorkerCodeCache(loader, cacheFile, { dist: path.join(root, 'dist'), artifact }));
 }

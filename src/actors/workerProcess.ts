@@ -9,6 +9,7 @@ import {
   MessageType,
   PROTOCOL_VERSION,
   type Attestation,
+  type CodeCacheUse,
   type FatalHeader,
   type CancelHeader,
   type ProbeResult,
@@ -101,6 +102,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   readonly info: WorkerInfo;
   readonly hostDir: string;
   attestation: Attestation | undefined;
+  /** Whether its bundle was compiled with the build's code cache, as its Ready said (undefined: no loader). */
+  codeCache: CodeCacheUse | undefined;
   readonly exited: Promise<WorkerExit>;
 
   #child: ChildProcess;
@@ -215,7 +218,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
         throw new ProtocolError(`worker speaks protocol ${String(header?.protocol)}, host speaks ${PROTOCOL_VERSION}`);
       }
       worker.attestation = header.attestation;
-      debug('worker %s ready: %o', options.info.id, header.attestation);
+      worker.codeCache = header.codeCache;
+      debug('worker %s ready (code cache %s): %o', options.info.id, header.codeCache ?? 'not used', header.attestation);
       return worker;
     } catch (error) {
       await worker.kill();

@@ -119,7 +119,16 @@ export interface Attestation {
 export interface ReadyHeader {
   protocol: number;
   attestation: Attestation;
+  /**
+   * Whether the worker's bundle was compiled with the build's V8 code cache (scripts/bundleLoader.cjs):
+   * `rejected` (made by another node or for other flags) and `absent` only cost it time. Absent
+   * from a worker that runs without the loader (a test's entry).
+   */
+  codeCache?: CodeCacheUse;
 }
+
+/** What became of a bundle's V8 code cache when it was compiled. */
+export type CodeCacheUse = 'accepted' | 'rejected' | 'absent';
 
 export interface ProbeHeader {
   name: string;

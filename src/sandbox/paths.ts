@@ -11,7 +11,7 @@ export const packagePaths = {
   dist: path.join(PACKAGE_ROOT, 'dist'),
   launcher: path.join(PACKAGE_ROOT, 'build', 'Release', 'launcher'),
   addon: path.join(PACKAGE_ROOT, 'build', 'Release', 'warden_addon.node'),
-  /** The worker's one-file bundle (scripts/bundle.mjs). */
+  /** The worker's entry, which runs its one-file bundle (scripts/bundle.mjs). */
   workerEntry: path.join(PACKAGE_ROOT, 'dist', 'worker', 'main.cjs'),
 } as const;
 
@@ -25,11 +25,12 @@ export const SANDBOX_PACKAGE_ROOT = '/warden';
 
 /**
  * The package files a worker runs, and nothing else of the package: the worker's three
- * bundles (scripts/bundle.mjs), the job thread's loader, and the addon. Paths relative to the
- * package root, the same on the host and under {@link SANDBOX_PACKAGE_ROOT}.
+ * bundles (scripts/bundle.mjs), the loaders in front of two of them, and the addon. Paths
+ * relative to the package root, the same on the host and under {@link SANDBOX_PACKAGE_ROOT}.
  */
 export const WORKER_FILES = {
   entry: 'dist/worker/main.cjs',
+  entryBody: 'dist/worker/main.body.cjs',
   jobThread: 'dist/worker/jobThread.cjs',
   jobThreadBody: 'dist/worker/jobThread.body.cjs',
   probes: 'dist/worker/probes.cjs',
@@ -37,10 +38,11 @@ export const WORKER_FILES = {
 } as const;
 
 /**
- * Package files a worker reads when they are there and does without otherwise: the job
- * thread's V8 code cache, made at `npm run build` (scripts/codeCache.mjs).
+ * Package files a worker reads when they are there and does without otherwise: the V8 code
+ * caches of its bundles, made at `npm run build` (scripts/codeCache.mjs).
  */
 export const OPTIONAL_WORKER_FILES = {
+  entryCache: 'dist/worker/main.cache',
   jobThreadCache: 'dist/worker/jobThread.cache',
 } as const;
 

@@ -74,7 +74,7 @@ export function runtimeBinds(): Bind[] {
   for (const file of Object.values(WORKER_FILES)) {
     binds.set(sandboxPackagePath(file), fs.realpathSync(path.join(PACKAGE_ROOT, file)));
   }
-  // Bound only when the build made it: without it the job thread compiles from source.
+  // Bound only when the build made it: without one, its bundle compiles from source.
   for (const file of Object.values(OPTIONAL_WORKER_FILES)) {
     const source = path.join(PACKAGE_ROOT, file);
     if (fs.existsSync(source)) binds.set(sandboxPackagePath(file), fs.realpathSync(source));

@@ -10,7 +10,9 @@ import {
   MessageType,
   PROTOCOL_VERSION,
   type HelloHeader,
+  type CodeCacheUse,
   type ProbeHeader,
+  type ReadyHeader,
   type WorkerInfo,
 } from '../protocol/messages.js';
 import { loadAddon, type NativeAddon } from '../shared/addon.js';
@@ -20,6 +22,12 @@ import { JobLine } from './jobLine.js';
 import type { CancelHeader, ExecuteRequest, PrepareRequest } from '../protocol/messages.js';
 
 const IPC_FD = 3;
+
+/**
+ * What became of the build's code cache when this bundle was compiled: its loader
+ * (scripts/bundleLoader.cjs, node's main module) says; undefined when the bundle runs without it.
+ */
+const codeCache = (typeof require === 'undefined' ? undefined : require.main?.exports?.codeCache) as CodeCacheUse | undefined;
 
 // A big body (an input, a module) is read straight into a pooled buffer: memory already touched, no copy.
 const decoder = new FrameDecoder({ allocBody: (n) => (n >= SEPARATE_BODY_BYTES ? pool.take(n) : Buffer.allocUnsafeSlow(n)) });
@@ -86,9 +94,20 @@ function onHello(frame: Frame): void {
     // An execute worker runs its jobs on this thread (inlineRunner.ts): its stack limit is set here.
     inlineRunner(info);
   }
-  send(MessageType.Ready, frame.id, { protocol: PROTOCOL_VERSION, attestation: attest(addon) });
+  const ready: ReadyHeader = { protocol: PROTOCOL_VERSION, attestation: attest(addon) };
+  if (codeCache !== undefined) ready.codeCache = codeCache;
+  send(MessageType.Ready, frame.id, ready);
   // Ready is on its way: the job path warms up while the host takes it in.
   if (info.kind === 'execute') warmUpExecute(info);
+}
+
+/**
+ * The probes, loaded on first use: they pull in child_process and net, which a worker serving
+ * jobs never needs at startup. In the bundle, a require of their bundle beside this one (the
+ * loader compiles this bundle as a script, and a script has no dynamic import); unbundled, an import.
+ */
+async function loadProbes(): Promise<typeof import('./probes.js')> {
+  return typeof require === 'function' ? (require('./probes.cjs') as typeof import('./probes.js')) : import('./probes.js');
 }
 
 async function onFrame(frame: Frame): Promise<void> {
@@ -103,9 +122,7 @@ async function onFrame(frame: Frame): Promise<void> {
       return;
     case MessageType.Probe: {
       const probe = frame.header as ProbeHeader;
-      // Loaded on first use: probes pull in child_process and net, which a worker serving
-      // jobs never needs at startup.
-      const { runProbe } = await import('./probes.js');
+      const { runProbe } = await loadProbes();
       const result = await runProbe(String(probe.name), String(probe.arg ?? ''), addon!);
       // Bounded like every header (the host refuses one above 16 KiB): a listing can be long.
       if (result.detail !== undefined && result.detail.length > 2048) result.detail = `${result.detail.slice(0, 2048)}…`;

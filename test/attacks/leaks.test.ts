@@ -80,7 +80,7 @@ test.serial("leaks: the package's install path is nowhere in the sandbox: only t
       packageJson: at(${JSON.stringify(`${PACKAGE_ROOT}/package.json`)}),
       dist: at(${JSON.stringify(`${PACKAGE_ROOT}/dist`)}),
       root: at(${JSON.stringify(PACKAGE_ROOT)}),
-      workerFiles: ['dist/worker/main.cjs', 'dist/worker/jobThread.cjs', 'dist/worker/jobThread.body.cjs', 'dist/worker/jobThread.cache', 'dist/worker/probes.cjs', 'build/Release/warden_addon.node'].map((f) => at('/warden/' + f)),
+      workerFiles: ['dist/worker/main.cjs', 'dist/worker/main.body.cjs', 'dist/worker/main.cache', 'dist/worker/jobThread.cjs', 'dist/worker/jobThread.body.cjs', 'dist/worker/jobThread.cache', 'dist/worker/probes.cjs', 'build/Release/warden_addon.node'].map((f) => at('/warden/' + f)),
       others: ['/warden/package.json', '/warden/dist/index.js', '/warden/dist/worker/main.js', '/warden/node_modules'].map(at),
     };`);
   t.deepEqual(r.value, {
@@ -88,7 +88,7 @@ test.serial("leaks: the package's install path is nowhere in the sandbox: only t
     packageJson: 'ENOENT',
     dist: 'ENOENT',
     root: 'ENOENT',
-    workerFiles: ['present', 'present', 'present', 'present', 'present', 'present'],
+    workerFiles: ['present', 'present', 'present', 'present', 'present', 'present', 'present', 'present'],
     others: ['ENOENT', 'ENOENT', 'ENOENT', 'ENOENT'],
   });
 });

@@ -1,7 +1,8 @@
 /**
- * The job thread's code cache (scripts/codeCache.mjs, loaded by scripts/jobThreadLoader.cjs):
- * the one the build made is accepted by a thread started as the runner starts it, and a thread
- * whose cache is corrupt, truncated, stale or missing compiles from source and still runs jobs.
+ * The code caches of the worker bundles (scripts/codeCache.mjs, loaded by
+ * scripts/bundleLoader.cjs): the ones the build made are accepted by a job thread started as the
+ * runner starts it and by a sandboxed worker process, and a thread or process whose cache is
+ * corrupt, truncated, stale or missing compiles from source and still runs jobs.
  */
 import test from 'ava';
 import fs from 'node:fs';
@@ -14,6 +15,8 @@ import { PACKAGE_ROOT, OPTIONAL_WORKER_FILES, WORKER_FILES } from '../../src/san
 import { runtimeBinds } from '../../src/sandbox/runtime.js';
 import { NODE_FLAGS } from '../../src/sandbox/launcher.js';
 import { DEFAULT_LIMITS } from '../../src/options.js';
+import type { ExecuteReply, ReadyHeader } from '../../src/protocol/messages.js';
+import { startHost } from '../helpers/host.js';
 
 const exec = promisify(execFile);
 const dist = (file: string) => path.join(PACKAGE_ROOT, file);
@@ -72,17 +75,21 @@ test('a worker process with the worker node flags accepts it too', async (t) => 
   t.is(stdout.trim(), 'accepted');
 });
 
-test('a corrupt, truncated or foreign cache is rejected and the thread compiles from source', async (t) => {
-  const real = fs.readFileSync(dist(OPTIONAL_WORKER_FILES.jobThreadCache));
+/** Caches V8 must reject, made from the real one at `file`. */
+function badCaches(file: string): Record<string, Uint8Array> {
+  const real = fs.readFileSync(dist(file));
   const flipped = Buffer.from(real);
   for (let i = 0; i < 64; i++) flipped[i] = flipped[i]! ^ 0xff;
-  const cases: Record<string, Uint8Array> = {
+  return {
     garbage: Buffer.alloc(4096, 0x5a),
     truncated: real.subarray(0, real.length >> 1),
     'header flipped': flipped,
     empty: Buffer.alloc(0),
   };
-  for (const [name, cache] of Object.entries(cases)) {
+}
+
+test('a corrupt, truncated or foreign cache is rejected and the thread compiles from source', async (t) => {
+  for (const [name, cache] of Object.entries(badCaches(OPTIONAL_WORKER_FILES.jobThreadCache))) {
     const { codeCache, warmUp } = await startThread(copyWith(t, cache));
     t.is(codeCache, 'rejected', name);
     t.true(warmUp.ok, `${name}: ${warmUp.message}`);
@@ -96,4 +103,44 @@ test('without a cache the thread compiles from source; the sandbox binds the cac
   // The build made it here, so the sandbox binds it, read-only like the bundles.
   const target = path.posix.join('/warden', OPTIONAL_WORKER_FILES.jobThreadCache);
   t.true(runtimeBinds().some((bind) => bind.target === target));
+});
+
+test.serial('a sandboxed worker process, execute or prepare, compiles its bundle with the cache the build made', async (t) => {
+  const { host } = await startHost(t);
+  for (const kind of ['execute', 'prepare'] as const) {
+    const worker = await host.spawnWorker(kind);
+    t.is(worker.codeCache, 'accepted', kind);
+    // The bound cache is the build's, read-only like the bundles.
+    t.true(runtimeBinds().some((bind) => bind.target === path.posix.join('/warden', OPTIONAL_WORKER_FILES.entryCache)));
+  }
+});
+
+/** Runs a copy of the worker process's entry (unsandboxed) with `cache` as its cache: its Ready and one job's reply. */
+async function runProcessWith(t: { teardown(fn: () => void): void }, cache: Uint8Array | undefined): Promise<{ ready: ReadyHeader; result: ExecuteReply }> {
+  // At the depth of dist/worker (build/x), so that the bundle's relative path to the addon holds.
+  const dir = fs.mkdtempSync(path.join(PACKAGE_ROOT, 'build', 'code-cache-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  for (const file of [WORKER_FILES.entry, WORKER_FILES.entryBody]) fs.copyFileSync(dist(file), path.join(dir, path.basename(file)));
+  if (cache) fs.writeFileSync(path.join(dir, path.basename(OPTIONAL_WORKER_FILES.entryCache)), cache);
+  const { runWorkerProcess } = (await import(new URL('../../scripts/codeCache.mjs', import.meta.url).href)) as {
+    runWorkerProcess: (loader: string, options: { dist: string; artifact: Uint8Array }) => Promise<{ ready: ReadyHeader; result: ExecuteReply }>;
+  };
+  const { prepare } = await import('../../src/worker/jobs/prepare.js');
+  const { WARM_UP_MODULE } = await import('../../src/worker/jobs/warmUpModule.js');
+  const { DEFAULT_PREPARE_LIMITS } = await import('../../src/shared/limits.js');
+  const { artifact } = prepare(WARM_UP_MODULE, DEFAULT_PREPARE_LIMITS, '0'.repeat(64));
+  return runWorkerProcess(path.join(dir, path.basename(WORKER_FILES.entry)), { dist: dist('dist'), artifact });
+}
+
+test('a worker process whose cache is missing, corrupt, truncated or foreign compiles from source and runs its job', async (t) => {
+  const cases: Record<string, Uint8Array | undefined> = { ...badCaches(OPTIONAL_WORKER_FILES.entryCache), missing: undefined };
+  // The copy with the real cache is the control: the same files accept it.
+  const control = await runProcessWith(t, fs.readFileSync(dist(OPTIONAL_WORKER_FILES.entryCache)));
+  t.is(control.ready.codeCache, 'accepted');
+  t.true(control.result.ok);
+  for (const [name, cache] of Object.entries(cases)) {
+    const { ready, result } = await runProcessWith(t, cache);
+    t.is(ready.codeCache, cache === undefined ? 'absent' : 'rejected', name);
+    t.true(result.ok, `${name}: ${result.ok ? '' : result.failure.message}`);
+  }
 });
