@@ -1,4 +1,4 @@
-import crypto from 'node:crypto';
+import { nodeCrypto } from './builtins.js';
 
 /**
  * The artifact file format (version 1): what a prepare job writes to `tmp-artifact` and the
@@ -29,7 +29,7 @@ export class ArtifactFormatError extends Error {
 }
 
 function checksum(paramsHash: Buffer, module: Uint8Array): Buffer {
-  return crypto.createHash('sha256').update(paramsHash).update(module).digest();
+  return nodeCrypto().createHash('sha256').update(paramsHash).update(module).digest();
 }
 
 /** Wraps a module in the artifact format. `paramsHash` is 64 hex digits. */
@@ -66,5 +66,5 @@ export function decodeArtifact(bytes: Uint8Array): DecodedArtifact {
 /** Hex sha256 of a canonical JSON rendering of the preparation parameters (sorted keys). */
 export function hashParams(params: Record<string, unknown>): string {
   const canonical = JSON.stringify(Object.fromEntries(Object.entries(params).sort(([a], [b]) => (a < b ? -1 : 1))));
-  return crypto.createHash('sha256').update(canonical).digest('hex');
+  return nodeCrypto().createHash('sha256').update(canonical).digest('hex');
 }

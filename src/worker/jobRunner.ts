@@ -7,7 +7,8 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { nodeWorkerThreads } from '../shared/builtins.js';
 import { jobFailure, type JobErrorCode } from '../shared/jobError.js';
 import { wholeBuffer, type JobOutcome, type JobTask, type ThreadReply, type WarmUpTask } from './jobs/task.js';
 import { JobClock } from './threadClock.js';
@@ -126,7 +127,7 @@ class JobThread {
 
   constructor(options: Required<Omit<JobRunnerOptions, 'execArgv'>>, execArgv: string[] | undefined) {
     const { entry, eval: isScript } = threadEntry();
-    this.worker = new Worker(entry, {
+    this.worker = new (nodeWorkerThreads().Worker)(entry, {
       eval: isScript,
       resourceLimits: {
         maxOldGenerationSizeMb: options.maxOldGenerationSizeMb,

@@ -4,7 +4,6 @@
  * bundle, scripts/bundle.mjs) with an empty environment. Its only channel is fd 3, a unix
  * socket the host created before the sandbox was locked.
  */
-import v8 from 'node:v8';
 import { FrameDecoder, SEPARATE_BODY_BYTES, encodeFrame, frameSocket, writeFrame, type Frame, type FrameBody } from '../protocol/frame.js';
 import {
   MessageType,
@@ -16,6 +15,7 @@ import {
   type WorkerInfo,
 } from '../protocol/messages.js';
 import { loadAddon, type NativeAddon } from '../shared/addon.js';
+import { nodeV8 } from '../shared/builtins.js';
 import { attest } from './attest.js';
 import { afterReply, inlineRunner, jobRunner, warmUpExecute, pool, runExecute, runPrepare, withdrawnReply } from './jobs.js';
 import { JobLine } from './jobLine.js';
@@ -82,7 +82,7 @@ function onHello(frame: Frame): void {
   // A prepare worker compiles every function up front (V8 otherwise compiles each on its first
   // call): the compile it measures against compileTimeoutMs is then the whole module's, more than
   // any execute's (lazy) compile of the same module needs.
-  if (info.kind === 'prepare') v8.setFlagsFromString('--no-wasm-lazy-compilation');
+  if (info.kind === 'prepare') nodeV8().setFlagsFromString('--no-wasm-lazy-compilation');
   addon = loadAddon();
   // The second seccomp filter goes on before anything from a job is looked at.
   if (info.layers.seccomp) addon.lockdown();

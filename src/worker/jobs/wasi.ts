@@ -1,4 +1,4 @@
-import crypto from 'node:crypto';
+import { nodeCrypto } from '../../shared/builtins.js';
 import { DEFAULT_EXECUTE_LIMITS } from '../../shared/limits.js';
 import { JobError } from '../../shared/jobError.js';
 import { Fault, GuestMemory } from './guestMemory.js';
@@ -232,7 +232,7 @@ export class WasiShim {
     this.#moved(target.byteLength);
     // getRandomValues fills at most 65536 bytes per call.
     for (let offset = 0; offset < target.byteLength; offset += 65_536) {
-      crypto.getRandomValues(target.subarray(offset, offset + 65_536));
+      nodeCrypto().getRandomValues(target.subarray(offset, offset + 65_536));
     }
     return Errno.SUCCESS;
   }
