@@ -58,7 +58,11 @@ export class Host extends HostEmitter {
     this.#jobs = new JobDispatcher(this.#pools, options, this);
     this.#preparer = new Preparer(options, cache, {
       common: (kind, timing) => this.#jobs.common(kind, timing),
-      submit: (job) => this.#jobs.submit(job),
+      submit: (job) => {
+        // A prepare cannot wait for the early execute worker's boot (WorkerSpawner.release).
+        this.#spawner.release();
+        return this.#jobs.submit(job);
+      },
       raisePriority: (job, priority) => this.#pools.prepare.raisePriority(job, priority),
       prepared: (key, size) => this.emitSafely('artifact:prepared', { key, size }),
     });

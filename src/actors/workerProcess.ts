@@ -110,6 +110,10 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   #channel: net.Socket;
   #decoder = new FrameDecoder({ checkHead: (head) => this.#checkHead(head), allocBody: keptBuffer });
   #pending = new Map<number, Pending>();
+  /** Callers of `answered()` waiting for the pending requests to be answered. */
+  #answeredWaiters: (() => void)[] = [];
+  /** Callers of `asked()` waiting for the next request. */
+  #askedWaiters: (() => void)[] = [];
   /** Requests that timed out: a slow worker's late answer is dropped, not a violation. */
   #abandoned = new Map<number, Expected>();
   #clock: Clock;
@@ -197,6 +201,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
             pending.reject(this.#exit.error);
           }
           this.#pending.clear();
+          this.#flushAnswered();
           this.emit('exit', this.#exit);
           resolve(this.#exit);
         }
@@ -267,6 +272,33 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
    * {@link REPLY_TYPE}) and carry at most `maxBody` bytes of body (default 0); anything else
    * kills the worker with `E_PROTOCOL`, checked at the reply's first 13 bytes.
    */
+  /**
+   * Resolves once the worker has answered what it is asked: when its pending requests are
+   * answered (or it exits); if none is pending, when the next one is, provided one is sent
+   * within `quietMs`, else then.
+   */
+  async answered(quietMs = 0): Promise<void> {
+    if (this.#pending.size === 0 && !this.#exit && quietMs > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const asked = await Promise.race([
+        new Promise<boolean>((resolve) => this.#askedWaiters.push(() => resolve(true))),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), quietMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!asked) return;
+    }
+    if (this.#pending.size === 0 || this.#exit) return;
+    await new Promise<void>((resolve) => this.#answeredWaiters.push(resolve));
+  }
+
+  #flushAnswered(): void {
+    const waiters = this.#answeredWaiters;
+    this.#answeredWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
   request(
     type: number,
     header: unknown,
@@ -290,11 +322,17 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
           ? undefined
           : setTimeout(() => {
               this.#pending.delete(id);
+              if (this.#pending.size === 0) this.#flushAnswered();
               this.#abandon(id, expected);
               reject(new TimeoutError(`worker ${this.info.id} did not answer message type ${type} within ${options.timeoutMs} ms`));
             }, options.timeoutMs);
       this.#pending.set(id, { ...expected, timer, reject, resolve });
       this.send(type, id, header, body, options.onWritten);
+      if (this.#askedWaiters.length > 0) {
+        const waiters = this.#askedWaiters;
+        this.#askedWaiters = [];
+        for (const asked of waiters) asked();
+      }
     });
   }
 
@@ -381,6 +419,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
         this.#pending.delete(frame.id);
         clearTimeout(pending.timer);
         pending.resolve(frame);
+        if (this.#pending.size === 0 && this.#answeredWaiters.length > 0) this.#flushAnswered();
       } else {
         // Only a late answer to a request that timed out gets here (checkHead let it in): dropped.
         this.#abandoned.delete(frame.id);

@@ -72,6 +72,13 @@ export class WorkerSpawner {
   readonly #spawning = new Set<Promise<void>>();
   /** A worker started before the spawner (`EarlyWorker`), for the first execute spawn to take. */
   #early: Promise<WorkerProcess | undefined> | undefined;
+  /**
+   * While the early worker boots and runs the first job it is given, every other spawn waits
+   * (`release`): a cold host's first job needs that one worker, and on few cores the others'
+   * boots would take the CPU its boot and its first job need.
+   */
+  #gate: Promise<void> | undefined;
+  #openGate: () => void = () => {};
   #stopped = false;
 
   constructor(options: ResolvedHostOptions, status: SecurityStatus, cgroups?: HostCgroups) {
@@ -97,17 +104,40 @@ export class WorkerSpawner {
     // Measured with bench/isolationTrace.ts: 2–3 ms less between a paced 'job' reply and its caller.
     const early = kind === 'execute' ? this.#early : undefined;
     if (early) this.#early = undefined;
-    const spawning = early ? early.then((worker) => this.#takeEarly(worker, id)) : nextTurn().then(() => this.#spawn(kind, id));
+    const gate = this.#gate;
+    const spawning = early
+      ? early.then((worker) => this.#takeEarly(worker, id))
+      : gate
+        ? gate.then(() => this.#spawn(kind, id))
+        : nextTurn().then(() => this.#spawn(kind, id));
     return this.#track(spawning);
   }
 
   /**
    * Takes a worker started before the spawner (`EarlyWorker`: the same sandbox, checked to be what
-   * this host's workers get): the first execute spawn gets it instead of starting one.
+   * this host's workers get): the first execute spawn gets it instead of starting one. The other
+   * spawns wait until its handshake is done (or failed) and the job it is then given at once, if
+   * any, is answered, unless `release` lets them go first.
    */
   adopt(early: Promise<WorkerProcess | undefined>): void {
     this.#early = early;
     void this.#track(early);
+    this.#gate = new Promise<void>((resolve) => {
+      this.#openGate = () => {
+        this.#gate = undefined;
+        resolve();
+      };
+    });
+    const open = (): void => this.release();
+    early.then((worker) => worker?.answered(FIRST_JOB_WAIT_MS)).then(open, open);
+  }
+
+  /**
+   * Lets spawns waiting for the early worker go now: work that the early worker cannot take has
+   * come (a prepare), and its worker must not wait for another's boot.
+   */
+  release(): void {
+    this.#openGate();
   }
 
   /**
@@ -183,6 +213,7 @@ export class WorkerSpawner {
   /** Refuses every spawn from now on; a worker whose handshake is under way is killed as it arrives. */
   stop(): void {
     this.#stopped = true;
+    this.release();
   }
 
   /**
@@ -208,6 +239,12 @@ export class WorkerSpawner {
     await this.#cgroups?.close();
   }
 }
+
+/**
+ * How long after the early worker's handshake the others wait for it to be given a job: a job
+ * that waited for it is sent within a few ms; past this, none came, and the others start.
+ */
+const FIRST_JOB_WAIT_MS = 50;
 
 /** Resolves on the next turn of the event loop, after whatever the current one settles. */
 function nextTurn(): Promise<void> {

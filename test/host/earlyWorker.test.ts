@@ -7,6 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { hello } from '../helpers/scheduler.js';
+import { MessageType } from '../../src/protocol/messages.js';
 import { EarlyWorker } from '../../src/host/earlyWorker.js';
 import { WorkerSpawner } from '../../src/host/spawner.js';
 import { resolveHostOptions } from '../../src/options.js';
@@ -102,6 +103,54 @@ test.serial('a spawner closed before the pool asked for its early worker kills i
   t.false((await taken.worker)!.alive);
   await taken.cgroups?.close();
   await nothingLeft(t, cacheDir);
+});
+
+/** A spawner holding the early worker, and a second spawn asked for at once, before the early worker's handshake is done. */
+async function adoptedWithSecond(t: ExecutionContext) {
+  const { cacheDir, options, status, early } = await setup(t);
+  const taken = await early.take(status);
+  if (!taken) throw new Error('the check found every layer: the early worker must be taken');
+  const spawner = new WorkerSpawner(options, status, taken.cgroups);
+  t.teardown(async () => {
+    await spawner.close();
+    await taken.cgroups?.close();
+  });
+  spawner.adopt(taken.worker);
+  const first = spawner.spawn('execute', 'execute-first');
+  const second = spawner.spawn('prepare', 'prepare-second');
+  return { cacheDir, spawner, first, second };
+}
+
+test.serial("the other spawns wait for the early worker's handshake and its first answer: on few cores they would slow both", async (t) => {
+  const { cacheDir, first, second } = await adoptedWithSecond(t);
+  const worker = await first;
+  // The pool's first job would come now: a request the worker answers.
+  let dirsAtAnswer = -1;
+  await worker.request(MessageType.Ping, null).then(() => {
+    dirsAtAnswer = workerDirsIn(cacheDir).length;
+  });
+  t.is(dirsAtAnswer, 1, 'only the early worker had a dir until it answered');
+  const other = await second;
+  t.is(other.info.kind, 'prepare');
+  t.true(other.alive);
+});
+
+test.serial('with no request for the early worker, the other spawns start shortly after its handshake anyway', async (t) => {
+  const { first, second } = await adoptedWithSecond(t);
+  await first;
+  t.true((await second).alive);
+});
+
+test.serial('release() lets the other spawns start while the early worker still boots (a prepare must not wait for it)', async (t) => {
+  const { cacheDir, spawner, first, second } = await adoptedWithSecond(t);
+  spawner.release();
+  let bootedFirst = false;
+  void first.then(() => {
+    bootedFirst = true;
+  });
+  await waitFor(() => workerDirsIn(cacheDir).length, (n) => n === 2, 20_000);
+  t.false(bootedFirst, "the second worker's dir was made before the early worker's handshake was done");
+  t.true((await second).alive);
 });
 
 test.serial('a host started with its early worker runs jobs on workers confined as the check says, and leaves nothing behind', async (t) => {
