@@ -11,10 +11,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { DEFAULT_LIMITS } from '../src/options.js';
+import { PREPARE_WORKER_V8_FLAGS } from '../src/shared/v8Flags.js';
 import { OPTIONAL_WORKER_FILES, PACKAGE_ROOT, WORKER_FILES } from '../src/sandbox/paths.js';
 import { interleave, summarize, type Metrics } from './stats.js';
+
+// A job thread runs in a prepare worker, which sets these first (the cache is made under them).
+v8.setFlagsFromString(PREPARE_WORKER_V8_FLAGS);
 
 export const CACHE = { accepted: "the build's code cache", rejected: 'no usable cache (compiled from source)' } as const;
 

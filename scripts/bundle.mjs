@@ -119,6 +119,8 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const artifact = await warmUpArtifact();
   const mainDefines = { __WARDEN_WARM_UP_ARTIFACT__: JSON.stringify(artifact.toString('base64')) };
   for (const [source, outfile] of Object.entries(ENTRIES)) await bundle(source, outfile, source === 'src/worker/main.ts' ? mainDefines : {});
-  await withLoader('jobThread', buildCodeCache);
-  await withLoader('main', (loader, cacheFile) => buildWorkerCodeCache(loader, cacheFile, { dist: path.join(root, 'dist'), artifact }));
+  const dist = path.join(root, 'dist');
+  await withLoader('main', (loader, cacheFile) => buildWorkerCodeCache(loader, cacheFile, { dist, artifact }));
+  // Last: it sets V8 flags in this process (a prepare worker's, under which its thread runs).
+  await withLoader('jobThread', (loader, cacheFile) => buildCodeCache(loader, cacheFile, { dist }));
 }

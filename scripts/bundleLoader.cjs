@@ -7,7 +7,7 @@
 // compiled, on the way to a fresh worker's first job.
 //
 // The cache is an optimisation only. Missing, it is not read; made by another node or V8, or
-// for other V8 flags (a prepare worker's thread runs after --no-wasm-lazy-compilation), or
+// for other V8 flags (the thread's is made under a prepare worker's, src/shared/v8Flags.ts), or
 // corrupt, V8 rejects it and compiles from source, as without it. `codeCache` tells which, for
 // the tests.
 const fs = require('node:fs');

@@ -7,11 +7,14 @@
 // Each is made after a warm-up job, not right after compiling: V8 compiles a function on its
 // first call, and a cache holds what has been compiled by the time it is made, so the functions
 // a job runs are in it. Each bundle runs as it does in a worker, with the V8 flags it has there:
-// the process with the worker's node flags (NODE_FLAGS), the thread with none.
+// the process with the worker's node flags (NODE_FLAGS, none of them V8's), the thread under
+// the flags a prepare worker sets before it starts its thread (src/shared/v8Flags.ts), which
+// this process takes on for good (V8's flags are the process's; the build makes no wasm after).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 
 const MAKER = `
@@ -27,10 +30,15 @@ parentPort.postMessage = (reply) => {
 parentPort.emit('message', { kind: 'warm-up' });
 `;
 
-/** Writes `cacheFile` for the job thread's loader at `loaderFile` (its bundle beside it); resolves to its size. */
-export async function buildCodeCache(loaderFile, cacheFile) {
+/**
+ * Writes `cacheFile` for the job thread's loader at `loaderFile` (its bundle beside it); `dist` is
+ * tsc's output (the prepare worker's V8 flags). Resolves to its size.
+ */
+export async function buildCodeCache(loaderFile, cacheFile, { dist }) {
   // The loader must compile from source here, not from an older cache.
   await fs.rm(cacheFile, { force: true });
+  const { PREPARE_WORKER_V8_FLAGS } = await import(path.join(dist, 'shared/v8Flags.js'));
+  v8.setFlagsFromString(PREPARE_WORKER_V8_FLAGS);
   const worker = new Worker(MAKER, { eval: true, workerData: { loader: loaderFile }, execArgv: [] });
   try {
     const cache = await new Promise((resolve, reject) => {

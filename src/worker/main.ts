@@ -16,6 +16,7 @@ import {
 } from '../protocol/messages.js';
 import { loadAddon, type NativeAddon } from '../shared/addon.js';
 import { nodeV8 } from '../shared/builtins.js';
+import { PREPARE_WORKER_V8_FLAGS } from '../shared/v8Flags.js';
 import { attest } from './attest.js';
 import { afterReply, inlineRunner, jobRunner, warmUpExecute, pool, runExecute, runPrepare, withdrawnReply } from './jobs.js';
 import { JobLine } from './jobLine.js';
@@ -79,10 +80,8 @@ function onHello(frame: Frame): void {
     fatal('E_PROTOCOL', `host speaks protocol ${String(hello?.protocol)}, worker speaks ${PROTOCOL_VERSION}`);
   }
   info = hello.info;
-  // A prepare worker compiles every function up front (V8 otherwise compiles each on its first
-  // call): the compile it measures against compileTimeoutMs is then the whole module's, more than
-  // any execute's (lazy) compile of the same module needs.
-  if (info.kind === 'prepare') nodeV8().setFlagsFromString('--no-wasm-lazy-compilation');
+  // A prepare worker compiles every function of a module up front (v8Flags.ts).
+  if (info.kind === 'prepare') nodeV8().setFlagsFromString(PREPARE_WORKER_V8_FLAGS);
   addon = loadAddon();
   // The second seccomp filter goes on before anything from a job is looked at.
   if (info.layers.seccomp) addon.lockdown();

@@ -8,6 +8,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -15,10 +16,14 @@ import { PACKAGE_ROOT, OPTIONAL_WORKER_FILES, WORKER_FILES } from '../../src/san
 import { runtimeBinds } from '../../src/sandbox/runtime.js';
 import { NODE_FLAGS } from '../../src/sandbox/launcher.js';
 import { DEFAULT_LIMITS } from '../../src/options.js';
+import { PREPARE_WORKER_V8_FLAGS } from '../../src/shared/v8Flags.js';
 import type { ExecuteReply, ReadyHeader } from '../../src/protocol/messages.js';
 import { startHost } from '../helpers/host.js';
 
 const exec = promisify(execFile);
+
+// Only a prepare worker starts a job thread, once it has set its V8 flags; this process does the same.
+v8.setFlagsFromString(PREPARE_WORKER_V8_FLAGS);
 const dist = (file: string) => path.join(PACKAGE_ROOT, file);
 
 /**
@@ -64,15 +69,21 @@ test('the cache the build made is accepted, and the thread runs its warm-up job'
   t.true(warmUp.ok, warmUp.message);
 });
 
-test('a worker process with the worker node flags accepts it too', async (t) => {
-  // The node flags a worker runs with (src/sandbox/launcher.ts) must not void the cache.
-  const script = `
-    const { Worker } = require('node:worker_threads');
-    const probe = "const { parentPort, workerData } = require('node:worker_threads'); parentPort.postMessage(require(workerData).codeCache)";
-    new Worker(probe, { eval: true, execArgv: [], workerData: ${JSON.stringify(dist(WORKER_FILES.jobThread))} }).once('message', (m) => { console.log(m); process.exit(0); });
-  `;
-  const { stdout } = await exec(process.execPath, [...NODE_FLAGS, '-e', script], { env: {} });
-  t.is(stdout.trim(), 'accepted');
+test("a prepare worker's process, with the worker node flags, accepts it too; without the prepare worker's V8 flags V8 rejects it", async (t) => {
+  // The node flags a worker runs with (src/sandbox/launcher.ts) must not void the cache; the V8
+  // flags a prepare worker sets before its thread starts are the ones it was made under.
+  const threadCache = async (v8Flags: string): Promise<string> => {
+    const script = `
+      require('node:v8').setFlagsFromString(${JSON.stringify(v8Flags)});
+      const { Worker } = require('node:worker_threads');
+      const probe = "const { parentPort, workerData } = require('node:worker_threads'); parentPort.postMessage(require(workerData).codeCache)";
+      new Worker(probe, { eval: true, execArgv: [], workerData: ${JSON.stringify(dist(WORKER_FILES.jobThread))} }).once('message', (m) => { console.log(m); process.exit(0); });
+    `;
+    const { stdout } = await exec(process.execPath, [...NODE_FLAGS, '-e', script], { env: {} });
+    return stdout.trim();
+  };
+  t.is(await threadCache(PREPARE_WORKER_V8_FLAGS), 'accepted');
+  t.is(await threadCache('--wasm-lazy-compilation'), 'rejected');
 });
 
 /** Caches V8 must reject, made from the real one at `file`. */
