@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import type net from 'node:net';
 import { EventEmitter } from 'eventemitter3';
@@ -23,6 +23,7 @@ import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { removeCgroups } from '../sandbox/cgroup.js';
 import { optionalAddon } from '../shared/addon.js';
 import { keptBuffer } from '../shared/hugePages.js';
+import { SpawnedLauncher, type LauncherProcess } from '../sandbox/launcherProcess.js';
 
 const debug = createDebug('warden:worker');
 
@@ -37,6 +38,21 @@ export const CHANNEL_SEND_BUFFER_BYTES = 4 * 1024 * 1024;
 function channelPair(): [number, number] | undefined {
   const addon = optionalAddon();
   return typeof addon?.socketPair === 'function' ? addon.socketPair(CHANNEL_SEND_BUFFER_BYTES) : undefined;
+}
+
+/**
+ * The launcher started by the addon (no fork of the host, launcherProcess.ts), or undefined
+ * where the addon cannot: then node's child_process starts it, and reports what went wrong.
+ */
+function spawnLauncher(file: string, args: string[], cwd: string, channelFd: number): LauncherProcess | undefined {
+  const addon = optionalAddon();
+  if (typeof addon?.spawn !== 'function') return undefined;
+  try {
+    return new SpawnedLauncher(addon, file, args, cwd, channelFd);
+  } catch (error) {
+    debug('the addon cannot start %s (%s): node starts it', file, (error as Error).message);
+    return undefined;
+  }
 }
 
 /** How a worker process ended. */
@@ -106,7 +122,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   codeCache: CodeCacheUse | undefined;
   readonly exited: Promise<WorkerExit>;
 
-  #child: ChildProcess;
+  #child: LauncherProcess;
   #channel: net.Socket;
   #decoder = new FrameDecoder({ checkHead: (head) => this.#checkHead(head), allocBody: keptBuffer });
   #pending = new Map<number, Pending>();
@@ -139,15 +155,19 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     // host's end then reads straight into frame bodies), else the one libuv makes for 'pipe'.
     const args = launcherArgs(options.info, options.hostDir, { entry: options.entry, cgroup: options.cgroup, tierFlags: options.tierFlags });
     const pair = options.channel === 'pipe' ? undefined : channelPair();
+    const launcher = options.launcher ?? packagePaths.launcher;
+    /** fd 3 as libuv made it, when there is no socketpair of the addon's. */
+    let pipeChannel: net.Socket | undefined;
     try {
-      this.#child = spawn(options.launcher ?? packagePaths.launcher, args, {
-        cwd: options.cwd,
-        env: {},
-        stdio: ['ignore', 'pipe', 'pipe', pair ? pair[1] : 'pipe'],
-        // Its own session: a Ctrl-C in the host's terminal reaches the host, which then closes
-        // its workers in order, instead of killing every worker at the same instant.
-        detached: true,
-      });
+      // Its own session (both ways): a Ctrl-C in the host's terminal reaches the host, which then
+      // closes its workers in order, instead of killing every worker at the same instant.
+      const native = pair && spawnLauncher(launcher, args, options.cwd, pair[1]);
+      if (native) this.#child = native;
+      else {
+        const child = spawn(launcher, args, { cwd: options.cwd, env: {}, stdio: ['ignore', 'pipe', 'pipe', pair ? pair[1] : 'pipe'], detached: true });
+        this.#child = child;
+        pipeChannel = pair ? undefined : (child.stdio[3] as net.Socket);
+      }
     } catch (error) {
       if (pair) fs.closeSync(pair[0]);
       throw error;
@@ -162,7 +182,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
         (error) => this.#protocolViolation(error),
       );
     } else {
-      this.#channel = this.#child.stdio[3] as net.Socket;
+      this.#channel = pipeChannel!;
       this.#channel.on('data', (chunk: Buffer) => this.#onData(chunk));
     }
     this.#channel.on('error', () => {});

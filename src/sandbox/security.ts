@@ -1,9 +1,10 @@
-import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import createDebug from 'debug';
 import { SandboxUnavailableError } from '../errors.js';
 import type { SandboxLayers } from '../protocol/messages.js';
 import { packagePaths } from './paths.js';
+import { runToEnd } from './launcherProcess.js';
+import { optionalAddon } from '../shared/addon.js';
 import { CGROUP_FIX, HostCgroups, findCgroupPlace, type CgroupPlace } from './cgroup.js';
 
 const debug = createDebug('warden:security');
@@ -96,14 +97,11 @@ interface CheckOutcome {
   cgroups?: CgroupPlace;
 }
 
-function runCheck(feature: SecurityFeature | 'all', cacheDir: string, launcher: string, args: string[] = []): Promise<CheckOutcome> {
-  return new Promise((resolve) => {
-    // Run from inside the cache dir: a check run elsewhere can give a false answer (a
-    // different filesystem, different mount flags).
-    execFile(launcher, ['--check', feature, ...args], { cwd: cacheDir, env: {}, timeout: 10_000 }, (error, stdout, stderr) => {
-      resolve({ ok: !error, stdout: String(stdout).trim(), stderr: String(stderr).trim() || (error ? error.message : '') });
-    });
-  });
+async function runCheck(feature: SecurityFeature | 'all', cacheDir: string, launcher: string, args: string[] = []): Promise<CheckOutcome> {
+  // Run from inside the cache dir: a check run elsewhere can give a false answer (a
+  // different filesystem, different mount flags).
+  const { ok, stdout, stderr } = await runToEnd(optionalAddon() ?? undefined, launcher, ['--check', feature, ...args], { cwd: cacheDir, timeoutMs: 10_000 });
+  return { ok, stdout: stdout.trim(), stderr: stderr.trim() };
 }
 
 /** The features `launcher --check all` checks in one process. */

@@ -60,6 +60,19 @@ export interface NativeAddon {
    * `sendBufferBytes` (forced where the process may, else up to net.core.wmem_max).
    */
   socketPair(sendBufferBytes?: number): [number, number];
+  /** A pipe [read, write], both ends close-on-exec. */
+  pipe(): [number, number];
+  /**
+   * Starts `file` (argv `argv`, argv[0] included) in `cwd`, in a session of its own, with an empty
+   * environment, every signal at its default and none blocked, stdin /dev/null and `fds[i]` as its
+   * fd i + 1 (each must be above i + 1). posix_spawn: the host's page tables are not copied.
+   * Throws (`code`: the errno name) when the file cannot be run. Returns the pid.
+   */
+  spawn(file: string, argv: string[], cwd: string, fds: number[]): number;
+  /** Calls `callback(code, signal)` (a signal number) once the child `pid` has exited, without reaping it. */
+  waitExit(pid: number, callback: (code: number | null, signal: number | null) => void): void;
+  /** Reaps the exited child `pid`. */
+  reap(pid: number): void;
 }
 
 /** Path of the addon relative to this file: dist/shared → build/Release (the worker bundles in dist/worker are at the same depth). */
