@@ -671,6 +671,14 @@ Napi::Value KeptIdleBytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(kept::idleBytes));
 }
 
+// Two fds as a JS array [fds[0], fds[1]].
+Napi::Array FdPair(Napi::Env env, const int fds[2]) {
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, fds[0]));
+  out.Set(1u, Napi::Number::New(env, fds[1]));
+  return out;
+}
+
 Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fds[2];
@@ -688,10 +696,7 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   for (int i = 0; bytes > 0 && i < 2; i++) {
     if (setsockopt(fds[i], SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) != 0) setsockopt(fds[i], SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
   }
-  Napi::Array out = Napi::Array::New(env, 2);
-  out.Set(0u, Napi::Number::New(env, fds[0]));
-  out.Set(1u, Napi::Number::New(env, fds[1]));
-  return out;
+  return FdPair(env, fds);
 }
 
 // ---- spawn: a worker's launcher without a fork of the host -------------------------------
@@ -709,10 +714,7 @@ Napi::Value Pipe(const Napi::CallbackInfo& info) {
     Napi::Error::New(env, std::string("pipe2: ") + strerror(errno)).ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  Napi::Array out = Napi::Array::New(env, 2);
-  out.Set(0u, Napi::Number::New(env, fds[0]));
-  out.Set(1u, Napi::Number::New(env, fds[1]));
-  return out;
+  return FdPair(env, fds);
 }
 
 Napi::Value Spawn(const Napi::CallbackInfo& info) {

@@ -117,7 +117,7 @@ export class WorkerSpawner {
    * Takes a worker started before the spawner (`EarlyWorker`: the same sandbox, checked to be what
    * this host's workers get): the first execute spawn gets it instead of starting one. The other
    * spawns wait until its handshake is done (or failed) and the job it is then given at once, if
-   * any, is answered, unless `release` lets them go first.
+   * any, is answered (at most FIRST_JOB_MAX_WAIT_MS), unless `release` lets them go first.
    */
   adopt(early: Promise<WorkerProcess | undefined>): void {
     this.#early = early;
@@ -129,7 +129,19 @@ export class WorkerSpawner {
       };
     });
     const open = (): void => this.release();
-    early.then((worker) => worker?.answered(FIRST_JOB_WAIT_MS)).then(open, open);
+    early.then(
+      (worker) => {
+        if (!worker) return open();
+        // A long first job does not hold the others back past FIRST_JOB_MAX_WAIT_MS.
+        const cap = setTimeout(open, FIRST_JOB_MAX_WAIT_MS);
+        cap.unref();
+        void worker.answered(FIRST_JOB_WAIT_MS).then(() => {
+          clearTimeout(cap);
+          open();
+        });
+      },
+      open,
+    );
   }
 
   /**
@@ -245,6 +257,9 @@ export class WorkerSpawner {
  * that waited for it is sent within a few ms; past this, none came, and the others start.
  */
 const FIRST_JOB_WAIT_MS = 50;
+
+/** The longest the others wait for the early worker's first answer after its handshake. */
+const FIRST_JOB_MAX_WAIT_MS = 250;
 
 /** Resolves on the next turn of the event loop, after whatever the current one settles. */
 function nextTurn(): Promise<void> {

@@ -6,8 +6,9 @@
  * runs is stopped by killing the worker (the pool does), as before; the worker's own abort (a
  * Cancel) reaches a job only while its module compiles, when this thread is free to read it.
  *
- * The module's compile (asynchronous, on V8's background threads) is bounded by
- * `compileTimeLimitMs` of process CPU time, watched from this thread while it waits.
+ * The module's compile, when it is asynchronous (on V8's background threads: a module above
+ * 64 KiB, execute.ts), is bounded by `compileTimeLimitMs` of process CPU time, watched from this
+ * thread while it waits; a smaller module is validated at once and its size bounds that.
  */
 import { JobError, jobFailure, type JobFailure } from '../shared/jobError.js';
 import { loadAddon, type NativeAddon } from '../shared/addon.js';
@@ -77,13 +78,18 @@ export class InlineRunner {
       compileStop = failure;
       stopCompile(failure);
     };
-    // Only a compile waits here (a module run before is kept compiled: then no sample is taken).
-    const startCpu = process.cpuUsage();
-    const watch = setInterval(() => {
-      const { user, system } = process.cpuUsage(startCpu);
-      const overrun = compileOverrun((user + system) / 1000, performance.now() - startWall, compileLimitMs, this.#factor);
-      if (overrun !== undefined) stop(jobFailure('E_TIMEOUT', overrun));
-    }, this.#pollMs);
+    // Only a compile on V8's background threads waits here: its watch starts with it (a module
+    // compiled before, or a small one compiled at once, takes no timer and no sample).
+    let watch: ReturnType<typeof setInterval> | undefined;
+    const compiling = (): void => {
+      const startCpu = process.cpuUsage();
+      const compileWall = performance.now();
+      watch = setInterval(() => {
+        const { user, system } = process.cpuUsage(startCpu);
+        const overrun = compileOverrun((user + system) / 1000, performance.now() - compileWall, compileLimitMs, this.#factor);
+        if (overrun !== undefined) stop(jobFailure('E_TIMEOUT', overrun));
+      }, this.#pollMs);
+    };
     // An abort reaches this thread only while it waits, so only while the module compiles.
     const onAbort = (): void => {
       if (runStart === undefined && compileStop === undefined) stop(jobFailure('E_ABORTED', 'the job was aborted'));
@@ -100,7 +106,7 @@ export class InlineRunner {
     };
     const guard = (run: () => ExecuteResult): ExecuteResult => this.#guarded(run, cpuTimeLimitMs);
     try {
-      const ran = runExecute(task, { markStart: started, ownNs: () => this.#clock.ownNs() }, guard);
+      const ran = runExecute(task, { markStart: started, ownNs: () => this.#clock.ownNs() }, { guard, compiling });
       const first = await Promise.race([ran, stopped]);
       if (!('outcome' in first)) return { ok: false, failure: first, cpuTimeMs: 0, wallTimeMs: performance.now() - startWall };
       if (first.outcome === null) throw new Error('an execute task ended with no outcome');

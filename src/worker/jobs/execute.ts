@@ -48,9 +48,9 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** `loadModule`, reusing the last result for the same artifact bytes and limit. */
-async function loadModuleCached(artifact: Uint8Array, maxPages: number): Promise<LoadedModule> {
+async function loadModuleCached(artifact: Uint8Array, maxPages: number, compiling?: () => void): Promise<LoadedModule> {
   if (lastLoaded && lastLoaded.maxPages === maxPages && sameBytes(lastLoaded.artifact, artifact)) return lastLoaded.loaded;
-  const loaded = await loadModule(artifact, maxPages);
+  const loaded = await loadModule(artifact, maxPages, compiling);
   // A copy: the caller's buffer is theirs to change after the job.
   lastLoaded = { artifact: new Uint8Array(artifact), maxPages, loaded };
   return loaded;
@@ -67,7 +67,7 @@ async function loadModuleCached(artifact: Uint8Array, maxPages: number): Promise
 const SYNC_COMPILE_BYTES = 64 * 1024;
 
 /** The module inside an artifact, clamped to the execute memory limit and compiled. */
-async function loadModule(artifact: Uint8Array, maxPages: number): Promise<LoadedModule> {
+async function loadModule(artifact: Uint8Array, maxPages: number, compiling?: () => void): Promise<LoadedModule> {
   let bytes: Uint8Array;
   try {
     bytes = decodeArtifact(artifact).module;
@@ -87,7 +87,13 @@ async function loadModule(artifact: Uint8Array, maxPages: number): Promise<Loade
     throw new JobError('E_OUT_OF_MEMORY', `memory starts with ${memory.initial} pages, more than ${maxPages} pages (maxMemoryPages)`);
   }
   try {
-    const module = bytes.byteLength <= SYNC_COMPILE_BYTES ? new WebAssembly.Module(bytes) : await WebAssembly.compile(bytes);
+    let module: WebAssembly.Module;
+    if (bytes.byteLength <= SYNC_COMPILE_BYTES) module = new WebAssembly.Module(bytes);
+    else {
+      const compiled = WebAssembly.compile(bytes);
+      compiling?.();
+      module = await compiled;
+    }
     const wasiImports = WebAssembly.Module.imports(module).flatMap((entry) => (entry.module === WASI_MODULE && entry.kind === 'function' ? [entry.name] : []));
     return { module, maxPages: memory?.maximum, memory, wasiImports };
   } catch (error) {
@@ -109,6 +115,12 @@ export interface ExecuteOptions {
    * (else `cpuNs` is read once more for them).
    */
   started?: () => bigint | undefined;
+  /**
+   * Called when the module's compile has gone to V8's background threads (a module above
+   * SYNC_COMPILE_BYTES that this thread did not compile last): the caller's watch of the
+   * compile starts there. A module compiled before, or a small one, does not call it.
+   */
+  compiling?: () => void;
   /** CPU time of this thread, ns (the job's CPU-time clocks). Default: the process's. */
   cpuNs?: () => bigint;
   /** The job's fuel, at most `limits.maxFuel`. Default `limits.maxFuel`. */
@@ -142,7 +154,7 @@ export async function execute(artifact: Uint8Array, input: Uint8Array, abi: Abi,
   if (input.byteLength > limits.maxInputBytes) {
     throw new JobError('E_TRAP', `input too large: ${input.byteLength} bytes, more than ${limits.maxInputBytes} bytes (maxInputBytes)`);
   }
-  const loaded = await loadModuleCached(artifact, limits.maxMemoryPages);
+  const loaded = await loadModuleCached(artifact, limits.maxMemoryPages, options.compiling);
   const cpuStartNs = options.started?.();
   const run = (): ExecuteResult => runLoaded(loaded, input, abi, limits, options, cpuStartNs);
   return options.guard ? options.guard(run) : run();

@@ -54,10 +54,11 @@ function spent(task: ExecuteTask): ArrayBuffer[] {
 }
 
 /**
- * Runs an execute task on this thread, whose CPU time `clock` reads, its run bounded by `guard`
- * when given. A failure of the job comes back as `{ ok: false, failure }`; only a bug throws.
+ * Runs an execute task on this thread, whose CPU time `clock` reads, its run bounded by
+ * `bounds.guard` and the watch of its compile started by `bounds.compiling` when given. A failure
+ * of the job comes back as `{ ok: false, failure }`; only a bug throws.
  */
-export async function runExecute(task: ExecuteTask, clock: ThreadClock, guard?: ExecuteOptions['guard']): Promise<Movable> {
+export async function runExecute(task: ExecuteTask, clock: ThreadClock, bounds: Pick<ExecuteOptions, 'guard' | 'compiling'> = {}): Promise<Movable> {
   const { input, config } = split(task);
   // Moved here whole: nobody else views them, so the output may be a view of the store.
   if (task.outputStore !== undefined) adopt(task.outputStore);
@@ -68,7 +69,7 @@ export async function runExecute(task: ExecuteTask, clock: ThreadClock, guard?: 
       cpuNs: () => clock.ownNs(),
       ...(task.fuel === undefined ? {} : { fuel: task.fuel }),
       ...(task.outputStore === undefined ? {} : { outputStore: task.outputStore }),
-      ...(guard === undefined ? {} : { guard }),
+      ...bounds,
     });
     const end = ending(result);
     return movable({ ok: true, kind: 'execute', ...end, fuelUsed: result.fuelUsed }, [end.output, end.log, end.files], spent(task));
