@@ -36,7 +36,7 @@
 //                         callback(code, signal) once that child has exited, from a thread that
 //                         waits for it without reaping it; the caller then reaps it (`reap`), so
 //                         its pid cannot be reused while the caller still believes it running
-//   reap(pid)             collects that exited child
+//   reap(pid[, wait])     collects that exited child (with wait, waits for it to exit first)
 //
 // Built with NAPI_DISABLE_CPP_EXCEPTIONS: errors are thrown with ThrowAsJavaScriptException and
 // the function returns at once.
@@ -782,6 +782,29 @@ void CallJs(Napi::Env env, Napi::Function callback, std::nullptr_t*, Exit* exit)
 using Tsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, Exit, CallJs>;
 }  // namespace waiter
 
+struct ExitWatch {
+  pid_t pid;
+  waiter::Tsfn tsfn;
+};
+
+void* WatchExit(void* arg) {
+  ExitWatch* watch = static_cast<ExitWatch*>(arg);
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  int rc;
+  // WNOWAIT: seen, not reaped: the pid stays the child's until the caller reaps it.
+  do rc = waitid(P_PID, static_cast<id_t>(watch->pid), &si, WEXITED | WNOWAIT);
+  while (rc != 0 && errno == EINTR);
+  auto* exit = new waiter::Exit{-1, 0};
+  if (rc == 0 && si.si_code == CLD_EXITED) exit->code = si.si_status;
+  else if (rc == 0) exit->signal = si.si_status;
+  else exit->code = 255;
+  if (watch->tsfn.BlockingCall(exit) != napi_ok) delete exit;
+  watch->tsfn.Release();
+  delete watch;
+  return nullptr;
+}
+
 Napi::Value WaitExit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsFunction()) {
@@ -790,29 +813,32 @@ Napi::Value WaitExit(const Napi::CallbackInfo& info) {
   }
   pid_t pid = info[0].As<Napi::Number>().Int32Value();
   // Keeps the event loop alive while the child runs, as node's child processes do.
-  waiter::Tsfn tsfn = waiter::Tsfn::New(env, info[1].As<Napi::Function>(), "warden waitExit", 0, 1);
-  std::thread([pid, tsfn]() mutable {
-    siginfo_t si;
-    memset(&si, 0, sizeof si);
-    int rc;
-    // WNOWAIT: seen, not reaped: the pid stays the child's until the caller reaps it.
-    do rc = waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOWAIT);
-    while (rc != 0 && errno == EINTR);
-    auto* exit = new waiter::Exit{-1, 0};
-    if (rc == 0 && si.si_code == CLD_EXITED) exit->code = si.si_status;
-    else if (rc == 0) exit->signal = si.si_status;
-    else exit->code = 255;
-    if (tsfn.BlockingCall(exit) != napi_ok) delete exit;
-    tsfn.Release();
-  }).detach();
+  auto* watch = new ExitWatch{pid, waiter::Tsfn::New(env, info[1].As<Napi::Function>(), "warden waitExit", 0, 1)};
+  // pthread, not std::thread: built without exceptions, a thread that cannot be made would abort
+  // the host; here it is an error the caller handles.
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_t thread;
+  int rc = pthread_create(&thread, &attr, WatchExit, watch);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    watch->tsfn.Release();
+    delete watch;
+    Napi::Error error = Napi::Error::New(env, std::string("waitExit: cannot start a thread: ") + strerror(rc));
+    error.Set("code", Napi::String::New(env, ErrnoName(rc)));
+    error.ThrowAsJavaScriptException();
+  }
   return env.Undefined();
 }
 
 Napi::Value Reap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   pid_t pid = info[0].As<Napi::Number>().Int32Value();
+  bool wait = info.Length() > 1 && info[1].ToBoolean().Value();
   int status;
-  while (waitpid(pid, &status, WNOHANG) < 0 && errno == EINTR) {
+  while (waitpid(pid, &status, wait ? 0 : WNOHANG) < 0 && errno == EINTR) {
   }
   return env.Undefined();
 }

@@ -67,14 +67,23 @@ export class SpawnedLauncher extends EventEmitter implements LauncherProcess {
     };
     this.stdout.once('close', closed);
     this.stderr.once('close', closed);
-    addon.waitExit(pid, (code, signal) => {
-      this.exitCode = code;
-      this.signalCode = signal === null ? null : (SIGNAL_NAMES.get(signal) ?? null);
-      this.#exited = true;
-      addon.reap(pid);
-      this.emit('exit', this.exitCode, this.signalCode);
-      this.#closeIfDone(open);
-    });
+    try {
+      addon.waitExit(pid, (code, signal) => {
+        this.exitCode = code;
+        this.signalCode = signal === null ? null : (SIGNAL_NAMES.get(signal) ?? null);
+        this.#exited = true;
+        addon.reap(pid);
+        this.emit('exit', this.exitCode, this.signalCode);
+        this.#closeIfDone(open);
+      });
+    } catch (error) {
+      // No watch (no thread could be made): nothing of it may be left running or unreaped.
+      this.stdout.destroy();
+      this.stderr.destroy();
+      process.kill(pid, 'SIGKILL');
+      addon.reap(pid, true);
+      throw error;
+    }
   }
 
   #closeIfDone(open: number): void {

@@ -69,10 +69,13 @@ export interface NativeAddon {
    * Throws (`code`: the errno name) when the file cannot be run. Returns the pid.
    */
   spawn(file: string, argv: string[], cwd: string, fds: number[]): number;
-  /** Calls `callback(code, signal)` (a signal number) once the child `pid` has exited, without reaping it. */
+  /**
+   * Calls `callback(code, signal)` (a signal number) once the child `pid` has exited, without
+   * reaping it, from a thread of its own; throws when no thread can be made.
+   */
   waitExit(pid: number, callback: (code: number | null, signal: number | null) => void): void;
-  /** Reaps the exited child `pid`. */
-  reap(pid: number): void;
+  /** Reaps the exited child `pid` (with `wait`, once it has exited). */
+  reap(pid: number, wait?: boolean): void;
 }
 
 /** Path of the addon relative to this file: dist/shared → build/Release (the worker bundles in dist/worker are at the same depth). */
