@@ -37,3 +37,36 @@ test('a lock held by another process is refused, and free again once that proces
   const lock = CacheLock.acquire(dir);
   lock.release();
 });
+
+/** A pid no process has: one of a child that has exited (and been reaped). */
+async function deadPid(): Promise<number> {
+  const child = spawn('/bin/true');
+  await new Promise((resolve) => child.once('exit', resolve));
+  return child.pid!;
+}
+
+test("a lock the dead owner's child still holds (a spawn under way when the owner was killed) is taken once the child lets go", async (t) => {
+  const dir = await tempCacheDir();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'warden.lock');
+  fs.writeFileSync(file, String(await deadPid()));
+  // The child's copy of the lock: held 300 ms, then closed.
+  const holder = spawn('flock', ['--exclusive', file, 'sh', '-c', 'echo held; sleep 0.3'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => holder.kill('SIGKILL'));
+  await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+  const lock = CacheLock.acquire(dir);
+  t.is(fs.readFileSync(file, 'utf8'), String(process.pid));
+  lock.release();
+});
+
+test('a lock held while its recorded owner lives is refused at once', async (t) => {
+  const dir = await tempCacheDir();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'warden.lock');
+  const holder = spawn('flock', ['--exclusive', file, 'sh', '-c', 'echo held; sleep 30'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => holder.kill('SIGKILL'));
+  await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+  fs.writeFileSync(file, String(holder.pid));
+  const error = t.throws(() => CacheLock.acquire(dir), { instanceOf: CacheLockedError });
+  t.regex(error!.message, new RegExp(`pid ${holder.pid}`));
+});
