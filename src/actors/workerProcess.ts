@@ -23,7 +23,7 @@ import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { removeCgroups } from '../sandbox/cgroup.js';
 import { optionalAddon } from '../shared/addon.js';
 import { keptBuffer } from '../shared/hugePages.js';
-import { SpawnedLauncher, type LauncherProcess } from '../sandbox/launcherProcess.js';
+import { spawnWithAddon, type LauncherProcess } from '../sandbox/launcherProcess.js';
 
 const debug = createDebug('warden:worker');
 
@@ -40,19 +40,10 @@ function channelPair(): [number, number] | undefined {
   return typeof addon?.socketPair === 'function' ? addon.socketPair(CHANNEL_SEND_BUFFER_BYTES) : undefined;
 }
 
-/**
- * The launcher started by the addon (no fork of the host, launcherProcess.ts), or undefined
- * where the addon cannot: then node's child_process starts it, and reports what went wrong.
- */
-function spawnLauncher(file: string, args: string[], cwd: string, channelFd: number): LauncherProcess | undefined {
-  const addon = optionalAddon();
-  if (typeof addon?.spawn !== 'function') return undefined;
-  try {
-    return new SpawnedLauncher(addon, file, args, cwd, channelFd);
-  } catch (error) {
-    debug('the addon cannot start %s (%s): node starts it', file, (error as Error).message);
-    return undefined;
-  }
+/** Calls every waiter once; returns the empty list that replaces them. */
+function wake(waiters: readonly (() => void)[]): (() => void)[] {
+  for (const resolve of waiters) resolve();
+  return [];
 }
 
 /** How a worker process ended. */
@@ -161,7 +152,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     try {
       // Its own session (both ways): a Ctrl-C in the host's terminal reaches the host, which then
       // closes its workers in order, instead of killing every worker at the same instant.
-      const native = pair && spawnLauncher(launcher, args, options.cwd, pair[1]);
+      // Through the addon (no fork of the host, launcherProcess.ts) where it can, else node.
+      const native = pair && spawnWithAddon(optionalAddon(), launcher, args, options.cwd, pair[1]);
       if (native) this.#child = native;
       else {
         const child = spawn(launcher, args, { cwd: options.cwd, env: {}, stdio: ['ignore', 'pipe', 'pipe', pair ? pair[1] : 'pipe'], detached: true });
@@ -287,12 +279,6 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   }
 
   /**
-   * Sends a request and waits for the reply with the same id (a big body is sent as is: do not
-   * change it afterwards). The reply must be of the type the request expects (`expect`, else
-   * {@link REPLY_TYPE}) and carry at most `maxBody` bytes of body (default 0); anything else
-   * kills the worker with `E_PROTOCOL`, checked at the reply's first 13 bytes.
-   */
-  /**
    * Resolves once the worker has answered what it is asked: when its pending requests are
    * answered (or it exits); if none is pending, when the next one is, provided one is sent
    * within `quietMs`, else then.
@@ -314,11 +300,15 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   }
 
   #flushAnswered(): void {
-    const waiters = this.#answeredWaiters;
-    this.#answeredWaiters = [];
-    for (const resolve of waiters) resolve();
+    this.#answeredWaiters = wake(this.#answeredWaiters);
   }
 
+  /**
+   * Sends a request and waits for the reply with the same id (a big body is sent as is: do not
+   * change it afterwards). The reply must be of the type the request expects (`expect`, else
+   * {@link REPLY_TYPE}) and carry at most `maxBody` bytes of body (default 0); anything else
+   * kills the worker with `E_PROTOCOL`, checked at the reply's first 13 bytes.
+   */
   request(
     type: number,
     header: unknown,
@@ -348,11 +338,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
             }, options.timeoutMs);
       this.#pending.set(id, { ...expected, timer, reject, resolve });
       this.send(type, id, header, body, options.onWritten);
-      if (this.#askedWaiters.length > 0) {
-        const waiters = this.#askedWaiters;
-        this.#askedWaiters = [];
-        for (const asked of waiters) asked();
-      }
+      if (this.#askedWaiters.length > 0) this.#askedWaiters = wake(this.#askedWaiters);
     });
   }
 
