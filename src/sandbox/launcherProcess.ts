@@ -13,7 +13,10 @@ import net from 'node:net';
 import os from 'node:os';
 import { execFile } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import createDebug from 'debug';
 import type { NativeAddon } from '../shared/addon.js';
+
+const debug = createDebug('warden:worker');
 
 export interface LauncherProcess {
   readonly pid?: number | undefined;
@@ -102,21 +105,38 @@ export class SpawnedLauncher extends EventEmitter implements LauncherProcess {
 }
 
 /**
+ * `file` started by the addon, or undefined where it cannot be (no addon, or the addon refused:
+ * the caller then starts it through node's child_process, which reports what went wrong).
+ */
+export function spawnWithAddon(
+  addon: NativeAddon | null | undefined,
+  file: string,
+  args: readonly string[],
+  cwd: string,
+  channelFd?: number,
+): SpawnedLauncher | undefined {
+  if (typeof addon?.spawn !== 'function') return undefined;
+  try {
+    return new SpawnedLauncher(addon, file, args, cwd, channelFd);
+  } catch (error) {
+    debug('the addon cannot start %s (%s): node starts it', file, (error as Error).message);
+    return undefined;
+  }
+}
+
+/**
  * Runs `file` to its end as `execFile` would, output collected, killed past `timeoutMs`, through
  * the addon where it is loaded (no fork of the host on its way to its first job: the security
  * check runs at every `createHost`), else through node.
  */
 export function runToEnd(
-  addon: NativeAddon | undefined,
+  addon: NativeAddon | null | undefined,
   file: string,
   args: readonly string[],
   options: { cwd: string; timeoutMs: number },
 ): Promise<{ ok: boolean; stdout: string; stderr: string }> {
-  let child: LauncherProcess;
-  try {
-    if (typeof addon?.spawn !== 'function') throw new Error('no addon');
-    child = new SpawnedLauncher(addon, file, args, options.cwd);
-  } catch {
+  const child = spawnWithAddon(addon, file, args, options.cwd);
+  if (!child) {
     return new Promise((resolve) => {
       execFile(file, [...args], { cwd: options.cwd, env: {}, timeout: options.timeoutMs }, (error, stdout, stderr) => {
         resolve({ ok: !error, stdout: String(stdout), stderr: String(stderr) || (error ? error.message : '') });
@@ -126,8 +146,8 @@ export function runToEnd(
   return new Promise((resolve) => {
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
     child.once('close', (code, signal) => {
       clearTimeout(timer);

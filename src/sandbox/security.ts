@@ -100,7 +100,7 @@ interface CheckOutcome {
 async function runCheck(feature: SecurityFeature | 'all', cacheDir: string, launcher: string, args: string[] = []): Promise<CheckOutcome> {
   // Run from inside the cache dir: a check run elsewhere can give a false answer (a
   // different filesystem, different mount flags).
-  const { ok, stdout, stderr } = await runToEnd(optionalAddon() ?? undefined, launcher, ['--check', feature, ...args], { cwd: cacheDir, timeoutMs: 10_000 });
+  const { ok, stdout, stderr } = await runToEnd(optionalAddon(), launcher, ['--check', feature, ...args], { cwd: cacheDir, timeoutMs: 10_000 });
   return { ok, stdout: stdout.trim(), stderr: stderr.trim() };
 }
 
