@@ -66,8 +66,11 @@ maybe(title('disk full: a prepare fails typed, the host survives, and succeeds o
   const filler = path.join(cacheDir, 'filler');
   const page = fs.statfsSync(cacheDir).bsize;
 
-  // The worker dir is cleared (tmp-artifact truncated, its page freed) before the worker is idle.
+  // The worker that prepared it is retired after its one job; its dir (and the tmp-artifact it
+  // wrote) goes once its process has exited, which may be after its replacement is idle. Filled
+  // before that, the removal would free pages under the next prepare.
   await idleWorkers(host, 'prepare');
+  t.is(await settledDirs(cacheDir), 2, 'the retired worker\'s dir is gone before the disk is filled');
   // Not a byte left: the worker cannot write its tmp-artifact.
   fill(cacheDir, filler, 0);
   t.is(freeBytes(cacheDir), 0);
@@ -85,13 +88,21 @@ maybe(title('disk full: a prepare fails typed, the host survives, and succeeds o
   t.not(after[0]!.id, before);
   t.false(host.pools().some((pool) => pool.degraded));
 
-  // One page left: the worker's tmp-artifact fits, the cache's copy does not.
+  // One page left: the worker's tmp-artifact fits, the cache's copy does not. The worker is
+  // retired once it answers, and its dir may be removed before the host writes the cache's copy:
+  // the test holds the tmp-artifact open so that its page stays taken after the unlink.
+  t.is(await settledDirs(cacheDir), 2);
+  const prepareDirs = workerDirsIn(cacheDir).filter((name) => name.startsWith('worker-dir-prepare-'));
+  t.is(prepareDirs.length, 1);
+  const held = fs.openSync(path.join(cacheDir, prepareDirs[0]!, 'tmp-artifact'), 'r');
   fill(cacheDir, filler, page);
   t.is(freeBytes(cacheDir), page);
   const onePage = await rejection(host.prepare(variant(2)));
   t.is(onePage.code, 'E_CACHE_IO');
   t.like(onePage.details, { step: 'write temp file', errno: 'ENOSPC' });
   t.false(host.cache.has(variant2Key(host)), 'nothing half-installed is indexed');
+  t.true(fs.fstatSync(held).size > 0, 'the worker wrote its tmp-artifact: the cache\'s copy was what did not fit');
+  fs.closeSync(held);
 
   // The host still answers: both pools idle, a cached artifact still runs.
   await idleWorkers(host, 'prepare', 1, 20_000);
@@ -99,7 +110,7 @@ maybe(title('disk full: a prepare fails typed, the host survives, and succeeds o
   t.is(text((await host.execute(cached, Buffer.from('full'))).output), 'Hello, full!');
   t.deepEqual(fs.readdirSync(path.join(cacheDir, 'artifacts')).filter((n) => n.startsWith('.tmp-')), []);
   // The retired workers' dirs go as their processes exit.
-  t.is(await waitFor(() => workerDirsIn(cacheDir).length, (n) => n === 2), 2, 'one worker dir per live worker, the dead ones removed');
+  t.is(await settledDirs(cacheDir), 2, 'one worker dir per live worker, the dead ones removed');
 
   fs.rmSync(filler);
   const again = await host.prepare(variant(1));
@@ -107,6 +118,11 @@ maybe(title('disk full: a prepare fails typed, the host survives, and succeeds o
   t.false((await host.prepare(variant(2))).cached, 'the prepare that failed at install succeeds too');
   t.is(text((await host.execute(again, Buffer.from('freed'))).output), 'Hello, freed!');
 });
+
+/** The number of worker dirs once only the two live workers' remain (the dead ones' removed). */
+function settledDirs(cacheDir: string): Promise<number> {
+  return waitFor(() => workerDirsIn(cacheDir).length, (n) => n === 2);
+}
 
 function variant2Key(host: Host): string {
   return ArtifactCache.keyFor(variant(2), preparationParamsHash(prepareLimitsOf(host.options.limits)));
