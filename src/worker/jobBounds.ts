@@ -45,7 +45,47 @@ export interface RunOptions {
    */
   compileTimeLimitMs?: number;
   /** Aborting fails the job with E_ABORTED (the thread is terminated if the job was running). */
-  signal?: AbortSignal;
+  signal?: JobSignal;
+}
+
+/** What a runner watches to be stopped: an AbortSignal's shape (a test may pass a real one). */
+export interface JobSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/**
+ * A job's abort switch, one per job on the worker's line. Node's AbortController is an
+ * EventTarget: making one, adding a listener and removing it costs ~7 µs per job and garbage the
+ * worker's collector marks (`node -e` loop, 2026-12-06); this is a flag and a list. Listeners
+ * run once, at the first `abort`; one added after it never runs (an aborted signal's event is
+ * over), so a runner checks `aborted` before it starts.
+ */
+export class JobAbort implements JobSignal {
+  #aborted = false;
+  #listeners: (() => void)[] = [];
+
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  addEventListener(_type: 'abort', listener: () => void, _options?: { once?: boolean }): void {
+    if (!this.#aborted) this.#listeners.push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const at = this.#listeners.indexOf(listener);
+    if (at >= 0) this.#listeners.splice(at, 1);
+  }
+
+  abort(): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    const listeners = this.#listeners;
+    this.#listeners = [];
+    for (const listener of listeners) listener();
+  }
 }
 
 /**

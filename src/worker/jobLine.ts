@@ -5,6 +5,8 @@
  * started can be withdrawn (answered at once, never run); a running one can be aborted.
  */
 
+import { JobAbort, type JobSignal } from './jobBounds.js';
+
 /**
  * One turn of the event loop, a poll for I/O included: a job runs on the thread that reads the
  * channel, so frames that came while it ran (a Cancel of the next job) are read only there.
@@ -14,7 +16,7 @@ function afterPendingIo(): Promise<void> {
 }
 
 interface LineEntry {
-  readonly controller: AbortController;
+  readonly controller: JobAbort;
   started: boolean;
   /** Answers the job as withdrawn (it never ran). */
   readonly withdrawn: () => void;
@@ -41,8 +43,8 @@ export class JobLine {
    * Queues a job behind the others. `run` gets a signal that `cancel(id, true)` aborts while it
    * runs; a rejection of `run` goes to `onError` (the line carries on with the next job).
    */
-  submit(id: number, run: (signal: AbortSignal) => Promise<void>, withdrawn: () => void, onError: (error: Error) => void): void {
-    const entry: LineEntry = { controller: new AbortController(), started: false, withdrawn };
+  submit(id: number, run: (signal: JobSignal) => Promise<void>, withdrawn: () => void, onError: (error: Error) => void): void {
+    const entry: LineEntry = { controller: new JobAbort(), started: false, withdrawn };
     const behind = this.#entries.size > 0;
     this.#entries.set(id, entry);
     this.#tail = this.#tail.then(async () => {
@@ -52,7 +54,7 @@ export class JobLine {
       if (this.#entries.get(id) !== entry) return;
       entry.started = true;
       try {
-        await run(entry.controller.signal);
+        await run(entry.controller);
       } catch (error) {
         onError(error as Error);
       } finally {

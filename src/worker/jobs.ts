@@ -16,6 +16,7 @@ import { loadAddon } from '../shared/addon.js';
 import { DEFAULT_EXECUTE_LIMITS, DEFAULT_PREPARE_LIMITS } from '../shared/limits.js';
 import { WARM_UP_INPUT, WARM_UP_MODULE } from './jobs/warmUpModule.js';
 import { JobRunner } from './jobRunner.js';
+import { JobAbort, type JobSignal } from './jobBounds.js';
 import { InlineRunner } from './inlineRunner.js';
 import { jobMemory } from './jobs/execute.js';
 import type { ExecuteEnd } from './jobs/task.js';
@@ -90,8 +91,8 @@ let warming: Promise<void> | undefined;
 /**
  * Runs the warm-up module once through this thread's job path (an execute worker, just after
  * Ready): the first job then finds warden's own code compiled, and what node loads or sets up on
- * first use done (in a fresh one-job process each was measured on its only job: the file calls
- * that read an artifact ~0.4 ms, an abort signal's first listener ~0.4 ms). The file read is the
+ * first use done (in a fresh one-job process it was measured on its only job: the file calls
+ * that read an artifact ~0.4 ms). The file read is the
  * worker's own entry, which it can always read. A failure is left for the first real job to meet.
  */
 export function warmUpExecute(info: WorkerInfo): void {
@@ -104,7 +105,7 @@ export function warmUpExecute(info: WorkerInfo): void {
   }
   const task = { kind: 'execute', artifact: Buffer.from(encoded, 'base64'), input: new Uint8Array(WARM_UP_INPUT), abi: 'run', limits: DEFAULT_EXECUTE_LIMITS } as const;
   warming = inlineRunner(info)
-    .run(task, { cpuTimeLimitMs: DEFAULT_WARM_UP_CPU_MS, signal: new AbortController().signal })
+    .run(task, { cpuTimeLimitMs: DEFAULT_WARM_UP_CPU_MS, signal: new JobAbort() })
     .then(
       (result) => {
         // What a reply is built from, warmed too.
@@ -296,7 +297,7 @@ export async function runExecute(
   info: WorkerInfo,
   request: ExecuteRequest,
   input: Uint8Array,
-  signal?: AbortSignal,
+  signal?: JobSignal,
 ): Promise<{ reply: ExecuteReply; body?: ReplyBody }> {
   if (warming !== undefined) await warming;
   let artifact: Buffer;

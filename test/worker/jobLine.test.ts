@@ -2,14 +2,15 @@
 // order; one that has not started is withdrawn at once and never runs; a running one is aborted
 // only when asked to; a cancel that crosses the answer is ignored.
 import test from 'ava';
+import { JobAbort, type JobSignal } from '../../src/worker/jobBounds.js';
 import { JobLine } from '../../src/worker/jobLine.js';
 
 /** A job the test ends by hand, recording its start and whether its signal was aborted. */
 function manual(log: string[], id: string) {
   let end!: () => void;
   const done = new Promise<void>((resolve) => (end = resolve));
-  let signal: AbortSignal | undefined;
-  const run = async (s: AbortSignal): Promise<void> => {
+  let signal: JobSignal | undefined;
+  const run = async (s: JobSignal): Promise<void> => {
     signal = s;
     log.push(`start ${id}`);
     await done;
@@ -94,4 +95,22 @@ test('a job that throws goes to onError and the line carries on', async (t) => {
   b.end();
   await turns();
   t.is(line.size, 0);
+});
+
+test("a job's abort switch runs each listener once, at the first abort; one removed or added after it never runs", (t) => {
+  const abort = new JobAbort();
+  const log: string[] = [];
+  const first = () => log.push('first');
+  const removed = () => log.push('removed');
+  abort.addEventListener('abort', first, { once: true });
+  abort.addEventListener('abort', removed, { once: true });
+  abort.addEventListener('abort', () => log.push('second'), { once: true });
+  abort.removeEventListener('abort', removed);
+  t.false(abort.aborted);
+  abort.abort();
+  t.true(abort.aborted);
+  t.deepEqual(log, ['first', 'second']);
+  abort.abort();
+  abort.addEventListener('abort', () => log.push('late'));
+  t.deepEqual(log, ['first', 'second'], 'a second abort and a listener added after the first run nothing');
 });
