@@ -16,7 +16,7 @@ import type { ExecuteResult } from './jobs/execute.js';
 import { runExecute } from './jobs/jobTask.js';
 import type { ExecuteTask } from './jobs/task.js';
 import type { RunOptions, RunResult } from './jobRunner.js';
-import { ABORTED_BEFORE_START, compileOverrun, cpuStopMessage, wallStopMessage, withinCpuLimit } from './jobBounds.js';
+import { ABORTED_BEFORE_START, compileOverrun, wallNowMs, cpuStopMessage, wallStopMessage, withinCpuLimit } from './jobBounds.js';
 import { threadClock } from './threadClock.js';
 
 export interface InlineRunnerOptions {
@@ -64,7 +64,7 @@ export class InlineRunner {
   async run(task: ExecuteTask, options: RunOptions): Promise<RunResult> {
     const { cpuTimeLimitMs, signal } = options;
     const compileLimitMs = options.compileTimeLimitMs ?? cpuTimeLimitMs;
-    const startWall = performance.now();
+    const startWall = wallNowMs();
     if (signal?.aborted) return { ok: false, failure: jobFailure('E_ABORTED', ABORTED_BEFORE_START), cpuTimeMs: 0, wallTimeMs: 0 };
 
     let runStart: { cpuNs: bigint; wall: number } | undefined;
@@ -83,10 +83,10 @@ export class InlineRunner {
     let watch: ReturnType<typeof setInterval> | undefined;
     const compiling = (): void => {
       const startCpu = process.cpuUsage();
-      const compileWall = performance.now();
+      const compileWall = wallNowMs();
       watch = setInterval(() => {
         const { user, system } = process.cpuUsage(startCpu);
-        const overrun = compileOverrun((user + system) / 1000, performance.now() - compileWall, compileLimitMs, this.#factor);
+        const overrun = compileOverrun((user + system) / 1000, wallNowMs() - compileWall, compileLimitMs, this.#factor);
         if (overrun !== undefined) stop(jobFailure('E_TIMEOUT', overrun));
       }, this.#pollMs);
     };
@@ -101,17 +101,17 @@ export class InlineRunner {
       // A compile that passed its bound, or was aborted: the job was answered, it does not run after all.
       if (compileStop !== undefined) throw new JobError(compileStop.code, 'the job was answered while its module compiled');
       const cpuNs = this.#clock.markStart();
-      runStart = { cpuNs, wall: performance.now() };
+      runStart = { cpuNs, wall: wallNowMs() };
       return cpuNs;
     };
     const guard = (run: () => ExecuteResult): ExecuteResult => this.#guarded(run, cpuTimeLimitMs);
     try {
       const ran = runExecute(task, { markStart: started, ownNs: () => this.#clock.ownNs() }, { guard, compiling });
       const first = await Promise.race([ran, stopped]);
-      if (!('outcome' in first)) return { ok: false, failure: first, cpuTimeMs: 0, wallTimeMs: performance.now() - startWall };
+      if (!('outcome' in first)) return { ok: false, failure: first, cpuTimeMs: 0, wallTimeMs: wallNowMs() - startWall };
       if (first.outcome === null) throw new Error('an execute task ended with no outcome');
       const cpuTimeMs = runStart === undefined ? 0 : Number(this.#clock.ownNs() - runStart.cpuNs) / NS_PER_MS;
-      const wallTimeMs = performance.now() - (runStart?.wall ?? startWall);
+      const wallTimeMs = wallNowMs() - (runStart?.wall ?? startWall);
       const result: RunResult = { ...first.outcome, cpuTimeMs, wallTimeMs };
       if (first.returned !== undefined) result.returned = first.returned;
       // A job that finished over its limit before the watchdog looked has still exceeded it (a

@@ -5,6 +5,15 @@
 import { jobFailure } from '../shared/jobError.js';
 import type { JobOutcome } from './jobs/task.js';
 
+/**
+ * Monotonic wall-clock time in ms, for the runners' job timings. Not `performance.now()`: node
+ * loads `perf_hooks` on the first read of the `performance` global, ~0.9 ms (`node -e`) that a
+ * fresh worker paid in its warm-up or first job.
+ */
+export function wallNowMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
 /** The compile's own bound, past which a compiling job is stopped: its message, or undefined within it. */
 export function compileOverrun(processCpuMs: number, wallMs: number, limitMs: number, wallFactor: number): string | undefined {
   if (processCpuMs > limitMs) return `compiling the module used more than ${limitMs} ms of CPU time (compileTimeoutMs)`;

@@ -13,7 +13,7 @@ import { jobFailure, type JobErrorCode } from '../shared/jobError.js';
 import { wholeBuffer, type JobOutcome, type JobTask, type ThreadReply, type WarmUpTask } from './jobs/task.js';
 import { JobClock } from './threadClock.js';
 import { isPooled } from './bufferPool.js';
-import { ABORTED_BEFORE_START, compileOverrun, cpuStopMessage, wallStopMessage, withinCpuLimit, type RunOptions, type RunResult } from './jobBounds.js';
+import { ABORTED_BEFORE_START, compileOverrun, wallNowMs, cpuStopMessage, wallStopMessage, withinCpuLimit, type RunOptions, type RunResult } from './jobBounds.js';
 
 export interface JobRunnerOptions {
   /** V8 old-generation heap of the job thread, in MiB. Default 256. */
@@ -238,7 +238,7 @@ export class JobRunner {
     const phased = message.kind === 'execute';
     thread.clock.reset();
     const startCpu = process.cpuUsage();
-    const startWall = performance.now();
+    const startWall = wallNowMs();
     let runStartWall: number | undefined;
     const processCpuMs = () => {
       const { user, system } = process.cpuUsage(startCpu);
@@ -246,7 +246,7 @@ export class JobRunner {
     };
     /** An execute job counts its own execution only; a prepare job, the process since it started. */
     const cpuTimeMs = () => (phased ? thread.clock.executionMs() : processCpuMs());
-    const wallTimeMs = () => performance.now() - (runStartWall ?? startWall);
+    const wallTimeMs = () => wallNowMs() - (runStartWall ?? startWall);
     const done = (outcome: JobOutcome): RunResult => ({ ...outcome, cpuTimeMs: cpuTimeMs(), wallTimeMs: wallTimeMs() });
 
     let stop: Stop | undefined;
@@ -272,11 +272,11 @@ export class JobRunner {
     const watch = setInterval(() => {
       if (phased && !thread.clock.started) {
         // Loading and compiling the module: its own bound, which prepare checked the module meets.
-        const overrun = compileOverrun(processCpuMs(), performance.now() - startWall, compileLimitMs, factor);
+        const overrun = compileOverrun(processCpuMs(), wallNowMs() - startWall, compileLimitMs, factor);
         if (overrun !== undefined) abort({ code: 'E_TIMEOUT', message: overrun });
         return;
       }
-      if (phased) runStartWall ??= performance.now();
+      if (phased) runStartWall ??= wallNowMs();
       if (cpuTimeMs() > cpuTimeLimitMs) abort({ code: 'E_TIMEOUT', message: cpuStopMessage(cpuTimeLimitMs) });
       else if (wallTimeMs() > cpuTimeLimitMs * factor) abort({ code: 'E_TIMEOUT', message: wallStopMessage(cpuTimeLimitMs * factor) });
     }, this.#options.pollIntervalMs);
