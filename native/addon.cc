@@ -531,16 +531,6 @@ Napi::Value CpuClockNs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec));
 }
 
-// Fresh memory costs a page fault per 4 KiB page on first touch; on a virtual machine that is
-// ~11 us a page (3 ms per MiB, measured on the Firecracker VM of the bench), 40 times the copy
-// itself. With transparent huge pages in "madvise" mode (the common default) a region advised
-// MADV_HUGEPAGE takes one fault per 2 MiB, zeroed by the kernel like any fresh page. Used on
-// memory that is about to be filled at once: a big input or output, a wasm memory.
-// `reservedBytes` extends the range past the buffer's current length: only for a wasm memory,
-// whose reservation V8 maps (PROT_NONE) up to its maximum and opens as it grows; the advice is
-// kept on the parts mprotect opens later. Returns the offset in the buffer of the first 2 MiB
-// boundary advised (so that a caller may start its data there), -1 when the range holds no whole
-// 2 MiB page, -2 when madvise refused. Advice only: it never changes what the memory holds.
 // sha256(first, second): the digest of two byte views read in place, as a new 32-byte Buffer.
 Napi::Value Sha256(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -560,6 +550,16 @@ Napi::Value Sha256(const Napi::CallbackInfo& info) {
   return Napi::Buffer<uint8_t>::Copy(env, digest, sizeof digest);
 }
 
+// Fresh memory costs a page fault per 4 KiB page on first touch; on a virtual machine that is
+// ~11 us a page (3 ms per MiB, measured on the Firecracker VM of the bench), 40 times the copy
+// itself. With transparent huge pages in "madvise" mode (the common default) a region advised
+// MADV_HUGEPAGE takes one fault per 2 MiB, zeroed by the kernel like any fresh page. Used on
+// memory that is about to be filled at once: a big input or output, a wasm memory.
+// `reservedBytes` extends the range past the buffer's current length: only for a wasm memory,
+// whose reservation V8 maps (PROT_NONE) up to its maximum and opens as it grows; the advice is
+// kept on the parts mprotect opens later. Returns the offset in the buffer of the first 2 MiB
+// boundary advised (so that a caller may start its data there), -1 when the range holds no whole
+// 2 MiB page, -2 when madvise refused. Advice only: it never changes what the memory holds.
 Napi::Value AdviseHugePages(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsArrayBuffer()) {
