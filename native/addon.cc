@@ -37,8 +37,9 @@
 //                         waits for it without reaping it; the caller then reaps it (`reap`), so
 //                         its pid cannot be reused while the caller still believes it running
 //   reap(pid[, wait])     collects that exited child (with wait, waits for it to exit first)
-//   sha256(first, second) the SHA-256 of first || second (two byte views) as a new Buffer, from
-//                         node's own OpenSSL: a worker checks its artifact without loading
+//   sha256(first, second, out)
+//                         the SHA-256 of first || second (two byte views) into the 32-byte out,
+//                         from node's own OpenSSL: a worker checks its artifact without loading
 //                         node:crypto (~3 ms of a fresh worker's first job)
 //
 // Built with NAPI_DISABLE_CPP_EXCEPTIONS: errors are thrown with ThrowAsJavaScriptException and
@@ -531,23 +532,39 @@ Napi::Value CpuClockNs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec));
 }
 
-// sha256(first, second): the digest of two byte views read in place, as a new 32-byte Buffer.
+// sha256(first, second, out): the digest of two byte views read in place, written into the
+// 32-byte view `out`. Plain N-API calls with no JavaScript to run (no allocation, no throw but on
+// bad arguments): a job thread may be terminated while it hashes, and then every call that could
+// run JavaScript fails, and node-addon-api turns a failed throw into a fatal error of the process.
 Napi::Value Sha256(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() != 2 || !info[0].IsTypedArray() || !info[1].IsTypedArray()) {
-    Napi::TypeError::New(env, "sha256(first, second) needs two typed arrays").ThrowAsJavaScriptException();
-    return env.Undefined();
+  napi_env env = info.Env();
+  uint8_t* bytes[3] = {nullptr, nullptr, nullptr};
+  size_t lengths[3] = {0, 0, 0};
+  for (size_t i = 0; i < 3; i++) {
+    bool is_typed_array = false;
+    napi_typedarray_type type;
+    napi_value buffer;
+    size_t offset;
+    void* data = nullptr;
+    if (i >= info.Length() || napi_is_typedarray(env, info[i], &is_typed_array) != napi_ok || !is_typed_array ||
+        napi_get_typedarray_info(env, info[i], &type, &lengths[i], &data, &buffer, &offset) != napi_ok ||
+        type != napi_uint8_array) {
+      napi_throw_type_error(env, nullptr, "sha256(first, second, out) needs three Uint8Arrays, out of 32 bytes");
+      return Napi::Value();
+    }
+    // `data` is already the view's first byte (napi adds its offset); an empty view may have none.
+    bytes[i] = static_cast<uint8_t*>(data);
+  }
+  if (lengths[2] != SHA256_DIGEST_LENGTH) {
+    napi_throw_type_error(env, nullptr, "sha256(first, second, out) needs three Uint8Arrays, out of 32 bytes");
+    return Napi::Value();
   }
   SHA256_CTX ctx;
   SHA256_Init(&ctx);
-  for (size_t i = 0; i < 2; i++) {
-    Napi::TypedArray view = info[i].As<Napi::TypedArray>();
-    const uint8_t* data = static_cast<const uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
-    SHA256_Update(&ctx, data, view.ByteLength());
-  }
-  uint8_t digest[SHA256_DIGEST_LENGTH];
-  SHA256_Final(digest, &ctx);
-  return Napi::Buffer<uint8_t>::Copy(env, digest, sizeof digest);
+  SHA256_Update(&ctx, bytes[0], lengths[0]);
+  SHA256_Update(&ctx, bytes[1], lengths[1]);
+  SHA256_Final(bytes[2], &ctx);
+  return Napi::Value();
 }
 
 // Fresh memory costs a page fault per 4 KiB page on first touch; on a virtual machine that is

@@ -76,8 +76,8 @@ export interface NativeAddon {
   waitExit(pid: number, callback: (code: number | null, signal: number | null) => void): void;
   /** Reaps the exited child `pid` (with `wait`, once it has exited). */
   reap(pid: number, wait?: boolean): void;
-  /** SHA-256 of `first` then `second`, read in place (node's own OpenSSL): a new 32-byte Buffer. */
-  sha256(first: Uint8Array, second: Uint8Array): Buffer;
+  /** Writes the SHA-256 of `first` then `second`, read in place (node's own OpenSSL), into the 32 bytes of `out`. */
+  sha256(first: Uint8Array, second: Uint8Array, out: Uint8Array): void;
 }
 
 /** Path of the addon relative to this file: dist/shared → build/Release (the worker bundles in dist/worker are at the same depth). */

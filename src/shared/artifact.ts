@@ -37,7 +37,11 @@ export class ArtifactFormatError extends Error {
  */
 function checksum(paramsHash: Buffer, module: Uint8Array): Buffer {
   const addon = optionalAddon();
-  if (typeof addon?.sha256 === 'function') return addon.sha256(paramsHash, module);
+  if (typeof addon?.sha256 === 'function') {
+    const digest = Buffer.allocUnsafe(32);
+    addon.sha256(paramsHash, module, digest);
+    return digest;
+  }
   return nodeCrypto().createHash('sha256').update(paramsHash).update(module).digest();
 }
 
