@@ -3,7 +3,8 @@
  * process starts from one bundle whose imports all load before its first line runs: loading
  * `node:crypto` there costs ~3 ms, `node:v8` ~3 ms, `node:worker_threads` ~1 ms, paid before
  * Ready by every fresh worker (each one-job process) though an execute worker needs crypto only
- * once its warm-up runs, and the other two never (they serve a prepare worker's job thread).
+ * for a WASI program's random bytes (or an artifact's checksum where the addon is not loaded,
+ * src/shared/artifact.ts), and the other two never (they serve a prepare worker's job thread).
  */
 import { createRequire } from 'node:module';
 

@@ -90,10 +90,10 @@ let warming: Promise<void> | undefined;
 
 /**
  * Runs the warm-up module once through this thread's job path (an execute worker, just after
- * Ready): the first job then finds warden's own code compiled, and what node loads or sets up on
- * first use done (in a fresh one-job process it was measured on its only job: the file calls
- * that read an artifact ~0.4 ms). The file read is the
- * worker's own entry, which it can always read. A failure is left for the first real job to meet.
+ * Ready): the first job then finds warden's own code compiled, and what node sets up on first use
+ * done (in a fresh one-job process it was measured on its only job: the file calls that read an
+ * artifact ~0.4 ms). The file read is the worker's own entry, which it can always read. A failure
+ * is left for the first real job to meet.
  */
 export function warmUpExecute(info: WorkerInfo): void {
   const encoded = typeof __WARDEN_WARM_UP_ARTIFACT__ === 'string' ? __WARDEN_WARM_UP_ARTIFACT__ : undefined;
