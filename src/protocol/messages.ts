@@ -7,8 +7,9 @@
  * memory pages. Version 5: fuel (`fuel` in Execute, `fuelUsed` in the reply and in a failure).
  * Version 6: pipelining: a worker takes an Execute while it runs another, runs them in order,
  * and takes `Cancel` for one it has not finished (a withdrawn one is answered `withdrawn`).
+ * Version 7: `Prime`: an idle execute worker loads the artifact its dir holds before a job names it.
  */
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 
 export const MessageType = {
   /** host → worker, once: `{ protocol, info: WorkerInfo }`. */
@@ -41,6 +42,12 @@ export const MessageType = {
    * is still answered once, at once with `withdrawn: true` if it had not started.
    */
   Cancel: 14,
+  /**
+   * host → worker, an idle execute worker: `PrimeRequest`. No reply: the worker reads the
+   * artifact copy its dir holds and compiles its module, so that the job that names this copy
+   * next finds it loaded; a failure is left for that job to meet.
+   */
+  Prime: 15,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -205,6 +212,16 @@ export interface ExecuteRequest extends JobRequestIsolation {
    * same copy, and read it again from there.
    */
   artifactCopy?: number;
+}
+
+/**
+ * Prime: which copy of the artifact the dir holds, and the memory limit its module is loaded
+ * under (a job under another limit loads it again). Only an artifact of at most
+ * `SYNC_COMPILE_BYTES` (shared/limits.ts) is primed: a Prime never holds the worker for long.
+ */
+export interface PrimeRequest {
+  artifactCopy: number;
+  maxMemoryPages: number;
 }
 
 /** What an execute job ended with, success or failure while running; the body holds the bytes. */

@@ -9,6 +9,7 @@ import type {
   JobUsage,
   PrepareReply,
   PrepareRequest,
+  PrimeRequest,
   WorkerInfo,
 } from '../protocol/messages.js';
 import { WorkerDirFile } from '../sandbox/workerDirFiles.js';
@@ -18,7 +19,7 @@ import { WARM_UP_INPUT, WARM_UP_MODULE } from './jobs/warmUpModule.js';
 import { JobRunner } from './jobRunner.js';
 import { JobAbort, type JobSignal } from './jobBounds.js';
 import { InlineRunner } from './inlineRunner.js';
-import { jobMemory } from './jobs/execute.js';
+import { jobMemory, preloadModule } from './jobs/execute.js';
 import type { ExecuteEnd } from './jobs/task.js';
 import { BufferPool } from './bufferPool.js';
 
@@ -120,6 +121,37 @@ export function warmUpExecute(info: WorkerInfo): void {
     .finally(() => {
       warming = undefined;
     });
+}
+
+/** A Prime's load while it runs: a job waits for it (it is what the job would do first anyway). */
+let priming: Promise<void> | undefined;
+
+/**
+ * Loads the artifact copy the dir holds before a job names it (`MessageType.Prime`, an idle
+ * spare): its file opened and read, its checksum checked and its module compiled, as the job
+ * would do first. The job that names the same copy then reads it again from the open file, finds
+ * the same bytes and the module compiled. After the warm-up and any earlier Prime. A failure is
+ * left for the job to meet (it reads and checks the file again).
+ */
+export function primeExecute(info: WorkerInfo, request: PrimeRequest): void {
+  const copy = request.artifactCopy;
+  const maxPages = request.maxMemoryPages;
+  if (!Number.isSafeInteger(copy) || !Number.isSafeInteger(maxPages) || maxPages < 0) return;
+  const load = async (): Promise<void> => {
+    const artifact = readArtifact(path.join(info.dir, WorkerDirFile.artifact), copy);
+    try {
+      await preloadModule(artifact, maxPages);
+    } finally {
+      pool.give(artifact.buffer as ArrayBuffer);
+    }
+  };
+  const current: Promise<void> = (priming ?? warming ?? Promise.resolve())
+    .then(load)
+    .catch(() => {})
+    .finally(() => {
+      if (priming === current) priming = undefined;
+    });
+  priming = current;
 }
 
 /** The execute runner, made once (at Hello: it sets this thread's stack limit for the jobs). */
@@ -300,6 +332,7 @@ export async function runExecute(
   signal?: JobSignal,
 ): Promise<{ reply: ExecuteReply; body?: ReplyBody }> {
   if (warming !== undefined) await warming;
+  if (priming !== undefined) await priming;
   let artifact: Buffer;
   try {
     artifact = readArtifact(path.join(info.dir, WorkerDirFile.artifact), request.artifactCopy);

@@ -18,9 +18,9 @@ import { loadAddon, type NativeAddon } from '../shared/addon.js';
 import { nodeV8 } from '../shared/builtins.js';
 import { PREPARE_WORKER_V8_FLAGS } from '../shared/v8Flags.js';
 import { attest } from './attest.js';
-import { afterReply, inlineRunner, jobRunner, warmUpExecute, pool, runExecute, runPrepare, withdrawnReply } from './jobs.js';
+import { afterReply, inlineRunner, jobRunner, warmUpExecute, pool, primeExecute, runExecute, runPrepare, withdrawnReply } from './jobs.js';
 import { JobLine } from './jobLine.js';
-import type { CancelHeader, ExecuteRequest, PrepareRequest } from '../protocol/messages.js';
+import type { CancelHeader, ExecuteRequest, PrepareRequest, PrimeRequest } from '../protocol/messages.js';
 
 const IPC_FD = 3;
 
@@ -154,6 +154,10 @@ async function onFrame(frame: Frame): Promise<void> {
     }
     case MessageType.Cancel:
       line.cancel(frame.id, (frame.header as CancelHeader | null)?.abort === true);
+      return;
+    case MessageType.Prime:
+      if (info.kind !== 'execute') fatal('E_PROTOCOL', 'a prepare worker takes no Prime');
+      primeExecute(info, frame.header as PrimeRequest);
       return;
     case MessageType.Shutdown:
       channel.end(() => process.exit(0));

@@ -2,7 +2,7 @@ import { ArtifactFormatError, decodeArtifact } from '../../shared/artifact.js';
 import { classifyError, nearMaximum, type MemoryState } from './classify.js';
 import { WASI_MODULE } from '../../shared/hostFunctions.js';
 import { JobError, type JobPartial } from '../../shared/jobError.js';
-import { WASM_PAGE_BYTES, type ExecuteLimits } from '../../shared/limits.js';
+import { SYNC_COMPILE_BYTES, WASM_PAGE_BYTES, type ExecuteLimits } from '../../shared/limits.js';
 import { FsError } from './memoryFs.js';
 import { Meter } from './meter.js';
 import { MEMORY_IMPORT, memoryAsImport } from '../../shared/rewrite.js';
@@ -57,14 +57,17 @@ async function loadModuleCached(artifact: Uint8Array, maxPages: number, compilin
 }
 
 /**
- * Modules up to this size compile synchronously on the calling thread: V8 validates them there
- * and compiles each function on its first call, where the asynchronous compile hands the work to
- * its background threads and wakes this one when it is done, several thread switches that cost
- * a small module more than its compile (in a fresh one-job process, ~0.4 ms of a job's ~3 ms).
- * Bounded by the size, the synchronous part needs no watch; larger modules compile
- * asynchronously, bounded by compileTimeoutMs (inlineRunner.ts, jobRunner.ts).
+ * Loads a primed spare's module ahead of its job (`MessageType.Prime`): the job that names the
+ * same artifact bytes under the same limit then finds it compiled (`loadModuleCached`). Only an
+ * artifact of at most SYNC_COMPILE_BYTES, whose module this thread compiles synchronously.
+ * Throws what loading it throws (a corrupted artifact): the job then meets the same.
  */
-const SYNC_COMPILE_BYTES = 64 * 1024;
+export async function preloadModule(artifact: Uint8Array, maxPages: number): Promise<boolean> {
+  if (artifact.byteLength > SYNC_COMPILE_BYTES) return false;
+  await loadModuleCached(artifact, maxPages);
+  return true;
+}
+
 
 /** The module inside an artifact, clamped to the execute memory limit and compiled. */
 async function loadModule(artifact: Uint8Array, maxPages: number, compiling?: () => void): Promise<LoadedModule> {
