@@ -10,15 +10,17 @@ import {
   type JobUsage,
   type PrepareReply,
   type PrepareRequest,
+  type PrimeRequest,
   type WorkerKind,
 } from '../protocol/messages.js';
 import { CorruptedArtifactError, ProtocolError, WorkerDiedError, errorFromFailure, type WardenError } from '../errors.js';
 import { isJobErrorCode } from '../shared/jobError.js';
+import { SYNC_COMPILE_BYTES } from '../shared/limits.js';
 import type { JobFailureReason } from '../machines/index.js';
 import { WorkerDirFile, clearWorkerDir, copyArtifact } from '../sandbox/workerDir.js';
 import type { Abi } from '../artifactHandle.js';
 import type { Priority } from './jobQueue.js';
-import type { Isolation, JobWorker, PoolJob } from './poolJob.js';
+import type { Isolation, JobWorker, LinkedArtifact, PoolJob, Primer } from './poolJob.js';
 import type { ArtifactCache, ArtifactEntry } from './artifactCache.js';
 import type { InputCopy } from '../host/inputBuffers.js';
 import { JobFilesFormatError, decodeFileList, encodeJobConfig, maxEncodedBytes, type JobConfig } from '../shared/jobFiles.js';
@@ -321,6 +323,59 @@ export class ArtifactGenerations {
 /** Artifact copies this process has made into worker dirs: each copy's number (`LinkedArtifact.copy`). */
 let artifactCopies = 0;
 
+/**
+ * Empties a worker dir of the artifact it holds (another artifact, or an older file of this one,
+ * which the dir must not offer any more). Throws `WorkerDirError`.
+ */
+async function dropLinked(worker: JobWorker): Promise<void> {
+  // (A read-only dir is cleared after the first job of each copy, not after every job: see
+  // docs/security.md, "Worker dirs".)
+  worker.linked = undefined;
+  await clearWorkerDir(worker.hostDir, 'execute');
+}
+
+/**
+ * Copies the cache's file of `key` into an empty worker dir as its `artifact`, and records the
+ * copy as the dir's `linked`. The caller has pinned `key`.
+ */
+async function copyIntoDir(worker: JobWorker, key: string, cache: ArtifactCache, generation: number): Promise<LinkedArtifact> {
+  const source = cache.pathOf(key);
+  const [cacheIno, ino] = await Promise.all([
+    fsp.stat(source).then((stats) => stats.ino),
+    copyArtifact(worker.hostDir, source).then(async () => (await fsp.lstat(path.join(worker.hostDir, WorkerDirFile.artifact))).ino),
+  ]);
+  worker.linked = { key, ino, cacheIno, generation, copy: ++artifactCopies };
+  return worker.linked;
+}
+
+/**
+ * The artifact of a pool's latest execute job, put in a fresh spare's dir before a job names it
+ * (`Primer`): a next job of the same artifact finds the copy in place (no populate I/O) and, the
+ * spare asked to load it (`MessageType.Prime`), its module compiled. Only an artifact the worker
+ * compiles synchronously (at most SYNC_COMPILE_BYTES).
+ */
+class ArtifactPrimer implements Primer {
+  constructor(
+    readonly key: string,
+    readonly maxMemoryPages: number,
+    private readonly cache: ArtifactCache,
+    private readonly generations: ArtifactGenerations,
+  ) {}
+
+  async prime(worker: JobWorker): Promise<PrimeRequest | undefined> {
+    // Pinned while it is copied: pruning never removes it from under the copy.
+    if (worker.linked !== undefined || !this.cache.pin(this.key)) return undefined;
+    try {
+      const generation = this.generations.of(this.key);
+      if ((await fsp.stat(this.cache.pathOf(this.key))).size > SYNC_COMPILE_BYTES) return undefined;
+      const linked = await copyIntoDir(worker, this.key, this.cache, generation);
+      return { artifactCopy: linked.copy, maxMemoryPages: this.maxMemoryPages };
+    } finally {
+      this.cache.unpin(this.key);
+    }
+  }
+}
+
 /** An execute job: the artifact copied into the worker dir, input in, output out. */
 export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
   readonly kind = 'execute' as const;
@@ -363,6 +418,13 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     this.promise.then(release, release);
   }
 
+  /** What readies a fresh spare for a next job of this artifact: `current` when it already does. */
+  primer(current: Primer | undefined): Primer {
+    const maxPages = this.limits.maxMemoryPages;
+    if (current instanceof ArtifactPrimer && current.key === this.artifactKey && current.maxMemoryPages === maxPages) return current;
+    return new ArtifactPrimer(this.artifactKey, maxPages, this.cache, this.generations);
+  }
+
   /** The dir holds this key's current copy and the cache still has it: `populate` would do no I/O. */
   ready(worker: JobWorker): boolean {
     const kept = worker.linked;
@@ -391,22 +453,11 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
   }
 
   async #copyIn(worker: JobWorker, kept: JobWorker['linked'], generation: number): Promise<void> {
-    if (kept) {
-      // Another artifact, or an older file of this one: the dir must not offer it to this job.
-      // (A read-only dir is cleared after the first job of each copy, not after every job: see
-      // docs/security.md, "Worker dirs".)
-      worker.linked = undefined;
-      await clearWorkerDir(worker.hostDir, 'execute');
-    }
+    if (kept) await dropLinked(worker);
     try {
-      const source = this.cache.pathOf(this.artifactKey);
-      const [cacheIno, ino] = await Promise.all([
-        fsp.stat(source).then((stats) => stats.ino),
-        copyArtifact(worker.hostDir, source).then(async () => (await fsp.lstat(path.join(worker.hostDir, WorkerDirFile.artifact))).ino),
-      ]);
-      this.linkedIno = cacheIno;
-      worker.linked = { key: this.artifactKey, ino, cacheIno, generation, copy: ++artifactCopies };
-      this.#header.artifactCopy = worker.linked.copy;
+      const linked = await copyIntoDir(worker, this.artifactKey, this.cache, generation);
+      this.linkedIno = linked.cacheIno;
+      this.#header.artifactCopy = linked.copy;
     } catch (cause) {
       this.#unpin();
       throw new MissingArtifactError(`cannot copy artifact ${this.artifactKey}: ${(cause as Error).message}`, {

@@ -9,7 +9,7 @@ import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { DEFAULT_IDLE_CPU_POLICY, IdleCpuWatch, type IdleCpuPolicy, type IdleWorkerSample } from './idleCpu.js';
 import { JobQueue, PRIORITIES, type Priority, type QueueTicket } from './jobQueue.js';
 import { atDeadline } from './timers.js';
-import type { PoolJob } from './poolJob.js';
+import type { PoolJob, Primer } from './poolJob.js';
 import { PoolWorker } from './poolWorker.js';
 import { SpareBudget } from './spareBudget.js';
 import type { WorkerHandle } from './workerHandle.js';
@@ -80,6 +80,8 @@ export class Pool {
   #idleCpu: IdleCpuWatch<PoolWorker>;
   /** Armed while a worker that has run a job is idle: one timer per pool, nothing per job. */
   #idleCpuTimer: TimerHandle | undefined;
+  /** What its fresh spares are primed with: from the latest job that has one (execute). */
+  #primer: Primer | undefined;
 
   constructor(options: PoolOptions) {
     this.#options = options;
@@ -207,7 +209,11 @@ export class Pool {
         this.#idle.add(w);
         // A worker that ran a job may have been left work by it: watched while idle.
         if (w.used) this.#watchIdleCpu();
-        queueMicrotask(() => this.#pump());
+        queueMicrotask(() => {
+          this.#pump();
+          // A fresh spare no job took: readied for the next job of the latest artifact.
+          if (this.#primer !== undefined && !w.used && !this.#stopped) w.prime(this.#primer);
+        });
       },
       state: (w, value) => this.#options.events.workerState(w, value),
       dead: (w, output) => this.#onDead(w, output),
@@ -353,27 +359,39 @@ export class Pool {
     let holding: PoolWorker | undefined;
     // `#idle` is in the order the workers became idle: the last one seen is the one idle the
     // shortest time, whose caches, compiled module and kept memory are the warmest.
+    let freshHolding: PoolWorker | undefined;
     for (const worker of this.#idle) {
-      if (!worker.used) fresh ??= worker;
-      else if (job.isolation === 'worker') {
+      if (!worker.used) {
+        fresh ??= worker;
+        // A spare primed with this job's artifact (Pool's priming) first.
+        if (freshHolding === undefined && worker.holdsWhatNeeds(job)) freshHolding = worker;
+      } else if (job.isolation === 'worker') {
         used = worker;
         if (worker.holdsWhatNeeds(job)) holding = worker;
       }
     }
     // A job of `worker` isolation takes a worker that has run jobs before a spare (spares stay
     // fresh for jobs that need one): first one whose dir holds its artifact (no copy), then the
-    // one idle the shortest time.
-    return holding ?? used ?? fresh;
+    // one idle the shortest time. Among spares, one primed with its artifact first.
+    return holding ?? used ?? freshHolding ?? fresh;
   }
 
   #start(job: PoolJob, worker: PoolWorker): void {
     this.#running.set(job, { worker, cleanup: this.#watch(job, worker) });
+    if (job.primer !== undefined) this.#usePrimer(job.primer(this.#primer));
     if (!worker.used) {
       this.#measure(worker);
       // It has started: whatever ends it from now on is no sign that spawning fails.
       this.supervisor.send({ type: 'WORKER_SERVED', id: worker.id });
     }
     worker.assign(job);
+  }
+
+  /** A new artifact to prime spares with: the idle ones that hold nothing get it now. */
+  #usePrimer(primer: Primer): void {
+    if (primer === this.#primer) return;
+    this.#primer = primer;
+    for (const worker of this.#idle) if (!worker.used) worker.prime(primer);
   }
 
   /** Arms the pool's idle CPU check if it is not armed. */

@@ -1,5 +1,5 @@
 import type { Frame, FrameBody } from '../protocol/frame.js';
-import type { WorkerKind } from '../protocol/messages.js';
+import type { PrimeRequest, WorkerKind } from '../protocol/messages.js';
 import type { JobFailureReason } from '../machines/index.js';
 import type { WardenError } from '../errors.js';
 import type { Priority } from './jobQueue.js';
@@ -27,6 +27,20 @@ export interface JobWorker {
   readonly hostDir: string;
   /** What its dir links as `artifact` between jobs; undefined when the clear step left it empty. */
   linked: LinkedArtifact | undefined;
+}
+
+/**
+ * What readies a fresh spare for the next job of an artifact before that job comes: the pool
+ * keeps one, from its latest execute job, and primes its spares with it while they are idle.
+ */
+export interface Primer {
+  readonly key: string;
+  /**
+   * Puts what such a job needs in the empty dir of a spare and returns the Prime to send it
+   * (`MessageType.Prime`), or undefined when there is nothing to prime with (the dir holds an
+   * artifact already, the cache lost the key, an artifact too large). Rejects if the copy fails.
+   */
+  prime(worker: JobWorker): Promise<PrimeRequest | undefined>;
 }
 
 /**
@@ -67,6 +81,11 @@ export interface PoolJob {
    * such a job is sent to a worker while it runs another (pipelining). Absent: never.
    */
   ready?(worker: JobWorker): boolean;
+  /**
+   * What primes a spare for a next job like this one (`current` when it does already); absent
+   * for jobs that need nothing but their request (prepare).
+   */
+  primer?(current: Primer | undefined): Primer;
   /**
    * Turn the reply into the outcome and settle. Returns undefined when that took no I/O (the
    * worker skips `collecting`). A throw or rejection fails the collect step (the job settles with it).

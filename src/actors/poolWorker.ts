@@ -2,12 +2,12 @@ import { createActor, type Actor, type StateValue } from 'xstate';
 import createDebug from 'debug';
 import { provideWorkerActions, type WorkerMachineOutput } from '../machines/index.js';
 import type { Frame } from '../protocol/frame.js';
-import type { WorkerKind } from '../protocol/messages.js';
+import { MessageType, type WorkerKind } from '../protocol/messages.js';
 import { ProtocolError, TimeoutError, WorkerDiedError, WorkerDirError, type WardenError } from '../errors.js';
 import { clearWorkerDir } from '../sandbox/workerDir.js';
 import type { Clock } from './clock.js';
 import type { WorkerHandle } from './workerHandle.js';
-import type { JobWorker, PoolJob } from './poolJob.js';
+import type { JobWorker, PoolJob, Primer } from './poolJob.js';
 import type { XStateInspector } from '../options.js';
 
 const debug = createDebug('warden:pool');
@@ -69,6 +69,8 @@ export class PoolWorker {
   #startUnconfirmed = new WeakSet<PoolJob>();
   /** The job's populate, when it had I/O to wait for (`running.populating` waits for it). */
   #populating: Promise<void> | undefined;
+  /** Its dir being primed while it is idle (`prime`): a job given to it meanwhile populates after it. */
+  #priming: Promise<void> | undefined;
   /** The job's collect, when it had I/O to wait for (`running.collecting` waits for it). */
   #collecting: Promise<void> | undefined;
   #hooks: PoolWorkerHooks;
@@ -240,10 +242,15 @@ export class PoolWorker {
     const view = this.#view!;
     job.started(view);
     let pending: Promise<void> | undefined;
-    try {
-      pending = job.populate(view);
-    } catch (error) {
-      pending = Promise.reject(error as Error);
+    if (this.#priming !== undefined) {
+      // The dir is being primed: the job's populate sees what that left (often what it needs).
+      pending = this.#priming.then(() => job.populate(view));
+    } else {
+      try {
+        pending = job.populate(view);
+      } catch (error) {
+        pending = Promise.reject(error as Error);
+      }
     }
     // Handled by `populateDir`; caught here so that a rejection is never unhandled meanwhile.
     pending?.catch(() => {});
@@ -298,6 +305,28 @@ export class PoolWorker {
     pending.catch(() => {});
     this.#collecting = pending;
     this.actor.send({ type: 'RESULT' });
+  }
+
+  /**
+   * Readies an idle spare for a job of `primer`'s artifact before one comes: its empty dir gets
+   * the copy, and its process is asked to load it (Prime), so that such a job pays neither. Once
+   * per spare; nothing for a worker that has taken a job or holds an artifact. A failure costs
+   * nothing but the gain: the job populates as it would have.
+   */
+  prime(primer: Primer): void {
+    const view = this.#view;
+    if (this.kind !== 'execute' || this.#priming !== undefined || view === undefined || view.linked !== undefined || this.used || this.state !== 'idle') return;
+    const priming = primer.prime(view).then(
+      (request) => {
+        // Sent only while it is still idle: a job given to it meanwhile loads the module itself.
+        if (request !== undefined && this.state === 'idle' && !this.used) this.process?.send(MessageType.Prime, 0, request);
+      },
+      (error: Error) => debug('worker %s: priming failed: %s', this.id, error.message),
+    );
+    this.#priming = priming;
+    void priming.finally(() => {
+      if (this.#priming === priming) this.#priming = undefined;
+    });
   }
 
   /** Whether this worker's dir already holds what `job` needs (its populate would do no I/O). */

@@ -37,6 +37,8 @@ export interface WorkerHandle {
     body: FrameBody | undefined,
     options: { expect: number; maxBody: number; onId?: (id: number) => void; onWritten?: () => void },
   ): Promise<Frame>;
+  /** Writes one frame that has no reply (Prime); nothing when the process is gone. */
+  send(type: number, id: number, header: unknown): void;
   /** Sends Cancel for a pipelined Execute (protocol 6): its reply still comes, once. */
   cancel(id: number, abort: boolean): void;
   /** Stops the process (idempotent); its exit then arrives through `once('exit')`. */

@@ -15,7 +15,7 @@ import type { Frame, FrameBody } from '../../src/protocol/frame.js';
 import type { SandboxLayers, WorkerKind } from '../../src/protocol/messages.js';
 import type { WorkerHandle, WorkerHandleExit } from '../../src/actors/workerHandle.js';
 import type { WorkerProcess } from '../../src/actors/workerProcess.js';
-import type { Isolation, JobWorker, PoolJob } from '../../src/actors/poolJob.js';
+import type { Isolation, JobWorker, PoolJob, Primer } from '../../src/actors/poolJob.js';
 import type { Priority } from '../../src/actors/jobQueue.js';
 import type { JobFailureReason, WorkerMachineOutput } from '../../src/machines/index.js';
 import type { PoolWorker } from '../../src/actors/poolWorker.js';
@@ -60,6 +60,8 @@ export class FakeWorkerHandle implements WorkerHandle {
   killed = 0;
   /** Every Cancel the host sent, in order. */
   readonly cancels: { id: number; abort: boolean }[] = [];
+  /** Every frame sent without a reply (Prime), in order. */
+  readonly sent: { type: number; header: unknown }[] = [];
   #nextId = 1;
   #listeners: ((exit: WorkerHandleExit) => void)[] = [];
   #resolveExited!: (exit: WorkerHandleExit) => void;
@@ -80,6 +82,10 @@ export class FakeWorkerHandle implements WorkerHandle {
     const id = this.#nextId++;
     options.onId?.(id);
     return new Promise((resolve, reject) => this.pending.push({ id, type, header, resolve, reject }));
+  }
+
+  send(type: number, _id: number, header: unknown): void {
+    if (!this.exitInfo) this.sent.push({ type, header });
   }
 
   /**
@@ -166,14 +172,21 @@ export class FakeJob implements PoolJob {
       io?: boolean;
       /** Says its dir is ready (`PoolJob.ready`), so that it may be pipelined. Default: no `ready`, never pipelined. */
       ready?: boolean;
+      /** What it primes spares with (`PoolJob.primer`). Default: none. */
+      primer?: Primer;
     } = {},
   ) {
     this.request = { type: 10, header: { jobId: id }, replyType: 11 };
     this.done = new Promise((resolve) => (this.#settle = resolve));
     if (options.ready) this.ready = () => !this.options.io;
+    const { primer } = options;
+    if (primer) this.primer = () => primer;
   }
 
   ready?: (worker: JobWorker) => boolean;
+  primer?: (current: Primer | undefined) => Primer;
+  /** The workers its populate was called for, in order. */
+  readonly populated: string[] = [];
 
   get priority(): Priority {
     return this.options.priority ?? 'normal';
@@ -198,7 +211,8 @@ export class FakeJob implements PoolJob {
     this.workers.push(worker.id);
   }
 
-  populate(_worker: JobWorker): Promise<void> | undefined {
+  populate(worker: JobWorker): Promise<void> | undefined {
+    this.populated.push(worker.id);
     return this.options.io ? new Promise((resolve) => setImmediate(resolve)) : undefined;
   }
 
