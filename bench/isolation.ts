@@ -36,6 +36,12 @@ export type Mode = keyof typeof MODES;
 export interface IsolationResults {
   /** Per-job latency (ms) of paced jobs, by mode. */
   paced: Record<Mode, number[]>;
+  /**
+   * The paced floor of this machine: a 200-byte round trip between this process and a plain
+   * node child over a unix socket (no sandbox, no warden), at the same pace (ms). Every thread
+   * sleeps between two: what waking both sides costs here.
+   */
+  pacedEcho: number[];
   /** Jobs per second when all are submitted at once, by mode. */
   saturated: Record<Mode, number>;
   pacedRate: number;
@@ -129,6 +135,29 @@ async function pace(pacedJobs: number, pacedRate: number, job: () => Promise<voi
   return samples;
 }
 
+/** A plain node child that echoes what comes on fd 3 (a unix socket): `roundTrip` sends 200 bytes and waits for them back. */
+async function echoChild(): Promise<{ roundTrip(): Promise<void>; close(): void }> {
+  const script = "const s = new (require('net').Socket)({ fd: 3, readable: true, writable: true }); s.on('data', (d) => s.write(d));";
+  const child = spawn(process.execPath, ['-e', script], { env: {}, stdio: ['ignore', 'ignore', 'inherit', 'pipe'] });
+  const socket = child.stdio[3] as import('node:net').Socket;
+  const message = Buffer.alloc(200, 1);
+  const roundTrip = () =>
+    new Promise<void>((resolve) => {
+      let got = 0;
+      const onData = (chunk: Buffer) => {
+        got += chunk.length;
+        if (got < message.length) return;
+        socket.off('data', onData);
+        resolve();
+      };
+      socket.on('data', onData);
+      socket.write(message);
+    });
+  // Its start is not measured: one round trip first.
+  await roundTrip();
+  return { roundTrip, close: () => child.kill() };
+}
+
 /** `node -e 0`, spawn to exit. */
 function nodeStart(): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -153,6 +182,8 @@ export async function measureIsolation(
   rounds = 3,
 ): Promise<IsolationResults> {
   const paced = { worker: [], job: [], cold: [] } as Record<Mode, number[]>;
+  const pacedEcho: number[] = [];
+  const echo = await echoChild();
   const rates = { worker: [], job: [], cold: [], handshakes: [], node: [], ratio: [] } as Record<Mode | 'handshakes' | 'node' | 'ratio', number[]>;
   const hosts = { worker: await startHost('worker', workers), job: await startHost('job', workers) };
   // Cold workers and the handshake floor use the reuse host's sandbox; its pools stay idle meanwhile.
@@ -168,6 +199,7 @@ export async function measureIsolation(
         rates[mode].push(await rate(perRound(saturatedJobs), perRound(saturatedJobs), () => pooled(bench.host, bench.artifact)));
       }
       await poolsIdle(hosts.job.host);
+      pacedEcho.push(...(await pace(perRound(pacedJobs), pacedRate, echo.roundTrip)));
       paced.cold.push(...(await pace(perRound(pacedJobs / 2), pacedRate, () => coldJob(host, artifact))));
       rates.cold.push(await rate(perRound(saturatedJobs / 2), workers, () => coldJob(host, artifact)));
       rates.handshakes.push(await rate(perRound(saturatedJobs / 2), workers, async () => (await host.spawnWorker('execute')).kill().then(() => {})));
@@ -175,10 +207,12 @@ export async function measureIsolation(
       rates.ratio.push(rates.job.at(-1)! / rates.cold.at(-1)!);
     }
   } finally {
+    echo.close();
     await Promise.all([hosts.worker.close(), hosts.job.close()]);
   }
   return {
     paced,
+    pacedEcho,
     saturated: { worker: median(rates.worker), job: median(rates.job), cold: median(rates.cold) },
     pacedRate,
     saturatedJobs,
@@ -203,7 +237,8 @@ export function isolationReport(r: IsolationResults): string {
     `'job' at saturation: ${(r.jobToFloor * 100).toFixed(0)}% of the cold floor (target ≥ 90%), ` +
       `${((r.saturated.job / r.floor.handshakesPerSecond) * 100).toFixed(0)}% of the handshake floor; reuse is ${(r.saturated.worker / r.saturated.job).toFixed(0)}× faster`,
     `'job' paced p50 ${ms(summarize(r.paced.job).median)} (target ≤ 2 ms) against ${ms(summarize(r.paced.worker).median)} in reuse and ` +
-      `${ms(summarize(r.paced.cold).median)} cold`,
+      `${ms(summarize(r.paced.cold).median)} cold; a bare 200-byte round trip to a plain node child at the same pace: ${ms(summarize(r.pacedEcho).median)} ` +
+      `(${ms(summarize(r.pacedEcho).p99)} p99), the wake-ups alone`,
   ];
   return lines.join('\n');
 }

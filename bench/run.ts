@@ -515,11 +515,11 @@ async function isolationSection(): Promise<void> {
     id: 'I1',
     what: `isolation 'job', trivial job paced at ${r.pacedRate} jobs/s (warm spares), p50`,
     warden: ms(paced.job.median),
-    peer: `reuse ('worker'): ${ms(paced.worker.median)}; cold spawn per job: ${ms(paced.cold.median)}`,
+    peer: `reuse ('worker'): ${ms(paced.worker.median)}; cold spawn per job: ${ms(paced.cold.median)}; bare socket round trip to a node child at the same pace: ${ms(summarize(r.pacedEcho).median)}`,
     ratio: `${(paced.job.median / paced.worker.median).toFixed(2)}× reuse`,
     target: '≤ 2 ms',
     met: paced.job.median <= 2,
-    floor: "reuse at the same pace is this VM's paced floor (every thread asleep between jobs); a spare's one job also opens its artifact, locks the process down and compiles its module for the first time",
+    floor: `paced, every thread sleeps between jobs: a bare round trip to a plain node child at this pace takes ${ms(summarize(r.pacedEcho).median)}, reuse ${ms(paced.worker.median)}; a spare, primed with the artifact while idle (its copy made, its module compiled), still locks itself down and runs warden's job code and the module for the first time in its process`,
   });
   rows.push({
     id: 'I2',
