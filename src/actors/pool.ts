@@ -82,6 +82,7 @@ export class Pool {
   #idleCpuTimer: TimerHandle | undefined;
   /** What its fresh spares are primed with: from the latest job that has one (execute). */
   #primer: Primer | undefined;
+  #primeScheduled = false;
 
   constructor(options: PoolOptions) {
     this.#options = options;
@@ -209,11 +210,7 @@ export class Pool {
         this.#idle.add(w);
         // A worker that ran a job may have been left work by it: watched while idle.
         if (w.used) this.#watchIdleCpu();
-        queueMicrotask(() => {
-          this.#pump();
-          // A fresh spare no job took: readied for the next job of the latest artifact.
-          if (this.#primer !== undefined && !w.used && !this.#stopped) w.prime(this.#primer);
-        });
+        queueMicrotask(() => this.#pump());
       },
       state: (w, value) => this.#options.events.workerState(w, value),
       dead: (w, output) => this.#onDead(w, output),
@@ -297,8 +294,27 @@ export class Pool {
       this.#start(this.queue.dequeue()!.item, worker);
     }
     if (this.queue.size > 0) this.#pipeline();
-    else if (this.#idle.size > 0) this.#withdrawPipelined();
+    else if (this.#idle.size > 0) {
+      this.#withdrawPipelined();
+      this.#primeSpares();
+    }
     this.#checkDrained();
+  }
+
+  /**
+   * Nothing waits: the idle spares that hold nothing are readied for the next job of the latest
+   * artifact (`PoolWorker.prime`; a spare primed already, or being primed, is left as it is).
+   * From the next turn of the event loop, so that jobs submitted together take the spares first.
+   */
+  #primeSpares(): void {
+    if (this.#primer === undefined || this.#primeScheduled) return;
+    this.#primeScheduled = true;
+    setImmediate(() => {
+      this.#primeScheduled = false;
+      const primer = this.#primer;
+      if (primer === undefined || this.#stopped || this.queue.size > 0) return;
+      for (const worker of this.#idle) if (!worker.used && worker.state === 'idle') worker.prime(primer);
+    });
   }
 
   /**
@@ -378,20 +394,13 @@ export class Pool {
 
   #start(job: PoolJob, worker: PoolWorker): void {
     this.#running.set(job, { worker, cleanup: this.#watch(job, worker) });
-    if (job.primer !== undefined) this.#usePrimer(job.primer(this.#primer));
+    if (job.primer !== undefined) this.#primer = job.primer(this.#primer);
     if (!worker.used) {
       this.#measure(worker);
       // It has started: whatever ends it from now on is no sign that spawning fails.
       this.supervisor.send({ type: 'WORKER_SERVED', id: worker.id });
     }
     worker.assign(job);
-  }
-
-  /** A new artifact to prime spares with: the idle ones that hold nothing get it now. */
-  #usePrimer(primer: Primer): void {
-    if (primer === this.#primer) return;
-    this.#primer = primer;
-    for (const worker of this.#idle) if (!worker.used) worker.prime(primer);
   }
 
   /** Arms the pool's idle CPU check if it is not armed. */

@@ -143,3 +143,17 @@ test('a worker that ran a job, or a spare that holds an artifact, is never prime
   t.deepEqual(used.sent, []);
   t.is(spare.sent.length, 1, 'the spare was primed once, with "one"');
 });
+
+test('spares that jobs are waiting for take them, and are not primed first', async (t) => {
+  const { pool, handles } = fakePool(t, { size: 3 });
+  await settle();
+  const primer = new TestPrimer('k');
+  const jobs = ['one', 'two', 'three'].map((id) => jobOf(id, primer, 'job'));
+  for (const job of jobs) pool.submit(job);
+  await settle();
+  t.deepEqual(jobs.map((job) => job.workers.length), [1, 1, 1], 'each job on a spare');
+  t.deepEqual(primer.primed, [], 'no priming while jobs waited');
+  t.deepEqual(handles.map((handle) => handle.sent.length), [0, 0, 0]);
+  for (const handle of handles) handle.answer();
+  for (const job of jobs) t.true((await job.done).ok);
+});
