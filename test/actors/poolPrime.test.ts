@@ -2,7 +2,8 @@
 // contract (test/helpers/fakeWorkerHandle.ts): a spare no job took is readied with the latest
 // job's primer and sent a Prime; a job of that artifact takes a spare that holds it; a job given
 // to a spare whose priming is in flight populates after it, and no Prime follows; a worker that
-// ran a job, or a spare that holds an artifact already, is never primed.
+// ran a job, or a spare that holds an artifact already, is never primed; jobs submitted
+// together take the spares before any is primed.
 import test from 'ava';
 import { MessageType, type PrimeRequest } from '../../src/protocol/messages.js';
 import type { JobWorker, Primer } from '../../src/actors/poolJob.js';
