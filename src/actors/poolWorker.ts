@@ -329,6 +329,11 @@ export class PoolWorker {
     });
   }
 
+  /** The artifact a copy of which its dir holds (its last job's, or its priming's), if any. */
+  get heldArtifact(): string | undefined {
+    return this.#view?.linked?.key;
+  }
+
   /** Whether this worker's dir already holds what `job` needs (its populate would do no I/O). */
   holdsWhatNeeds(job: PoolJob): boolean {
     return this.#view !== undefined && job.ready?.(this.#view) === true;

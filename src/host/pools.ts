@@ -57,6 +57,7 @@ export function workerSummaries(pools: Record<WorkerKind, Pool>): WorkerSummary[
       pid: w.process?.sandboxPid,
       jobId: w.job?.id,
       jobsCompleted: w.actor.getSnapshot().context.jobsCompleted,
+      artifactKey: w.heldArtifact,
     })),
   );
 }

@@ -84,6 +84,8 @@ export interface WorkerSummary {
   pid: number | undefined;
   jobId: string | undefined;
   jobsCompleted: number;
+  /** The artifact a copy of which its dir holds (kept from its last job, or a spare's priming); undefined when none. */
+  artifactKey: string | undefined;
 }
 
 /** One pool as `host.pools()` lists it: its supervisor's state value and whether it is degraded. */

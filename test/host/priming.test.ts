@@ -72,6 +72,11 @@ test.serial("'job' isolation: the refilled spares hold the latest artifact befor
   // Both spares: the one that waited beside the job, and the refill of the one the job used.
   await idleWorkers(host, 'execute', 2);
   await dirsHold(t, cacheDir, [cached(host, artifact), cached(host, artifact)], 'both spares hold a copy of the artifact');
+  t.deepEqual(
+    host.workers().filter((w) => w.kind === 'execute').map((w) => w.artifactKey),
+    [artifact.key, artifact.key],
+    'host.workers() says what each spare holds',
+  );
   const cacheIno = fs.statSync(host.cache.pathOf(artifact.key)).ino;
   for (const name of workerDirsIn(cacheDir).filter((n) => n.startsWith('worker-dir-execute-'))) {
     t.not(fs.statSync(path.join(cacheDir, name, 'artifact')).ino, cacheIno, 'a copy of its own, not the cache file');
@@ -137,6 +142,7 @@ test.serial('a module too large to compile at once is not primed: its jobs popul
     t.is(text((await host.execute(artifact, Buffer.from(input))).output), input);
     await idleWorkers(host, 'execute', 2);
     await dirsHold(t, cacheDir, [undefined, undefined], 'no spare holds it');
+    t.deepEqual(host.workers().filter((w) => w.kind === 'execute').map((w) => w.artifactKey), [undefined, undefined]);
   }
   t.deepEqual(populated, [false, false]);
 });
