@@ -63,6 +63,25 @@ async function dirsHold(t: ExecutionContext, cacheDir: string, expected: (Buffer
   t.is(seen, want, what);
 }
 
+/**
+ * Waits until the idle execute workers hold exactly these artifacts as the host sees them
+ * (`host.workers()`'s `artifactKey`, set once a copy is made and checked), then checks their
+ * dirs hold copies of those files. A job submitted before the host has recorded a copy would
+ * find the spare still being primed.
+ */
+async function sparesHold(t: ExecutionContext, host: Host, cacheDir: string, expected: (Artifact | undefined)[], what: string): Promise<void> {
+  const want = expected.map((artifact) => artifact?.key ?? 'none').sort().join(',');
+  const held = () =>
+    host
+      .workers()
+      .filter((w) => w.kind === 'execute' && w.state === 'idle')
+      .map((w) => w.artifactKey ?? 'none')
+      .sort()
+      .join(',');
+  t.is(await waitFor(held, (now) => now === want, 10_000), want, `${what} (host.workers())`);
+  await dirsHold(t, cacheDir, expected.map((artifact) => artifact && cached(host, artifact)), what);
+}
+
 test.serial("'job' isolation: the refilled spares hold the latest artifact before any job, and its next job needs no populate", async (t) => {
   const { populated, inspect } = assignRecorder();
   const { host, cacheDir } = await startScheduler(t, { executeWorkers: 2, isolation: 'job', inspect });
@@ -71,12 +90,7 @@ test.serial("'job' isolation: the refilled spares hold the latest artifact befor
   t.deepEqual(populated, [false], 'the first job copied its artifact in');
   // Both spares: the one that waited beside the job, and the refill of the one the job used.
   await idleWorkers(host, 'execute', 2);
-  await dirsHold(t, cacheDir, [cached(host, artifact), cached(host, artifact)], 'both spares hold a copy of the artifact');
-  t.deepEqual(
-    host.workers().filter((w) => w.kind === 'execute').map((w) => w.artifactKey),
-    [artifact.key, artifact.key],
-    'host.workers() says what each spare holds',
-  );
+  await sparesHold(t, host, cacheDir, [artifact, artifact], 'both spares hold a copy of the artifact');
   const cacheIno = fs.statSync(host.cache.pathOf(artifact.key)).ino;
   for (const name of workerDirsIn(cacheDir).filter((n) => n.startsWith('worker-dir-execute-'))) {
     t.not(fs.statSync(path.join(cacheDir, name, 'artifact')).ino, cacheIno, 'a copy of its own, not the cache file');
@@ -84,7 +98,7 @@ test.serial("'job' isolation: the refilled spares hold the latest artifact befor
   for (const input of ['b', 'c', 'd']) {
     t.is(text((await host.execute(artifact, Buffer.from(input))).output), `Hello, ${input}!`);
     await idleWorkers(host, 'execute', 2);
-    await dirsHold(t, cacheDir, [cached(host, artifact), cached(host, artifact)], 'the refill is primed too');
+    await sparesHold(t, host, cacheDir, [artifact, artifact], 'the refill is primed too');
   }
   t.deepEqual(populated, [false, true, true, true], 'each later job found its artifact in its spare');
 });
@@ -96,11 +110,11 @@ test.serial('another artifact runs on a spare primed with the last one, and beco
   const second = await host.prepare(upper.wasm);
   t.is(text((await host.execute(first, Buffer.from('x'))).output), 'Hello, x!');
   await idleWorkers(host, 'execute', 2);
-  await dirsHold(t, cacheDir, [cached(host, first), cached(host, first)], 'primed with the first artifact');
+  await sparesHold(t, host, cacheDir, [first, first], 'primed with the first artifact');
   t.true(Buffer.from((await host.execute(second, upper.input)).output).equals(upper.expected), "the second artifact's output, on a spare primed with the first");
   await idleWorkers(host, 'execute', 2);
   // The spare left from before keeps its copy; the refill gets the latest artifact.
-  await dirsHold(t, cacheDir, [cached(host, first), cached(host, second)], 'the refill primed with the second artifact');
+  await sparesHold(t, host, cacheDir, [first, second], 'the refill primed with the second artifact');
   t.true(Buffer.from((await host.execute(second, upper.input)).output).equals(upper.expected));
   t.is(text((await host.execute(first, Buffer.from('y'))).output), 'Hello, y!');
   t.deepEqual(populated, [false, false, true, true], 'each job of a primed artifact took the spare that held it');
@@ -114,11 +128,11 @@ test.serial('reuse: a spare no job took is primed, a worker that ran a job is no
   const artifact = await host.prepare(hello.wasm);
   t.is(text((await host.execute(artifact, Buffer.from('r'))).output), 'Hello, r!');
   // The used worker keeps the copy its job made; the spare gets one before any job.
-  await dirsHold(t, cacheDir, [cached(host, artifact), cached(host, artifact)], 'the spare is primed');
+  await sparesHold(t, host, cacheDir, [artifact, artifact], 'the spare is primed');
   // A job of another artifact takes the worker that ran a job (spares stay fresh): the spare keeps its copy.
   t.true(Buffer.from((await host.execute(second, upper.input)).output).equals(upper.expected));
   await idleWorkers(host, 'execute', 2);
-  await dirsHold(t, cacheDir, [cached(host, second), cached(host, artifact)], 'a used worker is never primed');
+  await sparesHold(t, host, cacheDir, [second, artifact], 'a used worker is never primed');
   t.deepEqual(populated, [false, false]);
 });
 
@@ -141,8 +155,7 @@ test.serial('a module too large to compile at once is not primed: its jobs popul
   for (const input of ['one', 'two']) {
     t.is(text((await host.execute(artifact, Buffer.from(input))).output), input);
     await idleWorkers(host, 'execute', 2);
-    await dirsHold(t, cacheDir, [undefined, undefined], 'no spare holds it');
-    t.deepEqual(host.workers().filter((w) => w.kind === 'execute').map((w) => w.artifactKey), [undefined, undefined]);
+    await sparesHold(t, host, cacheDir, [undefined, undefined], 'no spare holds it');
   }
   t.deepEqual(populated, [false, false]);
 });
@@ -217,4 +230,15 @@ test.serial('a primed worker has its copy open and loaded: the job runs from it,
   fs.unlinkSync(file);
   await copyArtifact(hostDir, host.cache.pathOf(helloArtifact.key));
   t.is((await executeCopy(host, worker, 6, Buffer.from('again'))).output.toString(), 'Hello, again!');
+});
+
+test.serial('a prepare worker sent a Prime ends with E_PROTOCOL: only execute workers are primed', async (t) => {
+  const { host, cacheDir } = await startScheduler(t);
+  const hostDir = await createWorkerDir(cacheDir, 'prepare');
+  const worker = await WorkerProcess.spawn({ info: host.workerInfo('prepare', 'primed-prepare', hostDir), hostDir, cwd: path.dirname(hostDir) });
+  t.teardown(() => worker.kill());
+  worker.send(MessageType.Prime, 0, { artifactCopy: 1, maxMemoryPages: 16 } satisfies PrimeRequest);
+  const exit = await worker.exited;
+  t.is(exit.error.code, 'E_PROTOCOL');
+  t.regex(exit.error.message, /a prepare worker takes no Prime/);
 });
