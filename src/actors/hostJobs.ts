@@ -336,15 +336,16 @@ async function dropLinked(worker: JobWorker): Promise<void> {
 
 /**
  * Copies the cache's file of `key` into an empty worker dir as its `artifact`, and records the
- * copy as the dir's `linked`. The caller has pinned `key`.
+ * copy as the dir's `linked`. The caller has pinned `key`; `cacheIno`, the cache file's inode,
+ * when it has read it already.
  */
-async function copyIntoDir(worker: JobWorker, key: string, cache: ArtifactCache, generation: number): Promise<LinkedArtifact> {
+async function copyIntoDir(worker: JobWorker, key: string, cache: ArtifactCache, generation: number, cacheIno?: number): Promise<LinkedArtifact> {
   const source = cache.pathOf(key);
-  const [cacheIno, ino] = await Promise.all([
-    fsp.stat(source).then((stats) => stats.ino),
+  const [sourceIno, ino] = await Promise.all([
+    cacheIno ?? fsp.stat(source).then((stats) => stats.ino),
     copyArtifact(worker.hostDir, source).then(async () => (await fsp.lstat(path.join(worker.hostDir, WorkerDirFile.artifact))).ino),
   ]);
-  worker.linked = { key, ino, cacheIno, generation, copy: ++artifactCopies };
+  worker.linked = { key, ino, cacheIno: sourceIno, generation, copy: ++artifactCopies };
   return worker.linked;
 }
 
@@ -367,8 +368,9 @@ class ArtifactPrimer implements Primer {
     if (worker.linked !== undefined || !this.cache.pin(this.key)) return undefined;
     try {
       const generation = this.generations.of(this.key);
-      if ((await fsp.stat(this.cache.pathOf(this.key))).size > SYNC_COMPILE_BYTES) return undefined;
-      const linked = await copyIntoDir(worker, this.key, this.cache, generation);
+      const source = await fsp.stat(this.cache.pathOf(this.key));
+      if (source.size > SYNC_COMPILE_BYTES) return undefined;
+      const linked = await copyIntoDir(worker, this.key, this.cache, generation, source.ino);
       return { artifactCopy: linked.copy, maxMemoryPages: this.maxMemoryPages };
     } finally {
       this.cache.unpin(this.key);
