@@ -313,7 +313,8 @@ export class Pool {
       this.#primeScheduled = false;
       const primer = this.#primer;
       if (primer === undefined || this.#stopped || this.queue.size > 0) return;
-      for (const worker of this.#idle) if (!worker.used && worker.state === 'idle') worker.prime(primer);
+      // (`prime` itself leaves alone a worker that is no longer idle.)
+      for (const worker of this.#idle) if (!worker.used) worker.prime(primer);
     });
   }
 

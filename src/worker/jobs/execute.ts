@@ -62,12 +62,9 @@ async function loadModuleCached(artifact: Uint8Array, maxPages: number, compilin
  * artifact of at most SYNC_COMPILE_BYTES, whose module this thread compiles synchronously.
  * Throws what loading it throws (a corrupted artifact): the job then meets the same.
  */
-export async function preloadModule(artifact: Uint8Array, maxPages: number): Promise<boolean> {
-  if (artifact.byteLength > SYNC_COMPILE_BYTES) return false;
-  await loadModuleCached(artifact, maxPages);
-  return true;
+export async function preloadModule(artifact: Uint8Array, maxPages: number): Promise<void> {
+  if (artifact.byteLength <= SYNC_COMPILE_BYTES) await loadModuleCached(artifact, maxPages);
 }
-
 
 /** The module inside an artifact, clamped to the execute memory limit and compiled. */
 async function loadModule(artifact: Uint8Array, maxPages: number, compiling?: () => void): Promise<LoadedModule> {
