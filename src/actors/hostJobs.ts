@@ -13,7 +13,7 @@ import {
   type PrimeRequest,
   type WorkerKind,
 } from '../protocol/messages.js';
-import { CorruptedArtifactError, ProtocolError, WorkerDiedError, errorFromFailure, type WardenError } from '../errors.js';
+import { CacheIoError, CorruptedArtifactError, ProtocolError, WorkerDiedError, errorFromFailure, type WardenError } from '../errors.js';
 import { isJobErrorCode } from '../shared/jobError.js';
 import { SYNC_COMPILE_BYTES } from '../shared/limits.js';
 import type { JobFailureReason } from '../machines/index.js';
@@ -25,6 +25,7 @@ import type { ArtifactCache, ArtifactEntry } from './artifactCache.js';
 import type { InputCopy } from '../host/inputBuffers.js';
 import { JobFilesFormatError, decodeFileList, encodeJobConfig, maxEncodedBytes, type JobConfig } from '../shared/jobFiles.js';
 import { readWorkerFile, workerArtifactRefused } from './artifactCacheCheck.js';
+import { errnoOf } from './artifactCacheErrors.js';
 import type { ModuleChecker } from './moduleCheck.js';
 
 /** What every job reports when it settles. */
@@ -341,10 +342,20 @@ async function dropLinked(worker: JobWorker): Promise<void> {
  */
 async function copyIntoDir(worker: JobWorker, key: string, cache: ArtifactCache, generation: number, cacheIno?: number): Promise<LinkedArtifact> {
   const source = cache.pathOf(key);
-  const [sourceIno, ino] = await Promise.all([
-    cacheIno ?? fsp.stat(source).then((stats) => stats.ino),
-    copyArtifact(worker.hostDir, source).then(async () => (await fsp.lstat(path.join(worker.hostDir, WorkerDirFile.artifact))).ino),
-  ]);
+  const copy = path.join(worker.hostDir, WorkerDirFile.artifact);
+  let sourceIno: number;
+  let ino: number;
+  try {
+    [sourceIno, ino] = await Promise.all([
+      cacheIno ?? fsp.stat(source).then((stats) => stats.ino),
+      copyArtifact(worker.hostDir, source).then(async () => (await fsp.lstat(copy)).ino),
+    ]);
+  } catch (error) {
+    // Nothing half-copied stays: the next populate of this dir (a job after a failed priming,
+    // a retry once space is freed) starts from an empty dir.
+    await fsp.rm(copy, { force: true }).catch(() => {});
+    throw error;
+  }
   worker.linked = { key, ino, cacheIno: sourceIno, generation, copy: ++artifactCopies };
   return worker.linked;
 }
@@ -462,11 +473,26 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
       this.#header.artifactCopy = linked.copy;
     } catch (cause) {
       this.#unpin();
-      throw new MissingArtifactError(`cannot copy artifact ${this.artifactKey}: ${(cause as Error).message}`, {
-        cause,
-        details: { key: this.artifactKey },
-      });
+      throw await this.#copyError(worker, cause);
     }
+  }
+
+  /**
+   * Why a copy failed: the cache's file gone is a missing artifact (prepared again, the job run
+   * once more); anything else (a full disk, EIO) is the host's I/O, E_CACHE_IO, and the cached
+   * artifact, which may be fine, is kept.
+   */
+  async #copyError(worker: JobWorker, cause: unknown): Promise<WardenError> {
+    const missing = await fsp.stat(this.cache.pathOf(this.artifactKey)).then(
+      () => false,
+      (error: unknown) => errnoOf(error) === 'ENOENT',
+    );
+    const message = `cannot copy artifact ${this.artifactKey} into worker ${worker.id}'s dir: ${(cause as Error)?.message ?? String(cause)}`;
+    if (missing) return new MissingArtifactError(message, { cause, details: { key: this.artifactKey } });
+    return new CacheIoError(message, {
+      cause,
+      details: { step: 'copy into worker dir', errno: errnoOf(cause) ?? 'unknown', key: this.artifactKey, workerId: worker.id },
+    });
   }
 
   /** Turns the reply into the outcome at once: nothing to wait for (undefined). A bad reply throws. */

@@ -70,7 +70,7 @@ maybe(title('disk full: a prepare fails typed, the host survives, and succeeds o
   // wrote) goes once its process has exited, which may be after its replacement is idle. Filled
   // before that, the removal would free pages under the next prepare.
   await idleWorkers(host, 'prepare');
-  t.is(await settledDirs(cacheDir), 2, 'the retired worker\'s dir is gone before the disk is filled');
+  t.deepEqual(await settled(cacheDir), { dirs: 2, hiddenBytes: 0 }, 'the retired worker\'s dir and files are gone before the disk is filled');
   // Not a byte left: the worker cannot write its tmp-artifact.
   fill(cacheDir, filler, 0);
   t.is(freeBytes(cacheDir), 0);
@@ -91,7 +91,7 @@ maybe(title('disk full: a prepare fails typed, the host survives, and succeeds o
   // One page left: the worker's tmp-artifact fits, the cache's copy does not. The worker is
   // retired once it answers, and its dir may be removed before the host writes the cache's copy:
   // the test holds the tmp-artifact open so that its page stays taken after the unlink.
-  t.is(await settledDirs(cacheDir), 2);
+  t.deepEqual(await settled(cacheDir), { dirs: 2, hiddenBytes: 0 });
   const prepareDirs = workerDirsIn(cacheDir).filter((name) => name.startsWith('worker-dir-prepare-'));
   t.is(prepareDirs.length, 1);
   const held = fs.openSync(path.join(cacheDir, prepareDirs[0]!, 'tmp-artifact'), 'r');
@@ -104,13 +104,14 @@ maybe(title('disk full: a prepare fails typed, the host survives, and succeeds o
   t.true(fs.fstatSync(held).size > 0, 'the worker wrote its tmp-artifact: the cache\'s copy was what did not fit');
   fs.closeSync(held);
 
-  // The host still answers: both pools idle, a cached artifact still runs.
+  // The host still answers: both pools idle, a cached artifact still runs. The retired
+  // workers' dirs go as their processes exit, and with them the tmp-artifact's page: until then
+  // the execute's copy of the artifact would not fit (that case is the next test's).
   await idleWorkers(host, 'prepare', 1, 20_000);
   t.deepEqual(host.workers().map((w) => w.state).sort(), ['idle', 'idle']);
+  t.deepEqual(await settled(cacheDir), { dirs: 2, hiddenBytes: 0 }, 'one worker dir per live worker, the dead ones and their files removed');
   t.is(text((await host.execute(cached, Buffer.from('full'))).output), 'Hello, full!');
   t.deepEqual(fs.readdirSync(path.join(cacheDir, 'artifacts')).filter((n) => n.startsWith('.tmp-')), []);
-  // The retired workers' dirs go as their processes exit.
-  t.is(await settledDirs(cacheDir), 2, 'one worker dir per live worker, the dead ones removed');
 
   fs.rmSync(filler);
   const again = await host.prepare(variant(1));
@@ -119,9 +120,82 @@ maybe(title('disk full: a prepare fails typed, the host survives, and succeeds o
   t.is(text((await host.execute(again, Buffer.from('freed'))).output), 'Hello, freed!');
 });
 
-/** The number of worker dirs once only the two live workers' remain (the dead ones' removed). */
-function settledDirs(cacheDir: string): Promise<number> {
-  return waitFor(() => workerDirsIn(cacheDir).length, (n) => n === 2);
+maybe(title('disk full at an execute\'s copy: E_CACHE_IO, the cached artifact kept (no recovery), and the job runs once space is freed'), async (t) => {
+  const cacheDir = await smallTmpfs(t);
+  const host = await startOn(t, cacheDir);
+  const first = await host.prepare(variant(3));
+  const second = await host.prepare(variant(4));
+  t.is(text((await host.execute(first, Buffer.from('room'))).output), 'Hello, room!');
+  await idleWorkers(host, 'prepare');
+  t.deepEqual(await settled(cacheDir), { dirs: 2, hiddenBytes: 0 });
+  const cacheFile = path.join(cacheDir, 'artifacts', `${second.key}.wdna`);
+  const bytes = fs.readFileSync(cacheFile);
+  const deleted: string[] = [];
+  host.on('artifact:deleted', (e) => deleted.push(e.key));
+  const prepared: string[] = [];
+  host.on('artifact:prepared', (e) => prepared.push(e.key));
+
+  // Not a byte left: the worker dir holds the first artifact; the second's copy cannot be made.
+  const filler = path.join(cacheDir, 'filler');
+  fill(cacheDir, filler, 0);
+  const full = await rejection(host.execute(second, Buffer.from('full')));
+  t.is(full.code, 'E_CACHE_IO');
+  t.false(full.deterministic);
+  t.like(full.details, { step: 'copy into worker dir', errno: 'ENOSPC', key: second.key });
+  t.regex(full.message, /ENOSPC/);
+  // A full disk says nothing about the artifact: it stays cached, byte for byte, and is not
+  // deleted and prepared again (which on a full disk would lose it).
+  t.true(host.cache.has(second.key));
+  t.deepEqual(fs.readFileSync(cacheFile), bytes);
+  t.deepEqual(deleted, []);
+  t.deepEqual(prepared, []);
+  // Nothing half-copied is left: the dir gave up the first artifact for the second, and holds
+  // nothing now. The host carries on.
+  await idleWorkers(host, 'execute');
+  const executeDirs = workerDirsIn(cacheDir).filter((name) => name.startsWith('worker-dir-execute-'));
+  t.is(executeDirs.length, 1);
+  t.deepEqual(fs.readdirSync(path.join(cacheDir, executeDirs[0]!)), []);
+  t.false(host.pools().some((pool) => pool.degraded));
+
+  fs.rmSync(filler);
+  const freed = await host.execute(second, Buffer.from('freed'));
+  t.is(text(freed.output), 'Hello, freed!');
+  t.is(freed.attempts, 1);
+  t.deepEqual(deleted, []);
+  t.deepEqual(prepared, [], 'the job ran from the artifact the disk full left cached');
+});
+
+/**
+ * Waits until only the two live workers' dirs remain and no removed file still holds pages:
+ * a dead worker's files are freed only when the last reference goes (its sandbox's bind mount
+ * of them may outlive its dir by a moment), and a page freed after the disk is filled would
+ * change what fits.
+ */
+function settled(cacheDir: string): Promise<{ dirs: number; hiddenBytes: number }> {
+  return waitFor(
+    () => ({ dirs: workerDirsIn(cacheDir).length, hiddenBytes: usedBytes(cacheDir) - visibleBytes(cacheDir) }),
+    (state) => state.dirs === 2 && state.hiddenBytes === 0,
+    20_000,
+  );
+}
+
+const usedBytes = (dir: string): number => {
+  const s = fs.statfsSync(dir);
+  return (s.blocks - s.bfree) * s.bsize;
+};
+
+/** The bytes the files reachable under `dir` take (tmpfs: whole pages; dirs take none). */
+function visibleBytes(dir: string): number {
+  let total = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const entryPath = path.join(dir, entry.name);
+    try {
+      total += entry.isDirectory() ? visibleBytes(entryPath) : fs.lstatSync(entryPath).blocks * 512;
+    } catch {
+      // removed meanwhile: counted on the next read
+    }
+  }
+  return total;
 }
 
 function variant2Key(host: Host): string {
