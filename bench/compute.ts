@@ -5,12 +5,14 @@
  * Row 8 from the same rounds: the module as warden meters it (src/shared/meter), run raw in
  * this process, against the module as built: what fuel metering and the stack limit cost.
  */
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../src/sandbox/paths.js';
 import { instrument } from '../src/shared/meter/instrument.js';
 import { Meter } from '../src/worker/jobs/meter.js';
+import { runMetered } from './meteredRun.js';
 import type { BenchContext } from './context.js';
 import { serial, serialRounds } from './latency.js';
 import runTask from './piscinaTask.js';
@@ -21,6 +23,7 @@ export const INPUT_BYTES = 1024 * 1024;
 export const COMPUTE = {
   warden: 'warden pool (metered)',
   rawMetered: 'raw WebAssembly, metered, this process',
+  child: 'raw WebAssembly, metered, a plain node child fed over a socket',
   raw: 'raw WebAssembly, unmetered, this process',
 } as const;
 
@@ -37,20 +40,6 @@ export interface ComputeResult {
   meteredCpuMs: number[];
 }
 
-/** One run of the metered module, as warden's worker runs it: counters set, start function, then the `run` ABI. */
-function runMetered(module: WebAssembly.Module, input: Uint8Array): { output: Uint8Array; fuelUsed: number } {
-  const instance = new WebAssembly.Instance(module, {});
-  const meter = new Meter(1e15, 262_144);
-  meter.attach(instance.exports);
-  meter.start(instance.exports);
-  const { memory, run, alloc } = instance.exports as unknown as { memory: WebAssembly.Memory; run: (p: number, l: number) => bigint; alloc: (l: number) => number };
-  const ptr = alloc(input.byteLength) >>> 0;
-  new Uint8Array(memory.buffer, ptr, input.byteLength).set(input);
-  const packed = BigInt.asUintN(64, run(ptr, input.byteLength));
-  const out = Number(packed & 0xffff_ffffn);
-  return { output: new Uint8Array(memory.buffer.slice(out, out + Number(packed >> 32n))), fuelUsed: meter.fuelUsed() };
-}
-
 export async function measureCompute(ctx: BenchContext, options: { rounds: number; jobs: number }): Promise<ComputeResult> {
   const wasm = new Uint8Array(fs.readFileSync(SHA256_WASM));
   const input = crypto.randomBytes(INPUT_BYTES);
@@ -64,6 +53,7 @@ export async function measureCompute(ctx: BenchContext, options: { rounds: numbe
     const digest = Buffer.from(output).toString();
     if (digest !== expected) throw new Error(`${who} computed sha256 ${digest}, expected ${expected}`);
   };
+  const child = await computeChild();
   const cases: Record<string, () => Promise<void>> = {
     [COMPUTE.warden]: async () => {
       const result = await ctx.host.execute(artifact, input);
@@ -79,12 +69,47 @@ export async function measureCompute(ctx: BenchContext, options: { rounds: numbe
       check(result.output, 'raw WebAssembly, metered');
     },
     [COMPUTE.raw]: async () => check(await runTask({ wasm, input, cached: true }), 'raw WebAssembly'),
+    [COMPUTE.child]: async () => check(await child.run(input), 'the plain node child'),
   };
-  for (const job of Object.values(cases)) await serial(5, job);
-  inWorkerWallMs.length = 0;
-  meteredCpuMs.length = 0;
-  const { latencies, roundP50 } = await serialRounds(cases, { ...options, progress: 'row 5 compute' });
-  return { latencies, roundP50, inWorkerWallMs, fuelUsed, meteredCpuMs };
+  try {
+    for (const job of Object.values(cases)) await serial(5, job);
+    inWorkerWallMs.length = 0;
+    meteredCpuMs.length = 0;
+    const { latencies, roundP50 } = await serialRounds(cases, { ...options, progress: 'row 5 compute' });
+    return { latencies, roundP50, inWorkerWallMs, fuelUsed, meteredCpuMs };
+  } finally {
+    child.close();
+  }
+}
+
+/**
+ * The process floor (bench/computeChild.ts): a plain node child, started once, that runs the
+ * metered module on each input sent to it. The input is written as is (no copy here).
+ */
+async function computeChild(): Promise<{ run(input: Uint8Array): Promise<Uint8Array>; close(): void }> {
+  const script = path.join(PACKAGE_ROOT, 'bench', 'computeChild.ts');
+  const child = spawn(process.execPath, [...process.execArgv, script, SHA256_WASM], { stdio: ['ignore', 'ignore', 'inherit', 'pipe'] });
+  const socket = child.stdio[3] as import('node:net').Socket;
+  let waiting: ((output: Uint8Array) => void) | undefined;
+  let got: Buffer = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => {
+    got = got.length === 0 ? chunk : Buffer.concat([got, chunk]);
+    if (got.length < 4 || got.length < 4 + got.readUInt32LE(0)) return;
+    const output = got.subarray(4, 4 + got.readUInt32LE(0));
+    got = Buffer.alloc(0);
+    waiting?.(output);
+  });
+  const run = (input: Uint8Array) =>
+    new Promise<Uint8Array>((resolve) => {
+      waiting = resolve;
+      const head = Buffer.alloc(4);
+      head.writeUInt32LE(input.byteLength);
+      socket.cork();
+      socket.write(head);
+      socket.write(input);
+      socket.uncork();
+    });
+  return { run, close: () => child.kill() };
 }
 
 /**

@@ -289,6 +289,7 @@ async function row5(ctx: BenchContext): Promise<void> {
   );
   const inWorker = summarize(r.inWorkerWallMs);
   out(`inside the warden worker (the job on its main thread): p50 ${ms(inWorker.median)}; the rest (${deltaMs(p50(COMPUTE.warden) - inWorker.median)}) is 1 MiB over the socket and the host's path`);
+  out(`warden against the process floor (the plain node child): ${ratio(p50(COMPUTE.warden) / p50(COMPUTE.child))}; the child against this process: ${ratio(p50(COMPUTE.child) / p50(COMPUTE.rawMetered))} (on this VM the same wasm runs 11–15 ms per process, by the minute)`);
   // warden's own overhead: the pool against the same metered module run raw.
   const value = p50(COMPUTE.warden) / p50(COMPUTE.rawMetered);
   rows.push({
@@ -299,7 +300,7 @@ async function row5(ctx: BenchContext): Promise<void> {
     ratio: ratio(value),
     target: '≤ 1.1×',
     met: value <= 1.1,
-    floor: `inside the worker the job takes ${ms(inWorker.median)} (raw metered: ${ms(p50(COMPUTE.rawMetered))}); the other ${ms(p50(COMPUTE.warden) - inWorker.median)} are the host's path of any job (row 1's round trip) and 1 MiB in through the socket (read straight into the worker's buffer)`,
+    floor: `the same metered module in a plain node child fed over a unix socket (no sandbox, no warden; bench/computeChild.ts) takes ${ms(p50(COMPUTE.child))}: warden is ${ratio(p50(COMPUTE.warden) / p50(COMPUTE.child))} that process floor. Inside the worker the job takes ${ms(inWorker.median)}; the other ${ms(p50(COMPUTE.warden) - inWorker.median)} are the host's path of any job (row 1's round trip) and 1 MiB in through the socket (read straight into the worker's buffer)`,
   });
   const metering = p50(COMPUTE.rawMetered) / p50(COMPUTE.raw);
   const fuelPerMs = r.fuelUsed / summarize(r.meteredCpuMs).median;
