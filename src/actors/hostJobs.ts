@@ -343,20 +343,19 @@ async function dropLinked(worker: JobWorker): Promise<void> {
 async function copyIntoDir(worker: JobWorker, key: string, cache: ArtifactCache, generation: number, cacheIno?: number): Promise<LinkedArtifact> {
   const source = cache.pathOf(key);
   const copy = path.join(worker.hostDir, WorkerDirFile.artifact);
-  let sourceIno: number;
-  let ino: number;
-  try {
-    [sourceIno, ino] = await Promise.all([
-      cacheIno ?? fsp.stat(source).then((stats) => stats.ino),
-      copyArtifact(worker.hostDir, source).then(async () => (await fsp.lstat(copy)).ino),
-    ]);
-  } catch (error) {
+  // Both settle before a failure is handled: a copy still under way could not then recreate
+  // the file after its removal.
+  const [sourceIno, ino] = await Promise.allSettled([
+    cacheIno ?? fsp.stat(source).then((stats) => stats.ino),
+    copyArtifact(worker.hostDir, source).then(async () => (await fsp.lstat(copy)).ino),
+  ]);
+  if (sourceIno.status === 'rejected' || ino.status === 'rejected') {
     // Nothing half-copied stays: the next populate of this dir (a job after a failed priming,
     // a retry once space is freed) starts from an empty dir.
     await fsp.rm(copy, { force: true }).catch(() => {});
-    throw error;
+    throw sourceIno.status === 'rejected' ? sourceIno.reason : (ino as PromiseRejectedResult).reason;
   }
-  worker.linked = { key, ino, cacheIno: sourceIno, generation, copy: ++artifactCopies };
+  worker.linked = { key, ino: ino.value, cacheIno: sourceIno.value, generation, copy: ++artifactCopies };
   return worker.linked;
 }
 
