@@ -396,12 +396,15 @@ export class Pool {
   #start(job: PoolJob, worker: PoolWorker): void {
     this.#running.set(job, { worker, cleanup: this.#watch(job, worker) });
     if (job.primer !== undefined) this.#primer = job.primer(this.#primer);
-    if (!worker.used) {
-      this.#measure(worker);
-      // It has started: whatever ends it from now on is no sign that spawning fails.
-      this.supervisor.send({ type: 'WORKER_SERVED', id: worker.id });
-    }
+    const spare = !worker.used;
+    // The request first: the supervisor's bookkeeping and the measurement are not the job's.
     worker.assign(job);
+    if (spare) {
+      // It has started: whatever ends it from now on is no sign that spawning fails (its death
+      // reaches the supervisor later, from its exit event: never before this).
+      this.supervisor.send({ type: 'WORKER_SERVED', id: worker.id });
+      this.#measure(worker);
+    }
   }
 
   /** Arms the pool's idle CPU check if it is not armed. */
