@@ -58,6 +58,9 @@ export interface PoolOptions {
  * its size, and the workers, each a machine. Jobs go to idle workers, oldest-first within
  * the queue's priority rule.
  */
+/** How many of the latest jobs decide whether priming pays (`Pool.#primingPays`). */
+const PRIME_WINDOW = 8;
+
 export class Pool {
   readonly kind: WorkerKind;
   readonly queue: JobQueue<PoolJob>;
@@ -83,6 +86,10 @@ export class Pool {
   /** What its fresh spares are primed with: from the latest job that has one (execute). */
   #primer: Primer | undefined;
   #primeScheduled = false;
+  /** The latest jobs' artifacts, most recent first, distinct, at most one per worker: what the spares would hold. */
+  #recentArtifacts: string[] = [];
+  /** For each of the latest jobs with a primer: whether its artifact was among `#recentArtifacts` (a spare would have held it). */
+  #primeHits: boolean[] = [];
 
   constructor(options: PoolOptions) {
     this.#options = options;
@@ -307,7 +314,7 @@ export class Pool {
    * From the next turn of the event loop, so that jobs submitted together take the spares first.
    */
   #primeSpares(): void {
-    if (this.#primer === undefined || this.#primeScheduled) return;
+    if (this.#primer === undefined || this.#primeScheduled || !this.#primingPays()) return;
     this.#primeScheduled = true;
     setImmediate(() => {
       this.#primeScheduled = false;
@@ -316,6 +323,32 @@ export class Pool {
       // (`prime` itself leaves alone a worker that is no longer idle.)
       for (const worker of this.#idle) if (!worker.used) worker.prime(primer);
     });
+  }
+
+  /**
+   * Records a job's artifact for {@link #primingPays}: whether a spare would have held it (it is
+   * one of the latest artifacts, one per worker, as spares primed with each latest one would
+   * hold), whether or not spares were primed meanwhile.
+   */
+  #noteArtifact(key: string): void {
+    const at = this.#recentArtifacts.indexOf(key);
+    this.#primeHits.push(at >= 0);
+    if (this.#primeHits.length > PRIME_WINDOW) this.#primeHits.shift();
+    if (at >= 0) this.#recentArtifacts.splice(at, 1);
+    this.#recentArtifacts.unshift(key);
+    if (this.#recentArtifacts.length > Math.max(1, this.#size)) this.#recentArtifacts.pop();
+  }
+
+  /**
+   * Priming pays while jobs come back to the artifacts the spares would hold: with more
+   * artifacts in turn than workers, a primed copy is never the next job's and costs that job
+   * a clear before its copy. Off once most of the latest {@link PRIME_WINDOW} jobs would have
+   * missed; on again as soon as the latest two would both have hit.
+   */
+  #primingPays(): boolean {
+    const hits = this.#primeHits;
+    if (hits.length < PRIME_WINDOW || (hits.at(-1) === true && hits.at(-2) === true)) return true;
+    return hits.filter(Boolean).length * 2 >= PRIME_WINDOW;
   }
 
   /**
@@ -377,11 +410,14 @@ export class Pool {
     // `#idle` is in the order the workers became idle: the last one seen is the one idle the
     // shortest time, whose caches, compiled module and kept memory are the warmest.
     let freshHolding: PoolWorker | undefined;
+    let freshEmpty: PoolWorker | undefined;
     for (const worker of this.#idle) {
       if (!worker.used) {
         fresh ??= worker;
-        // A spare primed with this job's artifact (Pool's priming) first.
+        // A spare primed with this job's artifact (Pool's priming) first; else one that holds
+        // nothing (no other artifact's copy to clear first).
         if (freshHolding === undefined && worker.holdsWhatNeeds(job)) freshHolding = worker;
+        if (freshEmpty === undefined && worker.heldArtifact === undefined) freshEmpty = worker;
       } else if (job.isolation === 'worker') {
         used = worker;
         if (worker.holdsWhatNeeds(job)) holding = worker;
@@ -389,13 +425,17 @@ export class Pool {
     }
     // A job of `worker` isolation takes a worker that has run jobs before a spare (spares stay
     // fresh for jobs that need one): first one whose dir holds its artifact (no copy), then the
-    // one idle the shortest time. Among spares, one primed with its artifact first.
-    return holding ?? used ?? freshHolding ?? fresh;
+    // one idle the shortest time. Among spares, one primed with its artifact first, then one
+    // that holds nothing.
+    return holding ?? used ?? freshHolding ?? freshEmpty ?? fresh;
   }
 
   #start(job: PoolJob, worker: PoolWorker): void {
     this.#running.set(job, { worker, cleanup: this.#watch(job, worker) });
-    if (job.primer !== undefined) this.#primer = job.primer(this.#primer);
+    if (job.primer !== undefined) {
+      this.#primer = job.primer(this.#primer);
+      this.#noteArtifact(this.#primer.key);
+    }
     const spare = !worker.used;
     // The request first: the supervisor's bookkeeping and the measurement are not the job's.
     worker.assign(job);

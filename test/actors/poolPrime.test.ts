@@ -158,3 +158,41 @@ test('spares that jobs are waiting for take them, and are not primed first', asy
   for (const handle of handles) handle.answer();
   for (const job of jobs) t.true((await job.done).ok);
 });
+
+test('with more artifacts in turn than workers priming stops (a spare that holds nothing is taken first), and resumes once jobs come back to one artifact', async (t) => {
+  const { pool, handles } = fakePool(t, { size: 2 });
+  await settle();
+  const primers = ['a', 'b', 'c', 'd'].map((key) => new TestPrimer(key));
+  const primes = (): number => primers.reduce((sum, primer) => sum + primer.primed.length, 0);
+  let n = 0;
+  const run = async (primer: TestPrimer): Promise<string> => {
+    const job = jobOf(`job-${n++}`, primer, 'job');
+    pool.submit(job);
+    await settle();
+    const worker = job.workers[0]!;
+    handleOf(handles, worker).answer();
+    await settle();
+    t.true((await job.done).ok);
+    return worker;
+  };
+  // Four artifacts in turn on two workers: no job's artifact is one a spare would hold.
+  for (let i = 0; i < 8; i++) await run(primers[i % 4]!);
+  t.true(primes() > 0, 'primed while the pool did not know yet');
+  const before = primes();
+  const spawnedBefore = handles.length;
+  const ranOn: [TestPrimer, string][] = [];
+  for (let i = 8; i < 14; i++) ranOn.push([primers[i % 4]!, await run(primers[i % 4]!)]);
+  t.true(handles.length > spawnedBefore, 'refills were spawned');
+  t.is(primes(), before, 'no refill was primed');
+  // Each job ran on a spare that held its artifact or nothing (the refills), never on one primed
+  // with another artifact while such a spare was idle.
+  for (const [primer, worker] of ranOn) {
+    t.false(primers.some((other) => other !== primer && other.primed.includes(worker)), `${worker} held another artifact`);
+  }
+
+  // One artifact from now on: most jobs would find it in a spare, and priming resumes.
+  const a = primers[0]!;
+  const primedA = a.primed.length;
+  for (let i = 0; i < 8; i++) await run(a);
+  t.true(a.primed.length > primedA, 'refills are primed with "a" again');
+});
