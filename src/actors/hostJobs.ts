@@ -319,6 +319,15 @@ export class ArtifactGenerations {
   of(key: string): number {
     return this.#byKey.get(key) ?? 0;
   }
+
+  /**
+   * A new generation for the file cached under `key`, the file unchanged: copies of it that
+   * dirs hold are not reused (each is copied again). For a copy that went bad in a worker dir
+   * while the cache's file is sound.
+   */
+  renew(key: string): void {
+    if (this.#byKey.has(key)) this.#byKey.set(key, ++this.#last);
+  }
 }
 
 /** Artifact copies this process has made into worker dirs: each copy's number (`LinkedArtifact.copy`). */

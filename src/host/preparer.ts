@@ -140,6 +140,17 @@ export class Preparer {
     return true;
   }
 
+  /** Whether the cache's file of `key` reads back whole and passes its checks (`verify`, which deletes a bad one). */
+  async #soundInCache(key: string): Promise<boolean> {
+    try {
+      return await this.#cache.verify(key);
+    } catch (error) {
+      // It cannot be read (EIO, gone meanwhile): repaired as a bad one.
+      debug('artifact %s: cannot verify the cached file: %s', key, (error as Error).message);
+      return false;
+    }
+  }
+
   /**
    * Deletes a bad artifact and prepares it again, once per key however many jobs report it.
    * A job that ran against an older file than the one now cached (another job's repair
@@ -156,6 +167,14 @@ export class Preparer {
     }
     if (currentIno !== undefined && seenIno !== undefined && currentIno !== seenIno && this.#cache.has(key)) return Promise.resolve();
     const repair = (async () => {
+      // The job's copy failed its checks (or its worker says so): the cache's own file is read
+      // and checked before anything is deleted. Sound, it stays, and only the copies made of it
+      // are made again (a worker's word cannot empty the shared cache).
+      if (currentIno !== undefined && (await this.#soundInCache(key))) {
+        debug('artifact %s: the cached file is sound; its copies are made again', key);
+        this.generations.renew(key);
+        return;
+      }
       this.#exportsByKey.delete(key);
       await this.#cache.delete(key, 'corrupted');
       await this.#prepareShared(code, {

@@ -6,6 +6,7 @@
  * Layer: the host's reply check (`failureOf` in src/actors/hostJobs.ts) against the one table of
  * job error codes (src/shared/jobError.ts `JOB_ERROR_CODES`).
  */
+import fs from 'node:fs';
 import test from 'ava';
 import { ProtocolError } from '../../src/index.js';
 import { JOB_ERROR_CODES } from '../../src/shared/jobError.js';
@@ -51,4 +52,29 @@ test.serial('a worker cannot flip deterministic: the host takes it from its own 
     t.is((error as { code?: string }).code, code);
     t.is((error as { deterministic?: boolean }).deterministic, deterministic, `${code} keeps deterministic: ${deterministic}`);
   }
+});
+
+test.serial('a worker that reports E_CORRUPTED_ARTIFACT for a sound artifact cannot make the host delete it: the cache file is checked and kept', async (t) => {
+  // Before: any corruption a worker reported deleted the shared cache file and prepared the
+  // code again, so a compromised worker could empty the cache of what other tenants run.
+  const { host } = await startAttackerPool(t, { executeWorkers: 1 });
+  const artifact = await host.prepare(hello.wasm);
+  const file = host.cache.pathOf(artifact.key);
+  const ino = fs.statSync(file).ino;
+  const bytes = fs.readFileSync(file);
+  const deleted: string[] = [];
+  const prepared: string[] = [];
+  host.on('artifact:deleted', (e) => deleted.push(e.key));
+  host.on('artifact:prepared', (e) => prepared.push(e.key));
+  // The job is run once more on a new copy (its worker lies again: the attack runs again).
+  const error = await t.throwsAsync(host.execute(artifact, Buffer.from(ATTACK_MARKER + forge('E_CORRUPTED_ARTIFACT', false))));
+  t.is((error as { code?: string }).code, 'E_CORRUPTED_ARTIFACT');
+  t.deepEqual(deleted, [], 'the cache file was not deleted');
+  t.deepEqual(prepared, [], 'nor prepared again');
+  t.true(host.cache.has(artifact.key));
+  t.is(fs.statSync(file).ino, ino);
+  t.true(fs.readFileSync(file).equals(bytes));
+  // Another tenant's job of the same artifact runs from the cache as it was.
+  t.is(text((await host.execute(artifact, Buffer.from('next'))).output), 'Hello, next!');
+  t.deepEqual(prepared, []);
 });
