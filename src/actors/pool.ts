@@ -53,14 +53,14 @@ export interface PoolOptions {
   readCpuMs?: (pid: number) => number | undefined;
 }
 
+/** How many of the latest jobs decide whether priming pays (`Pool.#primingPays`). */
+const PRIME_WINDOW = 8;
+
 /**
  * One pool (prepare or execute): the queue in front, the supervisor keeping the pool at
  * its size, and the workers, each a machine. Jobs go to idle workers, oldest-first within
  * the queue's priority rule.
  */
-/** How many of the latest jobs decide whether priming pays (`Pool.#primingPays`). */
-const PRIME_WINDOW = 8;
-
 export class Pool {
   readonly kind: WorkerKind;
   readonly queue: JobQueue<PoolJob>;

@@ -119,8 +119,9 @@ export class Preparer {
   }
 
   /**
-   * A corrupted or missing artifact under `job`: delete it, prepare the code again, run the job
-   * once more. False when the job cannot be recovered (a second time, no code, stopped).
+   * A corrupted or missing artifact under `job`: its cached file checked (sound: kept, copied
+   * anew), else deleted and the code prepared again; then the job runs once more. False when the
+   * job cannot be recovered (a second time, no code, stopped).
    */
   recover(job: ExecuteJob, artifact: Artifact, error: CorruptedArtifactError): boolean {
     const code = artifactCode(artifact);
@@ -152,7 +153,8 @@ export class Preparer {
   }
 
   /**
-   * Deletes a bad artifact and prepares it again, once per key however many jobs report it.
+   * Deletes a bad artifact and prepares it again (a sound cached file is kept, its copies made
+   * anew), once per key however many jobs report it.
    * A job that ran against an older file than the one now cached (another job's repair
    * already replaced it) needs no repair: it just runs again.
    */
