@@ -105,8 +105,14 @@ export class WorkerSpawner {
     const early = kind === 'execute' ? this.#early : undefined;
     if (early) this.#early = undefined;
     const gate = this.#gate;
+    // The early worker too is taken from the next turn: its handshake may be done already (a
+    // slow startup check), and the test-only entry and tier flags, set by createHost's caller
+    // as it resumes, must be read after that.
     const spawning = early
-      ? early.then((worker) => this.#takeEarly(worker, id))
+      ? early.then(async (worker) => {
+          await nextTurn();
+          return this.#takeEarly(worker, id);
+        })
       : gate
         ? gate.then(() => this.#spawn(kind, id))
         : nextTurn().then(() => this.#spawn(kind, id));

@@ -125,7 +125,8 @@ test.serial('a worker dir that cannot be cleared (E_CLEAR_WORKER_DIR): the worke
   const next = await host.execute(artifact, Buffer.from('again'));
   t.is(text(next.output), 'Hello, again!');
   t.not(next.workerId, worker!.id);
-  t.false(fs.existsSync(path.join(cacheDir, dir)), 'the dead worker\'s dir is removed');
+  // Removed once its process has exited (after the unmount above), beside the next job.
+  t.false(await waitFor(() => fs.existsSync(path.join(cacheDir, dir)), (exists) => !exists), 'the dead worker\'s dir is removed');
   t.is(events.of('job:failed').length, 0);
 });
 
