@@ -13,7 +13,7 @@ import {
   type PrimeRequest,
   type WorkerKind,
 } from '../protocol/messages.js';
-import { CacheIoError, CorruptedArtifactError, ProtocolError, WorkerDiedError, errorFromFailure, type WardenError } from '../errors.js';
+import { CorruptedArtifactError, ProtocolError, WorkerDiedError, errorFromFailure, type WardenError } from '../errors.js';
 import { isJobErrorCode } from '../shared/jobError.js';
 import { SYNC_COMPILE_BYTES } from '../shared/limits.js';
 import type { JobFailureReason } from '../machines/index.js';
@@ -25,7 +25,7 @@ import type { ArtifactCache, ArtifactEntry } from './artifactCache.js';
 import type { InputCopy } from '../host/inputBuffers.js';
 import { JobFilesFormatError, decodeFileList, encodeJobConfig, maxEncodedBytes, type JobConfig } from '../shared/jobFiles.js';
 import { readWorkerFile, workerArtifactRefused } from './artifactCacheCheck.js';
-import { errnoOf } from './artifactCacheErrors.js';
+import { cacheIoError, errnoOf } from './artifactCacheErrors.js';
 import type { ModuleChecker } from './moduleCheck.js';
 
 /** What every job reports when it settles. */
@@ -495,12 +495,13 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
       () => false,
       (error: unknown) => errnoOf(error) === 'ENOENT',
     );
-    const message = `cannot copy artifact ${this.artifactKey} into worker ${worker.id}'s dir: ${(cause as Error)?.message ?? String(cause)}`;
-    if (missing) return new MissingArtifactError(message, { cause, details: { key: this.artifactKey } });
-    return new CacheIoError(message, {
-      cause,
-      details: { step: 'copy into worker dir', errno: errnoOf(cause) ?? 'unknown', key: this.artifactKey, workerId: worker.id },
-    });
+    if (missing) {
+      return new MissingArtifactError(`cannot copy artifact ${this.artifactKey} into worker ${worker.id}'s dir: ${(cause as Error)?.message ?? String(cause)}`, {
+        cause,
+        details: { key: this.artifactKey },
+      });
+    }
+    return cacheIoError('copy into worker dir', path.join(worker.hostDir, WorkerDirFile.artifact), cause, { key: this.artifactKey, workerId: worker.id });
   }
 
   /** Turns the reply into the outcome at once: nothing to wait for (undefined). A bad reply throws. */
