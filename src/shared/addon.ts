@@ -8,6 +8,8 @@ export interface NativeAddon {
    * to every call that opens, creates, changes or removes a path or makes a socket.
    */
   lockdownJob(): void;
+  /** `lockdownJob`'s BPF program as the kernel takes it (8 bytes an instruction: code, jt, jf, k), for its test. */
+  jobFilterProgram(): Buffer;
   attest(): {
     seccompMode: number;
     noNewPrivs: boolean;
