@@ -34,6 +34,8 @@ export interface NativeAddon {
   threadCpuClock(): number;
   /** A clock's reading in ns (clock_gettime). */
   cpuClockNs(clock: number): number;
+  /** This process's peak resident set (getrusage's ru_maxrss), in bytes: one syscall, cheap from the first call. */
+  peakRssBytes(): number;
   /**
    * Calls `fn()` on this thread under the addon's watchdog: past `cpuNs` of this thread's CPU time
    * or `wallNs` of wall-clock time V8 terminates it. 0: it returned; 1: stopped for CPU; 2: for

@@ -188,7 +188,7 @@ async function runnerFor(info: WorkerInfo, request: JobRequestIsolation): Promis
 
 /** A job's times (none when it never ran) and the process' peak memory so far, for its reply. */
 function usage(times: { cpuTimeMs: number; wallTimeMs: number } = { cpuTimeMs: 0, wallTimeMs: 0 }): JobUsage {
-  return { cpuTimeMs: times.cpuTimeMs, wallTimeMs: times.wallTimeMs, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+  return { cpuTimeMs: times.cpuTimeMs, wallTimeMs: times.wallTimeMs, peakRssBytes: loadAddon().peakRssBytes() };
 }
 
 /**
