@@ -98,17 +98,7 @@ export class PoolWorker {
           },
         );
       },
-      sendJob: () => {
-        // The header carries the job's isolation: a one-job process locks itself down further
-        // once the job's files are read.
-        const { type, header, body, replyType, maxReplyBody, hold } = this.job!.request;
-        const job = this.job!;
-        this.process!.request(type, header, body, { expect: replyType, maxBody: maxReplyBody ?? 0, onWritten: hold?.() }).then(
-          (reply) => this.#onReply(job, reply),
-          // The process died or broke the protocol: its exit arrives as EXITED.
-          (error: Error) => debug('worker %s: request failed: %s', this.id, error.message),
-        );
-      },
+      sendJob: () => this.#send(this.job!),
       sendNext: () => {
         const job = this.next!;
         const { type, header, body, replyType, maxReplyBody, hold } = job.request;
@@ -255,7 +245,25 @@ export class PoolWorker {
     // Handled by `populateDir`; caught here so that a rejection is never unhandled meanwhile.
     pending?.catch(() => {});
     this.#populating = pending;
-    this.actor.send({ type: 'ASSIGN', jobId: job.id, hardTimeoutMs: job.hardTimeoutMs, isolation: job.isolation, populated: pending === undefined });
+    const populated = pending === undefined;
+    // A ready dir: the request goes out first, and the machine takes the job (its transition,
+    // the events and the bookkeeping it drives) while the worker runs it. Only from `idle`, where
+    // ASSIGN is always taken: a request the machine did not take would have no one to collect it.
+    const sent = populated && this.state === 'idle';
+    if (sent) this.#send(job);
+    this.actor.send({ type: 'ASSIGN', jobId: job.id, hardTimeoutMs: job.hardTimeoutMs, isolation: job.isolation, populated, sent });
+  }
+
+  /** Sends the job's request; its reply is collected by `#onReply`. */
+  #send(job: PoolJob): void {
+    // The header carries the job's isolation: a one-job process locks itself down further
+    // once the job's files are read.
+    const { type, header, body, replyType, maxReplyBody, hold } = job.request;
+    this.process!.request(type, header, body, { expect: replyType, maxBody: maxReplyBody ?? 0, onWritten: hold?.() }).then(
+      (reply) => this.#onReply(job, reply),
+      // The process died or broke the protocol: its exit arrives as EXITED.
+      (error: Error) => debug('worker %s: request failed: %s', this.id, error.message),
+    );
   }
 
   /**

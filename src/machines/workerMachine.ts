@@ -193,7 +193,10 @@ const afterCollectedResult = [
 /** Taking a job: recorded in the context, counted. */
 const takeJob = workerSetup.assign(({ context, event }) => {
   if (event.type !== 'ASSIGN') throw new Error(`ASSIGN expected, got ${event.type}`);
-  const job = { jobId: event.jobId, hardTimeoutMs: event.hardTimeoutMs, isolation: event.isolation, populated: event.populated === true };
+  const populated = event.populated === true;
+  // Only a job with nothing to populate can have been sent before it was taken.
+  const job: WorkerJob = { jobId: event.jobId, hardTimeoutMs: event.hardTimeoutMs, isolation: event.isolation, populated };
+  if (populated && event.sent === true) job.sent = true;
   return { job, jobsAssigned: context.jobsAssigned + 1 };
 });
 

@@ -20,7 +20,10 @@ export interface WorkerJob {
   isolation: WorkerJobIsolation;
   /** The dir already held what the job needs: nothing was put in it for this job (ASSIGN's `populated`). */
   populated?: boolean;
-  /** Its request went to the worker while the job before it ran (PIPELINE): not sent again. */
+  /**
+   * Its request has gone to the worker already: while the job before it ran (PIPELINE), or with
+   * ASSIGN's `sent` (a ready dir: the host sent it before this machine took the job). Not sent again.
+   */
   sent?: boolean;
 }
 
@@ -95,7 +98,7 @@ export type WorkerMachineEvent =
   | { type: 'SPAWN_FAILED'; error: Error }
   /** Only taken in `idle`; the scheduler assigns after `becameIdle`. */
   /** `populated`: the dir already holds what the job needs (nothing to do): straight to `running.awaiting`. */
-  | { type: 'ASSIGN'; jobId: string; hardTimeoutMs: number; isolation: WorkerJobIsolation; populated?: boolean }
+  | { type: 'ASSIGN'; jobId: string; hardTimeoutMs: number; isolation: WorkerJobIsolation; populated?: boolean; sent?: boolean }
   /**
    * Sends the next job while this one runs (taken in `running.awaiting` only, when both jobs are
    * `worker` isolation on a ready dir the process cannot write, and no next job is there yet).

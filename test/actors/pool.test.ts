@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
+import type { InspectionEvent } from 'xstate';
 import { Pool } from '../../src/actors/pool.js';
 import { SimulatedClock } from '../../src/actors/clock.js';
 import type { SandboxLayers, WorkerKind } from '../../src/protocol/messages.js';
@@ -25,6 +26,8 @@ async function untilIdle(states: string[], id: string): Promise<void> {
 interface Setup {
   size?: number;
   layers?: SandboxLayers;
+  /** XState inspection of every worker actor. */
+  inspect?: (event: InspectionEvent) => void;
 }
 
 function setup(t: { teardown(fn: () => unknown): void }, options: Setup = {}) {
@@ -57,6 +60,7 @@ function setup(t: { teardown(fn: () => unknown): void }, options: Setup = {}) {
       return handle;
     },
     events: recordingPoolEvents(states, exits),
+    ...(options.inspect ? { inspect: options.inspect } : {}),
   });
   t.teardown(() => pool.stop());
   /** The live handle of the worker with this id. */
@@ -273,6 +277,41 @@ test('a job with nothing to populate or wait for costs its worker two transition
   t.true((await job.done).ok);
   await settle();
   t.deepEqual(states.slice(before), [`${id}:running.awaiting`, `${id}:idle`]);
+});
+
+test("a job on a ready dir is sent before its worker's machine takes it, and once; one with I/O to wait for, once populated", async (t) => {
+  // The events each worker's machine has been given, in order.
+  const given: string[] = [];
+  const inspect = (event: InspectionEvent) => {
+    // The worker machines' only (the pool's supervisor is inspected too).
+    if (event.type === '@xstate.event' && (event.actorRef as { logic?: { id?: string } }).logic?.id === 'worker') given.push((event.event as { type: string }).type);
+  };
+  const { pool, handles } = setup(t, { inspect });
+  await settle();
+  const handle = handles[0]!;
+  // The last event the machine had been given when each request went out.
+  const lastGiven: string[] = [];
+  const request = handle.request.bind(handle);
+  handle.request = (...args) => {
+    lastGiven.push(given.at(-1)!);
+    return request(...args);
+  };
+  const ready = new FakeJob('ready');
+  pool.submit(ready);
+  await settle();
+  t.deepEqual(lastGiven, ['SPAWNED'], 'sent before the machine was given ASSIGN');
+  t.is(handle.received.length, 1, 'sent once');
+  t.is(pool.workers.get(handle.id)!.state, 'running.awaiting');
+  handle.answer();
+  t.true((await ready.done).ok);
+  await settle();
+  const slow = new FakeJob('slow', { io: true });
+  pool.submit(slow);
+  await settle(10);
+  t.deepEqual(lastGiven.slice(1), ['POPULATED'], 'sent by the machine, once its populate ended');
+  t.is(handle.received.length, 2);
+  handle.answer();
+  t.true((await slow.done).ok);
 });
 
 test('a job whose populate and collect wait for I/O goes through populating and collecting', async (t) => {
