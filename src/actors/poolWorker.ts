@@ -254,6 +254,16 @@ export class PoolWorker {
     this.actor.send({ type: 'ASSIGN', jobId: job.id, hardTimeoutMs: job.hardTimeoutMs, isolation: job.isolation, populated, sent });
   }
 
+  /** The RESULT of a job collected at once, sent on the next check phase unless something needs it sooner. */
+  #resultDue: NodeJS.Immediate | undefined;
+
+  #flushResult(): void {
+    if (this.#resultDue === undefined) return;
+    clearImmediate(this.#resultDue);
+    this.#resultDue = undefined;
+    this.actor.send({ type: 'RESULT', collected: true });
+  }
+
   /** Sends the job's request; its reply is collected by `#onReply`. */
   #send(job: PoolJob): void {
     // The header carries the job's isolation: a one-job process locks itself down further
@@ -272,6 +282,7 @@ export class PoolWorker {
    * wait for (a prepare's install) or one that failed goes through `running.collecting`.
    */
   #onReply(job: PoolJob, reply: Frame): void {
+    this.#flushResult();
     const withdrawn = (reply.header as { withdrawn?: unknown } | null)?.withdrawn === true;
     if (job === this.next) {
       // Only a withdrawn job is answered before the one ahead of it, and only when asked.
@@ -306,6 +317,15 @@ export class PoolWorker {
     }
     if (pending === undefined) {
       this.#hooks.jobEnded(this, job);
+      if (job.isolation === 'job') {
+        // A one-job process, settled and done with in the pool: its caller resumes first (its
+        // promise's reactions run once this turn's code ends), then the machine's RESULT and the
+        // retirement it drives, in the same turn of the event loop, before any timer (the hard
+        // timeout cannot pass meanwhile); a kill meanwhile takes the RESULT first. Not a reused
+        // worker: it would not be idle when its caller's next job comes, which would go to another.
+        this.#resultDue = setImmediate(() => this.#flushResult());
+        return;
+      }
       this.actor.send({ type: 'RESULT', collected: true });
       return;
     }
@@ -410,6 +430,8 @@ export class PoolWorker {
 
   kill(reason: string): void {
     this.#stopReason ??= reason;
+    // A job already collected is over: the worker dies after it, not in it.
+    this.#flushResult();
     this.actor.send({ type: 'KILL', reason });
   }
 

@@ -314,6 +314,49 @@ test("a job on a ready dir is sent before its worker's machine takes it, and onc
   t.true((await slow.done).ok);
 });
 
+test("a one-job process's caller resumes before its worker's machine leaves awaiting, which follows in the same turn; a reused worker is idle at once", async (t) => {
+  const { pool, handles, exits } = setup(t, { size: 2 });
+  await settle();
+  const [first, second] = [handles[0]!, handles[1]!];
+  const reuse = new FakeJob('reuse');
+  pool.submit(reuse);
+  await settle();
+  const reused = handles.find((h) => h.pending.length > 0)!;
+  reused.answer();
+  t.true((await reuse.done).ok);
+  t.not(pool.workers.get(reused.id)!.state, 'running.awaiting', 'a reused worker took its RESULT before its caller resumed');
+  const own = new FakeJob('own', { isolation: 'job' });
+  pool.submit(own);
+  await settle();
+  const spare = [first, second].find((h) => h !== reused)!;
+  t.is(spare.pending.length, 1, 'on the spare');
+  spare.answer();
+  t.true((await own.done).ok);
+  t.is(pool.workers.get(spare.id)!.state, 'running.awaiting', 'its caller resumed first');
+  t.is(spare.killed, 0);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.not(pool.workers.get(spare.id)?.state, 'running.awaiting', 'the machine followed in the same turn');
+  t.true(spare.killed > 0, 'retired');
+  await settle(10);
+  t.is(exits.find((e) => e.id === spare.id)?.output.failure.reason, 'retired');
+
+  // A kill between the caller's resumption and the machine's RESULT: the job stays a success, the worker ends after it, not in it.
+  await settle(10);
+  const next = handles.find((h) => h.pending.length === 0 && !h.exitInfo && h !== reused)!;
+  const killedAfter = new FakeJob('killed-after', { isolation: 'job' });
+  pool.submit(killedAfter);
+  await settle();
+  t.is(next.pending.length, 1);
+  next.answer();
+  const outcome = await killedAfter.done;
+  pool.workers.get(next.id)!.kill('test');
+  t.true(outcome.ok);
+  t.is(killedAfter.outcome, outcome, 'settled once, as a success');
+  await settle(10);
+  const exit = exits.find((e) => e.id === next.id)!;
+  t.false(exit.output.failure.message.includes('while running job'), exit.output.failure.message);
+});
+
 test('a job whose populate and collect wait for I/O goes through populating and collecting', async (t) => {
   const { pool, handles, states } = setup(t);
   await settle();
