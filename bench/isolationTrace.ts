@@ -63,14 +63,17 @@ async function tracedJob(t: Traced): Promise<Sample> {
   expectHello(Buffer.from(result.output).toString(), 'isolation trace');
   const assign = t.marks.get('ASSIGN') ?? Number.NaN;
   const populated = t.marks.get('POPULATED') ?? assign;
-  const reply = t.marks.get('RESULT') ?? Number.NaN;
+  // A one-job process's RESULT follows its caller's resumption (poolWorker.ts): not marked yet,
+  // request runs to the job's settling.
+  const resultMark = t.marks.get('RESULT');
+  const reply = resultMark === undefined || resultMark > end ? end : resultMark;
   return {
     total: end - t0,
     queue: assign - t0,
     populate: populated - assign,
     request: reply - populated,
     reply: end - reply,
-    sync: (t.marks.get('syncEnd') ?? Number.NaN) - reply,
+    sync: reply === end ? Number.NaN : (t.marks.get('syncEnd') ?? Number.NaN) - reply,
     workerWall: result.wallTimeMs,
     workerCpu: result.cpuTimeMs,
   };
