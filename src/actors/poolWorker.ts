@@ -73,6 +73,8 @@ export class PoolWorker {
   #priming: Promise<void> | undefined;
   /** The job's collect, when it had I/O to wait for (`running.collecting` waits for it). */
   #collecting: Promise<void> | undefined;
+  /** A one-job process's RESULT, collected at once and due on this turn's check phase (`#onReply`). */
+  #resultDue: NodeJS.Immediate | undefined;
   #hooks: PoolWorkerHooks;
   /** The worker as its jobs see it; set once the process is attached. */
   #view: JobWorker | undefined;
@@ -254,9 +256,7 @@ export class PoolWorker {
     this.actor.send({ type: 'ASSIGN', jobId: job.id, hardTimeoutMs: job.hardTimeoutMs, isolation: job.isolation, populated, sent });
   }
 
-  /** The RESULT of a job collected at once, sent on the next check phase unless something needs it sooner. */
-  #resultDue: NodeJS.Immediate | undefined;
-
+  /** Sends a one-job process's RESULT now if it is still due (`#resultDue`). */
   #flushResult(): void {
     if (this.#resultDue === undefined) return;
     clearImmediate(this.#resultDue);

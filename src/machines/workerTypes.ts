@@ -97,7 +97,10 @@ export type WorkerMachineEvent =
   | { type: 'SPAWNED'; dirReadOnly?: boolean }
   | { type: 'SPAWN_FAILED'; error: Error }
   /** Only taken in `idle`; the scheduler assigns after `becameIdle`. */
-  /** `populated`: the dir already holds what the job needs (nothing to do): straight to `running.awaiting`. */
+  /**
+   * `populated`: the dir already holds what the job needs (nothing to do): straight to
+   * `running.awaiting`. `sent` (with `populated` only): the host sent the request already.
+   */
   | { type: 'ASSIGN'; jobId: string; hardTimeoutMs: number; isolation: WorkerJobIsolation; populated?: boolean; sent?: boolean }
   /**
    * Sends the next job while this one runs (taken in `running.awaiting` only, when both jobs are
