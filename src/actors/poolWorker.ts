@@ -101,17 +101,10 @@ export class PoolWorker {
         );
       },
       sendJob: () => this.#send(this.job!),
-      sendNext: () => {
-        const job = this.next!;
-        const { type, header, body, replyType, maxReplyBody, hold } = job.request;
-        const onId = (id: number): void => {
+      sendNext: () =>
+        this.#send(this.next!, (id) => {
           this.#nextRequestId = id;
-        };
-        this.process!.request(type, header, body, { expect: replyType, maxBody: maxReplyBody ?? 0, onId, onWritten: hold?.() }).then(
-          (reply) => this.#onReply(job, reply),
-          (error: Error) => debug('worker %s: pipelined request failed: %s', this.id, error.message),
-        );
-      },
+        }),
       nextStarted: () => {
         const job = this.next!;
         this.next = undefined;
@@ -264,15 +257,15 @@ export class PoolWorker {
     this.actor.send({ type: 'RESULT', collected: true });
   }
 
-  /** Sends the job's request; its reply is collected by `#onReply`. */
-  #send(job: PoolJob): void {
+  /** Sends the job's request (`onId`: its request id, for a pipelined job's Cancel); its reply is collected by `#onReply`. */
+  #send(job: PoolJob, onId?: (id: number) => void): void {
     // The header carries the job's isolation: a one-job process locks itself down further
     // once the job's files are read.
     const { type, header, body, replyType, maxReplyBody, hold } = job.request;
-    this.process!.request(type, header, body, { expect: replyType, maxBody: maxReplyBody ?? 0, onWritten: hold?.() }).then(
+    this.process!.request(type, header, body, { expect: replyType, maxBody: maxReplyBody ?? 0, onId, onWritten: hold?.() }).then(
       (reply) => this.#onReply(job, reply),
       // The process died or broke the protocol: its exit arrives as EXITED.
-      (error: Error) => debug('worker %s: request failed: %s', this.id, error.message),
+      (error: Error) => debug('worker %s: request for job %s failed: %s', this.id, job.id, error.message),
     );
   }
 
@@ -282,7 +275,6 @@ export class PoolWorker {
    * wait for (a prepare's install) or one that failed goes through `running.collecting`.
    */
   #onReply(job: PoolJob, reply: Frame): void {
-    this.#flushResult();
     const withdrawn = (reply.header as { withdrawn?: unknown } | null)?.withdrawn === true;
     if (job === this.next) {
       // Only a withdrawn job is answered before the one ahead of it, and only when asked.
@@ -320,8 +312,9 @@ export class PoolWorker {
       if (job.isolation === 'job') {
         // A one-job process, settled and done with in the pool: its caller resumes first (its
         // promise's reactions run once this turn's code ends), then the machine's RESULT and the
-        // retirement it drives, in the same turn of the event loop, before any timer (the hard
-        // timeout cannot pass meanwhile); a kill meanwhile takes the RESULT first. Not a reused
+        // retirement it drives, in the same turn of the event loop, before any timer or further
+        // I/O (the hard timeout cannot pass, no reply can come meanwhile); a kill meanwhile, from
+        // the caller's own code, takes the RESULT first. Not a reused
         // worker: it would not be idle when its caller's next job comes, which would go to another.
         this.#resultDue = setImmediate(() => this.#flushResult());
         return;
