@@ -397,6 +397,21 @@ class ArtifactPrimer implements Primer {
   }
 }
 
+/** The JSON of each limits object execute requests carry (one per host): encoded once, not at every job. */
+const limitsJson = new WeakMap<ExecuteRequest['limits'], string>();
+
+/** An execute request's header as JSON: its limits' text from {@link limitsJson}, the few other fields encoded here. */
+export function executeHeaderJson(header: ExecuteRequest): string {
+  const { limits, ...rest } = header;
+  let encoded = limitsJson.get(limits);
+  if (encoded === undefined) {
+    encoded = JSON.stringify(limits);
+    limitsJson.set(limits, encoded);
+  }
+  // `rest` always holds the ABI: its JSON is `{...}`, never `{}`.
+  return `{"limits":${encoded},${JSON.stringify(rest).slice(1)}`;
+}
+
 /** An execute job: the artifact copied into the worker dir, input in, output out. */
 export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
   readonly kind = 'execute' as const;
@@ -433,7 +448,15 @@ export class ExecuteJob extends BaseJob<ExecuteOutcome & { workerId: string }> {
     // The reply's body is the output, the log, then the files section, each bounded by its limit:
     // a longer one is refused at its head.
     const maxReplyBody = limits.maxOutputBytes + limits.maxLogBytes + maxEncodedBytes(limits).reply;
-    this.request = { type: MessageType.Execute, header, body, replyType: MessageType.ExecuteResult, maxReplyBody, hold: () => input.hold() };
+    this.request = {
+      type: MessageType.Execute,
+      header,
+      headerJson: () => executeHeaderJson(header),
+      body,
+      replyType: MessageType.ExecuteResult,
+      maxReplyBody,
+      hold: () => input.hold(),
+    };
     // The input's memory goes back once the job is settled and no write of it is under way.
     const release = (): void => input.release();
     this.promise.then(release, release);

@@ -67,7 +67,11 @@ export interface PoolJob {
    * body (default 0). `hold`, where the body is memory reused after the job: called as each write
    * of it begins, it returns what to call once that write has ended (written or not).
    */
-  readonly request: { type: number; header: unknown; body?: FrameBody; replyType: number; maxReplyBody?: number; hold?: () => () => void };
+  /**
+   * `headerJson`, when there: the header's JSON, which the job builds faster than
+   * `JSON.stringify(header)` would (parts of it encoded once); what it says is `header`.
+   */
+  readonly request: { type: number; header: unknown; headerJson?: () => string; body?: FrameBody; replyType: number; maxReplyBody?: number; hold?: () => () => void };
   /** True once the job has its outcome (result or error). */
   readonly settled: boolean;
   /**

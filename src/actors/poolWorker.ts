@@ -1,7 +1,7 @@
 import { createActor, type Actor, type StateValue } from 'xstate';
 import createDebug from 'debug';
 import { provideWorkerActions, type WorkerMachineOutput } from '../machines/index.js';
-import type { Frame } from '../protocol/frame.js';
+import { EncodedHeader, type Frame } from '../protocol/frame.js';
 import { MessageType, type WorkerKind } from '../protocol/messages.js';
 import { ProtocolError, TimeoutError, WorkerDiedError, WorkerDirError, type WardenError } from '../errors.js';
 import { clearWorkerDir } from '../sandbox/workerDir.js';
@@ -261,8 +261,8 @@ export class PoolWorker {
   #send(job: PoolJob, onId?: (id: number) => void): void {
     // The header carries the job's isolation: a one-job process locks itself down further
     // once the job's files are read.
-    const { type, header, body, replyType, maxReplyBody, hold } = job.request;
-    this.process!.request(type, header, body, { expect: replyType, maxBody: maxReplyBody ?? 0, onId, onWritten: hold?.() }).then(
+    const { type, header, headerJson, body, replyType, maxReplyBody, hold } = job.request;
+    this.process!.request(type, headerJson ? new EncodedHeader(headerJson()) : header, body, { expect: replyType, maxBody: maxReplyBody ?? 0, onId, onWritten: hold?.() }).then(
       (reply) => this.#onReply(job, reply),
       // The process died or broke the protocol: its exit arrives as EXITED.
       (error: Error) => debug('worker %s: request for job %s failed: %s', this.id, job.id, error.message),

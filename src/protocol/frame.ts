@@ -30,9 +30,17 @@ export const DEFAULT_MAX_FRAME = 64 * 1024 * 1024 + 64 * 1024;
 /** Bodies from this size on are written beside their frame's head instead of copied into one buffer. */
 export const SEPARATE_BODY_BYTES = 64 * 1024;
 
+/**
+ * A header given as its JSON text, written as is: for a sender that builds it faster than
+ * `JSON.stringify` would (an execute request's limits, the same for every job, encoded once).
+ */
+export class EncodedHeader {
+  constructor(readonly json: string) {}
+}
+
 /** The head of a frame (length prefix, type, id, header) for a body of `bodyLength` bytes, with `extra` bytes of room after it. */
 function encodeHead(type: number, id: number, header: unknown, bodyLength: number, extra: number): Buffer {
-  const headerBytes = Buffer.from(JSON.stringify(header ?? null), 'utf8');
+  const headerBytes = Buffer.from(header instanceof EncodedHeader ? header.json : JSON.stringify(header ?? null), 'utf8');
   const length = FIXED + headerBytes.length + bodyLength;
   const out = Buffer.allocUnsafe(PREFIX + FIXED + headerBytes.length + extra);
   out.writeUInt32BE(length, 0);

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { DEFAULT_MAX_HEADER, FrameDecoder, SEPARATE_BODY_BYTES, encodeFrame, writeFrame, type Frame, type FrameHead } from '../../src/protocol/frame.js';
+import { DEFAULT_MAX_HEADER, EncodedHeader, FrameDecoder, SEPARATE_BODY_BYTES, encodeFrame, writeFrame, type Frame, type FrameHead } from '../../src/protocol/frame.js';
 import { ProtocolError } from '../../src/errors.js';
 
 test('frames round-trip with raw bodies, split at every byte boundary', (t) => {
@@ -16,6 +16,18 @@ test('frames round-trip with raw bodies, split at every byte boundary', (t) => {
     t.is(frames[1]!.header, null);
     t.is(decoder.pending, 0);
   }
+});
+
+test('an EncodedHeader is written as its JSON text, byte for byte, with the body after it', (t) => {
+  const json = '{"limits":{"maxFuel":10},"abi":"run","note":"é"}';
+  const body = new Uint8Array([9, 8, 7]);
+  const encoded = encodeFrame(3, 7, new EncodedHeader(json), body);
+  t.is(encoded.readUInt32BE(9), Buffer.byteLength(json), 'the header length counts UTF-8 bytes');
+  t.is(encoded.subarray(13, 13 + Buffer.byteLength(json)).toString('utf8'), json);
+  const [frame] = new FrameDecoder().push(encoded);
+  t.deepEqual(frame!.header, { limits: { maxFuel: 10 }, abi: 'run', note: 'é' });
+  t.deepEqual([...frame!.body], [...body]);
+  t.deepEqual(encoded, encodeFrame(3, 7, JSON.parse(json), body), 'the same bytes as the object it says');
 });
 
 test('a 4 GiB length prefix is refused before any allocation', (t) => {
