@@ -5,7 +5,8 @@ import type { WorkerProcess } from './actors/workerProcess.js';
 import { ExecuteJob } from './actors/hostJobs.js';
 import { Artifact } from './artifactHandle.js';
 import { HostClosedError, type CorruptedArtifactError } from './errors.js';
-import { abiFor, checkArtifactOrCode, checkBytes, checkInput, resolveExecuteOptions, resolveJobOptions } from './jobOptions.js';
+import { NO_OPTIONS, abiFor, checkArtifactOrCode, checkBytes, checkInput, resolveExecuteOptions, resolveJobOptions } from './jobOptions.js';
+import type { ExecuteLimits } from './shared/limits.js';
 import { executeLimitsOf, resolveHostOptions, type HostOptions, type ResolvedHostOptions } from './options.js';
 import type { WorkerInfo, WorkerKind } from './protocol/messages.js';
 import type { SecurityStatus } from './sandbox/security.js';
@@ -40,6 +41,8 @@ export class Host extends HostEmitter {
   #jobs: JobDispatcher;
   #shutdown: HostShutdown;
   #metrics: HostMetrics;
+  /** The limits every execute request carries: one object, so that its JSON is encoded once (`ExecuteJob`). */
+  readonly #executeLimits: ExecuteLimits;
   /** Inspector servers of this host: closed with it. */
   #inspectors = new HostInspectors();
   /** Execute inputs' copies: a big one in memory kept from job to job. */
@@ -49,6 +52,7 @@ export class Host extends HostEmitter {
   constructor(options: ResolvedHostOptions, { status, lock, cache, cgroups, early }: HostParts) {
     super();
     this.options = options;
+    this.#executeLimits = Object.freeze(executeLimitsOf(options.limits));
     this.securityStatus = status;
     this.cache = cache;
     this.#metrics = new HostMetrics(this);
@@ -153,7 +157,7 @@ export class Host extends HostEmitter {
    * @example
    * const { output } = await host.execute(artifact, Buffer.from('world'));
    */
-  execute(artifactOrCode: Artifact | Uint8Array, input: Uint8Array, options: ExecuteOptions = {}): Promise<ExecuteResult> {
+  execute(artifactOrCode: Artifact | Uint8Array, input: Uint8Array, options: ExecuteOptions = NO_OPTIONS): Promise<ExecuteResult> {
     return this.#shutdown.track(this.#execute(artifactOrCode, input, options));
   }
 
@@ -175,9 +179,8 @@ export class Host extends HostEmitter {
               ...(opts.deadline === undefined ? {} : { deadline: opts.deadline }),
             });
       const abi = abiFor(artifact, opts.abi);
-      const limits = executeLimitsOf(this.options.limits);
       const recover = (j: ExecuteJob, error: CorruptedArtifactError): boolean => this.#preparer.recover(j, artifact, error);
-      job = new ExecuteJob(this.#jobs.common('execute', opts), artifact.key, abi, copy, opts.config, limits, opts.fuel, this.cache, this.#preparer.generations, recover);
+      job = new ExecuteJob(this.#jobs.common('execute', opts), artifact.key, abi, copy, opts.config, this.#executeLimits, opts.fuel, this.cache, this.#preparer.generations, recover);
     } catch (error) {
       copy.release();
       throw error;

@@ -65,8 +65,24 @@ export function resolveJobOptions(kind: WorkerKind, options: PrepareOptions, hos
   return { priority, isolation, timeoutMs, signal: options.signal, deadline: options.deadline };
 }
 
+/** The options of a call that passed none: resolved once per host ({@link resolveExecuteOptions}). */
+export const NO_OPTIONS: Readonly<ExecuteOptions> = Object.freeze({});
+
+/** What {@link NO_OPTIONS} resolves to, per host: it depends on the host's options alone. */
+const defaultExecuteOptions = new WeakMap<ResolvedHostOptions, Readonly<ExecuteJobOptions>>();
+
 /** An execute call's options: the shared ones, then argv/env/files, fuel and the ABI. */
-export function resolveExecuteOptions(options: ExecuteOptions, host: ResolvedHostOptions): ExecuteJobOptions {
+export function resolveExecuteOptions(options: ExecuteOptions, host: ResolvedHostOptions): Readonly<ExecuteJobOptions> {
+  if (options !== NO_OPTIONS) return resolveGivenExecuteOptions(options, host);
+  let resolved = defaultExecuteOptions.get(host);
+  if (resolved === undefined) {
+    resolved = Object.freeze(resolveGivenExecuteOptions(options, host));
+    defaultExecuteOptions.set(host, resolved);
+  }
+  return resolved;
+}
+
+function resolveGivenExecuteOptions(options: ExecuteOptions, host: ResolvedHostOptions): ExecuteJobOptions {
   const timing = resolveJobOptions('execute', options, host);
   const config = jobConfigOption(options, host.limits);
   const fuel = positiveInteger('fuel', options.fuel, host.limits.maxFuel);
