@@ -11,7 +11,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { createHost, type HostOptions } from '../src/index.js';
+import { createHost, type HostOptions } from './warden.js';
 import { checkSecurity } from '../src/sandbox/security.js';
 import { HELLO_INPUT, HELLO_WASM, expectHello } from './context.js';
 import { interleave, ms, since, summarize, table, type Metrics } from './stats.js';

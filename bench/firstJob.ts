@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type net from 'node:net';
 import { spawn } from 'node:child_process';
-import { createHost } from '../src/index.js';
+import { createHost } from './warden.js';
 import { DEFAULT_LIMITS, workerLimits } from '../src/options.js';
 import { FrameDecoder, encodeFrame, type Frame } from '../src/protocol/frame.js';
 import { MessageType, PROTOCOL_VERSION } from '../src/protocol/messages.js';

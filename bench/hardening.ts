@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createHost, type Host } from '../src/index.js';
+import { createHost, type Host } from './warden.js';
 import { copyArtifact } from '../src/sandbox/workerDir.js';
 import { findCgroupPlace } from '../src/sandbox/cgroup.js';
 import { HELLO_INPUT, HELLO_WASM } from './context.js';

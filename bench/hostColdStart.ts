@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createHost } from '../src/host.js';
+import { createHost } from './warden.js';
 import { HELLO_INPUT, HELLO_WASM, expectHello, type BenchContext } from './context.js';
 import { timeToExit } from './sandbox.js';
 import { interleave, since, sleep, type Metrics } from './stats.js';

@@ -18,7 +18,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createHost, type Host } from '../src/index.js';
+import { createHost, type Host } from './warden.js';
 import type { Artifact } from '../src/artifactHandle.js';
 import { executeLimitsOf } from '../src/options.js';
 import { MessageType, type ExecuteReply, type ExecuteRequest } from '../src/protocol/messages.js';

@@ -13,7 +13,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { InspectionEvent } from 'xstate';
-import { createHost, type Host } from '../src/index.js';
+import { createHost, type Host } from './warden.js';
 import type { Artifact } from '../src/artifactHandle.js';
 import { HELLO_INPUT, HELLO_WASM, expectHello, poolsIdle } from './context.js';
 import { ms, since, sleep, summarize, table } from './stats.js';

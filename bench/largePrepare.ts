@@ -7,7 +7,7 @@
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createHost } from '../src/host.js';
+import { createHost } from './warden.js';
 import { instrument } from '../src/shared/meter/instrument.js';
 
 export interface LargePrepareResult {

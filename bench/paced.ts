@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { createHost } from '../src/host.js';
+import { createHost } from './warden.js';
 import { HELLO_INPUT, HELLO_WASM, expectHello } from './context.js';
 import type { PiscinaTask } from './piscinaTask.js';
 import { ms, ratio, sleep, summarize, table } from './stats.js';

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createHost } from '../src/index.js';
+import { createHost } from './warden.js';
 
 const HELLO = fs.readFileSync(new URL('../examples/build/hello.wasm', import.meta.url));
 const rounds = Number(process.argv[2] ?? 30);

@@ -12,7 +12,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { AnyActorRef, InspectionEvent } from 'xstate';
-import { createHost } from '../src/index.js';
+import { createHost } from './warden.js';
 import { PACKAGE_ROOT } from '../src/sandbox/paths.js';
 import { HELLO_WASM, poolsIdle } from './context.js';
 import { ms, since, sleep, summarize } from './stats.js';
