@@ -35,6 +35,15 @@ export function workerStateName(value: StateValue): string {
 }
 
 /**
+ * Whether a worker machine state is `running.awaiting`: what `snapshot.matches({ running:
+ * 'awaiting' })` says, without the state value it builds from the object each time (checked on
+ * every reply and every pipelining attempt).
+ */
+function isAwaiting(value: StateValue): boolean {
+  return typeof value === 'object' && value.running === 'awaiting';
+}
+
+/**
  * Whether a worker's process cannot write its dir, so that nothing a job does can be left there
  * for the next one: an execute worker under the read-only `/worker` bind (new root) or Landlock
  * (read-only on `/worker`, independently of the mounts). A prepare worker writes `tmp-artifact`.
@@ -283,7 +292,7 @@ export class PoolWorker {
       return;
     }
     // A reply for a job this worker no longer runs (killed meanwhile) is not collected.
-    if (this.job !== job || !this.actor.getSnapshot().matches({ running: 'awaiting' })) return;
+    if (this.job !== job || !isAwaiting(this.actor.getSnapshot().value)) return;
     if (withdrawn && !this.#cancelAsked.has(job)) {
       this.kill('protocol violation: a job withdrawn that the host did not withdraw');
       return;
@@ -371,7 +380,7 @@ export class PoolWorker {
     const snapshot = this.actor.getSnapshot();
     const { context } = snapshot;
     if (context.next !== undefined || !context.dirReadOnly || context.job?.populated !== true || context.job.isolation !== 'worker') return false;
-    return snapshot.matches({ running: 'awaiting' }) && job.ready(this.#view!);
+    return isAwaiting(snapshot.value) && job.ready(this.#view!);
   }
 
   /**
