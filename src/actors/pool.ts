@@ -155,6 +155,10 @@ export class Pool {
     this.#tickets.set(job, ticket);
     onQueued?.();
     this.#overtakePipelined(job);
+    // With no idle worker the pump can only pipeline the head of the queue: a job queued behind
+    // it changes nothing the pump could do now (a batch would run it once per job), and the next
+    // job to end pumps again.
+    if (this.#idle.size === 0 && this.queue.peek()?.item !== job) return;
     this.#pump();
   }
 
