@@ -201,7 +201,7 @@ async function row2(ctx: BenchContext, piscina: Piscina): Promise<void> {
         }),
       ),
     );
-    awakeFloor = `with every core kept out of halt (a SCHED_IDLE spinner per core), warden ${w.toFixed(0)} vs piscina ${p.toFixed(0)} jobs/s: ${ratio(w / p)}; the rest of the gap is waking a halted core, once per job (the workers outpace the host and sleep between its requests)`;
+    awakeFloor = `with every core kept out of halt (a SCHED_IDLE spinner per core: no wake-up of a halted core, which a VM pays with an exit to its hypervisor; the workers outpace the host and sleep between its requests, so nearly every request wakes one), warden ${w.toFixed(0)} vs piscina ${p.toFixed(0)} jobs/s: ${ratio(w / p)}`;
     results.row2Awake = summaryOf(awake);
   }
   rows.push({
