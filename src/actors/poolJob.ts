@@ -66,8 +66,6 @@ export interface PoolJob {
    * The frame to send once the dir is ready; its reply may carry at most `maxReplyBody` bytes of
    * body (default 0). `hold`, where the body is memory reused after the job: called as each write
    * of it begins, it returns what to call once that write has ended (written or not).
-   */
-  /**
    * `headerJson`, when there: the header's JSON, which the job builds faster than
    * `JSON.stringify(header)` would (parts of it encoded once); what it says is `header`.
    */
