@@ -47,7 +47,7 @@ import { measureLargePrepare } from './largePrepare.js';
 import { PEERS as MEMORY_PEERS, STATES, measureMemory } from './memory.js';
 import { measureQueue } from './queue.js';
 import { markdown, textTable, type Floor, type Report, type Row } from './report.js';
-import { AWAKE, BATCH, FRESH, measureBatch, measureBatchAwake, measureFresh } from './throughput.js';
+import { BATCH, FRESH, measureBatch, measureFresh } from './throughput.js';
 import { BULK, ECHO_BYTES, gbPerSecond, measureBulk } from './bulkEcho.js';
 import { deltaMs, mb, ms, ratio, spread, summarize, table, type Summary } from './stats.js';
 
@@ -186,24 +186,6 @@ async function row2(ctx: BenchContext, piscina: Piscina): Promise<void> {
     ),
   );
   const peer = median(r[BATCH.piscina]);
-  // The same jobs with no core ever halting: what this VM's wake-up of a halted core costs the ratio.
-  const awake = await measureBatchAwake(ctx, piscina, { rounds, jobs });
-  let awakeFloor = 'the cores-kept-awake check could not run (no chrt, or SCHED_IDLE refused)';
-  if (awake) {
-    const w = median(awake[AWAKE.warden]!);
-    const p = median(awake[AWAKE.piscina]!);
-    out(
-      table(
-        ['case (one SCHED_IDLE spinner per core)', 'jobs/s (median)', 'rounds min – max', 'vs warden'],
-        Object.values(AWAKE).map((name) => {
-          const s = summarize(awake[name]!);
-          return [name, s.median.toFixed(0), `${s.min.toFixed(0)} – ${s.max.toFixed(0)}`, ratio(s.median / w)];
-        }),
-      ),
-    );
-    awakeFloor = `with every core kept out of halt (a SCHED_IDLE spinner per core: no wake-up of a halted core, which a VM pays with an exit to its hypervisor; the workers outpace the host and sleep between its requests, so nearly every request wakes one), warden ${w.toFixed(0)} vs piscina ${p.toFixed(0)} jobs/s: ${ratio(w / p)}`;
-    results.row2Awake = summaryOf(awake);
-  }
   rows.push({
     id: 2,
     what: `throughput, ${jobs.toLocaleString('en')} trivial jobs, ${ctx.host.options.executeWorkers} workers (1 per core)`,
@@ -212,7 +194,7 @@ async function row2(ctx: BenchContext, piscina: Piscina): Promise<void> {
     ratio: ratio(warden / peer),
     target: '≥ 0.6×',
     met: warden / peer >= 0.6,
-    floor: `CPU: host and workers share the cores; every job costs the host its bookkeeping and the worker a socket read, the job and a reply (row 1 breakdown); ${awakeFloor}`,
+    floor: 'CPU: host and workers share the cores; every job costs the host its bookkeeping and the worker a socket read, the job and a reply (row 1 breakdown)',
   });
   results.row2 = summaryOf(r);
 }
