@@ -286,7 +286,9 @@ export class Pool {
   /** Hands waiting jobs to idle workers. */
   #pump(): void {
     for (const worker of this.#idle) {
-      if (worker.state !== 'idle') this.#idle.delete(worker);
+      // One whose channel has closed is dying (or is being stopped for breaking it): a job sent
+      // to it would be lost, and its exit, which ends it for the machine, is on its way.
+      if (worker.state !== 'idle' || !worker.reachable) this.#idle.delete(worker);
     }
     while (this.#idle.size > 0 && this.queue.size > 0) {
       const next = this.queue.peek()!.item;

@@ -455,4 +455,9 @@ export class PoolWorker {
   get state(): string {
     return workerStateName(this.actor.getSnapshot().value);
   }
+
+  /** Whether a request sent now can reach its process (`WorkerHandle.reachable`): false before it is attached. */
+  get reachable(): boolean {
+    return this.process?.reachable ?? false;
+  }
 }

@@ -24,6 +24,11 @@ export interface WorkerHandle {
   readonly sandboxPid: number | undefined;
   /** How it ended, once it has. */
   readonly exitInfo: WorkerHandleExit | undefined;
+  /**
+   * Whether a request sent now can reach it: false as soon as its end of the channel has closed,
+   * before its exit is known. An idle worker that is not reachable is given no job.
+   */
+  readonly reachable: boolean;
   /** Settles once, when the process has exited. */
   readonly exited: Promise<unknown>;
   /**

@@ -134,6 +134,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   #sandboxPid: number | undefined;
   /** The host asked it to end (kill or shutdown): its exit is a stop, not a death, in the log. */
   #stopAsked = false;
+  /** False once the worker's end of the channel has closed (see `reachable`). */
+  #reachable = true;
 
   private constructor(options: SpawnWorkerOptions) {
     super();
@@ -178,6 +180,14 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       this.#channel.on('data', (chunk: Buffer) => this.#onData(chunk));
     }
     this.#channel.on('error', () => {});
+    // The worker's end of the channel closed: it died (a killed process's descriptors close at
+    // once, its exit is known only once the launcher has reaped it) or it broke the channel.
+    // Nothing sent from now on can reach it: the pool stops picking it, and a process that
+    // closed its channel but lives on, which can take no job, is stopped.
+    this.#channel.once('end', () => {
+      this.#reachable = false;
+      if (!this.#stopAsked) void this.kill();
+    });
     // The child's 'close' waits for its stdio pipes, not for a channel of our own: its exit is
     // handled once the channel is read to its end, so that no answer sent before it is lost.
     const channelClosed = this.#channel.destroyed ? Promise.resolve() : new Promise<void>((resolve) => this.#channel.once('close', () => resolve()));
@@ -276,6 +286,15 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
 
   get alive(): boolean {
     return this.#exit === undefined;
+  }
+
+  /**
+   * Whether a request sent now can reach the worker: false from the moment its end of the
+   * channel closes, before its exit is known (a killed process's channel closes at once; its
+   * exit arrives once the launcher has reaped it and the pipes have drained).
+   */
+  get reachable(): boolean {
+    return this.#reachable && this.#exit === undefined;
   }
 
   /**

@@ -207,6 +207,45 @@ test('a worker that dies under the retry too: the job fails E_WORKER_DIED, the p
   t.true((await after.done).ok);
 });
 
+test('an idle worker whose channel has closed gets no job before its exit is known: the job goes to another, or waits for the replacement', async (t) => {
+  const { pool, handles, resubmit, clock } = setup(t, { size: 2 });
+  await settle();
+  t.is(handles.length, 2);
+  const [gone, other] = handles as [FakeWorkerHandle, FakeWorkerHandle];
+  // Killed from outside: its channel closes at once, its exit comes later.
+  gone.closeChannel();
+  const first = new FakeJob('first', { resubmit });
+  pool.submit(first);
+  await settle();
+  t.is(gone.pending.length, 0, 'nothing sent to the worker that cannot be reached');
+  t.is(other.pending.length, 1);
+  other.answer({ ok: true });
+  t.true((await first.done).ok);
+  t.deepEqual(first.workers, [other.id]);
+  // The only idle worker left is the other one again: a second unreachable one leaves none.
+  await settle();
+  other.closeChannel();
+  const second = new FakeJob('second', { resubmit });
+  pool.submit(second);
+  await settle();
+  t.is(other.pending.length, 0);
+  t.false(second.settled, 'it waits');
+  gone.die(null, 'SIGKILL');
+  other.die(null, 'SIGKILL');
+  await settle(10);
+  // Replacements of young deaths come after the supervisor's backoff, on its clock.
+  for (let i = 0; i < 10 && !handles.some((h) => h.pending.length > 0); i++) {
+    clock.advance(1_000);
+    await settle(10);
+  }
+  const replacement = handles.find((h) => h.pending.length > 0);
+  t.truthy(replacement, 'a replacement takes it');
+  t.false([gone.id, other.id].includes(replacement!.id));
+  replacement!.answer({ ok: true });
+  t.true((await second.done).ok);
+  t.deepEqual(second.workers, [replacement!.id], 'never sent to a dead worker, never retried');
+});
+
 test("isolation 'job' takes a fresh spare, never a used worker; its process is retired and replaced", async (t) => {
   const { pool, handles, exits } = setup(t, { size: 2 });
   await settle();

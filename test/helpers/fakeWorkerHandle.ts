@@ -63,6 +63,7 @@ export class FakeWorkerHandle implements WorkerHandle {
   /** Every frame sent without a reply (Prime), in order. */
   readonly sent: { type: number; header: unknown }[] = [];
   #nextId = 1;
+  #channelClosed = false;
   #listeners: ((exit: WorkerHandleExit) => void)[] = [];
   #resolveExited!: (exit: WorkerHandleExit) => void;
 
@@ -74,6 +75,16 @@ export class FakeWorkerHandle implements WorkerHandle {
 
   get sandboxPid(): number | undefined {
     return this.exitInfo ? undefined : this.pid;
+  }
+
+  /** False once the worker's end of the channel has closed (`closeChannel`) or it has exited. */
+  get reachable(): boolean {
+    return !this.#channelClosed && this.exitInfo === undefined;
+  }
+
+  /** Its end of the channel closes (a killed process's, before its exit is known): nothing reaches it any more. */
+  closeChannel(): void {
+    this.#channelClosed = true;
   }
 
   request(type: number, header: unknown, _body: FrameBody | undefined, options: { expect: number; maxBody: number; onId?: (id: number) => void }): Promise<Frame> {
