@@ -186,7 +186,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     // closed its channel but lives on, which can take no job, is stopped.
     this.#channel.once('end', () => {
       this.#reachable = false;
-      if (!this.#stopAsked) void this.kill();
+      if (!this.#stopAsked) void this.#terminate();
     });
     // The child's 'close' waits for its stdio pipes, not for a channel of our own: its exit is
     // handled once the channel is read to its end, so that no answer sent before it is lost.
@@ -393,9 +393,14 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
    * reaps it before exiting, so the monitor's exit means the sandbox is gone. SIGKILL
    * follows if the monitor does not exit in time. Idempotent.
    */
-  async kill(): Promise<WorkerExit> {
+  kill(): Promise<WorkerExit> {
+    this.#stopAsked = true;
+    return this.#terminate();
+  }
+
+  /** `kill` without marking the exit as asked for: the worker's own end (its channel closed) stays a death in the log. */
+  async #terminate(): Promise<WorkerExit> {
     if (!this.#exit && this.#child.exitCode === null && this.#child.signalCode === null) {
-      this.#stopAsked = true;
       this.#child.kill('SIGTERM');
       const timer = setTimeout(() => this.#child.kill('SIGKILL'), KILL_GRACE_MS);
       timer.unref();
